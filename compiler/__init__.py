@@ -1,0 +1,42 @@
+"""netc: a compiler from YAML architecture specs to PyTorch modules, ONNX files and diagrams.
+
+``load_spec`` runs the front end (no torch import); ``compile`` also builds the torch module.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from .errors import SpecError
+from .ir import Graph
+from .load import Limits, load_spec
+
+if TYPE_CHECKING:
+    from torch import fx
+
+__version__ = "0.1.0"
+__all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "load_spec"]
+
+
+def compile(  # noqa: A001 - the interface other code relies on is compiler.compile
+    path_or_spec: str | os.PathLike[str] | Graph,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    zero_init_residual: bool | None = None,
+) -> fx.GraphModule:
+    """Build the torch module a spec describes, initialised as torchvision does.
+
+    ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible.
+    """
+    from .init import initialise, seeded
+    from .lower import lower
+
+    graph = path_or_spec if isinstance(path_or_spec, Graph) else load_spec(path_or_spec, overrides)
+    if zero_init_residual is None:
+        spec = graph.meta.get("spec")
+        zero_init_residual = bool(spec and spec.zero_init_residual)
+    with seeded(seed):
+        module = lower(graph)
+        initialise(module, graph, zero_init_residual)
+    return module

@@ -1,0 +1,229 @@
+"""The ``netc`` command: compile, check, list, ir.
+
+Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .errors import SpecError
+from .ir import Graph, dump
+from .load import Limits, load_spec
+
+EXIT_OK, EXIT_FAILURE, EXIT_SPEC = 0, 1, 2
+
+
+def _add_spec_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set stages.layer3.repeat=23 "
+        "(repeatable; the value is YAML)",
+    )
+    p.add_argument(
+        "--max-nodes",
+        type=int,
+        default=Limits.max_nodes,
+        help=f"refuse networks with more IR nodes (default {Limits.max_nodes:,})",
+    )
+    p.add_argument(
+        "--max-params",
+        type=int,
+        default=Limits.max_params,
+        help=f"refuse networks with more parameters (default {Limits.max_params:,})",
+    )
+    p.add_argument(
+        "--max-activation-mb",
+        type=int,
+        default=Limits.max_activation_bytes >> 20,
+        help="refuse networks whose activations for one sample exceed this "
+        f"(default {Limits.max_activation_bytes >> 20:,} MiB)",
+    )
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(args.max_nodes, args.max_params, args.max_activation_mb << 20)
+
+
+def _load(args: argparse.Namespace, path: str) -> Graph:
+    return load_spec(path, args.overrides, _limits(args))
+
+
+def summary(graph: Graph) -> dict[str, Any]:
+    """The JSON form of ``netc compile --json``."""
+    out = graph.nodes[graph.output].shape
+    return {
+        "name": graph.name,
+        "family": graph.family,
+        "description": graph.description,
+        "input_shape": list(graph.input_shape),
+        "output_shape": list(out),
+        "params": graph.meta["params"],
+        "macs": graph.meta["macs"],
+        "activation_bytes": graph.meta["activation_bytes"],
+        "nodes": len(graph.nodes),
+        "stages": [r.as_dict() for r in graph.meta["rows"]],
+    }
+
+
+def table(graph: Graph) -> str:
+    """The per-stage table of ``netc compile``."""
+    head = ("stage", "blocks", "block", "output", "params", "MACs", "act. MiB")
+    rows = [
+        (
+            r.stage,
+            str(r.blocks or "-"),
+            r.block_type,
+            "x".join(map(str, r.output_shape)),
+            f"{r.params:,}",
+            f"{r.macs:,}",
+            f"{r.activation_bytes / 2**20:.1f}",
+        )
+        for r in graph.meta["rows"]
+    ]
+    out_shape = "x".join(map(str, graph.nodes[graph.output].shape))
+    total = (
+        "total",
+        "",
+        "",
+        out_shape,
+        f"{graph.meta['params']:,}",
+        f"{graph.meta['macs']:,}",
+        f"{graph.meta['activation_bytes'] / 2**20:.1f}",
+    )
+    widths = [max(len(r[i]) for r in [head, *rows, total]) for i in range(len(head))]
+    right = {1, 4, 5, 6}
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+
+    rule = "-" * len(fmt(head))
+    lines = [
+        f"{graph.name}: {graph.description}".rstrip(": "),
+        fmt(head),
+        rule,
+        *map(fmt, rows),
+        rule,
+        fmt(total),
+        f"{graph.meta['params'] / 1e6:.2f} M params, {graph.meta['macs'] / 1e9:.3f} GMACs "
+        f"({2 * graph.meta['macs'] / 1e9:.3f} GFLOPs), input {list(graph.input_shape)}",
+    ]
+    return "\n".join(lines)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.specs:
+        try:
+            g = _load(args, path)
+        except SpecError as e:
+            print(e.render(), file=sys.stderr)
+            status = EXIT_SPEC
+            continue
+        if not args.quiet:
+            print(
+                f"ok: {path} ({g.name}: {g.meta['params']:,} params, "
+                f"{g.meta['macs']:,} MACs, output {list(g.nodes[g.output].shape)})"
+            )
+    return status
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    graph = _load(args, args.spec)
+    from . import compile as build
+
+    module = build(graph, seed=args.seed, zero_init_residual=args.zero_init_residual or None)
+    built = sum(p.numel() for p in module.parameters())
+    if built != graph.meta["params"]:
+        print(
+            f"internal error: module has {built:,} params, analysis says {graph.meta['params']:,}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(summary(graph), indent=2))
+    else:
+        print(table(graph))
+        if args.print_module:
+            print(module.code)
+    return EXIT_OK
+
+
+def cmd_ir(args: argparse.Namespace) -> int:
+    print(dump(_load(args, args.spec)), end="")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netc",
+        description="Compile YAML network specs to PyTorch modules.",
+        epilog="Spec errors exit with status 2; see README.md for the spec language.",
+    )
+    parser.add_argument("--version", action="version", version=f"netc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "compile",
+        help="check a spec, build its module, print a per-stage table",
+        description="Check SPEC, build the torch module, and print params, MACs "
+        "and output shape per stage.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="network spec (YAML)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("--seed", type=int, default=None, help="seed for reproducible weights")
+    p.add_argument(
+        "--zero-init-residual",
+        action="store_true",
+        help="zero the last BN of each residual branch (torchvision's option)",
+    )
+    p.add_argument(
+        "--print-module", action="store_true", help="also print the generated forward code"
+    )
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser(
+        "check",
+        help="validate specs without building anything (no torch)",
+        description="Validate each SPEC: all errors at once, exit 2 if any.",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "ir",
+        help="print the expanded IR graph, one node per line",
+        description="Print the IR of SPEC: every node with its inputs, "
+        "attributes and output shape.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_ir)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SpecError as e:
+        print(e.render(), file=sys.stderr)
+        return EXIT_SPEC
+    except KeyboardInterrupt:
+        return 130

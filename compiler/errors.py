@@ -1,0 +1,93 @@
+"""Source locations and compiler-style diagnostics (``file:line:col: error: ...`` with a caret).
+
+Every problem in a spec becomes a :class:`Diagnostic`; a phase collects all of them and raises
+:class:`SpecError` once, so a user sees every mistake of a file in one run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A position in a spec file or on the command line (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+    text: str = ""  # the whole source line, for the snippet under the message
+
+    def shifted(self, cols: int) -> Loc:
+        """The same line, ``cols`` characters further right (for positions inside a value)."""
+        return Loc(self.file, self.line, self.col + cols, self.text)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+UNKNOWN = Loc("<unknown>", 0, 0)
+
+
+@dataclass
+class Diagnostic:
+    """One located error with optional notes (hints shown under the snippet)."""
+
+    loc: Loc
+    message: str
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Format like a C compiler: location, message, source line, caret, notes."""
+        out = [f"{self.loc}: error: {self.message}"]
+        if self.loc.text and self.loc.line > 0:
+            gutter = f"{self.loc.line:>5} | "
+            out.append(gutter + self.loc.text.rstrip("\n"))
+            out.append(" " * (len(gutter) - 2) + "| " + " " * max(self.loc.col - 1, 0) + "^")
+        out.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(out)
+
+
+class SpecError(Exception):
+    """One or more diagnostics about a spec: the only exception a bad spec may raise."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(d.render() for d in self.diagnostics)
+
+
+class Diagnostics:
+    """An error collector: phases add to it and call :meth:`raise_if_any` at their end."""
+
+    def __init__(self) -> None:
+        self.items: list[Diagnostic] = []
+
+    def error(self, loc: Loc, message: str, *notes: str) -> None:
+        self.items.append(Diagnostic(loc, message, [n for n in notes if n]))
+
+    def extend(self, err: SpecError) -> None:
+        self.items.extend(err.diagnostics)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise SpecError(self.items)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A ``did you mean 'x'?`` note for a misspelled name, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(name), sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def suffix_hint(name: str, candidates: Iterable[str]) -> str:
+    """The did-you-mean as a message suffix: ``; did you mean 'x'?`` or ''."""
+    hint = did_you_mean(name, candidates)
+    return f"; {hint}" if hint else ""

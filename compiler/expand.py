@@ -1,0 +1,400 @@
+"""Expansion: a validated NetworkSpec -> an IR Graph with every shape known.
+
+Stages are unrolled block by block, in order, with shape inference as each node is made: a block's
+shortcut rule (project or not) depends on the shape of its input, as in torchvision's
+``_make_layer``. Parameter expressions are evaluated here, where their names are bound:
+
+- network ``params`` are visible in the stem, head and stage parameter values;
+- a block sees only its own parameters, its ``let`` values, ``in_channels`` and ``index``;
+- a shortcut rule sees ``in_channels``, ``out``, ``stride`` and ``dilation``.
+
+References: ``in: name`` looks in the block first, then in the whole network by module path
+(``layer1.0.conv1``), block path (``layer1.0``, its output) or stage name (``layer1``). Only names
+defined earlier resolve, so a graph can never contain a cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Diagnostics, Loc, SpecError, suffix_hint
+from .expr import ExprError, Value, evaluate
+from .ir import INPUT, Graph, Node, Stage
+from .ops import OPS, REQUIRED, Attr, Shape, ShapeError
+from .passes import shapes
+from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
+
+DEFAULT_MAX_NODES = 200_000  # a ResNet-1001 has ~3,000; beyond this a spec is a mistake
+MAX_REPEAT = 10_000
+REMOVED = "<removed>"  # what a 'none' shortcut resolves to: the add drops that input
+
+
+class _Failed(Exception):
+    """This node could not be made; its error is already recorded."""
+
+
+@dataclass
+class _Context:
+    """Where in the network a node is being made, for names and error messages."""
+
+    prefix: str  # module path prefix, '' or 'layer1.0.'
+    stage: str
+    block: str | None
+    where: str  # "stage 'layer3' block 0: " or ''
+    anchor: Loc | None  # the stage line in the network file, for errors inside block files
+    shortcut_kind: str
+
+
+class Expander:
+    """Builds the Graph; all errors go to ``diags`` and are raised together at the end."""
+
+    def __init__(self, spec: NetworkSpec, max_nodes: int = DEFAULT_MAX_NODES) -> None:
+        self.spec = spec
+        self.max_nodes = max_nodes
+        self.diags = Diagnostics()
+        self.nodes: dict[str, Node] = {}
+        self.shapes: dict[str, Shape | None] = {INPUT: tuple(spec.input)}
+        self.scope: dict[str, str] = {INPUT: INPUT}  # network-wide names -> node names
+        self.later = {e.name for _, es in spec.sections for e in es}
+        self.stages: list[Stage] = []
+
+    # ---- values ---------------------------------------------------------------------------
+
+    def value(self, raw: Any, env: dict[str, Value], loc: Loc, ctx: _Context, what: str) -> Value:
+        """A literal, or an expression evaluated in ``env``."""
+        if not isinstance(raw, str):
+            return raw
+        try:
+            return evaluate(raw, env)
+        except ExprError as e:
+            self.error(ctx, loc.shifted(e.col), f"{what}: {e.message}", e.note)
+            raise _Failed from None
+
+    def typed(
+        self, raw: Any, attr: Attr, env: dict[str, Value], loc: Loc, ctx: _Context, what: str
+    ) -> Any:
+        """An attribute value, evaluated and checked against the op's schema."""
+        if raw is None:
+            return None
+        if attr.kind == "str":
+            if not isinstance(raw, str) or (attr.choices and raw not in attr.choices):
+                self.error(
+                    ctx, loc, f"{what} must be one of {', '.join(attr.choices)}, got {raw!r}"
+                )
+                raise _Failed
+            return raw
+        value = self.value(raw, env, loc, ctx, what)
+        ok = {
+            "int": isinstance(value, int) and not isinstance(value, bool),
+            "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "bool": isinstance(value, bool),
+        }[attr.kind]
+        if not ok:
+            kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+            self.error(ctx, loc, f"{what} must be {kind[attr.kind]}, got {value!r}")
+            raise _Failed
+        if attr.min is not None and value < attr.min:  # type: ignore[operator]
+            self.error(ctx, loc, f"{what} must be at least {attr.min:g}, got {value}")
+            raise _Failed
+        return value
+
+    def error(self, ctx: _Context, loc: Loc, message: str, *notes: str) -> None:
+        if ctx.anchor is not None and loc.file != ctx.anchor.file:
+            # the mistake shows inside a block file, but the user wrote the stage: point there
+            notes = (*notes, f"in the block type, at {loc}")
+            loc = ctx.anchor
+        self.diags.error(loc, ctx.where + message, *notes)
+
+    # ---- nodes ----------------------------------------------------------------------------
+
+    def resolve(
+        self, name: str, local: dict[str, str], loc: Loc, ctx: _Context, pending: set[str]
+    ) -> str:
+        if name in local:
+            return local[name]
+        if name in self.scope:
+            return self.scope[name]
+        if name in pending or name in self.later:
+            self.error(
+                ctx,
+                loc,
+                f"'{name}' is used before it is defined",
+                "inputs must come earlier in the network, so cycles are impossible",
+            )
+        else:
+            visible = [*local, *self.scope]
+            self.error(ctx, loc, f"unknown node '{name}'{suffix_hint(name, visible)}")
+        raise _Failed
+
+    def add_node(self, node: Node, ctx: _Context) -> None:
+        if node.name in self.nodes:
+            self.error(ctx, node.loc, f"duplicate node name '{node.name}'")
+            raise _Failed
+        if len(self.nodes) >= self.max_nodes:
+            self.diags.error(
+                node.loc,
+                f"the network has more than {self.max_nodes} nodes",
+                "raise the cap with --max-nodes if this is intended",
+            )
+            raise SpecError(self.diags.items)
+        in_shapes = [self.shapes[i] for i in node.inputs]
+        self.nodes[node.name] = node
+        self.shapes[node.name] = None
+        if any(s is None for s in in_shapes):
+            return  # an earlier error; do not pile on
+        try:
+            self.shapes[node.name] = shapes.infer(node, in_shapes)  # type: ignore[arg-type]
+        except ShapeError as e:
+            loc = node.meta["attr_locs"].get(e.attr, node.loc) if e.attr else node.loc
+            self.error(ctx, loc, f"node '{node.name}' ({node.op}): {e.message}", e.note)
+
+    def make(
+        self,
+        ns: NodeSpec,
+        env: dict[str, Value],
+        local: dict[str, str],
+        prev: str,
+        ctx: _Context,
+        pending: set[str],
+    ) -> str:
+        """Make one node (or a shortcut rule's nodes); returns the name its output has."""
+        names = [
+            self.resolve(n, local, loc, ctx, pending)
+            for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False)
+        ]
+        inputs = names if ns.inputs is not None else [prev]
+        if ns.when is not None and not self.value(
+            ns.when, env, ns.when_loc, ctx, f"'when' of '{ns.name}'"
+        ):
+            return inputs[0]  # a node switched off passes its (first) input on
+        if ns.op == SHORTCUT_OP:
+            return self.shortcut(ns, env, inputs[0], ctx)
+        inputs = [i for i in inputs if i != REMOVED]
+        op = OPS[ns.op]
+        if op.arity == -1 and len(inputs) == 1:
+            return inputs[0]  # an add whose shortcut was removed ('none'): the plain network
+        if (op.arity == -1 and len(inputs) < 2) or (op.arity >= 0 and len(inputs) != op.arity):
+            need = "two or more" if op.arity == -1 else str(op.arity)
+            self.error(
+                ctx,
+                ns.loc,
+                f"{ns.op} '{ns.name}' takes {need} inputs, got {len(inputs)}",
+                "list them with in: [a, b]",
+            )
+            raise _Failed
+        attrs = {}
+        for key, spec in op.attrs.items():
+            raw = ns.attrs.get(key, spec.default)
+            loc = ns.attr_locs.get(key, ns.loc)
+            attrs[key] = self.typed(raw, spec, env, loc, ctx, f"'{key}' of '{ns.name}'")
+        node = Node(ctx.prefix + ns.name, ns.op, inputs, attrs, ns.loc, ctx.stage, ctx.block)
+        node.meta["attr_locs"] = ns.attr_locs
+        self.add_node(node, ctx)
+        return node.name
+
+    def shortcut(self, ns: NodeSpec, env: dict[str, Value], source: str, ctx: _Context) -> str:
+        """Expand a block's ``op: shortcut`` node into the kind chosen for this stage."""
+        kind = ns.attrs.get("kind") or ctx.shortcut_kind
+        rule = self.spec.shortcut_types.get(kind)
+        if rule is None:
+            self.error(
+                ctx,
+                ns.attr_locs["kind"],
+                f"unknown shortcut kind '{kind}'{suffix_hint(kind, self.spec.shortcut_types)}",
+            )
+            raise _Failed
+        if rule.remove:
+            return REMOVED
+        in_shape = self.shapes[source]
+        if in_shape is None:
+            raise _Failed
+        int_attr = Attr("int", min=1)
+        senv: dict[str, Value] = {
+            "in_channels": in_shape[0],
+            "stride": 1,
+            "dilation": 1,
+            "out": in_shape[0],
+        }
+        for key in ("out", "stride", "dilation"):
+            if key in ns.attrs:
+                senv[key] = self.typed(
+                    ns.attrs[key],
+                    int_attr,
+                    env,
+                    ns.attr_locs[key],
+                    ctx,
+                    f"'{key}' of shortcut '{ns.name}'",
+                )
+        sctx = _Context(ctx.prefix, ctx.stage, ctx.block, ctx.where, ctx.anchor or ns.loc, kind)
+        if not self.value(rule.when, senv, rule.loc, sctx, f"'when' of shortcut kind '{kind}'"):
+            return source
+        local = {INPUT: source}
+        out = source
+        for rn in rule.nodes:
+            out = self.make(rn, senv, local, out, sctx, set())
+            local[rn.name] = out
+            if out in self.nodes:
+                self.nodes[out].shortcut = kind
+        return out
+
+    # ---- blocks and stages ----------------------------------------------------------------
+
+    def block_env(
+        self,
+        bt: BlockType,
+        st: StageSpec,
+        index: int,
+        in_ch: int,
+        ctx: _Context,
+        net_env: dict[str, Value],
+    ) -> dict[str, Value]:
+        given: dict[str, tuple[Any, Loc]] = {}
+        for key, raw in st.params.items():
+            if key not in bt.params:
+                self.error(
+                    _top(ctx),
+                    st.locs[key],
+                    f"block '{bt.name}' has no parameter '{key}'{suffix_hint(key, bt.params)}",
+                    "parameters: " + ", ".join(bt.params),
+                )
+                raise _Failed
+            if index == 0 or key not in bt.first_only:
+                given[key] = (raw, st.locs[key])
+        if index == 0:
+            for key, raw in st.first.items():
+                if key not in bt.params:
+                    self.error(
+                        _top(ctx),
+                        st.locs[f"first.{key}"],
+                        f"block '{bt.name}' has no parameter '{key}'{suffix_hint(key, bt.params)}",
+                    )
+                    raise _Failed
+                given[key] = (raw, st.locs[f"first.{key}"])
+        env: dict[str, Value] = {"in_channels": in_ch, "index": index}
+        for key, default in bt.params.items():
+            if key in given:
+                raw, loc = given[key]
+                env[key] = self.value(raw, net_env, loc, _top(ctx), f"parameter '{key}'")
+            elif default is REQUIRED:
+                self.error(_top(ctx), st.loc, f"block '{bt.name}' needs parameter '{key}'")
+                raise _Failed
+            else:
+                env[key] = self.value(default, env, bt.param_locs[key], ctx, f"default of '{key}'")
+        for key, raw in bt.let.items():
+            env[key] = self.value(raw, env, bt.let_locs[key], ctx, f"'{key}'")
+        return env
+
+    def stage(self, st: StageSpec, section: str, prev: str, net_env: dict[str, Value]) -> str:
+        top = _Context("", st.name, None, f"stage '{st.name}': ", None, "")
+        bt = self.spec.block_types[st.block]
+        repeat = self.typed(
+            st.repeat, Attr("int", min=1), net_env, st.locs.get("repeat", st.loc), top, "'repeat'"
+        )
+        if repeat > MAX_REPEAT:
+            self.error(top, st.locs["repeat"], f"'repeat' is {repeat}; the cap is {MAX_REPEAT}")
+            raise _Failed
+        info = Stage(st.name, section, bt.name, [], [], st.shortcut or self.spec.shortcut)
+        first_node = len(self.nodes)
+        for i in range(repeat):
+            path = f"{st.name}.{i}"
+            ctx = _Context(
+                path + ".",
+                st.name,
+                path,
+                f"stage '{st.name}' block {i}: ",
+                st.loc,
+                info.shortcut or "B",
+            )
+            in_shape = self.shapes[prev]
+            if in_shape is None:
+                break
+            env = self.block_env(bt, st, i, in_shape[0], ctx, net_env)
+            local = {INPUT: prev}
+            out = prev
+            pending = {n.name for n in bt.nodes}
+            for ns in bt.nodes:
+                try:
+                    out = self.make(ns, env, local, out, ctx, pending)
+                except _Failed:
+                    out = ctx.prefix + ns.name
+                    self.shapes[out] = None
+                local[ns.name] = out
+                pending.discard(ns.name)
+            if bt.output:
+                out = self.resolve(bt.output, local, bt.loc, ctx, set())
+            self.scope[path] = out
+            info.blocks.append(path)
+            prev = out
+        info.nodes = list(self.nodes)[first_node:]
+        self.stages.append(info)
+        return prev
+
+    def run(self) -> Graph:
+        spec = self.spec
+        top = _Context("", "", None, "", None, "")
+        net_env: dict[str, Value] = {}
+        for key, raw in spec.params.items():
+            with contextlib.suppress(_Failed):
+                net_env[key] = self.value(
+                    raw, net_env, spec.param_locs[key], top, f"parameter '{key}'"
+                )
+        if self.diags:
+            raise SpecError(self.diags.items)
+        prev = INPUT
+        for section, entries in spec.sections:
+            loose: Stage | None = None
+            for entry in entries:
+                self.later.discard(entry.name)
+                try:
+                    if isinstance(entry, StageSpec):
+                        loose = None
+                        prev = self.stage(entry, section, prev, net_env)
+                    else:
+                        if loose is None:
+                            loose = Stage(section, section, None, [], [])
+                            self.stages.append(loose)
+                        ctx = _Context("", section, None, "", None, spec.shortcut)
+                        prev = self.make(entry, net_env, {}, prev, ctx, set())
+                        if prev in self.nodes:
+                            loose.nodes.append(prev)
+                except _Failed:
+                    prev = entry.name
+                    self.shapes[prev] = None
+                self.scope[entry.name] = prev
+        self.diags.raise_if_any()
+        output = prev
+        if spec.output:
+            output = self.resolve(spec.output, {}, spec.loc("output"), top, set())
+            self.diags.raise_if_any()
+        _name_loose_stages(self.stages)
+        return Graph(
+            spec.name,
+            tuple(spec.input),
+            self.nodes,
+            output,
+            [s for s in self.stages if s.nodes],
+            spec.description,
+            spec.family,
+        )
+
+
+def _top(ctx: _Context) -> _Context:
+    """The same place, with errors located in the network file (not the block file)."""
+    return _Context(ctx.prefix, ctx.stage, ctx.block, ctx.where, None, ctx.shortcut_kind)
+
+
+def _name_loose_stages(stages: list[Stage]) -> None:
+    # several runs of loose nodes in one section get numbered names: head, head.2, ...
+    seen: dict[str, int] = {}
+    for st in stages:
+        if st.block_type is None:
+            seen[st.name] = seen.get(st.name, 0) + 1
+            if seen[st.name] > 1:
+                st.name = f"{st.name}.{seen[st.name]}"
+
+
+def expand(spec: NetworkSpec, max_nodes: int = DEFAULT_MAX_NODES) -> Graph:
+    """Expand a validated spec into a shaped IR graph; raises SpecError with every problem."""
+    return Expander(spec, max_nodes).run()

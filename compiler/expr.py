@@ -1,0 +1,228 @@
+"""A tiny arithmetic evaluator for parameter expressions in specs.
+
+``width * base_width // 64 * groups`` or ``2 if stride > 1 else 1`` are parsed with Python's
+``ast`` (parsing only; nothing is executed) and walked over a whitelist: numbers, strings, names
+bound by the spec, + - * / // % **, comparisons, and/or/not, ``a if c else b`` and a few pure
+functions. No attribute access, no subscripts, no other calls; results beyond 2**62 are refused, so
+``2 ** 10 ** 10`` fails at once instead of hanging.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import did_you_mean
+
+Value = int | float | bool | str
+
+MAX_LENGTH = 200  # characters in one expression
+MAX_NODES = 100  # AST nodes in one expression
+MAX_MAGNITUDE = 2**62  # any larger intermediate is refused
+
+
+class ExprError(Exception):
+    """A bad expression; ``col`` is the 0-based offset of the culprit inside the text."""
+
+    def __init__(self, message: str, col: int = 0, note: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.col = col
+        self.note = note
+
+
+def _ceil(x: Any) -> int:
+    return math.ceil(x)
+
+
+def _floor(x: Any) -> int:
+    return math.floor(x)
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "int": int,
+    "ceil": _ceil,
+    "floor": _floor,
+}
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def names_in(text: str) -> set[str]:
+    """The free names an expression uses (empty when it does not parse)."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)
+
+
+def evaluate(text: str, env: Mapping[str, Value]) -> Value:
+    """Evaluate ``text`` with the names in ``env``; raises ExprError, never anything else."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    stripped = text.lstrip()
+    lead = len(text) - len(stripped)
+    try:
+        tree = ast.parse(stripped.rstrip(), mode="eval")
+    except SyntaxError as e:
+        col = max((e.offset or 1) - 1, 0) + lead
+        raise ExprError(f"cannot parse expression '{text.strip()}': {e.msg}", col) from None
+    except (ValueError, RecursionError, MemoryError):
+        raise ExprError(f"cannot parse expression '{text.strip()}'", lead) from None
+    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
+        raise ExprError(f"expression has more than {MAX_NODES} parts", lead)
+    return _Evaluator(env, lead).visit(tree.body)
+
+
+class _Evaluator:
+    def __init__(self, env: Mapping[str, Value], lead: int) -> None:
+        self.env = env
+        self.lead = lead
+
+    def fail(self, node: ast.AST, message: str, note: str = "") -> ExprError:
+        return ExprError(message, getattr(node, "col_offset", 0) + self.lead, note)
+
+    def visit(self, node: ast.AST) -> Value:
+        method = getattr(self, "visit_" + type(node).__name__, None)
+        if method is None:
+            raise self.fail(
+                node,
+                f"'{type(node).__name__}' is not allowed in an expression",
+                "expressions use numbers, names, + - * / // % **, comparisons, "
+                "'a if c else b' and min, max, abs, int, ceil, floor",
+            )
+        return self.checked(node, method(node))
+
+    def checked(self, node: ast.AST, value: Any) -> Value:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.fail(node, "expression result is not finite")
+        big = isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE
+        if big and not isinstance(value, bool):
+            raise self.fail(node, f"expression result {_short(value)} is too large")
+        return value
+
+    def visit_Constant(self, node: ast.Constant) -> Value:
+        if isinstance(node.value, (bool, int, float, str)):
+            return node.value
+        raise self.fail(node, f"constant {node.value!r} is not allowed")
+
+    def visit_Name(self, node: ast.Name) -> Value:
+        if node.id in self.env:
+            return self.env[node.id]
+        raise self.fail(
+            node,
+            f"unknown name '{node.id}' in expression",
+            did_you_mean(node.id, self.env) or "known names: " + ", ".join(sorted(self.env)),
+        )
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        value = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not value
+        self.number(node.operand, value)
+        if isinstance(node.op, ast.USub):
+            return -value  # type: ignore[operator]
+        if isinstance(node.op, ast.UAdd):
+            return +value  # type: ignore[operator]
+        raise self.fail(node, "operator not allowed")
+
+    def visit_BinOp(self, node: ast.BinOp) -> Value:
+        left, right = self.visit(node.left), self.visit(node.right)
+        fn = _BINOPS.get(type(node.op))
+        if fn is None:
+            raise self.fail(node, "operator not allowed in an expression")
+        self.number(node.left, left)
+        self.number(node.right, right)
+        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+            raise self.fail(node, "division by zero")
+        if isinstance(node.op, ast.Pow) and (
+            not isinstance(right, int)
+            or right < 0
+            or (abs(left) > 1 and right * math.log2(abs(left)) > 62)  # type: ignore[arg-type]
+        ):
+            raise self.fail(
+                node,
+                f"power {_short(left)} ** {_short(right)} is too large "
+                "or not a whole non-negative exponent",
+            )
+        try:
+            return fn(left, right)
+        except ArithmeticError as e:
+            raise self.fail(node, f"arithmetic error: {e}") from None
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Value:
+        if isinstance(node.op, ast.And):
+            result: Value = True
+            for v in node.values:
+                result = self.visit(v)
+                if not result:
+                    return result
+            return result
+        result = False
+        for v in node.values:
+            result = self.visit(v)
+            if result:
+                return result
+        return result
+
+    def visit_Compare(self, node: ast.Compare) -> Value:
+        left = self.visit(node.left)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = self.visit(comp)
+            fn = _CMPOPS.get(type(op))
+            if fn is None:
+                raise self.fail(node, "comparison not allowed in an expression")
+            try:
+                ok = fn(left, right)
+            except TypeError:
+                raise self.fail(node, f"cannot compare {left!r} and {right!r}") from None
+            if not ok:
+                return False
+            left = right
+        return True
+
+    def visit_IfExp(self, node: ast.IfExp) -> Value:
+        return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
+
+    def visit_Call(self, node: ast.Call) -> Value:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+            raise self.fail(node, "only min, max, abs, int, ceil and floor may be called")
+        args = [self.visit(a) for a in node.args]
+        for a, v in zip(node.args, args, strict=True):
+            self.number(a, v)
+        try:
+            return FUNCTIONS[node.func.id](*args)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise self.fail(node, f"{node.func.id}(): {e}") from None
+
+    def number(self, node: ast.AST, value: Value) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(node, f"expected a number, got {value!r}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 24 else text[:20] + "..."

@@ -1,0 +1,94 @@
+"""The IR: a flat, ordered graph of primitive-op nodes named by their module paths.
+
+Every node's inputs come earlier in ``Graph.nodes`` (the expansion only allows backward
+references), so a single pass in order is a topological walk. Passes annotate ``Node.meta``
+(``shape``, ``params``, ``macs``, ``act``) instead of rebuilding nodes. :func:`dump` gives the
+readable text form that golden tests compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Loc
+from .ops import Shape
+
+INPUT = "input"  # the name of the network's input in node inputs
+
+
+@dataclass
+class Node:
+    """One primitive op instance. ``name`` is its module path (``layer1.0.downsample.0``)."""
+
+    name: str
+    op: str
+    inputs: list[str]
+    attrs: dict[str, Any]
+    loc: Loc
+    stage: str  # the stem/stages/head entry it belongs to ('stem' and 'head' for loose nodes)
+    block: str | None = None  # the block instance path, e.g. 'layer1.0'
+    shortcut: str | None = None  # the shortcut kind, for nodes a shortcut rule created
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> Shape:
+        return self.meta["shape"]
+
+
+@dataclass
+class Stage:
+    """A row of the summary table: a stage of repeated blocks, or the stem or head nodes."""
+
+    name: str
+    section: str  # 'stem', 'stages' or 'head'
+    block_type: str | None
+    blocks: list[str]  # block instance paths
+    nodes: list[str]  # node names, in order
+    shortcut: str | None = None
+
+
+@dataclass
+class Graph:
+    """A whole network after expansion."""
+
+    name: str
+    input_shape: Shape
+    nodes: dict[str, Node]
+    output: str
+    stages: list[Stage]
+    description: str = ""
+    family: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def shape_of(self, name: str) -> Shape:
+        return self.input_shape if name == INPUT else self.nodes[name].shape
+
+    def consumers(self) -> dict[str, list[str]]:
+        """For each node (and the input), the nodes that read it."""
+        out: dict[str, list[str]] = {INPUT: [], **{n: [] for n in self.nodes}}
+        for node in self.nodes.values():
+            for i in node.inputs:
+                out[i].append(node.name)
+        return out
+
+
+def _fmt(value: Any) -> str:
+    return (
+        repr(value)
+        if isinstance(value, str)
+        else str(value).lower()
+        if isinstance(value, bool)
+        else str(value)
+    )
+
+
+def dump(graph: Graph) -> str:
+    """A readable, stable text form of the graph: one line per node with its shape."""
+    lines = [f"graph {graph.name}(input: {list(graph.input_shape)}) -> %{graph.output}"]
+    for n in graph.nodes.values():
+        attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items())
+        args = ", ".join(f"%{i}" for i in n.inputs)
+        shape = "x".join(map(str, n.meta.get("shape", ()))) or "?"
+        lines.append(f"  %{n.name} = {n.op}({args}) {{{attrs}}} : {shape}")
+    return "\n".join(lines) + "\n"

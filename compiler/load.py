@@ -1,0 +1,70 @@
+"""The front end in one call: file -> resolved source -> spec -> IR -> verified, shaped, counted.
+
+Nothing here imports torch: ``netc check`` and editors use this path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import Diagnostic, SpecError
+from .expand import DEFAULT_MAX_NODES, expand
+from .ir import Graph
+from .passes import stats, verify
+from .resolve import load_resolved
+from .spec import NetworkSpec, check_network
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps checked before anything is allocated; raise them with the CLI flags named here."""
+
+    max_nodes: int = DEFAULT_MAX_NODES  # --max-nodes
+    max_params: int = 2_000_000_000  # --max-params: 8 GB of float32 weights
+    max_activation_bytes: int = 8 << 30  # --max-activation-mb: 8 GiB of outputs per sample
+
+
+def load_spec(
+    path: str | os.PathLike[str], overrides: list[str] | None = None, limits: Limits | None = None
+) -> Graph:
+    """Load, validate, expand and check a network spec; the Graph's ``meta`` holds the counts.
+
+    Raises SpecError (with every located problem) for a bad spec; never imports torch.
+    """
+    limits = limits or Limits()
+    src = load_resolved(os.fspath(path), overrides)
+    spec = check_network(src)
+    graph = expand(spec, limits.max_nodes)
+    verify.run(graph)
+    stats.run(graph)
+    graph.meta["spec"] = spec
+    _check_limits(graph, spec, limits)
+    return graph
+
+
+def _check_limits(graph: Graph, spec: NetworkSpec, limits: Limits) -> None:
+    loc = spec.loc("name")
+    problems = []
+    if graph.meta["params"] > limits.max_params:
+        problems.append(
+            Diagnostic(
+                loc,
+                f"the network has {graph.meta['params']:,} parameters; "
+                f"the cap is {limits.max_params:,}",
+                ["raise it with --max-params if this is intended"],
+            )
+        )
+    act = graph.meta["activation_bytes"]
+    if act > limits.max_activation_bytes:
+        problems.append(
+            Diagnostic(
+                loc,
+                f"one sample needs {act / 2**20:,.0f} MiB of "
+                f"activations; the cap is "
+                f"{limits.max_activation_bytes / 2**20:,.0f} MiB",
+                ["raise it with --max-activation-mb if this is intended"],
+            )
+        )
+    if problems:
+        raise SpecError(problems)

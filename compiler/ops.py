@@ -1,0 +1,441 @@
+"""The primitive ops: every op is declared once, here, in :data:`OPS`.
+
+An entry holds the attribute schema, how many inputs the op takes, its shape rule, its parameter
+and multiply-accumulate counts, its torch lowering and its diagram label. Shapes exclude the batch
+dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Lowerings import torch lazily, so
+this table can be read by ``netc check`` without importing torch.
+
+Adding an op is adding one :class:`Op` entry; nothing else in the compiler names ops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int, ...]
+Attrs = dict[str, Any]
+REQUIRED = object()  # marks an attribute without a default
+
+
+class ShapeError(Exception):
+    """An op cannot accept its inputs; ``attr`` names the attribute to blame, if any."""
+
+    def __init__(self, message: str, attr: str | None = None, note: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.attr = attr
+        self.note = note
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One attribute: its type ('int', 'float', 'bool', 'str'), default, and limits."""
+
+    kind: str
+    default: Any = REQUIRED
+    min: float | None = None  # smallest allowed value for numbers
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """What an op becomes in torch: a module (``call_module``) or a function (``call_function``)."""
+
+    module: Any = None
+    function: Callable[..., Any] | None = None
+    extra_args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class LowerContext:
+    """Facts the lowering needs beyond attributes: input and output shapes, in-place safety."""
+
+    in_shapes: list[Shape]
+    out_shape: Shape
+    inplace_ok: bool
+
+
+def _zero(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return 0
+
+
+@dataclass(frozen=True)
+class Op:
+    """A primitive op. ``arity`` is the number of inputs; -1 means two or more."""
+
+    name: str
+    doc: str
+    attrs: dict[str, Attr]
+    shape: Callable[[Attrs, list[Shape]], Shape]
+    lower: Callable[[Attrs, LowerContext], Lowered]
+    label: Callable[[Attrs, Shape], str]
+    arity: int = 1
+    params: Callable[[Attrs, list[Shape], Shape], int] = _zero
+    macs: Callable[[Attrs, list[Shape], Shape], int] = _zero
+    weighted: bool = False  # a "weight layer" in the paper's figures (conv, linear)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- shape helpers -------------------------------------------------------------------------
+
+
+def _chw(ins: list[Shape], op: str) -> Shape:
+    if len(ins[0]) != 3:
+        raise ShapeError(f"{op} needs a [C, H, W] input, got {list(ins[0])}")
+    return ins[0]
+
+
+def _spatial(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (math.ceil(span / s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
+        out -= 1
+    return out
+
+
+def _pool_out(a: Attrs, ins: list[Shape], op: str) -> Shape:
+    c, h, w = _chw(ins, op)
+    k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
+    if p > k // 2:
+        raise ShapeError(f"padding {p} is more than half the kernel {k}", "padding")
+    ho = _spatial(h, k, s, p, 1, a["ceil_mode"])
+    wo = _spatial(w, k, s, p, 1, a["ceil_mode"])
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"{op} of {k}x{k} / {s} shrinks {h}x{w} below 1x1", "kernel")
+    return (c, ho, wo)
+
+
+def _same(a: Attrs, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+# ---- conv ----------------------------------------------------------------------------------
+
+
+def _conv_pad(a: Attrs) -> int:
+    p = a["padding"]
+    return (a["kernel"] - 1) // 2 * a["dilation"] if p is None else int(p)
+
+
+def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "conv")
+    g = a["groups"]
+    if c % g:
+        raise ShapeError(f"groups {g} does not divide the {c} input channels", "groups")
+    if a["out"] % g:
+        raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
+    k, s, d, p = a["kernel"], a["stride"], a["dilation"], _conv_pad(a)
+    ho, wo = _spatial(h, k, s, p, d), _spatial(w, k, s, p, d)
+    if ho < 1 or wo < 1:
+        raise ShapeError(
+            f"{k}x{k} conv with stride {s} shrinks {h}x{w} to {ho}x{wo}",
+            "stride",
+            "the input is too small for this many downsamplings",
+        )
+    return (a["out"], ho, wo)
+
+
+def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return a["out"] * ins[0][0] // a["groups"] * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
+
+
+def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return math.prod(out) * ins[0][0] // a["groups"] * a["kernel"] ** 2
+
+
+def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch.nn as nn
+
+    return Lowered(
+        nn.Conv2d(
+            ctx.in_shapes[0][0],
+            a["out"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=_conv_pad(a),
+            dilation=a["dilation"],
+            groups=a["groups"],
+            bias=a["bias"],
+        )
+    )
+
+
+def _conv_label(a: Attrs, out: Shape) -> str:
+    extra = f", /{a['stride']}" if a["stride"] > 1 else ""
+    extra += f", g{a['groups']}" if a["groups"] > 1 else ""
+    extra += f", d{a['dilation']}" if a["dilation"] > 1 else ""
+    return f"{a['kernel']}x{a['kernel']} conv, {a['out']}{extra}"
+
+
+# ---- the rest ------------------------------------------------------------------------------
+
+
+def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(ins[0]) < 1:
+        raise ShapeError("batchnorm needs a channel dimension")
+    return ins[0]
+
+
+def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch.nn as nn
+
+    c = ctx.in_shapes[0][0]
+    cls = nn.BatchNorm2d if len(ctx.in_shapes[0]) == 3 else nn.BatchNorm1d
+    return Lowered(cls(c, eps=a["eps"], momentum=a["momentum"]))
+
+
+def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(ins[0]) != 1:
+        raise ShapeError(
+            f"linear needs a flat [C] input, got {list(ins[0])}",
+            None,
+            "put a 'flatten' (or global_avgpool + flatten) before it",
+        )
+    return (a["out"],)
+
+
+def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch.nn as nn
+
+    return Lowered(nn.Linear(ctx.in_shapes[0][0], a["out"], bias=a["bias"]))
+
+
+def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if any(s != ins[0] for s in ins[1:]):
+        got = " and ".join(str(list(s)) for s in ins)
+        raise ShapeError(f"add needs equal shapes, got {got}")
+    return ins[0]
+
+
+def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    from . import modules
+
+    return Lowered(function=operator.add if len(ctx.in_shapes) == 2 else modules.add_all)
+
+
+def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    x, y = ins
+    if len(x) != len(y) or any(p != q and q != 1 for p, q in zip(x, y, strict=True)):
+        raise ShapeError(f"mul cannot broadcast {list(y)} onto {list(x)}")
+    return x
+
+
+def _mul_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    return Lowered(function=operator.mul)
+
+
+def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "pad_channels")
+    if a["out"] < c:
+        raise ShapeError(f"pad_channels cannot shrink {c} channels to {a['out']}", "out")
+    s = a["stride"]
+    return (a["out"], -(-h // s), -(-w // s))
+
+
+def _pad_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    extra = a["out"] - ctx.in_shapes[0][0]
+    front = extra // 2 if a["mode"] == "both" else 0
+    return Lowered(modules.PadChannels(a["stride"], front, extra - front))
+
+
+def _module(
+    factory: Callable[[Attrs, LowerContext], Any],
+) -> Callable[[Attrs, LowerContext], Lowered]:
+    return lambda a, ctx: Lowered(factory(a, ctx))
+
+
+def _nn(name: str, *args: Any, **kw: Any) -> Any:
+    import torch.nn as nn
+
+    return getattr(nn, name)(*args, **kw)
+
+
+def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    return Lowered(function=torch.flatten, extra_args=(1,))
+
+
+def _global_pool_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    return (_chw(ins, "global_avgpool")[0], 1, 1)
+
+
+_POOL_ATTRS = {
+    "kernel": Attr("int", min=1, doc="window size"),
+    "stride": Attr("int", 0, min=0, doc="step; 0 means the kernel size"),
+    "padding": Attr("int", 0, min=0),
+    "ceil_mode": Attr("bool", False),
+}
+
+OPS: dict[str, Op] = {
+    op.name: op
+    for op in [
+        Op(
+            "conv",
+            "2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
+            {
+                "out": Attr("int", min=1, doc="output channels"),
+                "kernel": Attr("int", min=1),
+                "stride": Attr("int", 1, min=1),
+                "padding": Attr("int", None, min=0),
+                "dilation": Attr("int", 1, min=1),
+                "groups": Attr("int", 1, min=1),
+                "bias": Attr("bool", False),
+            },
+            _conv_shape,
+            _conv_lower,
+            _conv_label,
+            params=_conv_params,
+            macs=_conv_macs,
+            weighted=True,
+        ),
+        Op(
+            "batchnorm",
+            "batch normalisation over channels (affine, running statistics)",
+            {
+                "eps": Attr("float", 1e-5, min=0),
+                "momentum": Attr("float", 0.1, min=0),
+                "zero_init": Attr(
+                    "bool", False, doc="ends a residual branch: zeroed by zero_init_residual"
+                ),
+            },
+            _bn_shape,
+            _bn_lower,
+            lambda a, o: "BN",
+            params=lambda a, ins, o: 2 * ins[0][0],
+        ),
+        Op(
+            "relu",
+            "rectified linear unit (in place where no other node reads its input)",
+            {},
+            _same,
+            _module(lambda a, ctx: _nn("ReLU", inplace=ctx.inplace_ok)),
+            lambda a, o: "ReLU",
+        ),
+        Op(
+            "sigmoid",
+            "logistic sigmoid",
+            {},
+            _same,
+            _module(lambda a, ctx: _nn("Sigmoid")),
+            lambda a, o: "sigmoid",
+        ),
+        Op(
+            "identity",
+            "passes its input through",
+            {},
+            _same,
+            _module(lambda a, ctx: _nn("Identity")),
+            lambda a, o: "identity",
+        ),
+        Op(
+            "dropout",
+            "dropout (active in training mode only)",
+            {"p": Attr("float", 0.5, min=0)},
+            _same,
+            _module(lambda a, ctx: _nn("Dropout", a["p"])),
+            lambda a, o: f"dropout {a['p']}",
+        ),
+        Op(
+            "add",
+            "element-wise sum of two or more equal shapes (the residual addition)",
+            {},
+            _add_shape,
+            _add_lower,
+            lambda a, o: "+",
+            arity=-1,
+        ),
+        Op(
+            "mul",
+            "element-wise product; the second input may broadcast (size-1 dims)",
+            {},
+            _mul_shape,
+            _mul_lower,
+            lambda a, o: "×",
+            arity=2,
+        ),
+        Op(
+            "maxpool",
+            "max pooling",
+            dict(_POOL_ATTRS),
+            lambda a, ins: _pool_out(a, ins, "maxpool"),
+            _module(
+                lambda a, ctx: _nn(
+                    "MaxPool2d",
+                    a["kernel"],
+                    a["stride"] or a["kernel"],
+                    a["padding"],
+                    ceil_mode=a["ceil_mode"],
+                )
+            ),
+            lambda a, o: f"{a['kernel']}x{a['kernel']} max pool, /{a['stride'] or a['kernel']}",
+        ),
+        Op(
+            "avgpool",
+            "average pooling",
+            {**_POOL_ATTRS, "count_include_pad": Attr("bool", True)},
+            lambda a, ins: _pool_out(a, ins, "avgpool"),
+            _module(
+                lambda a, ctx: _nn(
+                    "AvgPool2d",
+                    a["kernel"],
+                    a["stride"] or a["kernel"],
+                    a["padding"],
+                    ceil_mode=a["ceil_mode"],
+                    count_include_pad=a["count_include_pad"],
+                )
+            ),
+            lambda a, o: f"{a['kernel']}x{a['kernel']} avg pool, /{a['stride'] or a['kernel']}",
+        ),
+        Op(
+            "global_avgpool",
+            "average over all positions: [C, H, W] -> [C, 1, 1]",
+            {},
+            _global_pool_shape,
+            _module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
+            lambda a, o: "global avg pool",
+        ),
+        Op(
+            "flatten",
+            "flattens all dimensions after the batch",
+            {},
+            lambda a, ins: (math.prod(ins[0]),),
+            _flatten_lower,
+            lambda a, o: "flatten",
+        ),
+        Op(
+            "linear",
+            "fully connected layer",
+            {"out": Attr("int", min=1), "bias": Attr("bool", True)},
+            _linear_shape,
+            _linear_lower,
+            lambda a, o: f"fc {a['out']}",
+            params=lambda a, ins, o: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
+            macs=lambda a, ins, o: ins[0][0] * a["out"],
+            weighted=True,
+        ),
+        Op(
+            "pad_channels",
+            "option-A shortcut: subsample by 'stride', then add zero channels up to 'out' "
+            "(mode 'after': after the existing channels; 'both': half before, half after)",
+            {
+                "out": Attr("int", min=1),
+                "stride": Attr("int", 1, min=1),
+                "mode": Attr("str", "after", choices=("after", "both")),
+            },
+            _pad_shape,
+            _pad_lower,
+            lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
+        ),
+    ]
+}

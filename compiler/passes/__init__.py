@@ -1,0 +1,1 @@
+"""Passes over the IR: verify (structure), shapes (inference and checks), stats (counts)."""

@@ -1,0 +1,152 @@
+"""`extends:` chains and `--set` overrides, merged at the data level with locations kept.
+
+A child spec is deep-merged onto its base: mappings merge key by key (base order first, new keys
+appended), any other value replaces, and ``null`` deletes a key. Each merged value keeps the
+location of the file (or command-line argument) it came from, so later errors point there.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import Diagnostic, Diagnostics, Loc, SpecError, suffix_hint
+from .source import Path, Source, load_file, parse
+
+MAX_EXTENDS = 16  # depth of an extends chain
+
+
+def load_resolved(path: str, overrides: list[str] | None = None) -> Source:
+    """Load ``path`` with its extends chain merged and the overrides applied."""
+    src = _load_chain(path, [])
+    if overrides:
+        src = apply_overrides(src, overrides)
+    return src
+
+
+def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
+    real = os.path.realpath(path)
+    try:
+        src = load_file(path)
+    except SpecError as e:
+        if via is not None and e.diagnostics and e.diagnostics[0].loc.line == 0:
+            msg = e.diagnostics[0].message
+            raise SpecError([Diagnostic(via, f"cannot extend: {msg}")]) from None
+        raise
+    if real in chain:
+        loop = " -> ".join(os.path.basename(p) for p in [*chain, real])
+        raise SpecError([Diagnostic(via or src.loc(()), f"extends loop: {loop}")])
+    if not isinstance(src.data, dict) or "extends" not in src.data:
+        return src
+    parent = src.data["extends"]
+    loc = src.loc(("extends",))
+    if not isinstance(parent, str):
+        raise SpecError([Diagnostic(loc, "'extends' must be a file name, like resnet50.yaml")])
+    if len(chain) >= MAX_EXTENDS:
+        raise SpecError([Diagnostic(loc, f"extends chain deeper than {MAX_EXTENDS}")])
+    base = _load_chain(os.path.join(os.path.dirname(path), parent), [*chain, real], loc)
+    child = dict(src.data)
+    del child["extends"]
+    return merge(base, Source(src.file, child, src.values, src.keys))
+
+
+def merge(base: Source, child: Source) -> Source:
+    """Deep-merge ``child`` onto ``base``; the result's index points at whichever file won."""
+    replaced: list[Path] = []
+
+    def walk(b: Any, c: Any, path: Path) -> Any:
+        if isinstance(b, dict) and isinstance(c, dict):
+            out = dict(b)
+            for k, v in c.items():
+                if v is None:
+                    out.pop(k, None)
+                    replaced.append((*path, k))
+                elif k in out:
+                    out[k] = walk(out[k], v, (*path, k))
+                else:
+                    out[k] = v
+            return out
+        replaced.append(path)
+        return c
+
+    data = walk(base.data, child.data, ())
+    values = {p: loc for p, loc in base.values.items() if not _under_any(p, replaced)}
+    keys = {p: loc for p, loc in base.keys.items() if not _under_any(p, replaced, strict=True)}
+    values.update({p: loc for p, loc in child.values.items() if p != ()})
+    keys.update(child.keys)
+    return Source(child.file, data, values, keys)
+
+
+def _under_any(path: Path, prefixes: list[Path], strict: bool = False) -> bool:
+    return any(path[: len(pre)] == pre and (not strict or len(path) > len(pre)) for pre in prefixes)
+
+
+def apply_overrides(src: Source, overrides: list[str]) -> Source:
+    """Apply ``key.path=value`` overrides; errors are located on the command line."""
+    diags = Diagnostics()
+    for text in overrides:
+        shown = f"--set {text}"
+        loc = Loc("<command line>", 1, 7, shown)
+        if "=" not in text:
+            diags.error(
+                loc,
+                f"override '{text}' must look like key.path=value",
+                "for example: --set stages.layer3.repeat=23",
+            )
+            continue
+        key, value_text = text.split("=", 1)
+        try:
+            path = _find_path(src.data, key, loc)
+            value_src = parse(value_text, "<command line>") if value_text.strip() else None
+        except SpecError as e:
+            diags.items.extend(_relocate(d, shown, 7 + len(key) + 1) for d in e.diagnostics)
+            continue
+        vloc = loc.shifted(len(key) + 1)
+        value = value_src.data if value_src else None
+        child_values = {path: vloc}
+        if value_src:
+            child_values.update({(*path, *p): vloc for p in value_src.values if p})
+        nested: Any = value
+        for seg in reversed(path):
+            nested = {seg: nested}
+        src = merge(src, Source(src.file, nested, child_values, {path: loc}))
+    diags.raise_if_any()
+    return src
+
+
+def _relocate(d: Diagnostic, shown: str, col: int) -> Diagnostic:
+    if d.loc.file != "<command line>":
+        return d
+    return Diagnostic(Loc("<command line>", 1, col + d.loc.col - 1, shown), d.message, d.notes)
+
+
+def _find_path(data: Any, key: str, loc: Loc) -> Path:
+    """Split a dotted key against the data; names that contain dots (``conv1.0``) match whole."""
+    parts = key.split(".")
+    path: list[str] = []
+    node = data
+    col = 0
+    while parts:
+        if not isinstance(node, dict):
+            where = ".".join(path) or "the spec"
+            raise SpecError([Diagnostic(loc.shifted(col), f"'{where}' is not a mapping")])
+        for n in range(len(parts), 0, -1):
+            name = ".".join(parts[:n])
+            if name in node:
+                break
+        else:
+            name, n = parts[0], 1
+            if len(parts) > 1:
+                where = ".".join(path) or "the spec"
+                raise SpecError(
+                    [
+                        Diagnostic(
+                            loc.shifted(col), f"no key '{name}' in {where}{suffix_hint(name, node)}"
+                        )
+                    ]
+                )
+        path.append(name)
+        col += len(name) + 1
+        node = node.get(name) if isinstance(node, dict) else None
+        parts = parts[n:]
+    return tuple(path)

@@ -1,0 +1,558 @@
+"""Validated spec objects: every key, type and name of a network or block file checked and located.
+
+The schema (which keys exist, what types they take) lives in the ``*_KEYS`` tables below; values
+that may be expressions stay as text here and are evaluated by :mod:`compiler.expand`, where the
+names they use are bound.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Diagnostic, Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
+from .ops import OPS, REQUIRED
+from .source import Path, Source, load_file
+
+# key -> (accepted python types, what to call it in an error, required?)
+NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "name": ((str,), "a name", True),
+    "description": ((str,), "a text", False),
+    "family": ((str,), "a name", False),
+    "extends": ((str,), "a file name", False),  # consumed by compiler.resolve
+    "input": ((list,), "a list of sizes like [3, 224, 224]", True),
+    "params": ((dict,), "a mapping of names to numbers or expressions", False),
+    "shortcut": ((str,), "a shortcut kind", False),
+    "zero_init_residual": ((bool,), "true or false", False),
+    "block_types": ((dict,), "a mapping of block types", False),
+    "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),
+    "stem": ((dict,), "a mapping of named nodes", False),
+    "stages": ((dict,), "a mapping of named stages", False),
+    "head": ((dict,), "a mapping of named nodes", False),
+    "output": ((str,), "a node name", False),
+}
+BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "block": ((str,), "the block type's name", True),
+    "description": ((str,), "a text", False),
+    "params": ((dict,), "a mapping of parameter names to defaults (null: required)", False),
+    "first_only": ((list,), "a list of parameter names", False),
+    "let": ((dict,), "a mapping of names to expressions", False),
+    "nodes": ((dict,), "a mapping of named nodes", True),
+    "output": ((str,), "a node name", False),
+}
+SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "description": ((str,), "a text", False),
+    "when": ((str, bool), "a condition", False),
+    "remove": ((bool,), "true or false", False),
+    "nodes": ((dict,), "a mapping of named nodes", False),
+}
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut")
+NODE_RESERVED = ("op", "in", "when", "kind")  # 'kind' only on op: shortcut nodes
+SECTIONS = ("stem", "stages", "head")
+SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
+BLOCK_SEARCH_DEPTH = 3  # blocks/ folders looked for in the spec's folder and this many parents
+BUILTIN_SHORTCUTS = os.path.join(os.path.dirname(__file__), "shortcuts.yaml")
+
+Raw = Any  # a literal or an expression string, evaluated during expansion
+
+
+@dataclass
+class NodeSpec:
+    """One node as written: ``name: {op: conv, out: 64, kernel: 3, in: x}``."""
+
+    name: str
+    op: str
+    inputs: list[str] | None  # None: the previous node
+    attrs: dict[str, Raw]
+    when: Raw
+    loc: Loc  # of the name
+    attr_locs: dict[str, Loc]
+    in_locs: list[Loc]
+    when_loc: Loc
+
+
+@dataclass
+class BlockType:
+    """A block type: a small graph of nodes with parameters (``basic``, ``bottleneck``, ...)."""
+
+    name: str
+    description: str
+    params: dict[str, Raw]  # REQUIRED where the spec must give a value
+    first_only: list[str]
+    let: dict[str, Raw]
+    nodes: list[NodeSpec]
+    output: str | None
+    loc: Loc
+    param_locs: dict[str, Loc]
+    let_locs: dict[str, Loc]
+
+
+@dataclass
+class ShortcutType:
+    """A shortcut kind (identity, A, B, C, avg_down, none): when it projects and with what."""
+
+    name: str
+    description: str
+    when: Raw
+    remove: bool
+    nodes: list[NodeSpec]
+    loc: Loc
+
+
+@dataclass
+class StageSpec:
+    """A block type repeated: ``layer3: {block: bottleneck, repeat: 6, width: 256, stride: 2}``."""
+
+    name: str
+    block: str
+    repeat: Raw
+    params: dict[str, Raw]
+    first: dict[str, Raw]
+    shortcut: str | None
+    loc: Loc
+    locs: dict[str, Loc]  # of each key's value, 'first.x' for first-block overrides
+
+
+Entry = NodeSpec | StageSpec
+
+
+@dataclass
+class NetworkSpec:
+    """A whole network, validated; the input to :func:`compiler.expand.expand`."""
+
+    name: str
+    description: str
+    family: str
+    file: str
+    input: list[int]
+    params: dict[str, Raw]
+    shortcut: str
+    zero_init_residual: bool
+    sections: list[tuple[str, list[Entry]]]
+    output: str | None
+    block_types: dict[str, BlockType]
+    shortcut_types: dict[str, ShortcutType]
+    source: Source
+    param_locs: dict[str, Loc] = field(default_factory=dict)
+
+    def loc(self, *path: str | int) -> Loc:
+        return self.source.loc(tuple(path))
+
+
+class _Checker:
+    """Validates one Source; collects all errors in ``diags``."""
+
+    def __init__(self, src: Source, diags: Diagnostics) -> None:
+        self.src, self.diags = src, diags
+
+    def mapping(
+        self,
+        data: Any,
+        path: Path,
+        schema: dict[str, tuple[tuple[type, ...], str, bool]],
+        what: str,
+    ) -> dict[str, Any]:
+        """Check keys against a schema: unknown keys, missing keys, wrong types."""
+        if not isinstance(data, dict):
+            self.diags.error(self.src.loc(path), f"{what} must be a mapping")
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in schema:
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"unknown key '{key}' in {what}{suffix_hint(key, schema)}",
+                )
+                continue
+            types, expect, _ = schema[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                self.diags.error(
+                    self.src.loc((*path, key)), f"'{key}' must be {expect}, got {_describe(value)}"
+                )
+                continue
+            out[key] = value
+        for key, (_, _, required) in schema.items():
+            if required and key not in data:
+                self.diags.error(self.src.loc(path), f"{what} has no '{key}'")
+        return out
+
+    def nodes(self, data: dict[str, Any], path: Path, what: str) -> list[NodeSpec]:
+        out = []
+        for name, entry in data.items():
+            node = self.node(name, entry, (*path, name), what)
+            if node:
+                out.append(node)
+        return out
+
+    def node(self, name: str, data: Any, path: Path, what: str) -> NodeSpec | None:
+        loc = self.src.key_loc(path)
+        if not isinstance(data, dict):
+            self.diags.error(
+                self.src.loc(path),
+                f"node '{name}' in {what} must be a mapping like {{op: conv, out: 64, kernel: 3}}",
+            )
+            return None
+        op = data.get("op")
+        if not isinstance(op, str):
+            self.diags.error(
+                loc,
+                f"node '{name}' in {what} has no 'op'"
+                if op is None
+                else f"'op' of node '{name}' must be an op name",
+            )
+            return None
+        if op == SHORTCUT_OP:
+            allowed = {"out", "stride", "dilation"}
+        elif op not in OPS:
+            self.diags.error(
+                self.src.loc((*path, "op")),
+                f"unknown op '{op}'{suffix_hint(op, [*OPS, SHORTCUT_OP])}",
+                "ops: " + ", ".join(sorted(OPS)),
+            )
+            return None
+        else:
+            allowed = set(OPS[op].attrs)
+        attrs: dict[str, Raw] = {}
+        attr_locs: dict[str, Loc] = {}
+        for key, value in data.items():
+            if key in ("op", "in", "when") or (key == "kind" and op == SHORTCUT_OP):
+                continue
+            if key not in allowed:
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"op '{op}' has no attribute '{key}'"
+                    f"{suffix_hint(key, [*allowed, 'in', 'when'])}",
+                    "attributes: " + (", ".join(sorted(allowed)) or "none"),
+                )
+                continue
+            attrs[key] = value
+            attr_locs[key] = self.src.loc((*path, key))
+        if op == SHORTCUT_OP:
+            attrs["kind"] = data.get("kind")
+            attr_locs["kind"] = self.src.loc((*path, "kind"))
+        elif op in OPS:
+            for key, spec in OPS[op].attrs.items():
+                if spec.default is REQUIRED and key not in data:
+                    self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
+        inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
+        return NodeSpec(
+            name,
+            op,
+            inputs,
+            attrs,
+            data.get("when"),
+            loc,
+            attr_locs,
+            in_locs,
+            self.src.loc((*path, "when")),
+        )
+
+    def inputs(self, value: Any, path: Path) -> tuple[list[str] | None, list[Loc]]:
+        if value is None:
+            return None, []
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in items
+        ):
+            self.diags.error(self.src.loc(path), "'in' must be a node name or a list of names")
+            return None, []
+        locs = [
+            self.src.loc((*path, i)) if isinstance(value, list) else self.src.loc(path)
+            for i in range(len(items))
+        ]
+        return [str(v) for v in items], locs
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    kind = {
+        dict: "a mapping",
+        list: "a list",
+        bool: "a boolean",
+        str: "text",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+    return f"{kind} ({value!r})" if isinstance(value, (int, float, str)) else kind
+
+
+def check_network(src: Source) -> NetworkSpec:
+    """Validate a resolved network Source; raises SpecError with every problem found."""
+    diags = Diagnostics()
+    c = _Checker(src, diags)
+    if isinstance(src.data, dict) and "block" in src.data and "nodes" in src.data:
+        raise SpecError(
+            [
+                diags_one(
+                    src.loc(()),
+                    "this is a block type file, not a network",
+                    "use it from a network's stages, or draw it with 'netc diagram'",
+                )
+            ]
+        )
+    top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
+    shape = top.get("input", [])
+    if "input" in top and (
+        not shape
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+    ):
+        diags.error(
+            src.loc(("input",)), "'input' must be a list of positive sizes, like [3, 224, 224]"
+        )
+    params: dict[str, Raw] = {}
+    for key, value in top.get("params", {}).items():
+        if not isinstance(value, (int, float, str, bool)):
+            diags.error(
+                src.loc(("params", key)),
+                f"parameter '{key}' must be a number or an expression, got {_describe(value)}",
+            )
+        params[key] = value
+    sections: list[tuple[str, list[Entry]]] = []
+    for section in SECTIONS:
+        entries: list[Entry] = []
+        for name, data in top.get(section, {}).items():
+            path: Path = (section, name)
+            if isinstance(data, dict) and "block" in data:
+                stage = _stage(c, name, data, path)
+                if stage:
+                    entries.append(stage)
+            else:
+                node = c.node(name, data, path, section)
+                if node:
+                    entries.append(node)
+        sections.append((section, entries))
+    if not any(entries for _, entries in sections) and "name" in top:
+        diags.error(src.loc(()), "the network has no nodes: give it a stem, stages or a head")
+    shortcut_types = load_shortcut_types(top.get("shortcut_types", {}), src, diags)
+    block_types = {
+        name: bt
+        for name, data in top.get("block_types", {}).items()
+        if (
+            bt := check_block(
+                Source(
+                    src.file,
+                    data,
+                    _sub(src.values, ("block_types", name)),
+                    _sub(src.keys, ("block_types", name)),
+                ),
+                diags,
+                name,
+            )
+        )
+    }
+    _find_blocks(sections, block_types, src, diags)
+    default_shortcut = top.get("shortcut", "B")
+    if default_shortcut not in shortcut_types:
+        diags.error(
+            src.loc(("shortcut",)),
+            f"unknown shortcut kind '{default_shortcut}'"
+            f"{suffix_hint(default_shortcut, shortcut_types)}",
+            "kinds: " + ", ".join(shortcut_types),
+        )
+    for _, entries in sections:
+        for e in entries:
+            if isinstance(e, StageSpec) and e.shortcut and e.shortcut not in shortcut_types:
+                diags.error(
+                    e.locs["shortcut"],
+                    f"unknown shortcut kind '{e.shortcut}'"
+                    f"{suffix_hint(e.shortcut, shortcut_types)}",
+                    "kinds: " + ", ".join(shortcut_types),
+                )
+    diags.raise_if_any()
+    return NetworkSpec(
+        name=top["name"],
+        description=top.get("description", ""),
+        family=top.get("family", ""),
+        file=src.file,
+        input=list(shape),
+        params=params,
+        shortcut=default_shortcut,
+        zero_init_residual=top.get("zero_init_residual", False),
+        sections=sections,
+        output=top.get("output"),
+        block_types=block_types,
+        shortcut_types=shortcut_types,
+        source=src,
+        param_locs={k: src.loc(("params", k)) for k in params},
+    )
+
+
+def diags_one(loc: Loc, message: str, *notes: str) -> Diagnostic:
+    return Diagnostic(loc, message, list(notes))
+
+
+def _sub(index: dict[Path, Loc], prefix: Path) -> dict[Path, Loc]:
+    n = len(prefix)
+    return {p[n:]: loc for p, loc in index.items() if p[:n] == prefix}
+
+
+def _stage(c: _Checker, name: str, data: dict[str, Any], path: Path) -> StageSpec | None:
+    src = c.src
+    locs = {k: src.loc((*path, k)) for k in data}
+    block = data["block"]
+    if not isinstance(block, str):
+        c.diags.error(locs["block"], f"'block' of stage '{name}' must be a block type name")
+        return None
+    first = data.get("first", {})
+    if not isinstance(first, dict):
+        c.diags.error(locs["first"], "'first' must be a mapping of parameters for block 0")
+        first = {}
+    for k in first:
+        locs[f"first.{k}"] = src.loc((*path, "first", k))
+    shortcut = data.get("shortcut")
+    if shortcut is not None and not isinstance(shortcut, str):
+        c.diags.error(locs["shortcut"], "'shortcut' must be a shortcut kind like B")
+        shortcut = None
+    params = {k: v for k, v in data.items() if k not in STAGE_RESERVED}
+    for k, v in [*params.items(), *first.items()]:
+        if not isinstance(v, (int, float, str, bool)):
+            c.diags.error(
+                src.loc((*path, k)),
+                f"block parameter '{k}' must be a number or an expression, got {_describe(v)}",
+            )
+    return StageSpec(
+        name, block, data.get("repeat", 1), params, first, shortcut, src.key_loc(path), locs
+    )
+
+
+def check_block(src: Source, diags: Diagnostics, expected: str | None = None) -> BlockType | None:
+    """Validate a block type (from a blocks/ file or a spec's block_types)."""
+    c = _Checker(src, diags)
+    data = src.data
+    if isinstance(data, dict) and expected is not None and "block" not in data:
+        data = {"block": expected, **data}
+    before = len(diags.items)
+    top = c.mapping(data, (), BLOCK_KEYS, "the block type")
+    if len(diags.items) > before:
+        return None
+    name = top["block"]
+    if expected is not None and name != expected:
+        diags.error(src.loc(("block",)), f"file defines block '{name}', expected '{expected}'")
+    params = {k: (REQUIRED if v is None else v) for k, v in top.get("params", {}).items()}
+    first_only = [str(x) for x in top.get("first_only", [])]
+    for i, p in enumerate(first_only):
+        if p not in params:
+            diags.error(
+                src.loc(("first_only", i)),
+                f"'{p}' is not a parameter of block '{name}'{suffix_hint(p, params)}",
+            )
+    nodes = c.nodes(top["nodes"], ("nodes",), f"block '{name}'")
+    if not top["nodes"]:
+        diags.error(src.loc(("nodes",)), f"block '{name}' has no nodes")
+    return BlockType(
+        name,
+        top.get("description", ""),
+        params,
+        first_only,
+        top.get("let", {}),
+        nodes,
+        top.get("output"),
+        src.key_loc(("block",)),
+        {k: src.loc(("params", k)) for k in params},
+        {k: src.loc(("let", k)) for k in top.get("let", {})},
+    )
+
+
+def load_shortcut_types(
+    extra: dict[str, Any], src: Source, diags: Diagnostics
+) -> dict[str, ShortcutType]:
+    """The built-in shortcut kinds plus any the spec defines under ``shortcut_types``."""
+    out = dict(_builtin_shortcuts())
+    for name, data in extra.items():
+        sub = Source(
+            src.file,
+            data,
+            _sub(src.values, ("shortcut_types", name)),
+            _sub(src.keys, ("shortcut_types", name)),
+        )
+        st = _check_shortcut(name, sub, diags)
+        if st:
+            out[name] = st
+    return out
+
+
+_BUILTIN_CACHE: dict[str, ShortcutType] = {}
+
+
+def _builtin_shortcuts() -> dict[str, ShortcutType]:
+    if not _BUILTIN_CACHE:
+        src = load_file(BUILTIN_SHORTCUTS)
+        diags = Diagnostics()
+        for name, data in src.data.items():
+            sub = Source(src.file, data, _sub(src.values, (name,)), _sub(src.keys, (name,)))
+            st = _check_shortcut(name, sub, diags)
+            if st:
+                _BUILTIN_CACHE[name] = st
+        diags.raise_if_any()
+    return _BUILTIN_CACHE
+
+
+def _check_shortcut(name: str, src: Source, diags: Diagnostics) -> ShortcutType | None:
+    c = _Checker(src, diags)
+    top = c.mapping(src.data, (), SHORTCUT_KEYS, f"shortcut kind '{name}'")
+    nodes = c.nodes(top.get("nodes", {}), ("nodes",), f"shortcut kind '{name}'")
+    return ShortcutType(
+        name,
+        top.get("description", ""),
+        top.get("when", True),
+        top.get("remove", False),
+        nodes,
+        src.loc(()),
+    )
+
+
+def _find_blocks(
+    sections: list[tuple[str, list[Entry]]],
+    known: dict[str, BlockType],
+    src: Source,
+    diags: Diagnostics,
+) -> None:
+    """Load each block type the stages name from blocks/<name>.yaml near the spec."""
+    folders = _block_folders(src.file)
+    for _, entries in sections:
+        for e in entries:
+            if not isinstance(e, StageSpec) or e.block in known:
+                continue
+            for folder in folders:
+                path = os.path.join(folder, f"{e.block}.yaml")
+                if os.path.isfile(path):
+                    try:
+                        bt = check_block(load_file(path, _shown(path)), diags, e.block)
+                    except SpecError as err:
+                        diags.extend(err)
+                        bt = None
+                    if bt:
+                        known[e.block] = bt
+                    break
+            else:
+                available = set(known) | {
+                    f[:-5] for d in folders for f in os.listdir(d) if f.endswith(".yaml")
+                }
+                diags.error(
+                    e.locs["block"],
+                    f"unknown block type '{e.block}'{suffix_hint(e.block, available)}",
+                    ""
+                    if did_you_mean(e.block, available)
+                    else "block types: "
+                    + (", ".join(sorted(available)) or "none found")
+                    + " (defined under block_types: or in a blocks/ folder beside the spec)",
+                )
+
+
+def _block_folders(spec_file: str) -> list[str]:
+    folder = os.path.dirname(os.path.abspath(spec_file))
+    out = []
+    for _ in range(BLOCK_SEARCH_DEPTH + 1):
+        candidate = os.path.join(folder, "blocks")
+        if os.path.isdir(candidate):
+            out.append(candidate)
+        folder = os.path.dirname(folder)
+    return out
+
+
+def _shown(path: str) -> str:
+    """A path as the user would write it: relative to the working folder when below it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel

@@ -1,0 +1,1 @@
+"""Exporters from the compiler's IR and modules: ONNX (validated in onnxruntime) and Graphviz."""
