@@ -47,15 +47,24 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
     base = _load_chain(os.path.join(os.path.dirname(path), parent), [*chain, real], loc)
     child = dict(src.data)
     del child["extends"]
-    return merge(base, Source(src.file, child, src.values, src.keys))
+    replace = child.pop("replace", [])
+    if not isinstance(replace, list) or not all(isinstance(r, str) for r in replace):
+        raise SpecError([Diagnostic(src.loc(("replace",)), "'replace' must be a list of keys, "
+                                    "like [stem, head]")])
+    paths = {tuple(r.split(".")) for r in replace}
+    return merge(base, Source(src.file, child, src.values, src.keys), paths)
 
 
-def merge(base: Source, child: Source) -> Source:
-    """Deep-merge ``child`` onto ``base``; the result's index points at whichever file won."""
+def merge(base: Source, child: Source, replace: set[Path] | None = None) -> Source:
+    """Deep-merge ``child`` onto ``base``; the result's index points at whichever file won.
+
+    Mappings at the paths in ``replace`` are taken whole from the child instead of merged.
+    """
     replaced: list[Path] = []
+    whole = replace or set()
 
     def walk(b: Any, c: Any, path: Path) -> Any:
-        if isinstance(b, dict) and isinstance(c, dict):
+        if isinstance(b, dict) and isinstance(c, dict) and path not in whole:
             out = dict(b)
             for k, v in c.items():
                 if v is None:

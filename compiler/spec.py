@@ -21,9 +21,11 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "description": ((str,), "a text", False),
     "family": ((str,), "a name", False),
     "extends": ((str,), "a file name", False),  # consumed by compiler.resolve
+    "replace": ((list,), "a list of keys", False),  # ditto: taken whole, not merged
     "input": ((list,), "a list of sizes like [3, 224, 224]", True),
     "params": ((dict,), "a mapping of names to numbers or expressions", False),
     "shortcut": ((str,), "a shortcut kind", False),
+    "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
     "zero_init_residual": ((bool,), "true or false", False),
     "block_types": ((dict,), "a mapping of block types", False),
     "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),
@@ -315,7 +317,7 @@ def check_network(src: Source) -> NetworkSpec:
         for name, data in top.get(section, {}).items():
             path: Path = (section, name)
             if isinstance(data, dict) and "block" in data:
-                stage = _stage(c, name, data, path)
+                stage = _stage(c, name, data, path, top.get("stage_defaults", {}))
                 if stage:
                     entries.append(stage)
             else:
@@ -388,9 +390,13 @@ def _sub(index: dict[Path, Loc], prefix: Path) -> dict[Path, Loc]:
     return {p[n:]: loc for p, loc in index.items() if p[:n] == prefix}
 
 
-def _stage(c: _Checker, name: str, data: dict[str, Any], path: Path) -> StageSpec | None:
+def _stage(
+    c: _Checker, name: str, data: dict[str, Any], path: Path, defaults: dict[str, Any]
+) -> StageSpec | None:
     src = c.src
-    locs = {k: src.loc((*path, k)) for k in data}
+    locs = {k: src.loc(("stage_defaults", k)) for k in defaults}
+    locs.update({k: src.loc((*path, k)) for k in data})
+    data = {**defaults, **data}
     block = data["block"]
     if not isinstance(block, str):
         c.diags.error(locs["block"], f"'block' of stage '{name}' must be a block type name")

@@ -1,0 +1,39 @@
+"""Shared helpers: paths, the CLI runner, and reference-model builders."""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+TESTS = Path(__file__).resolve().parent
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """Run ``netc ARGS`` in-process; returns (exit status, stdout, stderr)."""
+    from compiler.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse --help / usage errors
+            code = int(e.code or 0)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from the repository root, so paths print as the README shows them."""
+    monkeypatch.chdir(ROOT)
+    return ROOT
+
+
+def require_dot() -> bool:
+    """True when Graphviz's dot must be present (CI sets NETC_REQUIRE_DOT=1)."""
+    return os.environ.get("NETC_REQUIRE_DOT") == "1"
