@@ -25,7 +25,7 @@ class Loc:
         return Loc(self.file, self.line, self.col + cols, self.text)
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
+        return f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file
 
 
 UNKNOWN = Loc("<unknown>", 0, 0)

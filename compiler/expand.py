@@ -59,6 +59,7 @@ class Expander:
         self.scope: dict[str, str] = {INPUT: INPUT}  # network-wide names -> node names
         self.later = {e.name for _, es in spec.sections for e in es}
         self.stages: list[Stage] = []
+        self.identity_blocks: dict[str, str] = {}  # block path -> kind, where no projection
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -69,7 +70,12 @@ class Expander:
         try:
             return evaluate(raw, env)
         except ExprError as e:
-            self.error(ctx, loc.shifted(e.col), f"{what}: {e.message}", e.note)
+            note = e.note or (
+                'inside {...} a comma ends the value: quote the expression, like "max(a, b)"'
+                if "never closed" in e.message
+                else ""
+            )
+            self.error(ctx, loc.shifted(e.col), f"{what}: {e.message}", note)
             raise _Failed from None
 
     def typed(
@@ -148,7 +154,15 @@ class Expander:
             self.shapes[node.name] = shapes.infer(node, in_shapes)  # type: ignore[arg-type]
         except ShapeError as e:
             loc = node.meta["attr_locs"].get(e.attr, node.loc) if e.attr else node.loc
-            self.error(ctx, loc, f"node '{node.name}' ({node.op}): {e.message}", e.note)
+            note = e.note
+            if node.op == "add" and node.block in self.identity_blocks:
+                note = (
+                    f"the shortcut here is the identity (kind "
+                    f"'{self.identity_blocks[node.block]}'); with a stride or a change of "
+                    "channels it must be a projection (shortcut: B)"
+                )
+            self.error(ctx, loc, f"node '{node.name}' ({node.op}): {e.message}", note)
+            raise _Failed from None
 
     def make(
         self,
@@ -229,6 +243,8 @@ class Expander:
                 )
         sctx = _Context(ctx.prefix, ctx.stage, ctx.block, ctx.where, ctx.anchor or ns.loc, kind)
         if not self.value(rule.when, senv, rule.loc, sctx, f"'when' of shortcut kind '{kind}'"):
+            if ctx.block:
+                self.identity_blocks[ctx.block] = kind
             return source
         local = {INPUT: source}
         out = source
@@ -315,11 +331,8 @@ class Expander:
             out = prev
             pending = {n.name for n in bt.nodes}
             for ns in bt.nodes:
-                try:
-                    out = self.make(ns, env, local, out, ctx, pending)
-                except _Failed:
-                    out = ctx.prefix + ns.name
-                    self.shapes[out] = None
+                # the first error in a block is reported; the rest of the stage would repeat it
+                out = self.make(ns, env, local, out, ctx, pending)
                 local[ns.name] = out
                 pending.discard(ns.name)
             if bt.output:

@@ -135,7 +135,12 @@ class _Evaluator:
         raise self.fail(
             node,
             f"unknown name '{node.id}' in expression",
-            did_you_mean(node.id, self.env) or "known names: " + ", ".join(sorted(self.env)),
+            did_you_mean(node.id, self.env)
+            or (
+                "known names: " + ", ".join(sorted(self.env))
+                if self.env
+                else "no names are defined here; write a number"
+            ),
         )
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Value:

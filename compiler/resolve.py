@@ -44,13 +44,19 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
         raise SpecError([Diagnostic(loc, "'extends' must be a file name, like resnet50.yaml")])
     if len(chain) >= MAX_EXTENDS:
         raise SpecError([Diagnostic(loc, f"extends chain deeper than {MAX_EXTENDS}")])
-    base = _load_chain(os.path.join(os.path.dirname(path), parent), [*chain, real], loc)
+    base_path = os.path.normpath(os.path.join(os.path.dirname(path), parent))
+    base = _load_chain(shown_path(base_path), [*chain, real], loc)
     child = dict(src.data)
     del child["extends"]
     replace = child.pop("replace", [])
     if not isinstance(replace, list) or not all(isinstance(r, str) for r in replace):
-        raise SpecError([Diagnostic(src.loc(("replace",)), "'replace' must be a list of keys, "
-                                    "like [stem, head]")])
+        raise SpecError(
+            [
+                Diagnostic(
+                    src.loc(("replace",)), "'replace' must be a list of keys, like [stem, head]"
+                )
+            ]
+        )
     paths = {tuple(r.split(".")) for r in replace}
     return merge(base, Source(src.file, child, src.values, src.keys), paths)
 
@@ -83,7 +89,8 @@ def merge(base: Source, child: Source, replace: set[Path] | None = None) -> Sour
     keys = {p: loc for p, loc in base.keys.items() if not _under_any(p, replaced, strict=True)}
     values.update({p: loc for p, loc in child.values.items() if p != ()})
     keys.update(child.keys)
-    return Source(child.file, data, values, keys)
+    chain = [child.file, *(base.chain or [base.file])]
+    return Source(child.file, data, values, keys, list(dict.fromkeys(chain)))
 
 
 def _under_any(path: Path, prefixes: list[Path], strict: bool = False) -> bool:
@@ -106,6 +113,10 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
         key, value_text = text.split("=", 1)
         try:
             path = _find_path(src.data, key, loc)
+        except SpecError as e:
+            diags.extend(e)
+            continue
+        try:
             value_src = parse(value_text, "<command line>") if value_text.strip() else None
         except SpecError as e:
             diags.items.extend(_relocate(d, shown, 7 + len(key) + 1) for d in e.diagnostics)
@@ -159,3 +170,9 @@ def _find_path(data: Any, key: str, loc: Loc) -> Path:
         node = node.get(name) if isinstance(node, dict) else None
         parts = parts[n:]
     return tuple(path)
+
+
+def shown_path(path: str) -> str:
+    """A path as the user would write it: relative to the working folder when below it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel

@@ -35,6 +35,7 @@ class Source:
     data: Any
     values: dict[Path, Loc] = field(default_factory=dict)
     keys: dict[Path, Loc] = field(default_factory=dict)
+    chain: list[str] = field(default_factory=list)  # this file, then the files it extends
 
     def loc(self, path: Path) -> Loc:
         """The location of the value at ``path``, or of its nearest located ancestor."""

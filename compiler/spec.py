@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import Diagnostic, Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
 from .ops import OPS, REQUIRED
+from .resolve import shown_path
 from .source import Path, Source, load_file
 
 # key -> (accepted python types, what to call it in an error, required?)
@@ -516,7 +517,9 @@ def _find_blocks(
     diags: Diagnostics,
 ) -> None:
     """Load each block type the stages name from blocks/<name>.yaml near the spec."""
-    folders = _block_folders(src.file)
+    folders = list(
+        dict.fromkeys(f for file in src.chain or [src.file] for f in _block_folders(file))
+    )
     for _, entries in sections:
         for e in entries:
             if not isinstance(e, StageSpec) or e.block in known:
@@ -525,7 +528,7 @@ def _find_blocks(
                 path = os.path.join(folder, f"{e.block}.yaml")
                 if os.path.isfile(path):
                     try:
-                        bt = check_block(load_file(path, _shown(path)), diags, e.block)
+                        bt = check_block(load_file(path, shown_path(path)), diags, e.block)
                     except SpecError as err:
                         diags.extend(err)
                         bt = None
@@ -556,9 +559,3 @@ def _block_folders(spec_file: str) -> list[str]:
             out.append(candidate)
         folder = os.path.dirname(folder)
     return out
-
-
-def _shown(path: str) -> str:
-    """A path as the user would write it: relative to the working folder when below it."""
-    rel = os.path.relpath(path)
-    return path if rel.startswith("..") else rel

@@ -1,0 +1,97 @@
+"""The netc command: tables, JSON, exit statuses, help on every command, python -m compiler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+COMMANDS = ["compile", "check", "ir"]
+
+
+def test_compile_resnet50_table(in_root: Path) -> None:
+    code, out, err = run_cli("compile", "specs/resnet50.yaml")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[1].split() == [
+        "stage",
+        "blocks",
+        "block",
+        "output",
+        "params",
+        "MACs",
+        "act.",
+        "MiB",
+    ]
+    layer3 = next(ln for ln in lines if ln.startswith("layer3"))
+    assert layer3.split()[:5] == ["layer3", "6", "bottleneck", "1024x14x14", "7,098,368"]
+    total = next(ln for ln in lines if ln.startswith("total"))
+    assert total.split()[:4] == ["total", "1000", "25,557,032", "4,089,184,256"]
+
+
+def test_compile_json(in_root: Path) -> None:
+    code, out, _ = run_cli("compile", "specs/resnet50.yaml", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["name"], data["params"], data["macs"]) == ("resnet50", 25557032, 4089184256)
+    assert data["output_shape"] == [1000]
+    assert [r["stage"] for r in data["stages"]][1:5] == ["layer1", "layer2", "layer3", "layer4"]
+    assert data["stages"][3]["blocks"] == 6
+
+
+def test_compile_with_overrides_and_module_code(in_root: Path) -> None:
+    code, out, _ = run_cli(
+        "compile", "specs/resnet18.yaml", "--set", "params.num_classes=10", "--json"
+    )
+    assert code == 0 and json.loads(out)["output_shape"] == [10]
+    code, out, _ = run_cli("compile", "specs/resnet18.yaml", "--print-module")
+    assert code == 0 and "def forward(self, x):" in out
+
+
+def test_check_exit_status(in_root: Path) -> None:
+    assert run_cli("check", "specs/resnet18.yaml", "specs/resnet50.yaml")[0] == 0
+    code, _, err = run_cli("check", "tests/invalid/cycle.yaml")
+    assert code == 2 and "cycle.yaml:4:21: error:" in err
+    code, out, _ = run_cli("check", "-q", "specs/resnet18.yaml")
+    assert code == 0 and out == ""
+
+
+def test_compile_spec_error_is_exit_2(in_root: Path) -> None:
+    code, out, err = run_cli("compile", "tests/invalid/unknown_op.yaml")
+    assert code == 2 and out == "" and "did you mean 'batchnorm'?" in err
+
+
+def test_missing_file_is_a_spec_error(in_root: Path) -> None:
+    code, _, err = run_cli("check", "specs/nope.yaml")
+    assert code == 2 and err.strip() == "specs/nope.yaml: error: no such file: specs/nope.yaml"
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help_on_every_command(command: str | None) -> None:
+    args = [command, "--help"] if command else ["--help"]
+    code, out, _ = run_cli(*args)
+    assert code == 0 and "usage: netc" in out
+
+
+def test_python_dash_m_compiler_works_as_netc() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "compiler", "check", "specs/resnet18.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("ok: specs/resnet18.yaml")
+    bad = subprocess.run(
+        [sys.executable, "-m", "compiler", "check", "tests/invalid/cycle.yaml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr

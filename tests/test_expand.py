@@ -1,0 +1,186 @@
+"""Expansion: block templates, repeats, expressions, shortcut rules, references, extends, --set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import compiler
+from compiler.errors import SpecError
+from compiler.ir import dump
+from tests.conftest import SPECS, TESTS
+
+
+@pytest.mark.parametrize("spec", ["tests/specs/tiny.yaml", "specs/resnet18.yaml"])
+def test_golden_ir(spec: str, in_root: Path) -> None:
+    golden = TESTS / "golden" / (Path(spec).stem + ".ir")
+    assert dump(compiler.load_spec(spec)) == golden.read_text()
+
+
+def nodes_of(path: Path | str, overrides: list[str] | None = None) -> dict[str, compiler.ir.Node]:
+    return compiler.load_spec(path, overrides).nodes
+
+
+def test_projection_only_where_the_shape_changes() -> None:
+    nodes = nodes_of(SPECS / "resnet50.yaml")
+    projected = sorted({n.block for n in nodes.values() if n.shortcut == "B"})
+    assert projected == ["layer1.0", "layer2.0", "layer3.0", "layer4.0"]
+    assert nodes["layer2.0.downsample.0"].attrs["stride"] == 2
+    assert nodes["layer1.0.downsample.0"].attrs["stride"] == 1  # channels 64 -> 256
+
+
+def test_option_c_projects_every_block() -> None:
+    nodes = nodes_of(SPECS / "resnet18.yaml", ["shortcut=C"])
+    blocks = {n.block for n in nodes.values() if n.block}
+    assert {n.block for n in nodes.values() if n.shortcut == "C"} == blocks
+    assert len(blocks) == 8
+
+
+def test_option_a_is_parameter_free_and_switches_with_one_word() -> None:
+    b = compiler.load_spec(SPECS / "resnet34.yaml")
+    a = compiler.load_spec(SPECS / "resnet34.yaml", ["shortcut=A"])
+    pads = [n for n in a.nodes.values() if n.op == "pad_channels"]
+    assert [n.block for n in pads] == ["layer2.0", "layer3.0", "layer4.0"]
+    assert all(n.meta["params"] == 0 for n in pads)
+    projection = sum(n.meta["params"] for n in b.nodes.values() if n.shortcut == "B")
+    assert a.meta["params"] == b.meta["params"] - projection
+
+
+def test_none_removes_every_add() -> None:
+    plain = compiler.load_spec(SPECS / "resnet18.yaml", ["shortcut=none"])
+    assert not any(n.op == "add" for n in plain.nodes.values())
+    relu = plain.nodes["layer1.0.relu2"]
+    assert relu.inputs == ["layer1.0.bn2"]
+
+
+def test_identity_shortcut_reads_the_block_input() -> None:
+    nodes = nodes_of(SPECS / "resnet50.yaml")
+    assert nodes["layer1.1.add"].inputs == ["layer1.1.bn3", "layer1.0.relu3"]
+
+
+def test_avg_down_pools_only_when_strided() -> None:
+    nodes = nodes_of(SPECS / "resnet50d.yaml")
+    assert "layer1.0.downsample.0" not in nodes  # stride 1: timm's Identity
+    assert nodes["layer1.0.downsample.1"].op == "conv"
+    assert nodes["layer2.0.downsample.0"].op == "avgpool"
+    assert nodes["layer2.0.downsample.1"].attrs["stride"] == 1
+
+
+def test_stride_placement_v1_and_v1_5() -> None:
+    v15 = nodes_of(SPECS / "resnet50.yaml")
+    v1 = nodes_of(SPECS / "resnet50.yaml", ["stage_defaults={stride_in_1x1: true}"])
+    assert (v15["layer2.0.conv1"].attrs["stride"], v15["layer2.0.conv2"].attrs["stride"]) == (1, 2)
+    assert (v1["layer2.0.conv1"].attrs["stride"], v1["layer2.0.conv2"].attrs["stride"]) == (2, 1)
+    assert v1["layer2.0.conv1"].shape == (*v15["layer2.0.conv1"].shape[:1], 28, 28)
+
+
+def test_stride_goes_to_the_first_block_only() -> None:
+    nodes = nodes_of(SPECS / "resnet18.yaml")
+    assert nodes["layer2.0.conv1"].attrs["stride"] == 2
+    assert nodes["layer2.1.conv1"].attrs["stride"] == 1
+
+
+def test_first_block_overrides_give_torchvision_dilation() -> None:
+    nodes = nodes_of(SPECS / "resnet50_dilated.yaml")
+    assert nodes["layer3.0.conv2"].attrs["dilation"] == 1
+    assert nodes["layer3.1.conv2"].attrs["dilation"] == 2
+    assert nodes["layer4.0.conv2"].attrs["dilation"] == 2
+    assert nodes["layer4.2.conv2"].attrs["dilation"] == 4
+    assert nodes["layer4.2.relu3"].shape == (2048, 28, 28)
+
+
+def test_variants_are_short_extends() -> None:
+    for name in ("resnet101", "resnet152"):
+        lines = (SPECS / f"{name}.yaml").read_text().splitlines()
+        assert lines[0] == "extends: resnet50.yaml" and len(lines) <= 8
+    g = compiler.load_spec(SPECS / "resnet152.yaml")
+    assert [len(s.blocks) for s in g.stages if s.block_type] == [3, 8, 36, 3]
+
+
+def test_overrides_from_the_command_line() -> None:
+    g = compiler.load_spec(SPECS / "resnet50.yaml", ["stages.layer3.repeat=23"])
+    ref = compiler.load_spec(SPECS / "resnet101.yaml")
+    assert (g.meta["params"], g.meta["macs"]) == (ref.meta["params"], ref.meta["macs"])
+    g = compiler.load_spec(SPECS / "resnet50.yaml", ["params.num_classes=10"])
+    assert g.nodes["fc"].shape == (10,)
+
+
+def test_override_names_with_dots(tmp_path: Path) -> None:
+    g = compiler.load_spec(SPECS / "resnet50d.yaml", ["stem.conv1.0.out=16"])
+    assert g.nodes["conv1.0"].shape[0] == 16
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("stages.layr3.repeat=23", "<command line>:1:14: error: no key 'layr3' in stages; "
+                               "did you mean 'layer3'?"),
+    ("stages.layer3.repeat=[", "<command line>:1:29: error: invalid YAML"),
+    ("stages.layer3.repeat=0", "<command line>:1:28: error: stage 'layer3': 'repeat' must be"),
+    ("no-equals-sign", "<command line>:1:7: error: override 'no-equals-sign' must look like"),
+])  # fmt: skip
+def test_override_errors_are_located_on_the_command_line(override: str, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec(SPECS / "resnet50.yaml", [override])
+    assert e.value.render().startswith(message)
+    assert f"--set {override}" in e.value.render()
+
+
+def test_long_skip_across_stages() -> None:
+    g = compiler.load_spec(TESTS / "specs" / "tiny.yaml")
+    assert g.nodes["skip_pool"].inputs == ["layer1.0.relu2"]
+    assert g.nodes["long_skip"].inputs == ["layer2.1.relu2", "skip_pad"]
+
+
+def test_user_block_type_in_yaml_only(tmp_path: Path) -> None:
+    spec = tmp_path / "se_net.yaml"
+    spec.write_text(
+        "name: se_net\ninput: [3, 32, 32]\n"
+        "block_types:\n"
+        "  se_basic:\n"
+        "    params: {width: null, stride: 1, reduction: 4}\n"
+        "    first_only: [stride]\n"
+        '    let: {squeezed: "max(width // reduction, 1)"}\n'
+        "    nodes:\n"
+        "      conv1: {op: conv, out: width, kernel: 3, stride: stride}\n"
+        "      bn1: {op: batchnorm}\n"
+        "      relu1: {op: relu}\n"
+        "      pool: {op: global_avgpool}\n"
+        "      fc1: {op: conv, out: squeezed, kernel: 1, bias: true}\n"
+        "      relu2: {op: relu}\n"
+        "      fc2: {op: conv, out: width, kernel: 1, bias: true}\n"
+        "      gate: {op: sigmoid}\n"
+        "      scale: {op: mul, in: [relu1, gate]}\n"
+        "      shortcut: {op: shortcut, in: input, out: width, stride: stride}\n"
+        "      add: {op: add, in: [scale, shortcut]}\n"
+        "stages:\n"
+        "  layer1: {block: se_basic, repeat: 2, width: 16, stride: 2}\n"
+    )
+    g = compiler.load_spec(spec)
+    assert g.nodes["layer1.1.scale"].shape == (16, 16, 16)
+    assert g.nodes["layer1.0.fc1"].attrs["out"] == 4
+    module = compiler.compile(g, seed=0)
+    import torch
+
+    assert module(torch.randn(2, 3, 32, 32)).shape == (2, 16, 16, 16)
+
+
+def test_when_switches_a_node_off() -> None:
+    g = compiler.load_spec(SPECS / "resnet26d.yaml")
+    assert g.nodes["layer1.0.downsample.1"].inputs == ["maxpool"]
+
+
+def test_node_cap_refuses_absurd_networks() -> None:
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec(SPECS / "resnet50.yaml", limits=compiler.Limits(max_nodes=100))
+    assert "more than 100 nodes" in e.value.render() and "--max-nodes" in e.value.render()
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec(SPECS / "resnet50.yaml", ["stages.layer3.repeat=10**9"])
+    assert "'repeat' is 1000000000; the cap is 10000" in e.value.render()
+
+
+def test_parameter_cap() -> None:
+    limits = compiler.Limits(max_params=1_000_000)
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec(SPECS / "resnet18.yaml", limits=limits)
+    assert "11,689,512 parameters; the cap is 1,000,000" in e.value.render()
+    assert "--max-params" in e.value.render()

@@ -1,0 +1,122 @@
+"""The lowered module: an ordinary nn.Module with straight-line forward code that works with
+torch.compile, torch.export, jit.trace, state_dict round trips and .to(device)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import compiler
+from tests.conftest import SPECS, TESTS
+
+TINY = TESTS / "specs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> torch.nn.Module:
+    return compiler.compile(TINY, seed=0).eval()
+
+
+def test_forward_is_straight_line_code(tiny: torch.fx.GraphModule) -> None:
+    code = tiny.code
+    assert "for " not in code and "while " not in code
+    g = compiler.load_spec(TINY)
+    calls = [n for n in tiny.graph.nodes if n.op in ("call_module", "call_function")]
+    assert len(calls) == len(g.nodes)  # one line per IR node, nothing interpreted
+    assert "layer2_0_add = layer2_0_bn2 + layer2_0_shortcut" in code
+
+
+def test_printed_module_is_readable(tiny: torch.nn.Module) -> None:
+    text = str(tiny)
+    assert text.startswith("Tiny(")
+    assert "(conv1): Conv2d(16, 32, kernel_size=(3, 3), stride=(2, 2)" in text
+    assert "(shortcut): PadChannels(stride=2, front=0, back=16)" in text
+
+
+def test_params_and_flops_match_the_analysis() -> None:
+    for spec in (TINY, SPECS / "resnet18.yaml", SPECS / "resnet50d.yaml"):
+        g = compiler.load_spec(spec)
+        m = compiler.compile(g)
+        assert sum(p.numel() for p in m.parameters()) == g.meta["params"]
+        with FlopCounterMode(display=False) as fc:
+            m.eval()(torch.randn(1, *g.input_shape))
+        assert fc.get_total_flops() == 2 * g.meta["macs"]
+        assert list(m(torch.randn(1, *g.input_shape)).shape[1:]) == list(g.nodes[g.output].shape)
+
+
+def test_option_a_pads_zeros_after_the_channels(tiny: torch.nn.Module) -> None:
+    pad = tiny.get_submodule("layer2.0.shortcut")
+    x = torch.randn(2, 16, 32, 32)
+    y = pad(x)
+    assert y.shape == (2, 32, 16, 16)
+    assert torch.equal(y[:, :16], x[:, :, ::2, ::2])
+    assert not y[:, 16:].any()
+
+
+def test_seed_makes_weights_reproducible() -> None:
+    a = compiler.compile(TINY, seed=7).state_dict()
+    b = compiler.compile(TINY, seed=7).state_dict()
+    c = compiler.compile(TINY, seed=8).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["conv1.weight"], c["conv1.weight"])
+    before = torch.random.get_rng_state()
+    compiler.compile(TINY, seed=7)
+    assert torch.equal(before, torch.random.get_rng_state())  # global RNG untouched
+
+
+def test_torchvision_style_initialisation() -> None:
+    m = compiler.compile(SPECS / "resnet18.yaml", seed=0)
+    w = m.get_submodule("layer1.0.conv1").weight
+    std = (2.0 / (w.shape[0] * 9)) ** 0.5  # kaiming normal, fan_out
+    assert abs(float(w.detach().std()) - std) / std < 0.1
+    bn = m.get_submodule("layer1.0.bn1")
+    assert torch.equal(bn.weight, torch.ones_like(bn.weight)) and not bn.bias.any()
+
+
+def test_state_dict_round_trip(tiny: torch.nn.Module, tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save(tiny.state_dict(), path)
+    other = compiler.compile(TINY, seed=99).eval()
+    other.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(other(x), tiny(x))
+
+
+def test_to_device_and_dtype(tiny: torch.nn.Module) -> None:
+    m = copy.deepcopy(tiny).to("cpu", torch.float64)
+    assert m(torch.randn(1, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_jit_trace_and_torch_export(tiny: torch.nn.Module) -> None:
+    x = torch.randn(2, 3, 32, 32)
+    traced = torch.jit.trace(tiny, x)
+    assert torch.allclose(traced(x), tiny(x))
+    exported = torch.export.export(tiny, (x,))
+    assert torch.allclose(exported.module()(x), tiny(x), atol=1e-6)
+
+
+def test_torch_compile(tiny: torch.nn.Module) -> None:
+    x = torch.randn(2, 3, 32, 32)
+    compiled = torch.compile(tiny)
+    assert torch.allclose(compiled(x), tiny(x), atol=1e-5)
+
+
+def test_inplace_relu_never_clobbers_a_skip_source(tmp_path: Path) -> None:
+    spec = tmp_path / "skip.yaml"
+    spec.write_text(
+        "name: skip\ninput: [3, 8, 8]\nstem:\n"
+        "  conv1: {op: conv, out: 4, kernel: 3}\n"
+        "  relu: {op: relu}\n"  # conv1 is read here and by the add: no in-place
+        "  relu2: {op: relu}\n"  # its input has one reader: in place is safe
+        "  sum: {op: add, in: [relu2, conv1]}\n"
+    )
+    m = compiler.compile(spec, seed=0)
+    assert not m.get_submodule("relu").inplace
+    assert m.get_submodule("relu2").inplace
+    x = torch.randn(2, 3, 8, 8)
+    conv = m.get_submodule("conv1")(x)
+    assert torch.equal(m(x), torch.relu(conv) + conv)
