@@ -184,7 +184,13 @@ class Expander:
         ):
             return inputs[0]  # a node switched off passes its (first) input on
         if ns.op == SHORTCUT_OP:
-            return self.shortcut(ns, env, inputs[0], ctx)
+            project_in = ns.attrs.get("project_in")
+            proj = (
+                inputs[0]
+                if project_in is None
+                else self.resolve(str(project_in), local, ns.attr_locs["project_in"], ctx, pending)
+            )
+            return self.shortcut(ns, env, inputs[0], proj, ctx)
         inputs = [i for i in inputs if i != REMOVED]
         op = OPS[ns.op]
         if op.arity == -1 and len(inputs) == 1:
@@ -208,8 +214,14 @@ class Expander:
         self.add_node(node, ctx)
         return node.name
 
-    def shortcut(self, ns: NodeSpec, env: dict[str, Value], source: str, ctx: _Context) -> str:
-        """Expand a block's ``op: shortcut`` node into the kind chosen for this stage."""
+    def shortcut(
+        self, ns: NodeSpec, env: dict[str, Value], source: str, proj: str, ctx: _Context
+    ) -> str:
+        """Expand a block's ``op: shortcut`` node into the kind chosen for this stage.
+
+        ``source`` feeds the identity; ``proj`` feeds a projection (pre-activation blocks project
+        the pre-activated input, ``project_in: relu1``, but add the raw input when identity).
+        """
         kind = ns.attrs.get("kind") or ctx.shortcut_kind
         rule = self.spec.shortcut_types.get(kind)
         if rule is None:
@@ -246,8 +258,8 @@ class Expander:
             if ctx.block:
                 self.identity_blocks[ctx.block] = kind
             return source
-        local = {INPUT: source}
-        out = source
+        local = {INPUT: proj}
+        out = proj
         for rn in rule.nodes:
             out = self.make(rn, senv, local, out, sctx, set())
             local[rn.name] = out

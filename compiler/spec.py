@@ -206,7 +206,7 @@ class _Checker:
             )
             return None
         if op == SHORTCUT_OP:
-            allowed = {"out", "stride", "dilation"}
+            allowed = {"out", "stride", "dilation", "project_in"}
         elif op not in OPS:
             self.diags.error(
                 self.src.loc((*path, "op")),
