@@ -24,10 +24,13 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     overrides: list[str] | None = None,
     seed: int | None = None,
     zero_init_residual: bool | None = None,
+    weights: str | os.PathLike[str] | None = None,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
 
-    ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible.
+    ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
+    ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
+    with a located report when it does not fit).
     """
     from .init import initialise, seeded
     from .lower import lower
@@ -39,4 +42,8 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     with seeded(seed):
         module = lower(graph)
         initialise(module, graph, zero_init_residual)
+    if weights is not None:
+        from .weights import load_weights
+
+        load_weights(module, graph, weights)
     return module

@@ -143,8 +143,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     graph = _load(args, args.spec)
     from . import compile as build
+    from .weights import WeightsError
 
-    module = build(graph, seed=args.seed, zero_init_residual=args.zero_init_residual or None)
+    try:
+        module = build(
+            graph,
+            seed=args.seed,
+            zero_init_residual=args.zero_init_residual or None,
+            weights=args.weights,
+        )
+    except WeightsError as e:
+        print(e, file=sys.stderr)
+        return EXIT_FAILURE
     built = sum(p.numel() for p in module.parameters())
     if built != graph.meta["params"]:
         print(
@@ -159,6 +169,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
         if args.print_module:
             print(module.code)
     return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from .library import load_library
+
+    entries = load_library(args.folder)
+    if not entries:
+        print(f"netc: no specs found under {args.folder}", file=sys.stderr)
+        return EXIT_FAILURE
+    rows = [("spec", "name", "family", "params", "GMACs", "description")]
+    status = EXIT_OK
+    for e in entries:
+        if e.graph is None:
+            assert e.error is not None
+            print(e.error.render(), file=sys.stderr)
+            status = EXIT_SPEC
+            continue
+        g = e.graph
+        rows.append((e.path, g.name, g.family or "-", f"{g.meta['params']:,}",
+                     f"{g.meta['macs'] / 1e9:.3f}", g.description))  # fmt: skip
+    if args.json:
+        data = [summary(e.graph) | {"spec": e.path} for e in entries if e.graph is not None]
+        print(json.dumps(data, indent=2))
+        return status
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for r in rows:
+        cells = [c.rjust(w) if i in (3, 4) else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(r[:5], widths, strict=True))]  # fmt: skip
+        line = "  ".join(cells) + "  " + r[5]
+        print(line if len(line) <= args.width else line[: args.width - 3] + "...")
+    return status
 
 
 def cmd_ir(args: argparse.Namespace) -> int:
@@ -192,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--print-module", action="store_true", help="also print the generated forward code"
     )
+    p.add_argument(
+        "--weights",
+        metavar="FILE.pth",
+        default=None,
+        help="load a torchvision/timm-format state_dict (read with weights_only=True)",
+    )
     _add_spec_options(p)
     p.set_defaults(func=cmd_compile)
 
@@ -204,6 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _add_spec_options(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "list",
+        help="list the networks of the spec library with their counts",
+        description="Load every network spec under FOLDER (default specs/) and print name, "
+        "family, params, GMACs and description.",
+    )
+    p.add_argument("folder", nargs="?", default="specs", metavar="FOLDER")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead")
+    p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
+    p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
         "ir",

@@ -1,0 +1,39 @@
+"""The spec library: every network spec under a folder (block-type files excluded)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import SpecError
+from .ir import Graph
+from .load import load_spec
+
+
+@dataclass
+class Entry:
+    """One network of the library, loaded and counted (or the error it gave)."""
+
+    path: str
+    graph: Graph | None
+    error: SpecError | None = None
+
+
+def spec_files(folder: str) -> list[str]:
+    """Network spec files below ``folder``, sorted; blocks/ folders hold block types, skipped."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "blocks" and not d.startswith("."))
+        found += [os.path.join(root, f) for f in files if f.endswith((".yaml", ".yml"))]
+    return sorted(found, key=lambda p: (p.count(os.sep), p))
+
+
+def load_library(folder: str) -> list[Entry]:
+    """Load every spec of the library; errors are kept per entry, not raised."""
+    entries = []
+    for path in spec_files(folder):
+        try:
+            entries.append(Entry(path, load_spec(path)))
+        except SpecError as e:
+            entries.append(Entry(path, None, e))
+    return entries

@@ -1,0 +1,77 @@
+"""Loading torchvision- or timm-format checkpoints into a compiled module, safely.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: only tensors and plain containers,
+never arbitrary pickled objects. A checkpoint that does not fit the spec gets a report of missing,
+unexpected and wrong-shape keys, each missing or wrong key located at the spec node it belongs to.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from .ir import Graph
+
+WRAPPERS = ("state_dict", "model", "model_state", "net")  # common checkpoint nestings
+
+
+class WeightsError(Exception):
+    """A checkpoint that cannot be read or does not fit; ``str()`` is the full report."""
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a state_dict saved with torch.save (optionally wrapped in {'state_dict': ...})."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: error: no such checkpoint file")
+    try:
+        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or unsafe files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"{path}: error: cannot read checkpoint: {first}") from None
+    for key in WRAPPERS:
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+    ):
+        raise WeightsError(f"{path}: error: not a state_dict (a mapping of names to tensors)")
+    return data
+
+
+def load_weights(module: nn.Module, graph: Graph, path: str | os.PathLike[str]) -> None:
+    """Load a checkpoint strictly; raise WeightsError with a located report on any mismatch."""
+    state = read_state_dict(path)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise WeightsError(_report(os.fspath(path), graph, own, state, missing, unexpected, wrong))
+    module.load_state_dict(state, strict=True)
+
+
+def _where(graph: Graph, key: str) -> str:
+    node = graph.nodes.get(key.rsplit(".", 1)[0])
+    return f"  ({node.loc}, node '{node.name}')" if node else ""
+
+
+def _report(path: str, graph: Graph, own: dict[str, torch.Tensor],
+            state: dict[str, torch.Tensor], missing: list[str], unexpected: list[str],
+            wrong: list[str]) -> str:  # fmt: skip
+    counts = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong shape"
+    lines = [f"{path}: error: the checkpoint does not fit '{graph.name}' ({counts})"]
+    limit = 12  # enough to see the pattern; the counts say how many there are
+    lines += [f"  missing: {k}{_where(graph, k)}" for k in missing[:limit]]
+    lines += [f"  unexpected: {k}" for k in unexpected[:limit]]
+    lines += [
+        f"  wrong shape: {k}: checkpoint {list(state[k].shape)}, spec {list(own[k].shape)}"
+        f"{_where(graph, k)}"
+        for k in wrong[:limit]
+    ]
+    if max(len(missing), len(unexpected), len(wrong)) > limit:
+        lines.append(f"  (the first {limit} of each kind are shown)")
+    return "\n".join(lines)
