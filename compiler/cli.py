@@ -187,19 +187,80 @@ def cmd_list(args: argparse.Namespace) -> int:
             status = EXIT_SPEC
             continue
         g = e.graph
-        rows.append((e.path, g.name, g.family or "-", f"{g.meta['params']:,}",
-                     f"{g.meta['macs'] / 1e9:.3f}", g.description))  # fmt: skip
+        rows.append(
+            (
+                e.path,
+                g.name,
+                g.family or "-",
+                f"{g.meta['params']:,}",
+                f"{g.meta['macs'] / 1e9:.3f}",
+                g.description,
+            )
+        )
     if args.json:
         data = [summary(e.graph) | {"spec": e.path} for e in entries if e.graph is not None]
         print(json.dumps(data, indent=2))
         return status
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        cells = [c.rjust(w) if i in (3, 4) else c.ljust(w)
-                 for i, (c, w) in enumerate(zip(r[:5], widths, strict=True))]  # fmt: skip
+        cells = [
+            c.rjust(w) if i in (3, 4) else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r[:5], widths, strict=True))
+        ]
         line = "  ".join(cells) + "  " + r[5]
         print(line if len(line) <= args.width else line[: args.width - 3] + "...")
     return status
+
+
+def _diagram_of(args: argparse.Namespace) -> Any:
+    """The graphviz diagram a `netc diagram` call asks for (a block file, --block or a network)."""
+    from exporters import graphviz as gv
+
+    from .load import load_block
+    from .source import load_file
+
+    data = load_file(args.spec).data
+    if isinstance(data, dict) and "block" in data and "nodes" in data:
+        graph, block = load_block(args.spec, args.overrides)
+        return gv.block_diagram(graph, block, title=f"{data['block']} block")
+    graph = _load(args, args.spec)
+    if args.block:
+        stages = [s for s in graph.stages if s.block_type == args.block]
+        if not stages:
+            from .errors import Diagnostic, suffix_hint
+
+            used = {s.block_type for s in graph.stages if s.block_type}
+            spec = graph.meta["spec"]
+            raise SpecError(
+                [
+                    Diagnostic(
+                        spec.loc("name"),
+                        f"no stage of {graph.name} uses block "
+                        f"type '{args.block}'{suffix_hint(args.block, used)}",
+                    )
+                ]
+            )
+        blocks = stages[0].blocks
+        block = blocks[1] if len(blocks) > 1 else blocks[0]  # an identity block, as in the paper
+        return gv.block_diagram(graph, block, title=f"{args.block} block ({block})")
+    return gv.network_diagram(graph, args.detail, args.max_blocks)
+
+
+def cmd_diagram(args: argparse.Namespace) -> int:
+    from exporters.graphviz import RenderError, render
+
+    dot = _diagram_of(args)
+    try:
+        render(dot, args.output)
+    except RenderError as e:
+        print(f"netc: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as e:
+        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(f"wrote {args.output}")
+    return EXIT_OK
 
 
 def cmd_ir(args: argparse.Namespace) -> int:
@@ -262,6 +323,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON list instead")
     p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "diagram",
+        help="draw a network or a block type with Graphviz",
+        description="Draw SPEC (a network, or a block type file such as "
+        "specs/blocks/bottleneck.yaml) to OUT; the format comes from the extension "
+        "(svg, png, pdf need Graphviz's dot; .dot works without it). For a block file, "
+        "--set sets block parameters (e.g. --set stride=2 shows a projection).",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot"
+    )
+    p.add_argument(
+        "--detail",
+        choices=("stages", "blocks", "ops"),
+        default="stages",
+        help="network diagrams: one node per stage, per block, or per op",
+    )
+    p.add_argument("--block", metavar="TYPE", help="draw this block type as the network uses it")
+    p.add_argument(
+        "--max-blocks",
+        type=int,
+        default=6,
+        help="--detail blocks: show at most this many blocks per stage (default 6)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_diagram)
 
     p = sub.add_parser(
         "ir",

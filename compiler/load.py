@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import Diagnostic, SpecError
+from .errors import Diagnostic, Loc, SpecError
 from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph
 from .passes import stats, verify
 from .resolve import load_resolved
+from .source import Source, load_file, parse
 from .spec import NetworkSpec, check_network
 
 
@@ -68,3 +69,72 @@ def _check_limits(graph: Graph, spec: NetworkSpec, limits: Limits) -> None:
         )
     if problems:
         raise SpecError(problems)
+
+
+BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
+DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
+
+
+def load_block(
+    path: str | os.PathLike[str],
+    params: list[str] | None = None,
+    in_channels: int | None = None,
+    size: int = 56,
+) -> tuple[Graph, str]:
+    """A one-block network for drawing a block type file; returns (graph, block path).
+
+    Required parameters default to 64; ``params`` (``key=value``) set others. Unless
+    ``in_channels`` is given, the input gets the block's output channels, so the shortcut is the
+    identity, as in the paper's figures (``stride=2`` shows a projection instead).
+    """
+    block = load_file(os.fspath(path))
+    if not isinstance(block.data, dict) or not isinstance(block.data.get("block"), str):
+        raise SpecError([Diagnostic(block.loc(()), "not a block type file (no 'block:' name)")])
+    name = block.data["block"]
+    stage: dict[str, object] = {"block": name}
+    declared = block.data.get("params") or {}
+    if isinstance(declared, dict):
+        stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
+    stage.update(_block_params(params or []))
+    channels = in_channels or DEFAULT_REQUIRED
+    for _ in range(2):
+        graph = _one_block(block, name, stage, channels, size)
+        out = graph.nodes[graph.output].shape[0]
+        if in_channels is not None or out == channels:
+            break
+        channels = out
+    return graph, f"{BLOCK_STAGE}.0"
+
+
+def _one_block(
+    block: Source, name: str, stage: dict[str, object], channels: int, size: int
+) -> Graph:
+    prefix = ("block_types", name)
+    data = {
+        "name": f"{name} block",
+        "input": [channels, size, size],
+        "block_types": {name: block.data},
+        "stages": {BLOCK_STAGE: stage},
+    }
+    values = {(*prefix, *p): loc for p, loc in block.values.items()}
+    keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
+    here = block.loc(())
+    for k in ("name", "input", ("stages", BLOCK_STAGE)):
+        values[k if isinstance(k, tuple) else (k,)] = here
+    spec = check_network(Source(block.file, data, values, keys, [block.file]))
+    graph = expand(spec)
+    verify.run(graph)
+    stats.run(graph)
+    graph.meta["spec"] = spec
+    return graph
+
+
+def _block_params(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        loc = Loc("<command line>", 1, 7, f"--set {item}")
+        if not sep or not key.isidentifier():
+            raise SpecError([Diagnostic(loc, f"'{item}' must look like name=value, e.g. stride=2")])
+        out[key] = parse(value, "<command line>").data if value.strip() else None
+    return out

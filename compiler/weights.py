@@ -59,9 +59,15 @@ def _where(graph: Graph, key: str) -> str:
     return f"  ({node.loc}, node '{node.name}')" if node else ""
 
 
-def _report(path: str, graph: Graph, own: dict[str, torch.Tensor],
-            state: dict[str, torch.Tensor], missing: list[str], unexpected: list[str],
-            wrong: list[str]) -> str:  # fmt: skip
+def _report(
+    path: str,
+    graph: Graph,
+    own: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    missing: list[str],
+    unexpected: list[str],
+    wrong: list[str],
+) -> str:
     counts = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong shape"
     lines = [f"{path}: error: the checkpoint does not fit '{graph.name}' ({counts})"]
     limit = 12  # enough to see the pattern; the counts say how many there are

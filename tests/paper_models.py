@@ -169,12 +169,24 @@ class PreActUnit(nn.Module):
 class PreActResNet(nn.Module):
     """Pre-activation ResNets: CIFAR (3x3 stem, 3 stages) or ImageNet (7x7 stem + maxpool, 4)."""
 
-    def __init__(self, layers: list[int], widths: list[int], bottleneck: bool, imagenet: bool,
-                 num_classes: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        layers: list[int],
+        widths: list[int],
+        bottleneck: bool,
+        imagenet: bool,
+        num_classes: int,
+    ) -> None:
         super().__init__()
         self.imagenet = imagenet
-        self.conv1 = nn.Conv2d(3, 64 if imagenet else 16, 7 if imagenet else 3,
-                               2 if imagenet else 1, 3 if imagenet else 1, bias=False)  # fmt: skip
+        self.conv1 = nn.Conv2d(
+            3,
+            64 if imagenet else 16,
+            7 if imagenet else 3,
+            2 if imagenet else 1,
+            3 if imagenet else 1,
+            bias=False,
+        )
         cin = self.conv1.out_channels
         for i, (count, width) in enumerate(zip(layers, widths, strict=True)):
             units = []

@@ -111,13 +111,18 @@ def test_override_names_with_dots(tmp_path: Path) -> None:
     assert g.nodes["conv1.0"].shape[0] == 16
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("stages.layr3.repeat=23", "<command line>:1:14: error: no key 'layr3' in stages; "
-                               "did you mean 'layer3'?"),
-    ("stages.layer3.repeat=[", "<command line>:1:29: error: invalid YAML"),
-    ("stages.layer3.repeat=0", "<command line>:1:28: error: stage 'layer3': 'repeat' must be"),
-    ("no-equals-sign", "<command line>:1:7: error: override 'no-equals-sign' must look like"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "stages.layr3.repeat=23",
+            "<command line>:1:14: error: no key 'layr3' in stages; did you mean 'layer3'?",
+        ),
+        ("stages.layer3.repeat=[", "<command line>:1:29: error: invalid YAML"),
+        ("stages.layer3.repeat=0", "<command line>:1:28: error: stage 'layer3': 'repeat' must be"),
+        ("no-equals-sign", "<command line>:1:7: error: override 'no-equals-sign' must look like"),
+    ],
+)
 def test_override_errors_are_located_on_the_command_line(override: str, message: str) -> None:
     with pytest.raises(SpecError) as e:
         compiler.load_spec(SPECS / "resnet50.yaml", [override])

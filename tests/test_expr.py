@@ -11,43 +11,49 @@ from compiler.expr import MAX_MAGNITUDE, ExprError, evaluate
 ENV = {"width": 64, "base_width": 4, "groups": 32, "stride": 2, "flag": True}
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("width * base_width // 64 * groups", 128),
-    ("width * 4", 256),
-    ("2 if stride > 1 else 1", 2),
-    ("stride if flag else 1", 2),
-    ("max(width, 100) - min(3, 4)", 97),
-    ("abs(-3) + ceil(2.1) + floor(2.9) + int(7.5)", 15),
-    ("width / 128", 0.5),
-    ("width % 10", 4),
-    ("2 ** 10", 1024),
-    ("not flag or stride == 2", True),
-    ("1 < stride <= 2", True),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("width * base_width // 64 * groups", 128),
+        ("width * 4", 256),
+        ("2 if stride > 1 else 1", 2),
+        ("stride if flag else 1", 2),
+        ("max(width, 100) - min(3, 4)", 97),
+        ("abs(-3) + ceil(2.1) + floor(2.9) + int(7.5)", 15),
+        ("width / 128", 0.5),
+        ("width % 10", 4),
+        ("2 ** 10", 1024),
+        ("not flag or stride == 2", True),
+        ("1 < stride <= 2", True),
+    ],
+)
 def test_values(text: str, value: object) -> None:
     assert evaluate(text, ENV) == value
 
 
-@pytest.mark.parametrize(("text", "message", "col"), [
-    ("widht * 2", "unknown name 'widht'", 0),
-    ("width * (", "cannot parse", 8),
-    ("width.bit_length()", "only min, max", 0),
-    ("width.real", "not allowed", 0),
-    ("().__class__", "not allowed", 0),
-    ("__import__('os')", "only min, max", 0),
-    ("open('x')", "only min, max", 0),
-    ("[1, 2][0]", "not allowed", 0),
-    ("lambda: 1", "not allowed", 0),
-    ("width / 0", "division by zero", 0),
-    ("2 ** 10 ** 10", "too large", 0),
-    ("10 ** 30", "too large", 0),
-    ("9 ** 9 ** 9", "too large", 0),
-    ("1e308 * 10", "too large", 0),
-    ("1e200 * 1e200 - 1e200 * 1e200", "too large", 0),
-    ("'a' * 3", "expected a number", 0),
-    ("x" * 300, "longer than", 0),
-    ("width + 'x'", "expected a number", 8),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("text", "message", "col"),
+    [
+        ("widht * 2", "unknown name 'widht'", 0),
+        ("width * (", "cannot parse", 8),
+        ("width.bit_length()", "only min, max", 0),
+        ("width.real", "not allowed", 0),
+        ("().__class__", "not allowed", 0),
+        ("__import__('os')", "only min, max", 0),
+        ("open('x')", "only min, max", 0),
+        ("[1, 2][0]", "not allowed", 0),
+        ("lambda: 1", "not allowed", 0),
+        ("width / 0", "division by zero", 0),
+        ("2 ** 10 ** 10", "too large", 0),
+        ("10 ** 30", "too large", 0),
+        ("9 ** 9 ** 9", "too large", 0),
+        ("1e308 * 10", "too large", 0),
+        ("1e200 * 1e200 - 1e200 * 1e200", "too large", 0),
+        ("'a' * 3", "expected a number", 0),
+        ("x" * 300, "longer than", 0),
+        ("width + 'x'", "expected a number", 8),
+    ],
+)
 def test_errors(text: str, message: str, col: int) -> None:
     with pytest.raises(ExprError) as e:
         evaluate(text, ENV)

@@ -15,11 +15,22 @@ CASES = sorted((TESTS / "invalid").glob("*.yaml"))
 def test_the_folder_covers_the_issue_list() -> None:
     names = {p.stem for p in CASES}
     required = {
-        "unknown_key", "wrong_type", "unknown_block", "unknown_op", "undefined_reference",
-        "forward_reference", "cycle", "channel_mismatch", "groups_not_dividing",
-        "spatial_below_one", "zero_width", "negative_repeat", "bad_expression", "extends_loop",
+        "unknown_key",
+        "wrong_type",
+        "unknown_block",
+        "unknown_op",
+        "undefined_reference",
+        "forward_reference",
+        "cycle",
+        "channel_mismatch",
+        "groups_not_dividing",
+        "spatial_below_one",
+        "zero_width",
+        "negative_repeat",
+        "bad_expression",
+        "extends_loop",
         "missing_file",
-    }  # fmt: skip
+    }
     assert required <= names
     assert all(p.with_suffix(".err").exists() for p in CASES)
 

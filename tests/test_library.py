@@ -26,8 +26,9 @@ def current_table() -> str:
         g = e.graph
         rel = Path(e.path).relative_to(ROOT).as_posix()
         shape = "x".join(map(str, g.nodes[g.output].shape))
-        rows.append(f"{rel}\t{g.meta['params']}\t{g.meta['macs']}\t"
-                    f"{g.meta['activation_bytes']}\t{shape}")  # fmt: skip
+        rows.append(
+            f"{rel}\t{g.meta['params']}\t{g.meta['macs']}\t{g.meta['activation_bytes']}\t{shape}"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -91,8 +92,9 @@ def test_compile_with_weights_loads_the_checkpoint(resnet18_checkpoint: Path) ->
 
 def test_wrapped_checkpoints_and_the_cli(resnet18_checkpoint: Path, tmp_path: Path) -> None:
     wrapped = tmp_path / "wrapped.pth"
-    torch.save({"state_dict": torch.load(resnet18_checkpoint, weights_only=True), "epoch": 3},
-               wrapped)  # fmt: skip
+    torch.save(
+        {"state_dict": torch.load(resnet18_checkpoint, weights_only=True), "epoch": 3}, wrapped
+    )
     compiler.compile(SPECS / "resnet18.yaml", weights=wrapped)
     code, out, _ = run_cli("compile", str(SPECS / "resnet18.yaml"), "--weights", str(wrapped))
     assert code == 0 and "11,689,512" in out
@@ -107,11 +109,11 @@ def test_mismatch_report_is_located(resnet18_checkpoint: Path, in_root: Path) ->
     )
     assert "missing: layer1.2.conv1.weight  (specs/blocks/basic.yaml:" in report
     with pytest.raises(WeightsError) as e:
-        compiler.compile("specs/resnet18.yaml", ["params.num_classes=10"],
-                         weights=resnet18_checkpoint)  # fmt: skip
+        compiler.compile(
+            "specs/resnet18.yaml", ["params.num_classes=10"], weights=resnet18_checkpoint
+        )
     assert "wrong shape: fc.weight: checkpoint [1000, 512], spec [10, 512]" in str(e.value)
-    code, _, err = run_cli("compile", "specs/resnet34.yaml", "--weights",
-                           str(resnet18_checkpoint))  # fmt: skip
+    code, _, err = run_cli("compile", "specs/resnet34.yaml", "--weights", str(resnet18_checkpoint))
     assert code == 1 and "96 missing" in err and "Traceback" not in err
 
 

@@ -31,13 +31,16 @@ def test_quoted_values_point_inside_the_quotes() -> None:
     assert src.loc(("a",)).col == 5
 
 
-@pytest.mark.parametrize("text", [
-    "a: !!python/object/apply:os.system ['true']\n",
-    "a: !!python/name:os.system\n",
-    "a: !custom 3\n",
-    "a: !!binary aGVsbG8=\n",
-    "a: !!set {x, y}\n",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!python/object/apply:os.system ['true']\n",
+        "a: !!python/name:os.system\n",
+        "a: !custom 3\n",
+        "a: !!binary aGVsbG8=\n",
+        "a: !!set {x, y}\n",
+    ],
+)
 def test_tags_are_refused(text: str) -> None:
     assert "unsupported YAML tag" in error_of(text)
 

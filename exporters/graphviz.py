@@ -1,0 +1,399 @@
+"""Graphviz diagrams drawn from the checked IR (never by tracing torch modules).
+
+- :func:`block_diagram`: one block, in the style of the ResNet paper's Fig. 2 and Fig. 5: weight
+  layers labelled "3x3 conv, 64, /2", ReLU, the addition as a circled +, the skip connection as its
+  own edge on the right (identity solid, projection dotted and labelled, zero-padding dashed) and
+  the channel count on the input ("256-d").
+- :func:`network_diagram`: a whole network at three levels of detail: ``stages`` (one node per
+  stage, "bottleneck x6 · 1024x14x14", as in the paper's Table 1), ``blocks`` (a node per block in
+  a cluster per stage; long stages collapsed around a "⋮ N more" node), ``ops`` (every op,
+  clustered by stage and block). Shapes label the edges; long skips are red and dashed.
+
+The ``graphviz`` package only writes DOT text; rendering to svg/png/pdf needs the ``dot`` program.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import graphviz
+
+from compiler.ir import INPUT, Graph, Node
+from compiler.ops import OPS
+
+from .atomic import write_bytes, write_text
+
+FORMATS = ("svg", "png", "pdf", "dot")
+DETAILS = ("stages", "blocks", "ops")
+INSTALL_HINT = (
+    "rendering needs Graphviz's 'dot' program: apt-get install graphviz (Debian/Ubuntu), "
+    "brew install graphviz (macOS), or conda install -c conda-forge graphviz; "
+    "'-o FILE.dot' works without it"
+)
+
+FONT = "Helvetica"
+PNG_DPI = "144"  # sharp enough for slides and READMEs; svg and pdf are vector anyway
+WEIGHT = {"shape": "box", "style": "rounded,filled", "fillcolor": "#dbe9f6", "color": "#4a7ab5"}
+NORM = {
+    "shape": "box",
+    "style": "rounded,filled",
+    "fillcolor": "#eeeeee",
+    "color": "#999999",
+    "fontsize": "10",
+    "height": "0.3",
+}
+PLAIN = {"shape": "plaintext", "fontsize": "11", "height": "0.25"}
+ADD = {
+    "shape": "circle",
+    "fontsize": "16",
+    "width": "0.32",
+    "fixedsize": "true",
+    "tooltip": "⊕ add",
+    "style": "bold",
+}
+POOL = {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8f4e4", "color": "#5d9b4f"}
+STAGE = {
+    "shape": "box",
+    "style": "rounded,filled",
+    "fillcolor": "#dbe9f6",
+    "color": "#4a7ab5",
+    "fontsize": "12",
+    "margin": "0.2,0.1",
+}
+LONG_SKIP = {"color": "#c0392b", "fontcolor": "#c0392b", "style": "dashed,bold"}
+
+
+class RenderError(Exception):
+    """Rendering failed (no ``dot`` program, bad format); the message says what to do."""
+
+
+def shape_text(shape: Iterable[int]) -> str:
+    return "x".join(map(str, shape))
+
+
+def op_label(node: Node) -> str:
+    return OPS[node.op].label(node.attrs, node.shape)
+
+
+def _node_style(node: Node) -> dict[str, str]:
+    if node.op == "add":
+        return dict(ADD)
+    if OPS[node.op].weighted:
+        return dict(WEIGHT)
+    if node.op == "batchnorm":
+        return dict(NORM)
+    if node.op in ("relu", "sigmoid", "identity", "dropout", "flatten"):
+        return dict(PLAIN)
+    return dict(POOL)
+
+
+def _digraph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
+    dot = graphviz.Digraph(name=name)
+    dot.attr(rankdir=rankdir, fontname=FONT, nodesep="0.25", ranksep="0.3")
+    dot.attr("node", fontname=FONT, fontsize="12")
+    dot.attr("edge", fontname=FONT, fontsize="9", color="#555555", arrowsize="0.7")
+    return dot
+
+
+def _id(name: str) -> str:
+    return "n_" + name.replace(".", "_")
+
+
+# ---- blocks -----------------------------------------------------------------------------------
+
+
+def _shortcut_edge(nodes: list[Node]) -> tuple[str, dict[str, str]]:
+    """Label and style of a collapsed shortcut path (projection or zero-padding)."""
+    labels = " + ".join(op_label(n) for n in nodes)
+    if any(n.meta.get("params", 0) for n in nodes):
+        return f"projection\n{labels}", {"style": "dotted", "penwidth": "1.6"}
+    return f"{labels}", {"style": "dashed"}
+
+
+def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphviz.Digraph:
+    """The paper-style figure of one block instance of ``graph`` (e.g. ``layer1.1``)."""
+    members = [n for n in graph.nodes.values() if n.block == block]
+    if not members:
+        raise ValueError(f"no block '{block}' in {graph.name}")
+    names = {n.name for n in members}
+    main = [n for n in members if n.shortcut is None]
+    short = {n.name: n for n in members if n.shortcut is not None}
+    dot = _digraph(f"{graph.name}:{block}")
+    if title:
+        dot.attr(label=title, labelloc="t", fontsize="14")
+    entry = next(i for n in members for i in n.inputs if i not in names)
+    dot.node("x", f"{graph.shape_of(entry)[0]}-d", **{**PLAIN, "fontsize": "13"})
+    for n in main:
+        dot.node(_id(n.name), op_label(n), **_node_style(n))
+    for n in main:
+        for i in n.inputs:
+            if i in short:
+                continue
+            if n.op == "add" and i not in names:  # identity shortcut into the addition
+                dot.edge("x", _id(n.name), label="  identity", tailport="e", headport="e")
+            else:
+                dot.edge("x" if i not in names else _id(i), _id(n.name))
+        for i in n.inputs:
+            if i in short:  # a projection or padding path, drawn as one edge on the right
+                path = _chain(short, i)
+                label, style = _shortcut_edge(path)
+                src = path[0].inputs[0]
+                tail = "x" if src not in names else _id(src)
+                dot.edge(
+                    tail,
+                    _id(n.name),
+                    label="  " + label.replace("\n", "\n  "),
+                    tailport="e",
+                    headport="e",
+                    **style,
+                )
+    out = graph.nodes[main[-1].name]
+    dot.node("y", f"{out.shape[0]}-d", **{**PLAIN, "fontsize": "13"})
+    dot.edge(_id(out.name), "y")
+    return dot
+
+
+def _chain(short: dict[str, Node], last: str) -> list[Node]:
+    path = [short[last]]
+    while path[0].inputs and path[0].inputs[0] in short:
+        path.insert(0, short[path[0].inputs[0]])
+    return path
+
+
+# ---- networks ---------------------------------------------------------------------------------
+
+
+def _stage_of(graph: Graph) -> dict[str, str]:
+    return {n: st.name for st in graph.stages for n in st.nodes}
+
+
+def _stage_summary(graph: Graph, st_index: int) -> str:
+    st = graph.stages[st_index]
+    out = graph.nodes[st.nodes[-1]].shape
+    if st.block_type:
+        return f"{st.name}\n{st.block_type} x{len(st.blocks)} · {shape_text(out)}"
+    labels = [op_label(graph.nodes[n]) for n in st.nodes]
+    lines = [" → ".join(labels[k : k + 3]) for k in range(0, len(labels), 3)]
+    return "\n".join([st.name, *lines, shape_text(out)])
+
+
+def network_diagram(graph: Graph, detail: str = "stages", max_blocks: int = 6) -> graphviz.Digraph:
+    """The whole network at ``detail`` 'stages', 'blocks' or 'ops'."""
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}")
+    dot = _digraph(graph.name)
+    params, macs = graph.meta.get("params", 0), graph.meta.get("macs", 0)
+    dot.attr(
+        label=f"{graph.name} · {params / 1e6:.2f} M params · {macs / 1e9:.2f} GMACs",
+        labelloc="t",
+        fontsize="14",
+    )
+    dot.node(INPUT, f"input\n{shape_text(graph.input_shape)}", **{**PLAIN, "fontsize": "12"})
+    if detail == "stages":
+        _stages_level(dot, graph)
+    else:
+        _fine_level(dot, graph, detail, max_blocks)
+    return dot
+
+
+def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
+    stage_of = _stage_of(graph)
+    for k, st in enumerate(graph.stages):
+        dot.node(_id(st.name), _stage_summary(graph, k), **STAGE)
+    prev = INPUT
+    edges: set[tuple[str, str]] = set()
+    for st in graph.stages:
+        for n in st.nodes:
+            for i in graph.nodes[n].inputs:
+                src = stage_of.get(i, INPUT)
+                if src != st.name and (src, st.name) not in edges:
+                    edges.add((src, st.name))
+                    shape = shape_text(graph.shape_of(i))
+                    tail = INPUT if src == INPUT else _id(src)
+                    if src == prev or (prev == INPUT and src == INPUT):
+                        dot.edge(tail, _id(st.name), label=f" {shape}")
+                    else:
+                        dot.edge(tail, _id(st.name), label=f" skip {shape}", **LONG_SKIP)
+        prev = st.name
+    _output(dot, graph, _id(graph.stages[-1].name))
+
+
+def _output(dot: graphviz.Digraph, graph: Graph, tail: str) -> None:
+    dot.node("output", f"output\n{shape_text(graph.nodes[graph.output].shape)}", **PLAIN)
+    dot.edge(tail, "output")
+
+
+def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: int) -> None:
+    """Blocks or ops: clusters per stage (and per block for ops)."""
+    shown: dict[str, str] = {INPUT: INPUT}  # IR node -> the diagram node that stands for it
+    block_nodes: dict[str, str] = {}
+    for st in graph.stages:
+        with dot.subgraph(name=f"cluster_{_id(st.name)}") as c:
+            out = graph.nodes[st.nodes[-1]].shape
+            label = f"{st.name} · {st.block_type} x{len(st.blocks)}" if st.block_type else st.name
+            c.attr(
+                label=f"{label} · {shape_text(out)}",
+                style="rounded",
+                color="#9bb7d4",
+                fontsize="12",
+                labeljust="l",
+            )
+            hidden = _hidden_blocks(st.blocks, max_blocks)
+            for n in st.nodes:
+                node = graph.nodes[n]
+                if node.block is None or detail == "ops":
+                    target = _id(n)
+                    if node.block is None:
+                        c.node(target, op_label(node), **_node_style(node))
+                elif node.block in hidden:
+                    target = "more_" + _id(st.name)
+                else:
+                    target = _id(node.block)
+                shown[n] = target
+                block_nodes.setdefault(node.block or n, target)
+            if detail == "ops":
+                _op_clusters(c, graph, st.nodes)
+            else:
+                for b in st.blocks:
+                    if b not in hidden:
+                        last = [n for n in st.nodes if graph.nodes[n].block == b][-1]
+                        kind = _block_kind(graph, b)
+                        c.node(
+                            _id(b),
+                            f"{b}\n{st.block_type} · {shape_text(graph.nodes[last].shape)}\n{kind}",
+                            **STAGE,
+                        )
+                if hidden:
+                    c.node(
+                        "more_" + _id(st.name),
+                        f"⋮  {len(hidden)} more {st.block_type} blocks",
+                        **PLAIN,
+                    )
+    _edges(dot, graph, shown, detail)
+    _output(dot, graph, shown[graph.output])
+
+
+def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:
+    if len(blocks) <= max_blocks:
+        return set()
+    keep = max(max_blocks - 1, 2)
+    return set(blocks[keep - 1 : -1])  # first keep-1 blocks, "more", the last block
+
+
+def _block_kind(graph: Graph, block: str) -> str:
+    members = [n for n in graph.nodes.values() if n.block == block]
+    kinds = {n.shortcut for n in members if n.shortcut}
+    if kinds:
+        params = any(n.meta.get("params", 0) for n in members if n.shortcut)
+        what = "projection" if params else "padded"
+        names = ", ".join(sorted(k for k in kinds if k != what))
+        return f"{what} shortcut" + (f" ({names})" if names else "")
+    return "identity shortcut" if any(n.op == "add" for n in members) else "no shortcut"
+
+
+def _op_clusters(c: graphviz.Digraph, graph: Graph, names: list[str]) -> None:
+    blocks: dict[str, list[Node]] = {}
+    for n in names:
+        node = graph.nodes[n]
+        if node.block:
+            blocks.setdefault(node.block, []).append(node)
+    for b, nodes in blocks.items():
+        with c.subgraph(name=f"cluster_{_id(b)}") as bc:
+            bc.attr(label=b, style="dashed", color="#bbbbbb", fontsize="10")
+            for node in nodes:
+                bc.node(_id(node.name), op_label(node), **_node_style(node))
+
+
+def _is_long_skip(
+    graph: Graph,
+    node: Node,
+    src: str,
+    entry: dict[str, str],
+    previous: dict[str, str],
+    stage_gap: int,
+) -> bool:
+    """True for an edge that is not the network's default flow: inside a block, anything but its
+    own nodes and its input; for a loose node, a source from an earlier stage than the one before,
+    or a node of its own stage other than the one just before it."""
+    if node.block is not None:
+        other = graph.nodes.get(src)
+        return not ((other is not None and other.block == node.block) or src == entry[node.block])
+    return stage_gap > 1 or (stage_gap == 0 and src != previous[node.name])
+
+
+def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: str) -> None:
+    names = [INPUT, *graph.nodes]
+    previous = {n: names[k] for k, n in enumerate(names[1:])}
+    stage_of = _stage_of(graph)
+    order = {st.name: k for k, st in enumerate(graph.stages)}
+    entry: dict[str, str] = {}
+    for node in graph.nodes.values():
+        if node.block is not None and node.block not in entry:
+            entry[node.block] = node.inputs[0]
+    drawn: set[tuple[str, str]] = set()
+    for node in graph.nodes.values():
+        head = shown[node.name]
+        for i in node.inputs:
+            tail = shown[i]
+            if tail == head or (tail, head) in drawn:
+                continue
+            drawn.add((tail, head))
+            shape = shape_text(graph.shape_of(i))
+            gap = order[stage_of[node.name]] - order.get(stage_of.get(i, ""), -1)
+            if _is_long_skip(graph, node, i, entry, previous, gap):
+                dot.edge(tail, head, label=f" skip {shape}", **LONG_SKIP)
+            elif node.shortcut or (node.op == "add" and detail == "ops"):
+                dot.edge(tail, head, style="dotted" if node.shortcut else "solid")
+            else:
+                dot.edge(tail, head, label=f" {shape}")
+        if detail == "blocks" and node.block and node.op == "add":
+            _block_skip(dot, graph, node, shown, entry[node.block])
+
+
+def _block_skip(
+    dot: graphviz.Digraph, graph: Graph, add: Node, shown: dict[str, str], entry: str
+) -> None:
+    """At block level, each block's shortcut as its own edge, styled by kind (paper Fig. 3)."""
+    if add.block is None or shown[entry] == shown[add.name]:
+        return
+    kind = _block_kind(graph, add.block)
+    style = (
+        {"style": "dotted", "penwidth": "1.6"}
+        if kind.startswith("projection")
+        else ({"style": "dashed"} if kind.startswith("padded") else {})
+    )
+    dot.edge(
+        shown[entry],
+        shown[add.name],
+        tailport="e",
+        headport="e",
+        fontsize="8",
+        label=" " + kind.split(" shortcut")[0],
+        **style,
+    )
+
+
+# ---- output -----------------------------------------------------------------------------------
+
+
+def render(dot: graphviz.Digraph, path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """Write ``dot`` to ``path`` atomically, in the format its extension names."""
+    path = os.fspath(path)
+    fmt = fmt or os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise RenderError(f"cannot write '{fmt}': use one of {', '.join(FORMATS)}")
+    if fmt == "dot":
+        write_text(path, dot.source)
+        return path
+    if fmt == "png":
+        dot = dot.copy()
+        dot.attr(dpi=PNG_DPI)
+    try:
+        data = dot.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise RenderError(INSTALL_HINT) from None
+    except graphviz.CalledProcessError as e:
+        raise RenderError(f"dot failed: {e.stderr.decode(errors='replace').strip()}") from None
+    write_bytes(path, data)
+    return path
