@@ -25,12 +25,14 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     seed: int | None = None,
     zero_init_residual: bool | None = None,
     weights: str | os.PathLike[str] | None = None,
+    inference: bool = False,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
 
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
     ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
-    with a located report when it does not fit).
+    with a located report when it does not fit). ``inference=True`` returns the eval-mode module
+    with each BatchNorm folded into the conv before it (compiler.inference).
     """
     from .init import initialise, seeded
     from .lower import lower
@@ -46,4 +48,8 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         from .weights import load_weights
 
         load_weights(module, graph, weights)
+    if inference:
+        from .inference import fold_module
+
+        module, _ = fold_module(module.eval(), graph)
     return module

@@ -168,6 +168,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(table(graph))
         if args.print_module:
             print(module.code)
+    if args.onnx:
+        args.quiet = args.json
+        return _export(args, graph, args.onnx)
     return EXIT_OK
 
 
@@ -263,6 +266,73 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
+    """Build, export and validate; prints the report, writes --report; exit status."""
+    from exporters.onnx import ExportError, export, write_report
+
+    from . import compile as build
+    from .inference import fold_module
+    from .weights import WeightsError
+
+    try:
+        module = build(graph, seed=args.seed, weights=args.weights).eval()
+    except WeightsError as e:
+        print(e, file=sys.stderr)
+        return EXIT_FAILURE
+    target, target_graph = (module, graph) if args.no_fold else fold_module(module, graph)
+    if not args.quiet:
+        print(f"exporting {graph.name} to {output} ...", file=sys.stderr)
+    try:
+        report = export(
+            target,
+            target_graph,
+            output,
+            opset=args.opset,
+            batch=args.batch,
+            exporter=args.exporter,
+            validate=not args.no_validate,
+            folded=not args.no_fold,
+        )
+    except ExportError as e:
+        print(f"netc: error: {e}; {output} was not written", file=sys.stderr)
+        if e.report is not None:
+            print(e.report.text(), file=sys.stderr)
+            if args.report:
+                write_report(e.report, args.report)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(report.text())
+    if args.report:
+        write_report(report, args.report)
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    return _export(args, _load(args, args.spec), args.output)
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    p.add_argument("--batch", type=int, default=2, help="batch of the example input (default 2)")
+    p.add_argument(
+        "--exporter",
+        choices=("dynamo", "torchscript"),
+        default="dynamo",
+        help="torch.onnx exporter (default dynamo)",
+    )
+    p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
+    p.add_argument(
+        "--no-validate",
+        action="store_true",
+        help="skip the onnx checker and onnxruntime comparison",
+    )
+    p.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="keep BatchNorm nodes instead of folding them into the convs",
+    )
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     print(dump(_load(args, args.spec)), end="")
     return EXIT_OK
@@ -300,8 +370,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="load a torchvision/timm-format state_dict (read with weights_only=True)",
     )
+    p.add_argument("--onnx", metavar="FILE.onnx", help="also export (and validate) ONNX")
+    _add_export_options(p)
     _add_spec_options(p)
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser(
+        "export",
+        help="export ONNX, validated in onnxruntime",
+        description="Export SPEC to ONNX (eval mode, BatchNorm folded, dynamic batch, one file), "
+        "check it and compare onnxruntime with PyTorch at batches 1, 2, 5; the file is written "
+        "only if it passes.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    p.add_argument("--weights", metavar="FILE.pth", help="export this checkpoint's weights")
+    p.add_argument("--seed", type=int, default=None, help="seed for the random weights")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _add_export_options(p)
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser(
         "check",

@@ -1,0 +1,383 @@
+"""ONNX export that never hands a user a wrong or half-written file.
+
+The module (in eval mode; BatchNorms folded into convs unless asked not to) is exported with an
+explicit exporter and opset, a dynamic batch axis and a single file, to a temporary file beside the
+target. That file is checked (onnx.checker full_check, strict shape inference, whose result is what
+is saved, so viewers show shapes) and run in onnxruntime on the CPU at batches 1, 2 and 5 with graph
+optimisations off and at the highest level, against the PyTorch module on the same input. Only a
+file that passes is renamed into place; on any failure the previous file is untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from compiler import __version__
+from compiler.ir import Graph
+
+from .atomic import atomic_path, write_text
+
+DEFAULT_OPSET = 18
+MIN_DYNAMO_OPSET = 18
+EXPORTERS = ("dynamo", "torchscript")
+BATCHES = (1, 2, 5)
+RTOL, ATOL = 1e-3, 1e-5  # the pass criterion, with argmax agreement everywhere
+NOISE_FACTOR = 2.0  # the alternative criterion: as exact as PyTorch float32 itself, within 2x
+PROTOBUF_LIMIT = 2_000_000_000  # bytes one .onnx file can hold; larger weights go external
+
+
+class ExportError(Exception):
+    """Export or validation failed; the message says why. ``report`` holds what was measured."""
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class Comparison:
+    """onnxruntime against PyTorch on one batch at one optimisation level."""
+
+    batch: int
+    optimisation: str
+    max_abs_diff: float
+    max_rel_diff: float
+    argmax_agree: float
+    allclose: bool
+    torch_strict: bool  # torch.testing.assert_close's float32 defaults (rtol 1.3e-6, atol 1e-5)
+    ort_error_vs_f64: float  # max abs error of onnxruntime against PyTorch in float64
+    torch_error_vs_f64: float  # the same for PyTorch float32: the precision float32 allows here
+    within_f32_noise: bool  # onnxruntime is at most NOISE_FACTOR x as far from float64 as torch
+
+    @property
+    def passed(self) -> bool:
+        return (self.allclose or self.within_f32_noise) and self.argmax_agree == 1.0
+
+
+@dataclass
+class Report:
+    """Everything measured about one export."""
+
+    spec: str
+    spec_hash: str
+    path: str
+    exporter: str
+    opset: int
+    versions: dict[str, str]
+    folded_batchnorm: bool
+    ir_version: int = 0
+    file_bytes: int = 0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    op_counts: dict[str, int] = field(default_factory=dict)
+    batchnorm_nodes: int = 0
+    params: int = 0
+    weight_bytes: int = 0
+    export_seconds: float = 0.0
+    validate_seconds: float = 0.0
+    comparisons: list[Comparison] = field(default_factory=list)
+    validated: bool = False
+    passed: bool = False
+    verdict: str = ""
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    def text(self) -> str:
+        """The readable report `netc export` prints."""
+        v = self.versions
+        lines = [
+            f"exported {self.spec} -> {self.path}",
+            f"  versions   netc {v['netc']}, torch {v['torch']}, onnx {v['onnx']}, "
+            f"onnxruntime {v['onnxruntime']}, onnxscript {v.get('onnxscript', '-')}",
+            f"  exporter   {self.exporter}, opset {self.opset}, IR version {self.ir_version}, "
+            f"BatchNorm {'folded into convs' if self.folded_batchnorm else 'kept'}",
+            f"  file       {self.file_bytes:,} bytes, {self.weight_bytes:,} bytes of weights for "
+            f"{self.params:,} parameters ({self.weight_bytes / max(self.params, 1):.2f} B/param)",
+        ]
+        for kind, items in (("input", self.inputs), ("output", self.outputs)):
+            for io in items:
+                lines.append(f"  {kind:<10} {io['name']}: {io['type']} {io['shape']}")
+        ops = ", ".join(f"{k} {n}" for k, n in sorted(self.op_counts.items(), key=lambda x: -x[1]))
+        lines.append(f"  ops        {ops}")
+        lines.append(f"  BatchNorm  {self.batchnorm_nodes} nodes left")
+        lines.append(
+            f"  time       export {self.export_seconds:.2f} s, "
+            f"validation {self.validate_seconds:.2f} s"
+        )
+        if self.comparisons:
+            lines.append("  onnxruntime (CPU) vs PyTorch, same random input:")
+            lines.append(
+                "    batch  graph opt.  max abs diff  max rel diff  argmax  allclose  "
+                "torch strict  ort vs f64  torch vs f64"
+            )
+            for c in self.comparisons:
+                lines.append(
+                    f"    {c.batch:>5}  {c.optimisation:<10}  {c.max_abs_diff:>12.3e}  "
+                    f"{c.max_rel_diff:>12.3e}  {c.argmax_agree:>6.0%}  {c.allclose!s:<8}  "
+                    f"{c.torch_strict!s:<12}  {c.ort_error_vs_f64:>10.3e}  "
+                    f"{c.torch_error_vs_f64:>12.3e}"
+                )
+        lines.append(f"  verdict    {self.verdict}")
+        return "\n".join(lines)
+
+
+def spec_hash(graph: Graph) -> str:
+    """sha256 of the resolved spec data (after extends and overrides), canonical JSON."""
+    spec = graph.meta.get("spec")
+    data = spec.source.data if spec is not None else graph.name
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    out = {
+        "netc": __version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+    try:
+        import onnxscript
+
+        out["onnxscript"] = onnxscript.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def export(
+    module: nn.Module,
+    graph: Graph,
+    path: str | os.PathLike[str],
+    *,
+    opset: int = DEFAULT_OPSET,
+    batch: int = 2,
+    exporter: str = "dynamo",
+    validate: bool = True,
+    reference: nn.Module | None = None,
+    folded: bool = False,
+    seed: int = 0,
+) -> Report:
+    """Export ``module`` (built from ``graph``) to ``path``; raise ExportError on any failure.
+
+    ``reference`` is what onnxruntime's outputs are compared with (default: ``module``, the
+    module exported: the check is that the file computes what that module computes; the BatchNorm
+    fold is checked against the unfolded network separately, in tests/test_inference.py).
+    """
+    if module.training or (reference is not None and reference.training):
+        raise ExportError("refusing to export a module in training mode: call .eval() first")
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter '{exporter}': use {' or '.join(EXPORTERS)}")
+    if exporter == "dynamo" and opset < MIN_DYNAMO_OPSET:
+        raise ExportError(
+            f"the dynamo exporter writes opset {MIN_DYNAMO_OPSET} or newer; "
+            f"use --exporter torchscript for opset {opset}"
+        )
+    path = os.fspath(path)
+    report = Report(
+        graph.name,
+        spec_hash(graph),
+        path,
+        exporter,
+        opset,
+        _versions(),
+        folded,
+        params=sum(p.numel() for p in module.parameters()),
+    )
+    x = torch.randn(batch, *graph.input_shape, generator=torch.Generator().manual_seed(seed))
+    external = report.params * 4 > PROTOBUF_LIMIT
+    if external:
+        raise ExportError(
+            f"{report.params:,} parameters exceed one protobuf file (2 GB); "
+            "external-data export is not supported yet",
+            report,
+        )
+    with atomic_path(path) as tmp:
+        start = time.perf_counter()
+        _torch_export(module, x, tmp, opset, exporter)
+        _finish(tmp, graph, report)
+        report.export_seconds = time.perf_counter() - start
+        if validate:
+            start = time.perf_counter()
+            _validate(tmp, reference or module, graph, report, seed)
+            report.validate_seconds = time.perf_counter() - start
+            report.validated = True
+            if not report.passed:
+                raise ExportError(f"validation failed: {report.verdict}", report)
+        else:
+            report.verdict = "not validated (--no-validate)"
+        report.file_bytes = os.path.getsize(tmp)
+    return report
+
+
+def _torch_export(module: nn.Module, x: torch.Tensor, tmp: str, opset: int, exporter: str) -> None:
+    import contextlib
+    import io
+    import warnings
+
+    kwargs: dict[str, Any] = {
+        "input_names": ["input"],
+        "output_names": ["output"],
+        "opset_version": opset,
+    }
+    if exporter == "dynamo":
+        kwargs.update(dynamo=True, external_data=False, dynamic_shapes=({0: "batch"},))
+    else:
+        kwargs.update(dynamo=False, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+    try:
+        # the exporters print progress and warnings of their own; netc prints its report instead
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (x,), tmp, **kwargs)
+    except Exception as e:  # the exporters raise many types; the message is what matters
+        raise ExportError(f"torch.onnx.export ({exporter}) failed: {e}") from e
+
+
+def _finish(tmp: str, graph: Graph, report: Report) -> None:
+    """Check, infer shapes, add metadata, save; fill the structural part of the report."""
+    import onnx
+
+    model = onnx.load(tmp)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as e:
+        raise ExportError(f"onnx checker: {e}", report) from e
+    meta = {
+        "netc.spec": graph.name,
+        "netc.spec_sha256": report.spec_hash,
+        "netc.version": __version__,
+        "netc.exporter": report.exporter,
+    }
+    kept = [p for p in model.metadata_props if p.key not in meta]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, tmp)
+    report.ir_version = model.ir_version
+    report.opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    report.op_counts = dict(Counter(n.op_type for n in model.graph.node))
+    report.batchnorm_nodes = report.op_counts.get("BatchNormalization", 0)
+    report.weight_bytes = sum(_tensor_bytes(t) for t in model.graph.initializer)
+    report.inputs = [_io(v) for v in model.graph.input]
+    report.outputs = [_io(v) for v in model.graph.output]
+
+
+def _tensor_bytes(t: Any) -> int:
+    import onnx
+
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+    return int(np.prod(t.dims, dtype=np.int64)) * np.dtype(dtype).itemsize
+
+
+def _io(v: Any) -> dict[str, Any]:
+    import onnx
+
+    t = v.type.tensor_type
+    dims = [d.dim_param or d.dim_value for d in t.shape.dim]
+    return {
+        "name": v.name,
+        "type": onnx.TensorProto.DataType.Name(t.elem_type).lower(),
+        "shape": dims,
+    }
+
+
+def _validate(tmp: str, reference: nn.Module, graph: Graph, report: Report, seed: int) -> None:
+    import copy
+
+    import onnxruntime as ort
+
+    levels = {
+        "off": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    gen = torch.Generator().manual_seed(seed + 1)
+    inputs = {b: torch.randn(b, *graph.input_shape, generator=gen) for b in BATCHES}
+    exact = copy.deepcopy(reference).double()  # the yardstick for float32 rounding
+    with torch.no_grad():
+        expected = {b: reference(x).numpy() for b, x in inputs.items()}
+        truth = {b: exact(x.double()).numpy() for b, x in inputs.items()}
+    for name, level in levels.items():
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = level
+        try:
+            session = ort.InferenceSession(tmp, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise ExportError(f"onnxruntime cannot load the model: {e}", report) from e
+        for b, x in inputs.items():
+            try:
+                got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+            except Exception as e:
+                raise ExportError(f"onnxruntime failed at batch {b}: {e}", report) from e
+            report.comparisons.append(_compare(b, name, got, expected[b], truth[b]))
+    bad = [c for c in report.comparisons if not c.passed]
+    report.passed = not bad
+    strict = all(c.torch_strict for c in report.comparisons)
+    if bad:
+        c = bad[0]
+        report.verdict = (
+            f"FAIL at batch {c.batch}, optimisation {c.optimisation}: "
+            f"max abs diff {c.max_abs_diff:.3e} (onnxruntime {c.ort_error_vs_f64:.3e} from "
+            f"float64, PyTorch float32 {c.torch_error_vs_f64:.3e}), "
+            f"argmax agreement {c.argmax_agree:.0%}"
+        )
+        return
+    how = (
+        f"allclose(rtol={RTOL:g}, atol={ATOL:g})"
+        if all(c.allclose for c in report.comparisons)
+        else f"onnxruntime within {NOISE_FACTOR:g}x of PyTorch float32's own error against "
+        f"float64 (allclose(rtol={RTOL:g}, atol={ATOL:g}) is finer than float32 resolves here)"
+    )
+    report.verdict = (
+        f"PASS: {how} and argmax agree at batches {', '.join(map(str, BATCHES))}, "
+        f"optimisations off and all; torch's strict defaults {'pass' if strict else 'do not pass'}"
+    )
+
+
+def _compare(
+    batch: int, level: str, got: np.ndarray, want: np.ndarray, truth: np.ndarray
+) -> Comparison:
+    if got.shape != want.shape:
+        inf = float("inf")
+        return Comparison(batch, level, inf, inf, 0.0, False, False, inf, 0.0, False)
+    diff = np.abs(got - want)
+    rel = diff / np.maximum(np.abs(want), 1e-12)
+    agree = float(np.mean(got.reshape(batch, -1).argmax(1) == want.reshape(batch, -1).argmax(1)))
+    try:
+        torch.testing.assert_close(torch.from_numpy(got), torch.from_numpy(want))
+        strict = True
+    except AssertionError:
+        strict = False
+    ort_err = float(np.abs(got - truth).max())
+    torch_err = float(np.abs(want - truth).max())
+    return Comparison(
+        batch,
+        level,
+        float(diff.max()),
+        float(rel.max()),
+        agree,
+        bool(np.allclose(got, want, rtol=RTOL, atol=ATOL)),
+        strict,
+        ort_err,
+        torch_err,
+        ort_err <= NOISE_FACTOR * torch_err + 1e-7,
+    )
+
+
+def write_report(report: Report, path: str | os.PathLike[str]) -> None:
+    """Write the JSON report atomically."""
+    write_text(path, report.as_json() + "\n")
