@@ -83,7 +83,10 @@ class Expander:
     ) -> Any:
         """An attribute value, evaluated and checked against the op's schema."""
         if raw is None:
-            return None
+            if attr.default is None:  # an optional attribute (conv padding): null means default
+                return None
+            self.error(ctx, loc, f"{what} needs a value")
+            raise _Failed
         if attr.kind == "str":
             if not isinstance(raw, str) or (attr.choices and raw not in attr.choices):
                 self.error(

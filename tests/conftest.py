@@ -37,3 +37,17 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
 def require_dot() -> bool:
     """True when Graphviz's dot must be present (CI sets NETC_REQUIRE_DOT=1)."""
     return os.environ.get("NETC_REQUIRE_DOT") == "1"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print how many fuzz cases ran (README and CI state the figure)."""
+    from tests.fuzz_counter import CASES
+
+    if CASES:
+        parts = ", ".join(f"{k} {v:,}" for k, v in sorted(CASES.items()))
+        failed = terminalreporter.stats.get("failed", [])
+        fuzz_failed = [r for r in failed if "fuzz" in r.nodeid or "test_expr" in r.nodeid]
+        terminalreporter.write_line(
+            f"fuzz: {sum(CASES.values()):,} cases ({parts}); crashes and hangs: "
+            f"{len(fuzz_failed)} failing fuzz tests"
+        )

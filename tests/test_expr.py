@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler.expr import MAX_MAGNITUDE, ExprError, evaluate
+from tests.fuzz_counter import count
 
 ENV = {"width": 64, "base_width": 4, "groups": 32, "stride": 2, "flag": True}
 
@@ -70,6 +71,7 @@ def test_huge_results_are_refused_not_computed() -> None:
 @settings(max_examples=2000, deadline=1000)
 @given(st.text(max_size=60))
 def test_arbitrary_text_gives_a_value_or_an_expr_error(text: str) -> None:
+    count("expressions")
     try:
         value = evaluate(text, ENV)
     except ExprError as e:
@@ -85,6 +87,7 @@ OPS = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "<", "==", " and ", 
 @settings(max_examples=2000, deadline=1000)
 @given(st.lists(st.tuples(ATOMS, OPS), min_size=1, max_size=12), ATOMS)
 def test_arbitrary_arithmetic_never_escapes(pairs: list[tuple[str, str]], last: str) -> None:
+    count("expressions")
     text = "".join(a + o for a, o in pairs) + last
     try:
         value = evaluate(text, ENV)
