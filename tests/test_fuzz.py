@@ -31,7 +31,7 @@ SCALE = float(os.environ.get("NETC_FUZZ_SCALE", "1"))  # e.g. 10 for a longer lo
 
 
 def fuzz(cases: int) -> settings:
-    """Settings for a fuzz test: ``cases`` examples (times NETC_FUZZ_SCALE), each in the deadline."""
+    """Settings: ``cases`` examples (times NETC_FUZZ_SCALE), each within the deadline."""
     cases = max(1, int(cases * SCALE))
     return settings(
         max_examples=cases, deadline=DEADLINE_MS, suppress_health_check=list(HealthCheck)
@@ -170,7 +170,7 @@ def test_fuzz_spec_mutations_give_a_result_or_a_located_error(
     case: tuple[str, dict[str, Any]],
 ) -> None:
     count("spec mutations")
-    name, data = case
+    _, data = case
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     graph = _load(text)
     if graph is not None:
