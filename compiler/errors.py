@@ -43,11 +43,26 @@ class Diagnostic:
         """Format like a C compiler: location, message, source line, caret, notes."""
         out = [f"{self.loc}: error: {self.message}"]
         if self.loc.text and self.loc.line > 0:
+            text, col = _window(self.loc.text.rstrip("\n"), self.loc.col)
             gutter = f"{self.loc.line:>5} | "
-            out.append(gutter + self.loc.text.rstrip("\n"))
-            out.append(" " * (len(gutter) - 2) + "| " + " " * max(self.loc.col - 1, 0) + "^")
+            out.append(gutter + text)
+            out.append(" " * (len(gutter) - 2) + "| " + " " * max(col - 1, 0) + "^")
         out.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(out)
+
+
+SNIPPET_WIDTH = 100  # longer source lines are cut around the caret
+
+
+def _window(text: str, col: int) -> tuple[str, int]:
+    """The part of a long line around ``col`` (1-based), and the caret's column in it."""
+    if len(text) <= SNIPPET_WIDTH:
+        return text, col
+    start = max(0, min(col - SNIPPET_WIDTH // 2, len(text) - SNIPPET_WIDTH))
+    cut = text[start : start + SNIPPET_WIDTH]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + SNIPPET_WIDTH < len(text) else ""
+    return prefix + cut + suffix, col - start + len(prefix)
 
 
 class SpecError(Exception):

@@ -24,6 +24,8 @@ MAX_VALUES = 200_000  # values after alias expansion: stops "billion laughs"
 Path = tuple[str | int, ...]
 _SCALAR_TAGS = {"tag:yaml.org,2002:" + t for t in ("null", "bool", "int", "float", "str")}
 _MAP_TAG = "tag:yaml.org,2002:map"
+# libyaml's safe loader when PyYAML was built with it (several times faster); same marks and tags
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
@@ -86,7 +88,7 @@ def parse(text: str, file: str) -> Source:
 
     try:
         _check_depth(text, mark_loc)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except SpecError:
         raise
     except yaml.MarkedYAMLError as e:
@@ -115,7 +117,7 @@ def _diag(loc: Loc, msg: str) -> Diagnostic:
 def _check_depth(text: str, mark_loc: Any) -> None:
     """Refuse deep nesting from the event stream, before the (recursive) composer sees it."""
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:

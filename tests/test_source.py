@@ -63,7 +63,9 @@ def test_billion_laughs_is_refused_quickly() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    assert "nested deeper than" in error_of("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    msg = error_of("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert "nested deeper than" in msg or "maximum nesting depth" in msg  # ours or libyaml's
+    assert len(max(msg.splitlines(), key=len)) < 200  # the snippet is cut around the caret
 
 
 def test_merge_keys_are_refused() -> None:
