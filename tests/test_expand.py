@@ -118,7 +118,7 @@ def test_override_names_with_dots(tmp_path: Path) -> None:
             "stages.layr3.repeat=23",
             "<command line>:1:14: error: no key 'layr3' in stages; did you mean 'layer3'?",
         ),
-        ("stages.layer3.repeat=[", "<command line>:1:29: error: invalid YAML"),
+        ("stages.layer3.repeat=[", "<command line>:1:28: error: invalid YAML"),
         ("stages.layer3.repeat=0", "<command line>:1:28: error: stage 'layer3': 'repeat' must be"),
         ("no-equals-sign", "<command line>:1:7: error: override 'no-equals-sign' must look like"),
     ],
