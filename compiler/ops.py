@@ -216,7 +216,10 @@ def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
     from . import modules
 
-    return Lowered(function=operator.add if len(ctx.in_shapes) == 2 else modules.add_all)
+    if len(ctx.in_shapes) > 2:
+        return Lowered(function=modules.add_all)
+    # in place (torchvision's `out += identity`) when nothing else reads the first input
+    return Lowered(function=operator.iadd if ctx.inplace_ok else operator.add)
 
 
 def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:

@@ -145,7 +145,7 @@ def mutants(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             if isinstance(parent[key], dict) and "in" not in parent[key]:
                 parent[f"{key}_copy"]["in"] = key
         else:
-            parent[key] = draw(st.sampled_from(VALUES))
+            parent[key] = copy.deepcopy(draw(st.sampled_from(VALUES)))  # pool stays pristine
     return name, data
 
 
