@@ -33,8 +33,14 @@ def lower(graph: Graph) -> fx.GraphModule:
     values: dict[str, fx.Node] = {INPUT: g.placeholder("x")}
     consumers = graph.consumers()
     for node in graph.nodes.values():
-        # in place is safe only when nothing else reads the input (no skip edge from it)
-        only_reader = all(len(consumers[i]) == 1 for i in node.inputs)
+        # an op may overwrite its first input only when nothing else reads it (no skip edge from
+        # it), it is not the caller's tensor, and its producer's backward does not need it
+        first = node.inputs[0] if node.inputs else INPUT
+        only_reader = (
+            first != INPUT
+            and len(consumers[first]) == 1
+            and OPS[graph.nodes[first].op].fresh_output
+        )
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, only_reader)
         lowered = OPS[node.op].lower(node.attrs, ctx)
         args = tuple(values[i] for i in node.inputs)

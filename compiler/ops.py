@@ -56,7 +56,7 @@ class LowerContext:
 
     in_shapes: list[Shape]
     out_shape: Shape
-    inplace_ok: bool
+    inplace_ok: bool  # the first input may be overwritten: no other node reads it
 
 
 def _zero(a: Attrs, ins: list[Shape], out: Shape) -> int:
@@ -77,6 +77,10 @@ class Op:
     params: Callable[[Attrs, list[Shape], Shape], int] = _zero
     macs: Callable[[Attrs, list[Shape], Shape], int] = _zero
     weighted: bool = False  # a "weight layer" in the paper's figures (conv, linear)
+    # its output is a fresh tensor that its own backward does not need, so the next op may
+    # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
+    # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
+    fresh_output: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -301,6 +305,7 @@ OPS: dict[str, Op] = {
             params=_conv_params,
             macs=_conv_macs,
             weighted=True,
+            fresh_output=True,
         ),
         Op(
             "batchnorm",
@@ -316,6 +321,7 @@ OPS: dict[str, Op] = {
             _bn_lower,
             lambda a, o: "BN",
             params=lambda a, ins, o: 2 * ins[0][0],
+            fresh_output=True,
         ),
         Op(
             "relu",
@@ -357,6 +363,7 @@ OPS: dict[str, Op] = {
             _add_lower,
             lambda a, o: "+",
             arity=-1,
+            fresh_output=True,
         ),
         Op(
             "mul",
@@ -366,6 +373,7 @@ OPS: dict[str, Op] = {
             _mul_lower,
             lambda a, o: "×",
             arity=2,
+            fresh_output=True,
         ),
         Op(
             "maxpool",
@@ -382,6 +390,7 @@ OPS: dict[str, Op] = {
                 )
             ),
             lambda a, o: f"{a['kernel']}x{a['kernel']} max pool, /{a['stride'] or a['kernel']}",
+            fresh_output=True,
         ),
         Op(
             "avgpool",
@@ -399,6 +408,7 @@ OPS: dict[str, Op] = {
                 )
             ),
             lambda a, o: f"{a['kernel']}x{a['kernel']} avg pool, /{a['stride'] or a['kernel']}",
+            fresh_output=True,
         ),
         Op(
             "global_avgpool",
@@ -407,6 +417,7 @@ OPS: dict[str, Op] = {
             _global_pool_shape,
             _module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
             lambda a, o: "global avg pool",
+            fresh_output=True,
         ),
         Op(
             "flatten",
@@ -426,6 +437,7 @@ OPS: dict[str, Op] = {
             params=lambda a, ins, o: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
             macs=lambda a, ins, o: ins[0][0] * a["out"],
             weighted=True,
+            fresh_output=True,
         ),
         Op(
             "pad_channels",
@@ -439,6 +451,7 @@ OPS: dict[str, Op] = {
             _pad_shape,
             _pad_lower,
             lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
+            fresh_output=True,
         ),
     ]
 }

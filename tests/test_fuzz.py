@@ -190,6 +190,8 @@ def test_fuzz_valid_mutants_build_and_run(case: tuple[str, dict[str, Any]]) -> N
     with torch.no_grad():
         out = module(torch.zeros(1, *graph.input_shape))
     assert tuple(out.shape[1:]) == graph.nodes[graph.output].shape
+    module.train()  # and a backward pass: in-place ops must never break autograd
+    module(torch.randn(2, *graph.input_shape)).sum().backward()
 
 
 yaml_scalars = st.one_of(

@@ -27,7 +27,8 @@ def test_forward_is_straight_line_code(tiny: torch.fx.GraphModule) -> None:
     g = compiler.load_spec(TINY)
     calls = [n for n in tiny.graph.nodes if n.op in ("call_module", "call_function")]
     assert len(calls) == len(g.nodes)  # one line per IR node, nothing interpreted
-    assert "layer2_0_add = layer2_0_bn2 + layer2_0_shortcut" in code
+    assert "layer2_0_bn2 += layer2_0_shortcut" in code  # in place, as torchvision's out += x
+    assert "layer1_0_add = layer1_0_bn2 + relu" not in code
 
 
 def test_printed_module_is_readable(tiny: torch.nn.Module) -> None:
@@ -105,18 +106,37 @@ def test_torch_compile(tiny: torch.nn.Module) -> None:
     assert torch.allclose(compiled(x), tiny(x), atol=1e-5)
 
 
-def test_inplace_relu_never_clobbers_a_skip_source(tmp_path: Path) -> None:
+def test_inplace_only_where_autograd_and_skips_allow(tmp_path: Path) -> None:
     spec = tmp_path / "skip.yaml"
     spec.write_text(
         "name: skip\ninput: [3, 8, 8]\nstem:\n"
         "  conv1: {op: conv, out: 4, kernel: 3}\n"
-        "  relu: {op: relu}\n"  # conv1 is read here and by the add: no in-place
-        "  relu2: {op: relu}\n"  # its input has one reader: in place is safe
-        "  sum: {op: add, in: [relu2, conv1]}\n"
+        "  relu: {op: relu}\n"  # conv1 is also read by the add: not in place
+        "  conv2: {op: conv, out: 4, kernel: 3}\n"
+        "  bn2: {op: batchnorm}\n"
+        "  relu2: {op: relu}\n"  # bn2's only reader, and BN's backward does not need it
+        "  sum: {op: add, in: [relu2, conv1]}\n"  # ReLU's backward needs relu2: not +=
     )
     m = compiler.compile(spec, seed=0)
     assert not m.get_submodule("relu").inplace
     assert m.get_submodule("relu2").inplace
-    x = torch.randn(2, 3, 8, 8)
-    conv = m.get_submodule("conv1")(x)
-    assert torch.equal(m(x), torch.relu(conv) + conv)
+    assert "relu2 + conv1" in m.code and "+=" not in m.code
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    out = m(x)
+    out.square().sum().backward()  # autograd raises if a saved tensor was overwritten
+    grad = x.grad.clone()
+    x.grad = None
+    c1 = m.conv1(x)
+    ref = torch.relu(m.bn2(m.conv2(torch.relu(c1)))) + c1  # out of place, by hand
+    ref.square().sum().backward()
+    assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(grad, x.grad, atol=1e-6)
+
+
+def test_the_callers_input_is_never_modified(tmp_path: Path) -> None:
+    spec = tmp_path / "relu_first.yaml"
+    spec.write_text("name: r\ninput: [3, 4, 4]\nstem:\n  relu: {op: relu}\n")
+    m = compiler.compile(spec)
+    x = torch.randn(1, 3, 4, 4)
+    before = x.clone()
+    m(x)
+    assert torch.equal(x, before)
