@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from .errors import SpecError
 from .ir import Graph
-from .load import Limits, load_spec
+from .load import Limits, gc_paused, load_spec
 
 if TYPE_CHECKING:
     from torch import fx
@@ -34,6 +34,8 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     with a located report when it does not fit). ``inference=True`` returns the eval-mode module
     with each BatchNorm folded into the conv before it (compiler.inference).
     """
+    import torch
+
     from .init import initialise, seeded
     from .lower import lower
 
@@ -41,8 +43,12 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     if zero_init_residual is None:
         spec = graph.meta.get("spec")
         zero_init_residual = bool(spec and spec.zero_init_residual)
-    with seeded(seed):
-        module = lower(graph)
+    with seeded(seed), gc_paused():
+        # built on the meta device (no memory, no default init), then given real storage and
+        # initialised once: torch's own constructors would initialise every weight twice
+        with torch.device("meta"):
+            module = lower(graph)
+        module.to_empty(device="cpu")
         initialise(module, graph, zero_init_residual)
     if weights is not None:
         from .weights import load_weights

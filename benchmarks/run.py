@@ -1,0 +1,298 @@
+"""netc benchmarks: ratios measured side by side in one run (absolute times on a shared machine
+move; ratios hold). Prints a table and writes JSON (default benchmarks/results.json).
+
+    python benchmarks/run.py            # everything, ~6-8 minutes on 2 CPU cores
+    python benchmarks/run.py --quick    # fewer repetitions, no torch.compile (~2 minutes)
+
+Sections (goals from issue 8 in brackets):
+ 1. zero overhead: compiled resnet18/50 vs torchvision, eager batch 1 and 8, torch.compile batch 8,
+    interleaved runs, medians [ratio >= 0.99]
+ 2. front end: `netc check` wall time (torch never imported); spec -> module vs torchvision's
+    constructor [<= 1.1x]; check and compile time against depth, ResNet-20 .. ResNet-1202 [linear]
+ 3. deployment: resnet50 export + validation time [<= 6 s]; onnxruntime vs torch eager at batch 1
+    and 8; the network's FLOP/s as a fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
+ 4. inference lowering: BN folded + channels-last under torch.compile vs torchvision eager at
+    batch 8 [>= 1.5x], outputs allclose
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import compiler  # noqa: E402
+from compiler.inference import fold_module  # noqa: E402
+
+Row = dict[str, Any]
+ROWS: list[Row] = []
+
+
+def row(section: str, what: str, value: float, unit: str, goal: str = "", ok: bool | None = None,
+        **extra: Any) -> None:  # fmt: skip
+    r = {"section": section, "what": what, "value": value, "unit": unit, "goal": goal, "ok": ok,
+         **extra}  # fmt: skip
+    ROWS.append(r)
+    mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+    print(f"  {what:<58} {value:>10.3f} {unit:<8} {goal}{mark}", flush=True)
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, float]:
+    """Median seconds of each function, run alternately (order flipped each round)."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    names = list(fns)
+    for r in range(reps):
+        for k in names if r % 2 == 0 else reversed(names):
+            start = time.perf_counter()
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def zero_overhead(reps: int, with_compile: bool) -> None:
+    import torchvision
+
+    print("1. zero overhead (throughput of netc's module / torchvision's, >= 0.99 is the goal)")
+    torch.set_grad_enabled(False)
+    for name in ("resnet18", "resnet50"):
+        ref = getattr(torchvision.models, name)().eval()
+        ours = compiler.compile(ROOT / "specs" / f"{name}.yaml").eval()
+        ours.load_state_dict(ref.state_dict())
+        for batch in (1, 8):
+            x = torch.randn(batch, 3, 224, 224)
+            for m in (ref, ours):
+                m(x)
+            t = interleaved({"tv": lambda: ref(x), "netc": lambda: ours(x)}, reps)
+            ratio = t["tv"] / t["netc"]
+            row("zero_overhead", f"{name} eager batch {batch}", ratio, "x", ">= 0.99",
+                ratio >= 0.99, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+        if with_compile:
+            x = torch.randn(8, 3, 224, 224)
+            cref, cours = torch.compile(ref), torch.compile(ours)
+            for m in (cref, cours):
+                m(x)
+                m(x)
+            t = interleaved({"tv": lambda: cref(x), "netc": lambda: cours(x)}, reps)
+            ratio = t["tv"] / t["netc"]
+            row("zero_overhead", f"{name} torch.compile batch 8", ratio, "x", ">= 0.99",
+                ratio >= 0.99, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+    torch.set_grad_enabled(True)
+
+
+def front_end(reps: int) -> None:
+    import torchvision
+
+    print("2. front end")
+    probe = ("import sys, time; t = time.perf_counter(); from compiler.cli import main; "
+             "rc = main(['check', '-q', sys.argv[1]]); "
+             "print(time.perf_counter() - t, 'torch' in sys.modules, rc)")  # fmt: skip
+    for spec in ("resnet152.yaml", "cifar/preact_resnet1001.yaml"):
+        walls, inner = [], []
+        for _ in range(max(3, reps // 3)):
+            start = time.perf_counter()
+            out = subprocess.run(
+                [sys.executable, "-c", probe, str(ROOT / "specs" / spec)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=ROOT,
+            ).stdout
+            walls.append(time.perf_counter() - start)
+            seconds, torch_imported, rc = out.split()
+            assert torch_imported == "False" and rc == "0", out
+            inner.append(float(seconds))
+        row("front_end", f"netc check {spec} (process wall)", statistics.median(walls), "s",
+            "instant", torch_imported="False", in_process_s=statistics.median(inner))  # fmt: skip
+    for name in ("resnet18", "resnet50"):
+        path = ROOT / "specs" / f"{name}.yaml"
+        t = interleaved({"tv": lambda n=name: getattr(torchvision.models, n)(),
+                         "netc": lambda p=path: compiler.compile(p)}, reps)  # fmt: skip
+        ratio = t["netc"] / t["tv"]
+        row("front_end", f"{name}: spec -> module / torchvision constructor", ratio, "x",
+            "<= 1.1", ratio <= 1.1, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+    depths = {20: 3, 56: 9, 110: 18, 302: 50, 602: 100, 1202: 200}
+    checks, builds = {}, {}
+    for depth, n in depths.items():
+        path = ROOT / "specs" / "cifar" / "resnet20.yaml"
+        over = [f"params.n={n}"]
+        t = interleaved({"check": lambda p=path, o=over: compiler.load_spec(p, o)},
+                        max(3, reps // 2))  # fmt: skip
+        graph = compiler.load_spec(path, over)
+        b = interleaved({"compile": lambda g=graph: compiler.compile(g)}, max(3, reps // 3))
+        checks[depth], builds[depth] = t["check"], b["compile"]
+    for label, series in (("check", checks), ("compile", builds)):
+        slope, r2 = _linear_fit(series)
+        per_layer = {d: s / d for d, s in series.items()}
+        spread = max(per_layer.values()) / min(per_layer[d] for d in depths if d >= 56)
+        row("front_end", f"{label} time vs depth 20..1202: linear fit R^2", r2, "", "linear",
+            r2 >= 0.98, seconds=series, ms_per_layer=slope * 1e3,
+            per_layer_spread=spread)  # fmt: skip
+        print(f"      {label}: " + ", ".join(f"{d}: {s * 1e3:.0f} ms" for d, s in series.items()))
+
+
+def _linear_fit(series: dict[int, float]) -> tuple[float, float]:
+    xs, ys = list(series), list(series.values())
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    ss_res = sum((y - (my + slope * (x - mx))) ** 2 for x, y in zip(xs, ys, strict=True))
+    ss_tot = sum((y - my) ** 2 for y in ys)
+    return slope, 1 - ss_res / ss_tot
+
+
+def _matmul_flops(n: int, reps: int) -> float:
+    """onnxruntime's own FLOP/s on a one-node n x n MatMul: this machine's practical limit."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
+    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])
+    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm", [a, b], [c])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    session = ort.InferenceSession(model.SerializeToString(), _ort_options(),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    x = np.random.rand(n, n).astype(np.float32)
+    feeds = {"a": x, "b": x}
+    session.run(None, feeds)
+    t = interleaved({"mm": lambda: session.run(None, feeds)}, reps)
+    _ = onnx  # imported for helper's side of the API
+    return 2 * n**3 / t["mm"]
+
+
+def _ort_options() -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+def deployment(reps: int) -> None:
+    import onnxruntime as ort
+
+    from exporters.onnx import export
+
+    print("3. deployment (onnxruntime, CPU)")
+    graph = compiler.load_spec(ROOT / "specs" / "resnet50.yaml")
+    module = compiler.compile(graph, seed=0).eval()
+    folded, fgraph = fold_module(module, graph)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "resnet50.onnx"
+        start = time.perf_counter()
+        report = export(folded, fgraph, path, folded=True)
+        total = time.perf_counter() - start
+        row("deployment", "resnet50 export + validation", total, "s", "<= 6", total <= 6,
+            export_s=report.export_seconds, validate_s=report.validate_seconds,
+            passed=report.passed)  # fmt: skip
+        session = ort.InferenceSession(str(path), _ort_options(),
+                                       providers=["CPUExecutionProvider"])  # fmt: skip
+        limit = _matmul_flops(2048, max(5, reps))
+        row("deployment", "machine limit: onnxruntime 2048^3 MatMul", limit / 1e9, "GFLOP/s")
+        torch.set_grad_enabled(False)
+        for batch in (1, 8):
+            x = torch.randn(batch, 3, 224, 224)
+            feeds = {"input": x.numpy()}
+            session.run(None, feeds)
+            module(x)
+            t = interleaved({"ort": lambda f=feeds: session.run(None, f),
+                             "torch": lambda x=x: module(x)}, reps)  # fmt: skip
+            row("deployment", f"onnxruntime / torch eager throughput, batch {batch}",
+                t["torch"] / t["ort"], "x", ort_s=t["ort"], torch_s=t["torch"])  # fmt: skip
+            flops = 2 * graph.meta["macs"] * batch / t["ort"]
+            goal = batch == 8
+            row("deployment", f"resnet50 in onnxruntime, batch {batch}: FLOP/s / limit",
+                flops / limit, "", ">= 0.9" if goal else "", (flops / limit >= 0.9) if goal
+                else None, gflops=flops / 1e9)  # fmt: skip
+        torch.set_grad_enabled(True)
+
+
+def inference_lowering(reps: int) -> None:
+    import torchvision
+
+    print("4. inference lowering (BN folded, channels-last, torch.compile) vs torchvision eager")
+    torch.set_grad_enabled(False)
+    ref = torchvision.models.resnet50().eval()
+    graph = compiler.load_spec(ROOT / "specs" / "resnet50.yaml")
+    module = compiler.compile(graph).eval()
+    module.load_state_dict(ref.state_dict())
+    folded, _ = fold_module(module, graph)
+    x = torch.randn(8, 3, 224, 224)
+    fast = torch.compile(folded.to(memory_format=torch.channels_last))
+    xc = x.to(memory_format=torch.channels_last)
+    fast(xc)
+    fast(xc)
+    t = interleaved({"tv": lambda: ref(x), "netc": lambda: fast(xc)}, reps)
+    ratio = t["tv"] / t["netc"]
+    same = torch.allclose(fast(xc), ref(x), rtol=1e-3, atol=1e-3 * float(ref(x).abs().max()))
+    row("inference", "resnet50 batch 8: folded+compiled / torchvision eager", ratio, "x",
+        ">= 1.5", ratio >= 1.5, tv_s=t["tv"], netc_s=t["netc"], allclose=same)  # fmt: skip
+    torch.set_grad_enabled(True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
+    parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
+    parser.add_argument("--only", choices=("zero", "front", "deploy", "inference"), nargs="*")
+    args = parser.parse_args()
+    reps = 5 if args.quick else 15
+    info = machine()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
+          f"({info['torch_threads']} threads), onnxruntime {info['onnxruntime']}")  # fmt: skip
+    start = time.perf_counter()
+    sections = args.only or ["zero", "front", "deploy", "inference"]
+    if "zero" in sections:
+        zero_overhead(reps, with_compile=not args.quick)
+    if "front" in sections:
+        front_end(reps)
+    if "deploy" in sections:
+        deployment(reps)
+    if "inference" in sections and not args.quick:
+        inference_lowering(reps)
+    info["seconds"] = time.perf_counter() - start
+    from exporters.atomic import write_text
+
+    write_text(args.json, json.dumps({"machine": info, "rows": ROWS}, indent=2) + "\n")
+    missed = [r["what"] for r in ROWS if r["ok"] is False]
+    print(f"done in {info['seconds']:.0f} s; wrote {args.json}; goals missed: {len(missed)}")
+    for m in missed:
+        print(f"  missed: {m}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
