@@ -35,8 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import compiler  # noqa: E402
-from compiler.inference import fold_module  # noqa: E402
+import compiler
+from compiler.inference import fold_module
 
 Row = dict[str, Any]
 ROWS: list[Row] = []
