@@ -42,10 +42,24 @@ Row = dict[str, Any]
 ROWS: list[Row] = []
 
 
-def row(section: str, what: str, value: float, unit: str, goal: str = "", ok: bool | None = None,
-        **extra: Any) -> None:  # fmt: skip
-    r = {"section": section, "what": what, "value": value, "unit": unit, "goal": goal, "ok": ok,
-         **extra}  # fmt: skip
+def row(
+    section: str,
+    what: str,
+    value: float,
+    unit: str,
+    goal: str = "",
+    ok: bool | None = None,
+    **extra: Any,
+) -> None:
+    r = {
+        "section": section,
+        "what": what,
+        "value": value,
+        "unit": unit,
+        "goal": goal,
+        "ok": ok,
+        **extra,
+    }
     ROWS.append(r)
     mark = "" if ok is None else ("  ok" if ok else "  MISSED")
     print(f"  {what:<58} {value:>10.3f} {unit:<8} {goal}{mark}", flush=True)
@@ -78,8 +92,16 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
                 m(x)
             t = interleaved({"tv": lambda: ref(x), "netc": lambda: ours(x)}, reps)
             ratio = t["tv"] / t["netc"]
-            row("zero_overhead", f"{name} eager batch {batch}", ratio, "x", ">= 0.99",
-                ratio >= 0.99, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+            row(
+                "zero_overhead",
+                f"{name} eager batch {batch}",
+                ratio,
+                "x",
+                ">= 0.99",
+                ratio >= 0.99,
+                tv_s=t["tv"],
+                netc_s=t["netc"],
+            )
         if with_compile:
             x = torch.randn(8, 3, 224, 224)
             cref, cours = torch.compile(ref), torch.compile(ours)
@@ -88,8 +110,16 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
                 m(x)
             t = interleaved({"tv": lambda: cref(x), "netc": lambda: cours(x)}, reps)
             ratio = t["tv"] / t["netc"]
-            row("zero_overhead", f"{name} torch.compile batch 8", ratio, "x", ">= 0.99",
-                ratio >= 0.99, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+            row(
+                "zero_overhead",
+                f"{name} torch.compile batch 8",
+                ratio,
+                "x",
+                ">= 0.99",
+                ratio >= 0.99,
+                tv_s=t["tv"],
+                netc_s=t["netc"],
+            )
     torch.set_grad_enabled(True)
 
 
@@ -97,9 +127,11 @@ def front_end(reps: int) -> None:
     import torchvision
 
     print("2. front end")
-    probe = ("import sys, time; t = time.perf_counter(); from compiler.cli import main; "
-             "rc = main(['check', '-q', sys.argv[1]]); "
-             "print(time.perf_counter() - t, 'torch' in sys.modules, rc)")  # fmt: skip
+    probe = (
+        "import sys, time; t = time.perf_counter(); from compiler.cli import main; "
+        "rc = main(['check', '-q', sys.argv[1]]); "
+        "print(time.perf_counter() - t, 'torch' in sys.modules, rc)"
+    )
     for spec in ("resnet152.yaml", "cifar/preact_resnet1001.yaml"):
         walls, inner = [], []
         for _ in range(max(3, reps // 3)):
@@ -115,22 +147,43 @@ def front_end(reps: int) -> None:
             seconds, torch_imported, rc = out.split()
             assert torch_imported == "False" and rc == "0", out
             inner.append(float(seconds))
-        row("front_end", f"netc check {spec} (process wall)", statistics.median(walls), "s",
-            "instant", torch_imported="False", in_process_s=statistics.median(inner))  # fmt: skip
+        row(
+            "front_end",
+            f"netc check {spec} (process wall)",
+            statistics.median(walls),
+            "s",
+            "instant",
+            torch_imported="False",
+            in_process_s=statistics.median(inner),
+        )
     for name in ("resnet18", "resnet50"):
         path = ROOT / "specs" / f"{name}.yaml"
-        t = interleaved({"tv": lambda n=name: getattr(torchvision.models, n)(),
-                         "netc": lambda p=path: compiler.compile(p)}, reps)  # fmt: skip
+        t = interleaved(
+            {
+                "tv": lambda n=name: getattr(torchvision.models, n)(),
+                "netc": lambda p=path: compiler.compile(p),
+            },
+            reps,
+        )
         ratio = t["netc"] / t["tv"]
-        row("front_end", f"{name}: spec -> module / torchvision constructor", ratio, "x",
-            "<= 1.1", ratio <= 1.1, tv_s=t["tv"], netc_s=t["netc"])  # fmt: skip
+        row(
+            "front_end",
+            f"{name}: spec -> module / torchvision constructor",
+            ratio,
+            "x",
+            "<= 1.1",
+            ratio <= 1.1,
+            tv_s=t["tv"],
+            netc_s=t["netc"],
+        )
     depths = {20: 3, 56: 9, 110: 18, 302: 50, 602: 100, 1202: 200}
     checks, builds = {}, {}
     for depth, n in depths.items():
         path = ROOT / "specs" / "cifar" / "resnet20.yaml"
         over = [f"params.n={n}"]
-        t = interleaved({"check": lambda p=path, o=over: compiler.load_spec(p, o)},
-                        max(3, reps // 2))  # fmt: skip
+        t = interleaved(
+            {"check": lambda p=path, o=over: compiler.load_spec(p, o)}, max(3, reps // 2)
+        )
         graph = compiler.load_spec(path, over)
         b = interleaved({"compile": lambda g=graph: compiler.compile(g)}, max(3, reps // 3))
         checks[depth], builds[depth] = t["check"], b["compile"]
@@ -138,9 +191,17 @@ def front_end(reps: int) -> None:
         slope, r2 = _linear_fit(series)
         per_layer = {d: s / d for d, s in series.items()}
         spread = max(per_layer.values()) / min(per_layer[d] for d in depths if d >= 56)
-        row("front_end", f"{label} time vs depth 20..1202: linear fit R^2", r2, "", "linear",
-            r2 >= 0.98, seconds=series, ms_per_layer=slope * 1e3,
-            per_layer_spread=spread)  # fmt: skip
+        row(
+            "front_end",
+            f"{label} time vs depth 20..1202: linear fit R^2",
+            r2,
+            "",
+            "linear",
+            r2 >= 0.98,
+            seconds=series,
+            ms_per_layer=slope * 1e3,
+            per_layer_spread=spread,
+        )
         print(f"      {label}: " + ", ".join(f"{d}: {s * 1e3:.0f} ms" for d, s in series.items()))
 
 
@@ -166,8 +227,9 @@ def _matmul_flops(n: int, reps: int) -> float:
     c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])
     graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm", [a, b], [c])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(model.SerializeToString(), _ort_options(),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    session = ort.InferenceSession(
+        model.SerializeToString(), _ort_options(), providers=["CPUExecutionProvider"]
+    )
     x = np.random.rand(n, n).astype(np.float32)
     feeds = {"a": x, "b": x}
     session.run(None, feeds)
@@ -198,11 +260,20 @@ def deployment(reps: int) -> None:
         start = time.perf_counter()
         report = export(folded, fgraph, path, folded=True)
         total = time.perf_counter() - start
-        row("deployment", "resnet50 export + validation", total, "s", "<= 6", total <= 6,
-            export_s=report.export_seconds, validate_s=report.validate_seconds,
-            passed=report.passed)  # fmt: skip
-        session = ort.InferenceSession(str(path), _ort_options(),
-                                       providers=["CPUExecutionProvider"])  # fmt: skip
+        row(
+            "deployment",
+            "resnet50 export + validation",
+            total,
+            "s",
+            "<= 6",
+            total <= 6,
+            export_s=report.export_seconds,
+            validate_s=report.validate_seconds,
+            passed=report.passed,
+        )
+        session = ort.InferenceSession(
+            str(path), _ort_options(), providers=["CPUExecutionProvider"]
+        )
         limit = _matmul_flops(2048, max(5, reps))
         row("deployment", "machine limit: onnxruntime 2048^3 MatMul", limit / 1e9, "GFLOP/s")
         torch.set_grad_enabled(False)
@@ -211,15 +282,28 @@ def deployment(reps: int) -> None:
             feeds = {"input": x.numpy()}
             session.run(None, feeds)
             module(x)
-            t = interleaved({"ort": lambda f=feeds: session.run(None, f),
-                             "torch": lambda x=x: module(x)}, reps)  # fmt: skip
-            row("deployment", f"onnxruntime / torch eager throughput, batch {batch}",
-                t["torch"] / t["ort"], "x", ort_s=t["ort"], torch_s=t["torch"])  # fmt: skip
+            t = interleaved(
+                {"ort": lambda f=feeds: session.run(None, f), "torch": lambda x=x: module(x)}, reps
+            )
+            row(
+                "deployment",
+                f"onnxruntime / torch eager throughput, batch {batch}",
+                t["torch"] / t["ort"],
+                "x",
+                ort_s=t["ort"],
+                torch_s=t["torch"],
+            )
             flops = 2 * graph.meta["macs"] * batch / t["ort"]
             goal = batch == 8
-            row("deployment", f"resnet50 in onnxruntime, batch {batch}: FLOP/s / limit",
-                flops / limit, "", ">= 0.9" if goal else "", (flops / limit >= 0.9) if goal
-                else None, gflops=flops / 1e9)  # fmt: skip
+            row(
+                "deployment",
+                f"resnet50 in onnxruntime, batch {batch}: FLOP/s / limit",
+                flops / limit,
+                "",
+                ">= 0.9" if goal else "",
+                (flops / limit >= 0.9) if goal else None,
+                gflops=flops / 1e9,
+            )
         torch.set_grad_enabled(True)
 
 
@@ -241,8 +325,17 @@ def inference_lowering(reps: int) -> None:
     t = interleaved({"tv": lambda: ref(x), "netc": lambda: fast(xc)}, reps)
     ratio = t["tv"] / t["netc"]
     same = torch.allclose(fast(xc), ref(x), rtol=1e-3, atol=1e-3 * float(ref(x).abs().max()))
-    row("inference", "resnet50 batch 8: folded+compiled / torchvision eager", ratio, "x",
-        ">= 1.5", ratio >= 1.5, tv_s=t["tv"], netc_s=t["netc"], allclose=same)  # fmt: skip
+    row(
+        "inference",
+        "resnet50 batch 8: folded+compiled / torchvision eager",
+        ratio,
+        "x",
+        ">= 1.5",
+        ratio >= 1.5,
+        tv_s=t["tv"],
+        netc_s=t["netc"],
+        allclose=same,
+    )
     torch.set_grad_enabled(True)
 
 
@@ -257,22 +350,31 @@ def machine() -> dict[str, Any]:
         pass
     import onnxruntime
 
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "onnxruntime": onnxruntime.__version__,
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "onnxruntime": onnxruntime.__version__,
+        "python": platform.python_version(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
     parser.add_argument("--only", choices=("zero", "front", "deploy", "inference"), nargs="*")
     args = parser.parse_args()
     reps = 5 if args.quick else 15
     info = machine()
-    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-          f"({info['torch_threads']} threads), onnxruntime {info['onnxruntime']}")  # fmt: skip
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
+        f"({info['torch_threads']} threads), onnxruntime {info['onnxruntime']}"
+    )
     start = time.perf_counter()
     sections = args.only or ["zero", "front", "deploy", "inference"]
     if "zero" in sections:

@@ -207,12 +207,11 @@ def export(
         )
     with atomic_path(path) as tmp:
         start = time.perf_counter()
-        _torch_export(module, x, tmp, opset, exporter)
-        _finish(tmp, graph, report)
+        model = _finish(_torch_export(module, x, tmp, opset, exporter), tmp, graph, report)
         report.export_seconds = time.perf_counter() - start
         if validate:
             start = time.perf_counter()
-            _validate(tmp, reference or module, graph, report, seed)
+            _validate(model.SerializeToString(), reference or module, graph, report, seed)
             report.validate_seconds = time.perf_counter() - start
             report.validated = True
             if not report.passed:
@@ -223,10 +222,14 @@ def export(
     return report
 
 
-def _torch_export(module: nn.Module, x: torch.Tensor, tmp: str, opset: int, exporter: str) -> None:
+def _torch_export(module: nn.Module, x: torch.Tensor, tmp: str, opset: int, exporter: str) -> Any:
+    """The exported onnx.ModelProto (the dynamo exporter hands it over in memory, which saves
+    writing and re-reading the file; the TorchScript one writes ``tmp``, which is read back)."""
     import contextlib
     import io
     import warnings
+
+    import onnx
 
     kwargs: dict[str, Any] = {
         "input_names": ["input"],
@@ -241,16 +244,21 @@ def _torch_export(module: nn.Module, x: torch.Tensor, tmp: str, opset: int, expo
         # the exporters print progress and warnings of their own; netc prints its report instead
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
+            if exporter == "dynamo":
+                program = torch.onnx.export(module, (x,), **kwargs)
+                assert program is not None
+                return program.model_proto
             torch.onnx.export(module, (x,), tmp, **kwargs)
     except Exception as e:  # the exporters raise many types; the message is what matters
         raise ExportError(f"torch.onnx.export ({exporter}) failed: {e}") from e
+    return onnx.load(tmp)
 
 
-def _finish(tmp: str, graph: Graph, report: Report) -> None:
-    """Check, infer shapes, add metadata, save; fill the structural part of the report."""
+def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> Any:
+    """Check, infer shapes, add metadata, save to ``tmp``; fill the structural part of the
+    report. Returns the final model."""
     import onnx
 
-    model = onnx.load(tmp)
     try:
         onnx.checker.check_model(model, full_check=True)
         model = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
@@ -275,6 +283,7 @@ def _finish(tmp: str, graph: Graph, report: Report) -> None:
     report.weight_bytes = sum(_tensor_bytes(t) for t in model.graph.initializer)
     report.inputs = [_io(v) for v in model.graph.input]
     report.outputs = [_io(v) for v in model.graph.output]
+    return model
 
 
 def _tensor_bytes(t: Any) -> int:
@@ -296,7 +305,7 @@ def _io(v: Any) -> dict[str, Any]:
     }
 
 
-def _validate(tmp: str, reference: nn.Module, graph: Graph, report: Report, seed: int) -> None:
+def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, seed: int) -> None:
     import copy
 
     import onnxruntime as ort
@@ -307,15 +316,14 @@ def _validate(tmp: str, reference: nn.Module, graph: Graph, report: Report, seed
     }
     gen = torch.Generator().manual_seed(seed + 1)
     inputs = {b: torch.randn(b, *graph.input_shape, generator=gen) for b in BATCHES}
-    exact = copy.deepcopy(reference).double()  # the yardstick for float32 rounding
     with torch.no_grad():
         expected = {b: reference(x).numpy() for b, x in inputs.items()}
-        truth = {b: exact(x.double()).numpy() for b, x in inputs.items()}
+    outputs: dict[tuple[str, int], np.ndarray] = {}
     for name, level in levels.items():
         opts = ort.SessionOptions()
         opts.graph_optimization_level = level
         try:
-            session = ort.InferenceSession(tmp, opts, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise ExportError(f"onnxruntime cannot load the model: {e}", report) from e
         for b, x in inputs.items():
@@ -323,7 +331,19 @@ def _validate(tmp: str, reference: nn.Module, graph: Graph, report: Report, seed
                 got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
             except Exception as e:
                 raise ExportError(f"onnxruntime failed at batch {b}: {e}", report) from e
-            report.comparisons.append(_compare(b, name, got, expected[b], truth[b]))
+            outputs[name, b] = got
+    # the float64 yardstick is computed only when the elementwise criterion is not met
+    strict_ok = all(
+        g.shape == expected[b].shape and np.allclose(g, expected[b], rtol=RTOL, atol=ATOL)
+        for (_, b), g in outputs.items()
+    )
+    truth = expected
+    if not strict_ok:
+        exact = copy.deepcopy(reference).double()
+        with torch.no_grad():
+            truth = {b: exact(x.double()).numpy() for b, x in inputs.items()}
+    for (name, b), got in outputs.items():
+        report.comparisons.append(_compare(b, name, got, expected[b], truth[b], not strict_ok))
     bad = [c for c in report.comparisons if not c.passed]
     report.passed = not bad
     strict = all(c.torch_strict for c in report.comparisons)
@@ -349,7 +369,7 @@ def _validate(tmp: str, reference: nn.Module, graph: Graph, report: Report, seed
 
 
 def _compare(
-    batch: int, level: str, got: np.ndarray, want: np.ndarray, truth: np.ndarray
+    batch: int, level: str, got: np.ndarray, want: np.ndarray, truth: np.ndarray, measured: bool
 ) -> Comparison:
     if got.shape != want.shape:
         inf = float("inf")
@@ -362,8 +382,9 @@ def _compare(
         strict = True
     except AssertionError:
         strict = False
-    ort_err = float(np.abs(got - truth).max())
-    torch_err = float(np.abs(want - truth).max())
+    # without the float64 run (not needed when allclose holds) these are reported as NaN
+    ort_err = float(np.abs(got - truth).max()) if measured else float("nan")
+    torch_err = float(np.abs(want - truth).max()) if measured else float("nan")
     return Comparison(
         batch,
         level,
@@ -374,7 +395,7 @@ def _compare(
         strict,
         ort_err,
         torch_err,
-        ort_err <= NOISE_FACTOR * torch_err + 1e-7,
+        measured and ort_err <= NOISE_FACTOR * torch_err + 1e-7,
     )
 
 
