@@ -211,7 +211,7 @@ def export(
         report.export_seconds = time.perf_counter() - start
         if validate:
             start = time.perf_counter()
-            _validate(model.SerializeToString(), reference or module, graph, report, seed)
+            _validate(model, reference or module, graph, report, seed)
             report.validate_seconds = time.perf_counter() - start
             report.validated = True
             if not report.passed:
@@ -254,9 +254,9 @@ def _torch_export(module: nn.Module, x: torch.Tensor, tmp: str, opset: int, expo
     return onnx.load(tmp)
 
 
-def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> Any:
+def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> bytes:
     """Check, infer shapes, add metadata, save to ``tmp``; fill the structural part of the
-    report. Returns the final model."""
+    report. Returns the final model, serialised."""
     import onnx
 
     try:
@@ -275,7 +275,9 @@ def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> Any:
     model.metadata_props.extend(kept)
     for key, value in meta.items():
         model.metadata_props.add(key=key, value=value)
-    onnx.save(model, tmp)
+    data = model.SerializeToString()  # once: written here, and run from memory by validation
+    with open(tmp, "wb") as f:
+        f.write(data)
     report.ir_version = model.ir_version
     report.opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     report.op_counts = dict(Counter(n.op_type for n in model.graph.node))
@@ -283,7 +285,7 @@ def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> Any:
     report.weight_bytes = sum(_tensor_bytes(t) for t in model.graph.initializer)
     report.inputs = [_io(v) for v in model.graph.input]
     report.outputs = [_io(v) for v in model.graph.output]
-    return model
+    return data
 
 
 def _tensor_bytes(t: Any) -> int:
