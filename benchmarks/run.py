@@ -427,30 +427,43 @@ def machine() -> dict[str, Any]:
     }
 
 
+SECTIONS: dict[str, Callable[[int, bool], None]] = {
+    "zero": lambda reps, quick: zero_overhead(reps, with_compile=not quick),
+    "front": lambda reps, quick: front_end(reps),
+    "deploy": lambda reps, quick: deployment(reps),
+    "inference": lambda reps, quick: None if quick else inference_lowering(reps),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no torch.compile")
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results.json"))
-    parser.add_argument("--only", choices=("zero", "front", "deploy", "inference"), nargs="*")
+    parser.add_argument("--only", choices=tuple(SECTIONS), nargs="*")
+    parser.add_argument("--rows-to", help=argparse.SUPPRESS)  # a child process's rows go here
     args = parser.parse_args()
     reps = 5 if args.quick else 15
+    if args.rows_to:  # one section, in its own process
+        for name in args.only or []:
+            SECTIONS[name](reps, args.quick)
+        Path(args.rows_to).write_text(json.dumps(ROWS))
+        return 0
     info = machine()
     print(
         f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']} "
-        f"({info['torch_threads']} threads), onnxruntime {info['onnxruntime']}"
+        f"({info['torch_threads']} threads), onnxruntime {info['onnxruntime']}",
+        flush=True,
     )
     start = time.perf_counter()
-    sections = args.only or ["zero", "front", "deploy", "inference"]
-    if "zero" in sections:
-        zero_overhead(reps, with_compile=not args.quick)
-    if "front" in sections:
-        front_end(reps)
-    if "deploy" in sections:
-        deployment(reps)
-    if "inference" in sections and not args.quick:
-        inference_lowering(reps)
+    # each section in a fresh process: torch.compile leaves compiled state and worker processes
+    # behind that slow down whatever is measured after it in the same process
+    for name in args.only or list(SECTIONS):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            cmd = [sys.executable, __file__, "--only", name, "--rows-to", out.name]
+            subprocess.run(cmd + (["--quick"] if args.quick else []), check=True)
+            ROWS.extend(json.loads(Path(out.name).read_text()))
     info["seconds"] = time.perf_counter() - start
     from exporters.atomic import write_text
 
