@@ -105,42 +105,26 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
     for name, (ref, ours) in pairs.items():
         for batch in (1, 8):
             x = torch.randn(batch, 3, 224, 224)
-            for m in (ref, ours):
-                m(x)
-            t = interleaved(
-                {"tv": lambda: ref(x), "netc": lambda: ours(x)}, reps * 2 if batch == 1 else reps
-            )
-            ratio = t["tv"] / t["netc"]
-            row(
-                "zero_overhead",
-                f"{name} eager batch {batch}",
-                ratio,
-                "x",
-                ">= 0.99",
-                ratio >= 0.99,
-                tv_s=t["tv"],
-                netc_s=t["netc"],
+            _throughput(
+                f"{name} eager batch {batch}", ref, ours, x, reps * 2 if batch == 1 else reps
             )
     if with_compile:
         for name, (ref, ours) in pairs.items():
             x = torch.randn(8, 3, 224, 224)
-            cref, cours = torch.compile(ref), torch.compile(ours)
-            for m in (cref, cours):
-                m(x)
-                m(x)
-            t = interleaved({"tv": lambda: cref(x), "netc": lambda: cours(x)}, reps)
-            ratio = t["tv"] / t["netc"]
-            row(
-                "zero_overhead",
-                f"{name} torch.compile batch 8",
-                ratio,
-                "x",
-                ">= 0.99",
-                ratio >= 0.99,
-                tv_s=t["tv"],
-                netc_s=t["netc"],
+            _throughput(
+                f"{name} torch.compile batch 8", torch.compile(ref), torch.compile(ours), x, reps
             )
     torch.set_grad_enabled(True)
+
+
+def _throughput(what: str, ref: Any, ours: Any, x: torch.Tensor, reps: int) -> None:
+    """One zero-overhead row: warm both up, then time them interleaved."""
+    for m in (ref, ours):
+        m(x)
+        m(x)
+    t = interleaved({"tv": lambda: ref(x), "netc": lambda: ours(x)}, reps)
+    ratio = t["tv"] / t["netc"]
+    row("zero_overhead", what, ratio, "x", ">= 0.99", ratio >= 0.99, tv_s=t["tv"], netc_s=t["netc"])
 
 
 def _aten_ops(module: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:

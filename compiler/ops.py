@@ -277,6 +277,31 @@ def _global_pool_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (_chw(ins, "global_avgpool")[0], 1, 1)
 
 
+def _pool_op(name: str, kind: str, module: str, extra: dict[str, Attr]) -> Op:
+    """maxpool and avgpool: the same attributes, shape rule and label; a different nn module."""
+
+    def lower(a: Attrs, ctx: LowerContext) -> Lowered:
+        kwargs = {k: a[k] for k in extra}
+        stride = a["stride"] or a["kernel"]
+        return Lowered(
+            _nn(module, a["kernel"], stride, a["padding"], ceil_mode=a["ceil_mode"], **kwargs)
+        )
+
+    def label(a: Attrs, out: Shape) -> str:
+        short = kind[:3] if kind == "average" else kind
+        return f"{a['kernel']}x{a['kernel']} {short} pool, /{a['stride'] or a['kernel']}"
+
+    return Op(
+        name,
+        f"{kind} pooling",
+        {**_POOL_ATTRS, **extra},
+        lambda a, ins: _pool_out(a, ins, name),
+        lower,
+        label,
+        fresh_output=True,
+    )
+
+
 _POOL_ATTRS = {
     "kernel": Attr("int", min=1, doc="window size"),
     "stride": Attr("int", 0, min=0, doc="step; 0 means the kernel size"),
@@ -375,41 +400,8 @@ OPS: dict[str, Op] = {
             arity=2,
             fresh_output=True,
         ),
-        Op(
-            "maxpool",
-            "max pooling",
-            dict(_POOL_ATTRS),
-            lambda a, ins: _pool_out(a, ins, "maxpool"),
-            _module(
-                lambda a, ctx: _nn(
-                    "MaxPool2d",
-                    a["kernel"],
-                    a["stride"] or a["kernel"],
-                    a["padding"],
-                    ceil_mode=a["ceil_mode"],
-                )
-            ),
-            lambda a, o: f"{a['kernel']}x{a['kernel']} max pool, /{a['stride'] or a['kernel']}",
-            fresh_output=True,
-        ),
-        Op(
-            "avgpool",
-            "average pooling",
-            {**_POOL_ATTRS, "count_include_pad": Attr("bool", True)},
-            lambda a, ins: _pool_out(a, ins, "avgpool"),
-            _module(
-                lambda a, ctx: _nn(
-                    "AvgPool2d",
-                    a["kernel"],
-                    a["stride"] or a["kernel"],
-                    a["padding"],
-                    ceil_mode=a["ceil_mode"],
-                    count_include_pad=a["count_include_pad"],
-                )
-            ),
-            lambda a, o: f"{a['kernel']}x{a['kernel']} avg pool, /{a['stride'] or a['kernel']}",
-            fresh_output=True,
-        ),
+        _pool_op("maxpool", "max", "MaxPool2d", {}),
+        _pool_op("avgpool", "average", "AvgPool2d", {"count_include_pad": Attr("bool", True)}),
         Op(
             "global_avgpool",
             "average over all positions: [C, H, W] -> [C, 1, 1]",
