@@ -40,7 +40,7 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
         return src
     parent = src.data["extends"]
     loc = src.loc(("extends",))
-    if not isinstance(parent, str):
+    if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
         raise SpecError([Diagnostic(loc, "'extends' must be a file name, like resnet50.yaml")])
     if len(chain) >= MAX_EXTENDS:
         raise SpecError([Diagnostic(loc, f"extends chain deeper than {MAX_EXTENDS}")])

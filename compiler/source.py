@@ -56,6 +56,8 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
     """Read a spec file as UTF-8 text within the size cap; returns (display name, text)."""
     name = shown_as or path
     where = Loc(name, 0, 0)
+    if "\x00" in path:
+        raise SpecError([_diag(where, "a file name cannot contain a NUL character")])
     if not os.path.exists(path):
         raise SpecError([_diag(where, f"no such file: {path}")])
     if os.path.isdir(path):

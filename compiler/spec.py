@@ -524,6 +524,12 @@ def _find_blocks(
         for e in entries:
             if not isinstance(e, StageSpec) or e.block in known:
                 continue
+            if not e.block.isidentifier():  # it becomes a file name: no paths, no dots
+                diags.error(
+                    e.locs["block"],
+                    f"block type '{e.block}' must be a plain name (letters, digits, _)",
+                )
+                continue
             for folder in folders:
                 path = os.path.join(folder, f"{e.block}.yaml")
                 if os.path.isfile(path):

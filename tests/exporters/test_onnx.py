@@ -112,8 +112,8 @@ def test_export_failure_keeps_the_previous_file(
     path = tmp_path / "m.onnx"
     path.write_bytes(b"previous good file")
 
-    def broken(model: object, args: object, f: str, **kw: object) -> None:
-        Path(f).write_bytes(b"half a model")
+    def broken(model: object, args: object, f: str | None = None, **kw: object) -> None:
+        Path(f or next(tmp_path.glob(".m.onnx.*.tmp"))).write_bytes(b"half a model")
         raise RuntimeError("exporter crashed")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
