@@ -70,15 +70,6 @@ _CMPOPS: dict[type, Callable[[Any, Any], bool]] = {
 }
 
 
-def names_in(text: str) -> set[str]:
-    """The free names an expression uses (empty when it does not parse)."""
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - set(FUNCTIONS)
-
-
 def evaluate(text: str, env: Mapping[str, Value]) -> Value:
     """Evaluate ``text`` with the names in ``env``; raises ExprError, never anything else."""
     if len(text) > MAX_LENGTH:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Shape = tuple[int, ...]
@@ -81,7 +81,6 @@ class Op:
     # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
     # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
     fresh_output: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # ---- shape helpers -------------------------------------------------------------------------

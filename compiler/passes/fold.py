@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..ir import Graph, Node, Stage
-from . import stats
+from . import shapes, stats
 
 
 def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, str]]:
@@ -29,9 +29,7 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, str]]:
         attrs = dict(node.attrs)
         if node.name in pairs.values():
             attrs["bias"] = True
-        nodes[node.name] = dataclasses.replace(
-            node, inputs=inputs, attrs=attrs, meta={"shape": node.shape}
-        )
+        nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
     stages = [
         Stage(
             s.name,
@@ -54,5 +52,6 @@ def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, str]]:
         graph.family,
         {k: v for k, v in graph.meta.items() if k == "spec"},
     )
+    shapes.run(folded)  # re-inferred, not copied: the rewired graph must still type-check
     stats.run(folded)
     return folded, pairs
