@@ -242,7 +242,6 @@ def _linear_fit(series: dict[int, float]) -> tuple[float, float]:
 def _matmul_flops(n: int, reps: int) -> float:
     """onnxruntime's own FLOP/s on a one-node n x n MatMul: this machine's practical limit."""
     import numpy as np
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -258,7 +257,6 @@ def _matmul_flops(n: int, reps: int) -> float:
     feeds = {"a": x, "b": x}
     session.run(None, feeds)
     t = interleaved({"mm": lambda: session.run(None, feeds)}, reps)
-    _ = onnx  # imported for helper's side of the API
     return 2 * n**3 / t["mm"]
 
 

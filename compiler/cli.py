@@ -51,6 +51,17 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_build_options(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that build a module (compile, export)."""
+    p.add_argument("--seed", type=int, default=None, help="seed for reproducible weights")
+    p.add_argument(
+        "--weights",
+        metavar="FILE.pth",
+        default=None,
+        help="load a torchvision/timm-format state_dict (read with weights_only=True)",
+    )
+
+
 def _limits(args: argparse.Namespace) -> Limits:
     return Limits(args.max_nodes, args.max_params, args.max_activation_mb << 20)
 
@@ -291,7 +302,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", metavar="SPEC", help="network spec (YAML)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    p.add_argument("--seed", type=int, default=None, help="seed for reproducible weights")
     p.add_argument(
         "--zero-init-residual",
         action="store_true",
@@ -300,12 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--print-module", action="store_true", help="also print the generated forward code"
     )
-    p.add_argument(
-        "--weights",
-        metavar="FILE.pth",
-        default=None,
-        help="load a torchvision/timm-format state_dict (read with weights_only=True)",
-    )
+    _add_build_options(p)
     p.add_argument("--onnx", metavar="FILE.onnx", help="also export (and validate) ONNX")
     _add_export_options(p)
     _add_spec_options(p)
@@ -320,8 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
-    p.add_argument("--weights", metavar="FILE.pth", help="export this checkpoint's weights")
-    p.add_argument("--seed", type=int, default=None, help="seed for the random weights")
+    _add_build_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     _add_export_options(p)
     _add_spec_options(p)

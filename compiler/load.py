@@ -36,8 +36,12 @@ def load_spec(
 
     Raises SpecError (with every located problem) for a bad spec; never imports torch.
     """
+    return load_source(load_resolved(os.fspath(path), overrides), limits)
+
+
+def load_source(src: Source, limits: Limits | None = None) -> Graph:
+    """The front end from a resolved Source: spec, expansion, verify, stats, caps."""
     limits = limits or Limits()
-    src = load_resolved(os.fspath(path), overrides)
     spec = check_network(src)
     with gc_paused():
         graph = expand(spec, limits.max_nodes)
@@ -137,14 +141,9 @@ def _one_block(
     values = {(*prefix, *p): loc for p, loc in block.values.items()}
     keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
     here = block.loc(())
-    for k in ("name", "input", ("stages", BLOCK_STAGE)):
-        values[k if isinstance(k, tuple) else (k,)] = here
-    spec = check_network(Source(block.file, data, values, keys, [block.file]))
-    graph = expand(spec)
-    verify.run(graph)
-    stats.run(graph)
-    graph.meta["spec"] = spec
-    return graph
+    for path in (("name",), ("input",), ("stages", BLOCK_STAGE)):
+        values[path] = here
+    return load_source(Source(block.file, data, values, keys, [block.file]))
 
 
 def _block_params(items: list[str]) -> dict[str, object]:

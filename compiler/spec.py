@@ -347,22 +347,19 @@ def check_network(src: Source) -> NetworkSpec:
     }
     _find_blocks(sections, block_types, src, diags)
     default_shortcut = top.get("shortcut", "B")
-    if default_shortcut not in shortcut_types:
-        diags.error(
-            src.loc(("shortcut",)),
-            f"unknown shortcut kind '{default_shortcut}'"
-            f"{suffix_hint(default_shortcut, shortcut_types)}",
-            "kinds: " + ", ".join(shortcut_types),
-        )
-    for _, entries in sections:
-        for e in entries:
-            if isinstance(e, StageSpec) and e.shortcut and e.shortcut not in shortcut_types:
-                diags.error(
-                    e.locs["shortcut"],
-                    f"unknown shortcut kind '{e.shortcut}'"
-                    f"{suffix_hint(e.shortcut, shortcut_types)}",
-                    "kinds: " + ", ".join(shortcut_types),
-                )
+    chosen = [(default_shortcut, src.loc(("shortcut",)))] + [
+        (e.shortcut, e.locs["shortcut"])
+        for _, entries in sections
+        for e in entries
+        if isinstance(e, StageSpec) and e.shortcut
+    ]
+    for kind, loc in chosen:
+        if kind not in shortcut_types:
+            diags.error(
+                loc,
+                f"unknown shortcut kind '{kind}'{suffix_hint(kind, shortcut_types)}",
+                "kinds: " + ", ".join(shortcut_types),
+            )
     diags.raise_if_any()
     return NetworkSpec(
         name=top["name"],

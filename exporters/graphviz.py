@@ -211,7 +211,7 @@ def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
                     edges.add((src, st.name))
                     shape = shape_text(graph.shape_of(i))
                     tail = INPUT if src == INPUT else _id(src)
-                    if src == prev or (prev == INPUT and src == INPUT):
+                    if src == prev:
                         dot.edge(tail, _id(st.name), label=f" {shape}")
                     else:
                         dot.edge(tail, _id(st.name), label=f" skip {shape}", **LONG_SKIP)
@@ -227,7 +227,6 @@ def _output(dot: graphviz.Digraph, graph: Graph, tail: str) -> None:
 def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: int) -> None:
     """Blocks or ops: clusters per stage (and per block for ops)."""
     shown: dict[str, str] = {INPUT: INPUT}  # IR node -> the diagram node that stands for it
-    block_nodes: dict[str, str] = {}
     for st in graph.stages:
         with dot.subgraph(name=f"cluster_{_id(st.name)}") as c:
             out = graph.nodes[st.nodes[-1]].shape
@@ -251,7 +250,6 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                 else:
                     target = _id(node.block)
                 shown[n] = target
-                block_nodes.setdefault(node.block or n, target)
             if detail == "ops":
                 _op_clusters(c, graph, st.nodes)
             else:

@@ -49,7 +49,7 @@ def test_golden_complexity_table() -> None:
     assert table == golden
 
 
-def test_every_library_spec_checks() -> None:
+def test_spec_files_leave_out_block_folders() -> None:
     files = spec_files(str(SPECS))
     assert len(files) >= 35
     assert not any("/blocks/" in f for f in files)
