@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import fx, nn
 
-from .ir import INPUT, Graph
+from .errors import Diagnostic, SpecError
+from .ir import INPUT, Graph, Node
 from .ops import OPS, LowerContext
 
 
@@ -26,13 +27,35 @@ def _container(root: nn.Module, path: list[str]) -> nn.Module:
     return node
 
 
+def _taken() -> tuple[set[str], set[str]]:
+    """Attribute names a module path part cannot use: at the top, a GraphModule's (forward,
+    graph, code, meta, ...); below it, any nn.Module's (training, eval, ...)."""
+    return set(dir(fx.GraphModule(nn.Module(), fx.Graph()))), set(dir(nn.Module()))
+
+
+def _check_names(graph: Graph, node: Node, taken: tuple[set[str], set[str]]) -> None:
+    for depth, part in enumerate(node.name.split(".")):
+        if part in taken[depth > 0]:
+            raise SpecError(
+                [
+                    Diagnostic(
+                        node.loc,
+                        f"node '{node.name}': '{part}' is the name of a torch module attribute "
+                        "and cannot name a module; rename it",
+                    )
+                ]
+            )
+
+
 def lower(graph: Graph) -> fx.GraphModule:
     """Build the module for ``graph`` (weights as torch initialises them; see compiler.init)."""
     root = nn.Module()
     g = fx.Graph()
     values: dict[str, fx.Node] = {INPUT: g.placeholder("x")}
     consumers = graph.consumers()
+    taken = _taken()
     for node in graph.nodes.values():
+        _check_names(graph, node, taken)
         # an op may overwrite its first input only when nothing else reads it (no skip edge from
         # it), it is not the caller's tensor, and its producer's backward does not need it
         first = node.inputs[0] if node.inputs else INPUT

@@ -140,3 +140,33 @@ def test_the_callers_input_is_never_modified(tmp_path: Path) -> None:
     before = x.clone()
     m(x)
     assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("name", ["forward", "graph", "training", "eval", "__init__"])
+def test_names_that_clash_with_torch_attributes_are_located_errors(
+    name: str, tmp_path: Path
+) -> None:
+    """Found by fuzzing (a stage called 'in'; keywords are refused by `netc check`): a module
+    path part that is already an attribute of a GraphModule or nn.Module would crash inside
+    torch; it is a located error at the node instead, at the top level and in a block."""
+    spec = tmp_path / "clash.yaml"
+    spec.write_text(
+        f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: clash\n"
+        f"head:\n  {name}: {{op: linear, out: 10}}\n"
+    )
+    with pytest.raises(compiler.SpecError) as e:
+        compiler.compile(spec)
+    assert f"'{name}' is the name of a torch module attribute" in str(e.value)
+    assert "clash.yaml:4:3" in str(e.value)
+    # below the top level the containers are plain nn.Modules: 'graph' is free there
+    nested = tmp_path / "nested.yaml"
+    nested.write_text(
+        f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: nested\n"
+        f"head:\n  sub.{name}: {{op: linear, out: 10}}\n"
+        f"stages:\n  {name}x: {{block: basic, repeat: 1, width: 64}}\n"
+    )
+    if hasattr(torch.nn.Module(), name):
+        with pytest.raises(compiler.SpecError, match="torch module attribute"):
+            compiler.compile(nested)
+    else:
+        assert compiler.compile(nested).get_submodule(f"sub.{name}") is not None

@@ -7,6 +7,7 @@ lowered.
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Callable, Iterator
 
 from ..errors import UNKNOWN, Diagnostic, SpecError
@@ -42,6 +43,11 @@ def _name(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
         yield f"'{n.name}' is not a valid module path"
     if any(not (p.isidentifier() or p.isdigit()) for p in n.name.split(".") if p):
         yield f"'{n.name}': each part of a module path must be a name or a number"
+    # the generated forward() names modules in Python code (`self.layer1`): a keyword cannot be
+    # one (clashes with torch's own attributes, like 'forward', are refused by the lowering)
+    for p in n.name.split("."):
+        if keyword.iskeyword(p):
+            yield f"'{p}' is a Python keyword and cannot name a module; rename it"
 
 
 def _path_prefix(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
