@@ -263,9 +263,10 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=2, help="batch of the example input (default 2)")
     p.add_argument(
         "--exporter",
-        choices=("dynamo", "torchscript"),
+        choices=("dynamo", "torchscript", "netc"),
         default="dynamo",
-        help="torch.onnx exporter (default dynamo)",
+        help="dynamo or torchscript (torch.onnx), or netc (ONNX written from the IR, fastest); "
+        "default dynamo",
     )
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     p.add_argument(

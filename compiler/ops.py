@@ -1,9 +1,10 @@
 """The primitive ops: every op is declared once, here, in :data:`OPS`.
 
 An entry holds the attribute schema, how many inputs the op takes, its shape rule, its parameter
-and multiply-accumulate counts, its torch lowering and its diagram label. Shapes exclude the batch
-dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Lowerings import torch lazily, so
-this table can be read by ``netc check`` without importing torch.
+and multiply-accumulate counts, its torch lowering, its ONNX nodes and its diagram label. Shapes
+exclude the batch dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Lowerings
+import torch lazily and ONNX rules write through an :class:`Emitter`, so this table can be read
+by ``netc check`` without importing torch or onnx.
 
 Adding an op is adding one :class:`Op` entry; nothing else in the compiler names ops.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 Shape = tuple[int, ...]
 Attrs = dict[str, Any]
@@ -59,8 +60,35 @@ class LowerContext:
     inplace_ok: bool  # the first input may be overwritten: no other node reads it
 
 
+class Emitter(Protocol):
+    """What an op's ONNX rule calls to write its nodes (exporters/onnx_native.py implements it;
+    the rules name values only through it, so this table needs no onnx import)."""
+
+    inputs: list[str]  # the value names of this node's inputs
+
+    def node(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
+        """Add an ONNX node; returns its output's value name."""
+        ...
+
+    def param(self, leaf: str) -> str:
+        """The initializer holding this node's state_dict entry ``leaf`` ('weight', 'bias')."""
+        ...
+
+    def ints(self, values: list[int]) -> str:
+        """An int64 constant (Slice starts, Pad pads)."""
+        ...
+
+
+class NotExportable(Exception):
+    """An op instance that ONNX cannot express exactly; the message says why."""
+
+
 def _zero(a: Attrs, ins: list[Shape], out: Shape) -> int:
     return 0
+
+
+def _unary(op_type: str) -> Callable[[Attrs, LowerContext, Emitter], str]:
+    return lambda a, ctx, e: e.node(op_type, e.inputs)
 
 
 @dataclass(frozen=True)
@@ -72,6 +100,7 @@ class Op:
     attrs: dict[str, Attr]
     shape: Callable[[Attrs, list[Shape]], Shape]
     lower: Callable[[Attrs, LowerContext], Lowered]
+    onnx: Callable[[Attrs, LowerContext, Emitter], str]  # emits the nodes; returns the output
     label: Callable[[Attrs, Shape], str]
     arity: int = 1
     params: Callable[[Attrs, list[Shape], Shape], int] = _zero
@@ -167,6 +196,20 @@ def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     )
 
 
+def _conv_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    k, s, d, p = a["kernel"], a["stride"], a["dilation"], _conv_pad(a)
+    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+    return e.node(
+        "Conv",
+        [e.inputs[0], *weights],
+        kernel_shape=[k, k],
+        strides=[s, s],
+        pads=[p] * 4,
+        dilations=[d, d],
+        group=a["groups"],
+    )
+
+
 def _conv_label(a: Attrs, out: Shape) -> str:
     extra = f", /{a['stride']}" if a["stride"] > 1 else ""
     extra += f", g{a['groups']}" if a["groups"] > 1 else ""
@@ -191,6 +234,11 @@ def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     return Lowered(cls(c, eps=a["eps"], momentum=a["momentum"]))
 
 
+def _bn_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    stats = [e.param(k) for k in ("weight", "bias", "running_mean", "running_var")]
+    return e.node("BatchNormalization", [e.inputs[0], *stats], epsilon=a["eps"])
+
+
 def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
     if len(ins[0]) != 1:
         raise ShapeError(
@@ -205,6 +253,11 @@ def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     import torch.nn as nn
 
     return Lowered(nn.Linear(ctx.in_shapes[0][0], a["out"], bias=a["bias"]))
+
+
+def _linear_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+    return e.node("Gemm", [e.inputs[0], *weights], transB=1)
 
 
 def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -223,6 +276,10 @@ def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
         return Lowered(function=modules.add_all)
     # in place (torchvision's `out += identity`) when nothing else reads the first input
     return Lowered(function=operator.iadd if ctx.inplace_ok else operator.add)
+
+
+def _add_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return e.node("Add" if len(e.inputs) == 2 else "Sum", e.inputs)
 
 
 def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -246,12 +303,27 @@ def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (a["out"], -(-h // s), -(-w // s))
 
 
+def _pad_split(a: Attrs, ctx: LowerContext) -> tuple[int, int]:
+    """The zero channels added before and after the existing ones."""
+    extra = a["out"] - ctx.in_shapes[0][0]
+    front = extra // 2 if a["mode"] == "both" else 0
+    return front, extra - front
+
+
 def _pad_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from . import modules
 
-    extra = a["out"] - ctx.in_shapes[0][0]
-    front = extra // 2 if a["mode"] == "both" else 0
-    return Lowered(modules.PadChannels(a["stride"], front, extra - front))
+    return Lowered(modules.PadChannels(a["stride"], *_pad_split(a, ctx)))
+
+
+def _pad_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    x, s = e.inputs[0], a["stride"]
+    if s > 1:  # x[:, :, ::s, ::s]
+        x = e.node(
+            "Slice", [x, e.ints([0, 0]), e.ints([2**63 - 1] * 2), e.ints([2, 3]), e.ints([s, s])]
+        )
+    front, back = _pad_split(a, ctx)
+    return e.node("Pad", [x, e.ints([0, front, 0, 0, 0, back, 0, 0])], mode="constant")
 
 
 def _module(
@@ -276,7 +348,7 @@ def _global_pool_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (_chw(ins, "global_avgpool")[0], 1, 1)
 
 
-def _pool_op(name: str, kind: str, module: str, extra: dict[str, Attr]) -> Op:
+def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str, Attr]) -> Op:
     """maxpool and avgpool: the same attributes, shape rule and label; a different nn module."""
 
     def lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -284,6 +356,29 @@ def _pool_op(name: str, kind: str, module: str, extra: dict[str, Attr]) -> Op:
         stride = a["stride"] or a["kernel"]
         return Lowered(
             _nn(module, a["kernel"], stride, a["padding"], ceil_mode=a["ceil_mode"], **kwargs)
+        )
+
+    def onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+        k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
+        if a["ceil_mode"]:
+            # ONNX's ceil mode lacks PyTorch's rule that the last window starts inside the input
+            h = ctx.in_shapes[0][1]
+            if math.ceil((h + 2 * p - k) / s) + 1 != ctx.out_shape[1]:
+                raise NotExportable(
+                    f"{name} with ceil_mode: PyTorch drops a last window that starts in the "
+                    f"padding ({h} -> {ctx.out_shape[1]}), ONNX keeps it"
+                )
+        kwargs = (
+            {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}
+        )
+        return e.node(
+            onnx_type,
+            e.inputs,
+            kernel_shape=[k, k],
+            strides=[s, s],
+            pads=[p] * 4,
+            ceil_mode=int(a["ceil_mode"]),
+            **kwargs,
         )
 
     def label(a: Attrs, out: Shape) -> str:
@@ -296,6 +391,7 @@ def _pool_op(name: str, kind: str, module: str, extra: dict[str, Attr]) -> Op:
         {**_POOL_ATTRS, **extra},
         lambda a, ins: _pool_out(a, ins, name),
         lower,
+        onnx,
         label,
         fresh_output=True,
     )
@@ -325,6 +421,7 @@ OPS: dict[str, Op] = {
             },
             _conv_shape,
             _conv_lower,
+            _conv_onnx,
             _conv_label,
             params=_conv_params,
             macs=_conv_macs,
@@ -343,6 +440,7 @@ OPS: dict[str, Op] = {
             },
             _bn_shape,
             _bn_lower,
+            _bn_onnx,
             lambda a, o: "BN",
             params=lambda a, ins, o: 2 * ins[0][0],
             fresh_output=True,
@@ -353,6 +451,7 @@ OPS: dict[str, Op] = {
             {},
             _same,
             _module(lambda a, ctx: _nn("ReLU", inplace=ctx.inplace_ok)),
+            _unary("Relu"),
             lambda a, o: "ReLU",
         ),
         Op(
@@ -361,6 +460,7 @@ OPS: dict[str, Op] = {
             {},
             _same,
             _module(lambda a, ctx: _nn("Sigmoid")),
+            _unary("Sigmoid"),
             lambda a, o: "sigmoid",
         ),
         Op(
@@ -369,6 +469,7 @@ OPS: dict[str, Op] = {
             {},
             _same,
             _module(lambda a, ctx: _nn("Identity")),
+            _unary("Identity"),
             lambda a, o: "identity",
         ),
         Op(
@@ -377,6 +478,7 @@ OPS: dict[str, Op] = {
             {"p": Attr("float", 0.5, min=0)},
             _same,
             _module(lambda a, ctx: _nn("Dropout", a["p"])),
+            _unary("Identity"),  # exported for inference, where dropout passes through
             lambda a, o: f"dropout {a['p']}",
         ),
         Op(
@@ -385,6 +487,7 @@ OPS: dict[str, Op] = {
             {},
             _add_shape,
             _add_lower,
+            _add_onnx,
             lambda a, o: "+",
             arity=-1,
             fresh_output=True,
@@ -395,18 +498,26 @@ OPS: dict[str, Op] = {
             {},
             _mul_shape,
             _mul_lower,
+            _unary("Mul"),
             lambda a, o: "×",
             arity=2,
             fresh_output=True,
         ),
-        _pool_op("maxpool", "max", "MaxPool2d", {}),
-        _pool_op("avgpool", "average", "AvgPool2d", {"count_include_pad": Attr("bool", True)}),
+        _pool_op("maxpool", "max", "MaxPool2d", "MaxPool", {}),
+        _pool_op(
+            "avgpool",
+            "average",
+            "AvgPool2d",
+            "AveragePool",
+            {"count_include_pad": Attr("bool", True)},
+        ),
         Op(
             "global_avgpool",
             "average over all positions: [C, H, W] -> [C, 1, 1]",
             {},
             _global_pool_shape,
             _module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
+            _unary("GlobalAveragePool"),
             lambda a, o: "global avg pool",
             fresh_output=True,
         ),
@@ -416,6 +527,7 @@ OPS: dict[str, Op] = {
             {},
             lambda a, ins: (math.prod(ins[0]),),
             _flatten_lower,
+            lambda a, ctx, e: e.node("Flatten", e.inputs, axis=1),
             lambda a, o: "flatten",
         ),
         Op(
@@ -424,6 +536,7 @@ OPS: dict[str, Op] = {
             {"out": Attr("int", min=1), "bias": Attr("bool", True)},
             _linear_shape,
             _linear_lower,
+            _linear_onnx,
             lambda a, o: f"fc {a['out']}",
             params=lambda a, ins, o: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
             macs=lambda a, ins, o: ins[0][0] * a["out"],
@@ -441,6 +554,7 @@ OPS: dict[str, Op] = {
             },
             _pad_shape,
             _pad_lower,
+            _pad_onnx,
             lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
             fresh_output=True,
         ),

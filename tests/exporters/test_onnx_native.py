@@ -1,0 +1,128 @@
+"""The netc exporter (ONNX written from the IR by the op table's rules): every family and every op
+export and validate in onnxruntime like the torch exporters' files; the graph is the IR, node for
+node, under the module's names; what ONNX cannot express exactly is refused, never approximated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+import pytest
+
+import compiler
+from compiler.inference import fold_module
+from compiler.ops import OPS
+from exporters.onnx import ExportError, export
+from tests.conftest import SPECS, run_cli
+from tests.exporters.test_onnx import FAMILIES, build, calibrated
+
+EVERY_OP = Path(__file__).resolve().parent.parent / "specs" / "every_op.yaml"
+
+
+def test_the_every_op_spec_uses_every_op() -> None:
+    """A new op fails here until tests/specs/every_op.yaml uses it (and so tests its rule)."""
+    graph = compiler.load_spec(EVERY_OP)
+    assert {n.op for n in graph.nodes.values()} == set(OPS)
+
+
+@pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
+@pytest.mark.parametrize("folded", [False, True], ids=["batchnorm_kept", "batchnorm_folded"])
+def test_every_op_exports_and_validates(exporter: str, folded: bool, tmp_path: Path) -> None:
+    graph = compiler.load_spec(EVERY_OP)
+    module = calibrated(graph)
+    target, tgraph = fold_module(module, graph) if folded else (module, graph)
+    report = export(target, tgraph, tmp_path / "m.onnx", exporter=exporter, folded=folded)
+    assert report.passed and report.exporter == exporter
+    assert {c.batch for c in report.comparisons} == {1, 2, 5}
+    # ceil-mode pooling, a broadcast gate, channel padding and a bias-free linear are in there
+    for op_type in ("MaxPool", "AveragePool", "Mul", "Sigmoid", "Pad", "Conv"):
+        assert report.op_counts.get(op_type, 0) >= 1, op_type
+    if exporter == "netc":  # the IR's own ops, one to one: a 3-way Sum, BN kept unless folded
+        assert report.op_counts["Sum"] == 1 and report.op_counts["Gemm"] == 1
+        # folding leaves only the BatchNorm after flatten (no conv before it)
+        assert report.batchnorm_nodes == (1 if folded else 2)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_exports_and_validates(family: str, tmp_path: Path) -> None:
+    module, graph = build(*FAMILIES[family])
+    folded, fgraph = fold_module(module, graph)
+    report = export(folded, fgraph, tmp_path / "m.onnx", folded=True, exporter="netc")
+    assert report.passed and report.verdict.startswith("PASS")
+    # what the fold left (a pre-activation BN has no conv before it) and nothing else
+    assert report.batchnorm_nodes == sum(n.op == "batchnorm" for n in fgraph.nodes.values())
+    assert report.op_counts["Conv"] == sum(n.op == "conv" for n in fgraph.nodes.values())
+
+
+def test_the_graph_is_the_ir_under_the_modules_names(tmp_path: Path) -> None:
+    module, graph = build("cifar/resnet20.yaml")
+    folded, fgraph = fold_module(module, graph)
+    path = tmp_path / "r20.onnx"
+    export(folded, fgraph, path, folded=True, exporter="netc")
+    model = onnx.load(path)
+    nodes = {n.name: n for n in model.graph.node}
+    # one ONNX node per IR node, named by module path; a strided option-A shortcut adds a Slice
+    extra = {name for name in nodes if "/" in name}
+    assert set(nodes) - extra == set(fgraph.nodes)
+    assert {nodes[e].op_type for e in extra} == {"Slice"}
+    assert nodes["layer2.0.shortcut"].op_type == "Pad"
+    # weights are initializers under their state_dict names, each stored once
+    params = {k for k, _ in folded.named_parameters()}
+    weights = {t.name for t in model.graph.initializer if "/" not in t.name}
+    assert weights == params
+    # values are named by node: layer1.0's add reads its conv branch and the stem's ReLU
+    assert list(nodes["layer1.0.add"].input) == ["layer1.0.conv2", "relu"]
+    assert model.graph.output[0].name == "output" and nodes["fc"].output[0] == "output"
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["netc.exporter"] == "netc" and model.producer_name == "netc"
+
+
+def _ceil_spec(tmp_path: Path) -> Path:
+    path = tmp_path / "ceil.yaml"
+    path.write_text(
+        "name: ceil\ninput: [3, 5, 5]\n"
+        "stem:\n  pool: {op: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}\n"
+        "head:\n  gap: {op: global_avgpool}\n  flat: {op: flatten}\n"
+        "  fc: {op: linear, out: 2}\n"
+    )
+    return path
+
+
+def test_a_pool_onnx_cannot_express_is_refused(tmp_path: Path) -> None:
+    """PyTorch drops a ceil-mode window that would start in the padding (5 -> 3 here), ONNX's
+    formula keeps it (5 -> 4): the exporter refuses instead of writing a different network."""
+    graph = compiler.load_spec(_ceil_spec(tmp_path))
+    assert graph.nodes["pool"].shape == (3, 3, 3)
+    path = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match="last window that starts in the padding"):
+        export(compiler.compile(graph).eval(), graph, path, exporter="netc")
+    assert not path.exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_module_that_does_not_match_its_graph_is_refused(tmp_path: Path) -> None:
+    graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
+    other = compiler.compile(compiler.load_spec(SPECS / "cifar" / "resnet32.yaml")).eval()
+    with pytest.raises(ExportError, match=r"does not use the module's layer1\.3"):
+        export(other, graph, tmp_path / "m.onnx", exporter="netc")
+    fewer = compiler.compile(graph).eval()
+    del fewer.fc
+    with pytest.raises(ExportError, match=r"no 'fc\.weight'"):
+        export(fewer, graph, tmp_path / "m.onnx", exporter="netc")
+
+
+def test_old_opsets_are_refused_with_a_hint(tmp_path: Path) -> None:
+    graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
+    with pytest.raises(ExportError, match=r"opset 13 or newer.*torchscript"):
+        export(
+            compiler.compile(graph).eval(), graph, tmp_path / "m.onnx", exporter="netc", opset=12
+        )
+
+
+def test_cli_export_with_the_netc_exporter(tmp_path: Path) -> None:
+    out = tmp_path / "r20.onnx"
+    code, stdout, err = run_cli(
+        "export", str(SPECS / "cifar" / "resnet20.yaml"), "-o", str(out), "--exporter", "netc"
+    )
+    assert code == 0, err
+    assert "exporter   netc, opset 18" in stdout and "verdict    PASS" in stdout
+    assert onnx.load(out).graph.node[0].name == "conv1"
