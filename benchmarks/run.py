@@ -62,7 +62,7 @@ def row(
     }
     ROWS.append(r)
     mark = "" if ok is None else ("  ok" if ok else "  MISSED")
-    print(f"  {what:<58} {value:>10.3f} {unit:<8} {goal}{mark}", flush=True)
+    print(f"  {what:<72} {value:>10.3f} {unit:<8} {goal}{mark}", flush=True)
 
 
 def rounds(fns: dict[str, Callable[[], Any]], reps: int) -> dict[str, list[float]]:

@@ -56,8 +56,11 @@ class Comparison:
     argmax_agree: float
     allclose: bool
     torch_strict: bool  # torch.testing.assert_close's float32 defaults (rtol 1.3e-6, atol 1e-5)
-    ort_error_vs_f64: float  # max abs error of onnxruntime against PyTorch in float64
-    torch_error_vs_f64: float  # the same for PyTorch float32: the precision float32 allows here
+    # max abs error of onnxruntime against PyTorch in float64, and the same for PyTorch float32
+    # (the precision float32 allows here); None when not measured: the float64 run is made only
+    # when allclose does not already hold
+    ort_error_vs_f64: float | None
+    torch_error_vs_f64: float | None
     within_f32_noise: bool  # onnxruntime is at most NOISE_FACTOR x as far from float64 as torch
 
     @property
@@ -92,7 +95,8 @@ class Report:
     verdict: str = ""
 
     def as_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        """Strict JSON: an infinite difference (a wrong output shape) is written as null."""
+        return json.dumps(_finite(asdict(self)), indent=2, allow_nan=False)
 
     def text(self) -> str:
         """The readable report `netc export` prints."""
@@ -126,11 +130,26 @@ class Report:
                 lines.append(
                     f"    {c.batch:>5}  {c.optimisation:<10}  {c.max_abs_diff:>12.3e}  "
                     f"{c.max_rel_diff:>12.3e}  {c.argmax_agree:>6.0%}  {c.allclose!s:<8}  "
-                    f"{c.torch_strict!s:<12}  {c.ort_error_vs_f64:>10.3e}  "
-                    f"{c.torch_error_vs_f64:>12.3e}"
+                    f"{c.torch_strict!s:<12}  {_sci(c.ort_error_vs_f64):>10}  "
+                    f"{_sci(c.torch_error_vs_f64):>12}"
                 )
         lines.append(f"  verdict    {self.verdict}")
         return "\n".join(lines)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _sci(value: float | None) -> str:
+    """A number for the report; '-' where it was not measured."""
+    return "-" if value is None else f"{value:.3e}"
 
 
 def spec_hash(graph: Graph) -> str:
@@ -382,8 +401,8 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
         c = bad[0]
         report.verdict = (
             f"FAIL at batch {c.batch}, optimisation {c.optimisation}: "
-            f"max abs diff {c.max_abs_diff:.3e} (onnxruntime {c.ort_error_vs_f64:.3e} from "
-            f"float64, PyTorch float32 {c.torch_error_vs_f64:.3e}), "
+            f"max abs diff {c.max_abs_diff:.3e} (onnxruntime {_sci(c.ort_error_vs_f64)} from "
+            f"float64, PyTorch float32 {_sci(c.torch_error_vs_f64)}), "
             f"argmax agreement {c.argmax_agree:.0%}"
         )
         return
@@ -413,9 +432,8 @@ def _compare(
         strict = True
     except AssertionError:
         strict = False
-    # without the float64 run (not needed when allclose holds) these are reported as NaN
-    ort_err = float(np.abs(got - truth).max()) if measured else float("nan")
-    torch_err = float(np.abs(want - truth).max()) if measured else float("nan")
+    ort_err = float(np.abs(got - truth).max()) if measured else None
+    torch_err = float(np.abs(want - truth).max()) if measured else None
     return Comparison(
         batch,
         level,
@@ -426,7 +444,9 @@ def _compare(
         strict,
         ort_err,
         torch_err,
-        measured and ort_err <= NOISE_FACTOR * torch_err + 1e-7,
+        ort_err is not None
+        and torch_err is not None
+        and ort_err <= NOISE_FACTOR * torch_err + 1e-7,
     )
 
 

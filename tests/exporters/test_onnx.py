@@ -175,3 +175,26 @@ def test_dynamo_refuses_old_opsets(tmp_path: Path) -> None:
     graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
     with pytest.raises(ExportError, match="use --exporter torchscript for opset 17"):
         export(compiler.compile(graph).eval(), graph, tmp_path / "m.onnx", opset=17)
+
+
+def test_the_json_report_is_strict_json() -> None:
+    """Unmeasured float64 errors are null, an infinite difference (wrong output shape) too:
+    no NaN or Infinity, which strict JSON parsers reject."""
+    import numpy as np
+
+    from exporters.onnx import Report, _compare
+
+    versions = dict.fromkeys(("netc", "torch", "onnx", "onnxruntime"), "0")
+    report = Report("m", "0" * 64, "m.onnx", "netc", 18, versions, True)
+    want = np.zeros((2, 10), dtype=np.float32)
+    report.comparisons.append(_compare(2, "off", want, want, want, measured=False))
+    report.comparisons.append(_compare(2, "all", np.zeros((2, 9), np.float32), want, want, True))
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    data = json.loads(report.as_json(), parse_constant=refuse)
+    assert data["comparisons"][0]["ort_error_vs_f64"] is None
+    assert data["comparisons"][0]["allclose"] is True
+    assert data["comparisons"][1]["max_abs_diff"] is None
+    assert "-" in report.text()  # the text shows unmeasured values as '-'
