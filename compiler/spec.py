@@ -514,8 +514,11 @@ def _find_blocks(
     diags: Diagnostics,
 ) -> None:
     """Load each block type the stages name from blocks/<name>.yaml near the spec."""
+    # nearest first: every spec's own folder (child, then what it extends), then each one's
+    # parent, and so on; a blocks/ folder far above the child never shadows the library's own
+    chain = [_block_folders(file) for file in src.chain or [src.file]]
     folders = list(
-        dict.fromkeys(f for file in src.chain or [src.file] for f in _block_folders(file))
+        dict.fromkeys(f for depth in range(BLOCK_SEARCH_DEPTH + 1) for c in chain for f in c[depth])
     )
     for _, entries in sections:
         for e in entries:
@@ -553,12 +556,13 @@ def _find_blocks(
                 )
 
 
-def _block_folders(spec_file: str) -> list[str]:
+def _block_folders(spec_file: str) -> list[list[str]]:
+    """For depth 0..BLOCK_SEARCH_DEPTH: the blocks/ folder that many levels above the spec's
+    folder, as a list of zero or one."""
     folder = os.path.dirname(os.path.abspath(spec_file))
     out = []
     for _ in range(BLOCK_SEARCH_DEPTH + 1):
         candidate = os.path.join(folder, "blocks")
-        if os.path.isdir(candidate):
-            out.append(candidate)
+        out.append([candidate] if os.path.isdir(candidate) else [])
         folder = os.path.dirname(folder)
     return out

@@ -189,3 +189,21 @@ def test_parameter_cap() -> None:
         compiler.load_spec(SPECS / "resnet18.yaml", limits=limits)
     assert "11,689,512 parameters; the cap is 1,000,000" in e.value.render()
     assert "--max-params" in e.value.render()
+
+
+def test_block_lookup_is_nearest_first(tmp_path: Path) -> None:
+    """A blocks/ folder three levels above a spec does not shadow the blocks/ beside the library
+    spec it extends (a stray /tmp/blocks once changed the located notes of a clean clone in
+    /tmp); a blocks/ folder beside the spec itself still overrides the library's."""
+    stray = tmp_path / "blocks"
+    stray.mkdir()
+    (stray / "basic.yaml").write_text("this: is not a block type\n")
+    child = tmp_path / "a" / "b" / "c" / "child.yaml"
+    child.parent.mkdir(parents=True)
+    child.write_text(f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: child\n")
+    assert compiler.load_spec(child).meta["params"] == 269_722
+    own = child.parent / "blocks"
+    own.mkdir()
+    basic = (SPECS / "blocks" / "basic.yaml").read_text()
+    (own / "basic.yaml").write_text(basic.replace("expansion: 1 ", "expansion: 2 "))
+    assert compiler.load_spec(child).meta["params"] > 269_722
