@@ -306,31 +306,32 @@ def deployment(reps: int) -> None:
     module = compiler.compile(graph, seed=0).eval()
     folded, fgraph = fold_module(module, graph)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "resnet50.onnx"
         # the dynamo exporter first, in this fresh process: its one-off start-up (importing
         # torch._dynamo and onnxscript's torchlib, ~2.5 s) is part of what a `netc export` pays
         for exporter, note in (
             ("dynamo", "default"),
             ("torchscript", "--exporter torchscript"),
             ("netc", "--exporter netc"),
+            ("dynamo", "again in the same process"),
         ):
-            out = path if exporter == "dynamo" else Path(tmp) / f"{exporter}.onnx"
+            out = Path(tmp) / f"{exporter}.onnx"
             start = time.perf_counter()
             report = export(folded, fgraph, out, folded=True, exporter=exporter)
             total = time.perf_counter() - start
+            first = "again" not in note  # a second export is for information, not the goal
             row(
                 "deployment",
                 f"resnet50 export + validation, {exporter} exporter ({note})",
                 total,
                 "s",
-                "<= 6",
-                total <= 6,
+                "<= 6" if first else "",
+                (total <= 6) if first else None,
                 export_s=report.export_seconds,
                 validate_s=report.validate_seconds,
                 passed=report.passed,
             )
         session = ort.InferenceSession(
-            str(path), _ort_options(), providers=["CPUExecutionProvider"]
+            str(Path(tmp) / "dynamo.onnx"), _ort_options(), providers=["CPUExecutionProvider"]
         )
         # the best of three sizes: the practical peak of onnxruntime's own GEMM on this machine
         limit = max(_matmul_flops(n, max(5, reps)) for n in (2048, 3072, 4096))
