@@ -8,6 +8,8 @@ module costs what a hand-written one costs and works with torch.compile, torch.e
 
 from __future__ import annotations
 
+import functools
+
 from torch import fx, nn
 
 from .errors import Diagnostic, SpecError
@@ -27,15 +29,16 @@ def _container(root: nn.Module, path: list[str]) -> nn.Module:
     return node
 
 
-def _taken() -> tuple[set[str], set[str]]:
+@functools.cache
+def _taken() -> tuple[frozenset[str], frozenset[str]]:
     """Attribute names a module path part cannot use: at the top, a GraphModule's (forward,
     graph, code, meta, ...); below it, any nn.Module's (training, eval, ...)."""
-    return set(dir(fx.GraphModule(nn.Module(), fx.Graph()))), set(dir(nn.Module()))
+    return frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))), frozenset(dir(nn.Module()))
 
 
-def _check_names(graph: Graph, node: Node, taken: tuple[set[str], set[str]]) -> None:
+def _check_names(node: Node) -> None:
     for depth, part in enumerate(node.name.split(".")):
-        if part in taken[depth > 0]:
+        if part in _taken()[depth > 0]:
             raise SpecError(
                 [
                     Diagnostic(
@@ -53,9 +56,8 @@ def lower(graph: Graph) -> fx.GraphModule:
     g = fx.Graph()
     values: dict[str, fx.Node] = {INPUT: g.placeholder("x")}
     consumers = graph.consumers()
-    taken = _taken()
     for node in graph.nodes.values():
-        _check_names(graph, node, taken)
+        _check_names(node)
         # an op may overwrite its first input only when nothing else reads it (no skip edge from
         # it), it is not the caller's tensor, and its producer's backward does not need it
         first = node.inputs[0] if node.inputs else INPUT

@@ -360,13 +360,12 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
 
     def onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
-        if a["ceil_mode"]:
-            # ONNX's ceil mode lacks PyTorch's rule that the last window starts inside the input
-            h = ctx.in_shapes[0][1]
-            if math.ceil((h + 2 * p - k) / s) + 1 != ctx.out_shape[1]:
+        # ONNX's ceil mode lacks PyTorch's rule that the last window starts inside the input
+        for size, out in zip(ctx.in_shapes[0][1:], ctx.out_shape[1:], strict=True):
+            if a["ceil_mode"] and math.ceil((size + 2 * p - k) / s) + 1 != out:
                 raise NotExportable(
                     f"{name} with ceil_mode: PyTorch drops a last window that starts in the "
-                    f"padding ({h} -> {ctx.out_shape[1]}), ONNX keeps it"
+                    f"padding ({size} -> {out}), ONNX keeps it"
                 )
         kwargs = (
             {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}

@@ -80,7 +80,7 @@ def test_the_graph_is_the_ir_under_the_modules_names(tmp_path: Path) -> None:
 def _ceil_spec(tmp_path: Path) -> Path:
     path = tmp_path / "ceil.yaml"
     path.write_text(
-        "name: ceil\ninput: [3, 5, 5]\n"
+        "name: ceil\ninput: [3, 6, 5]\n"
         "stem:\n  pool: {op: maxpool, kernel: 2, stride: 2, padding: 1, ceil_mode: true}\n"
         "head:\n  gap: {op: global_avgpool}\n  flat: {op: flatten}\n"
         "  fc: {op: linear, out: 2}\n"
@@ -90,9 +90,10 @@ def _ceil_spec(tmp_path: Path) -> Path:
 
 def test_a_pool_onnx_cannot_express_is_refused(tmp_path: Path) -> None:
     """PyTorch drops a ceil-mode window that would start in the padding (5 -> 3 here), ONNX's
-    formula keeps it (5 -> 4): the exporter refuses instead of writing a different network."""
+    formula keeps it (5 -> 4): the exporter refuses instead of writing a different network.
+    Each side is checked: here the height (6 -> 4) agrees and only the width differs."""
     graph = compiler.load_spec(_ceil_spec(tmp_path))
-    assert graph.nodes["pool"].shape == (3, 3, 3)
+    assert graph.nodes["pool"].shape == (3, 4, 3)
     path = tmp_path / "m.onnx"
     with pytest.raises(ExportError, match="last window that starts in the padding"):
         export(compiler.compile(graph).eval(), graph, path, exporter="netc")
