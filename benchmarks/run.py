@@ -1,15 +1,17 @@
 """netc benchmarks: ratios measured side by side in one run (absolute times on a shared machine
 move; ratios hold). Prints a table and writes JSON (default benchmarks/results.json).
 
-    python benchmarks/run.py            # everything, ~6-8 minutes on 2 CPU cores
+    python benchmarks/run.py            # everything, ~6 minutes on 2 CPU cores
     python benchmarks/run.py --quick    # fewer repetitions, no torch.compile (~2 minutes)
 
 Sections (goals from issue 8 in brackets):
  1. zero overhead: compiled resnet18/50 vs torchvision, eager batch 1 and 8, torch.compile batch 8,
-    interleaved runs, medians [ratio >= 0.99]
+    medians of per-round paired ratios, shared weights, a second torchvision as the noise control
+    [ratio >= 0.99]
  2. front end: `netc check` wall time (torch never imported); spec -> module vs torchvision's
     constructor [<= 1.1x]; check and compile time against depth, ResNet-20 .. ResNet-1202 [linear]
- 3. deployment: resnet50 export + validation time [<= 6 s]; onnxruntime vs torch eager at batch 1
+ 3. deployment: resnet50 export + validation time, each exporter [<= 6 s]; onnxruntime vs torch
+    eager at batch 1
     and 8; the network's FLOP/s as a fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
  4. inference lowering: BN folded + channels-last under torch.compile vs torchvision eager at
     batch 8 [>= 1.5x], outputs allclose
