@@ -28,8 +28,8 @@ from compiler.ir import Graph
 from .atomic import atomic_path, write_text
 
 DEFAULT_OPSET = 18
-MIN_DYNAMO_OPSET = 18
-MIN_NATIVE_OPSET = 13  # the netc exporter: Pad and Slice take their numbers as inputs
+# the oldest opset each exporter writes (netc: Pad and Slice take their numbers as inputs from 13)
+MIN_OPSET = {"dynamo": 18, "netc": 13}
 EXPORTERS = ("dynamo", "torchscript", "netc")
 BATCHES = (1, 2, 5)
 RTOL, ATOL = 1e-3, 1e-5  # the pass criterion, with argmax agreement everywhere
@@ -201,14 +201,9 @@ def export(
         raise ExportError("refusing to export a module in training mode: call .eval() first")
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter '{exporter}': use {' or '.join(EXPORTERS)}")
-    if exporter == "netc" and opset < MIN_NATIVE_OPSET:
+    if opset < MIN_OPSET.get(exporter, 0):
         raise ExportError(
-            f"the netc exporter writes opset {MIN_NATIVE_OPSET} or newer; "
-            f"use --exporter torchscript for opset {opset}"
-        )
-    if exporter == "dynamo" and opset < MIN_DYNAMO_OPSET:
-        raise ExportError(
-            f"the dynamo exporter writes opset {MIN_DYNAMO_OPSET} or newer; "
+            f"the {exporter} exporter writes opset {MIN_OPSET[exporter]} or newer; "
             f"use --exporter torchscript for opset {opset}"
         )
     path = os.fspath(path)

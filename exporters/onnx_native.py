@@ -21,11 +21,9 @@ from compiler import __version__
 from compiler.ir import INPUT, Graph
 from compiler.ops import OPS, LowerContext, NotExportable
 
-from .onnx import MIN_NATIVE_OPSET
-
 
 class _Builder:
-    """The graph being written: nodes, initializers, and the weights still unused."""
+    """The graph being written: nodes, initializers, the module's weights and which are used."""
 
     def __init__(self, weights: dict[str, torch.Tensor]) -> None:
         self.weights = weights
@@ -75,9 +73,8 @@ class _NodeEmitter:
 
 
 def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
-    """The ONNX model of ``graph`` with ``module``'s weights; raises NotExportable."""
-    if opset < MIN_NATIVE_OPSET:
-        raise NotExportable(f"the netc exporter writes opset {MIN_NATIVE_OPSET} or newer")
+    """The ONNX model of ``graph`` with ``module``'s weights; raises NotExportable.
+    ``opset`` is not checked here: exporters/onnx.py refuses opsets below 13 first."""
     state = module.state_dict()
     builder = _Builder(state)
     names = {INPUT: "input"}
