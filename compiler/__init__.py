@@ -32,17 +32,16 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
     ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
     with a located report when it does not fit). ``inference=True`` returns the eval-mode module
-    with each BatchNorm folded into the conv before it (compiler.inference).
+    with each BatchNorm folded into the conv before it (compiler.folding).
     """
     import torch
 
-    from .init import initialise, seeded
+    from .initialise import initialise, seeded
     from .lower import lower
 
     graph = path_or_spec if isinstance(path_or_spec, Graph) else load_spec(path_or_spec, overrides)
     if zero_init_residual is None:
-        spec = graph.meta.get("spec")
-        zero_init_residual = bool(spec and spec.zero_init_residual)
+        zero_init_residual = graph.origin is not None and graph.origin.zero_init_residual
     with seeded(seed), gc_paused():
         # built on the meta device (no memory, no default init), then given real storage and
         # initialised once: torch's own constructors would initialise every weight twice
@@ -55,7 +54,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
 
         load_weights(module, graph, weights)
     if inference:
-        from .inference import fold_module
+        from .folding import fold_module
 
         module, _ = fold_module(module.eval(), graph)
     return module

@@ -1,4 +1,12 @@
-"""The ``netc`` command: compile, check, list, ir.
+"""The ``netc`` command line.
+
+Commands:
+  compile   check a spec, build its torch module, print the per-stage table (--onnx: export too)
+  check     validate specs without building anything (never imports torch)
+  export    export ONNX, checked and compared with PyTorch in onnxruntime before it is written
+  diagram   draw a network (stages, blocks or ops) or a block type with Graphviz
+  list      the networks of a spec folder with their counts
+  ir        print the expanded IR, one node per line
 
 Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other failure.
 """
@@ -15,7 +23,7 @@ from . import __version__
 from .errors import SpecError
 from .ir import Graph, dump
 from .load import Limits, load_spec
-from .summary import summary, table
+from .summary import aligned, summary, table
 
 EXIT_OK, EXIT_FAILURE, EXIT_SPEC = 0, 1, 2
 
@@ -81,8 +89,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         if not args.quiet:
             print(
-                f"ok: {path} ({g.name}: {g.meta['params']:,} params, "
-                f"{g.meta['macs']:,} MACs, output {list(g.nodes[g.output].shape)})"
+                f"ok: {path} ({g.name}: {g.params:,} params, "
+                f"{g.macs:,} MACs, output {list(g.nodes[g.output].shape)})"
             )
     return status
 
@@ -103,9 +111,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(e, file=sys.stderr)
         return EXIT_FAILURE
     built = sum(p.numel() for p in module.parameters())
-    if built != graph.meta["params"]:
+    if built != graph.params:  # the analysis and the module must agree; never expected
         print(
-            f"internal error: module has {built:,} params, analysis says {graph.meta['params']:,}",
+            f"internal error: module has {built:,} params, analysis says {graph.params:,}",
             file=sys.stderr,
         )
         return EXIT_FAILURE
@@ -138,26 +146,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         g = e.graph
         rows.append(
-            (
-                e.path,
-                g.name,
-                g.family or "-",
-                f"{g.meta['params']:,}",
-                f"{g.meta['macs'] / 1e9:.3f}",
-                g.description,
-            )
+            (e.path, g.name, g.family or "-", f"{g.params:,}", f"{g.macs / 1e9:.3f}", g.description)
         )
     if args.json:
         data = [summary(e.graph) | {"spec": e.path} for e in entries if e.graph is not None]
         print(json.dumps(data, indent=2))
         return status
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    for r in rows:
-        cells = [
-            c.rjust(w) if i in (3, 4) else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r[:5], widths, strict=True))
-        ]
-        line = "  ".join(cells) + "  " + r[5]
+    for line in aligned(rows, right={3, 4}):
         print(line if len(line) <= args.width else line[: args.width - 3] + "...")
     return status
 
@@ -166,29 +161,24 @@ def _diagram_of(args: argparse.Namespace) -> Any:
     """The graphviz diagram a `netc diagram` call asks for (a block file, --block or a network)."""
     from exporters import graphviz as gv
 
+    from .errors import UNKNOWN, suffix_hint
     from .load import load_block
+    from .lookup import is_block_file
     from .source import load_file
 
     data = load_file(args.spec).data
-    if isinstance(data, dict) and "block" in data and "nodes" in data:
+    if is_block_file(data):
         graph, block = load_block(args.spec, args.overrides)
         return gv.block_diagram(graph, block, title=f"{data['block']} block")
     graph = _load(args, args.spec)
     if args.block:
         stages = [s for s in graph.stages if s.block_type == args.block]
         if not stages:
-            from .errors import Diagnostic, suffix_hint
-
             used = {s.block_type for s in graph.stages if s.block_type}
-            spec = graph.meta["spec"]
-            raise SpecError(
-                [
-                    Diagnostic(
-                        spec.loc("name"),
-                        f"no stage of {graph.name} uses block "
-                        f"type '{args.block}'{suffix_hint(args.block, used)}",
-                    )
-                ]
+            raise SpecError.at(
+                graph.origin.name_loc if graph.origin else UNKNOWN,
+                f"no stage of {graph.name} uses block "
+                f"type '{args.block}'{suffix_hint(args.block, used)}",
             )
         blocks = stages[0].blocks
         block = blocks[1] if len(blocks) > 1 else blocks[0]  # an identity block, as in the paper
@@ -218,7 +208,7 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
     from exporters.onnx import ExportError, export, write_report
 
     from . import compile as build
-    from .inference import fold_module
+    from .folding import fold_module
     from .weights import WeightsError
 
     try:
@@ -259,14 +249,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default 18)")
+    from exporters.options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS
+
+    p.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
     p.add_argument("--batch", type=int, default=2, help="batch of the example input (default 2)")
     p.add_argument(
         "--exporter",
-        choices=("dynamo", "torchscript", "netc"),
-        default="dynamo",
+        choices=EXPORTERS,
+        default=DEFAULT_EXPORTER,
         help="dynamo or torchscript (torch.onnx), or netc (ONNX written from the IR, fastest); "
-        "default dynamo",
+        f"default {DEFAULT_EXPORTER}",
     )
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
     p.add_argument(

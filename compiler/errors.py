@@ -29,6 +29,13 @@ class Loc:
 
 
 UNKNOWN = Loc("<unknown>", 0, 0)
+COMMAND_LINE = "<command line>"
+_SET = "--set "  # an override is shown as the user typed it: --set KEY=VALUE
+
+
+def command_line_loc(item: str, col: int = 1) -> Loc:
+    """The position ``col`` (1-based) inside the override ``item``, shown as ``--set item``."""
+    return Loc(COMMAND_LINE, 1, len(_SET) + col, _SET + item)
 
 
 @dataclass
@@ -71,6 +78,11 @@ class SpecError(Exception):
     def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         super().__init__(self.render())
+
+    @classmethod
+    def at(cls, loc: Loc, message: str, *notes: str) -> SpecError:
+        """A SpecError of one diagnostic."""
+        return cls([Diagnostic(loc, message, [n for n in notes if n])])
 
     def render(self) -> str:
         return "\n".join(d.render() for d in self.diagnostics)

@@ -16,26 +16,26 @@ defined earlier resolve, so a graph can never contain a cycle.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
-from .ir import INPUT, Graph, Node, Stage
+from .ir import INPUT, Graph, Node, Origin, Stage
 from .ops import OPS, REQUIRED, Attr, Shape, ShapeError
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
 
 DEFAULT_MAX_NODES = 200_000  # a ResNet-1001 has ~3,000; beyond this a spec is a mistake
 MAX_REPEAT = 10_000
-REMOVED = "<removed>"  # what a 'none' shortcut resolves to: the add drops that input
 
 
 class _Failed(Exception):
     """This node could not be made; its error is already recorded."""
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class _Context:
     """Where in the network a node is being made, for names and error messages."""
 
@@ -43,8 +43,11 @@ class _Context:
     stage: str
     block: str | None
     where: str  # "stage 'layer3' block 0: " or ''
-    anchor: Loc | None  # the stage line in the network file, for errors inside block files
-    shortcut_kind: str
+    anchor: Loc | None = None  # the stage line in the network file, for errors in block files
+    shortcut_kind: str = ""
+
+
+Local = dict[str, str | None]  # a block's names -> node names (None: a removed shortcut)
 
 
 class Expander:
@@ -104,8 +107,8 @@ class Expander:
             kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}
             self.error(ctx, loc, f"{what} must be {kind[attr.kind]}, got {value!r}")
             raise _Failed
-        if attr.min is not None and value < attr.min:  # type: ignore[operator]
-            self.error(ctx, loc, f"{what} must be at least {attr.min:g}, got {value}")
+        if attr.kind != "bool" and (problem := attr.range_error(value)):  # type: ignore[arg-type]
+            self.error(ctx, loc, f"{what} {problem}, got {value}")
             raise _Failed
         return value
 
@@ -119,8 +122,8 @@ class Expander:
     # ---- nodes ----------------------------------------------------------------------------
 
     def resolve(
-        self, name: str, local: dict[str, str], loc: Loc, ctx: _Context, pending: set[str]
-    ) -> str:
+        self, name: str, local: Local, loc: Loc, ctx: _Context, pending: set[str]
+    ) -> str | None:
         if name in local:
             return local[name]
         if name in self.scope:
@@ -158,7 +161,7 @@ class Expander:
         except ShapeError as e:
             loc = node.meta["attr_locs"].get(e.attr, node.loc) if e.attr else node.loc
             note = e.note
-            if node.op == "add" and node.block in self.identity_blocks:
+            if OPS[node.op].joins_shortcut and node.block in self.identity_blocks:
                 note = (
                     f"the shortcut here is the identity (kind "
                     f"'{self.identity_blocks[node.block]}'); with a stride or a change of "
@@ -171,12 +174,13 @@ class Expander:
         self,
         ns: NodeSpec,
         env: dict[str, Value],
-        local: dict[str, str],
-        prev: str,
+        local: Local,
+        prev: str | None,
         ctx: _Context,
         pending: set[str],
-    ) -> str:
-        """Make one node (or a shortcut rule's nodes); returns the name its output has."""
+    ) -> str | None:
+        """Make one node (or a shortcut rule's nodes); returns the name its output has, or None
+        for a shortcut that its kind removes ('none')."""
         names = [
             self.resolve(n, local, loc, ctx, pending)
             for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False)
@@ -193,33 +197,39 @@ class Expander:
                 if project_in is None
                 else self.resolve(str(project_in), local, ns.attr_locs["project_in"], ctx, pending)
             )
+            if inputs[0] is None or proj is None:
+                self.error(ctx, ns.loc, f"shortcut '{ns.name}' reads a removed shortcut")
+                raise _Failed
             return self.shortcut(ns, env, inputs[0], proj, ctx)
-        inputs = [i for i in inputs if i != REMOVED]
+        present = [i for i in inputs if i is not None]
         op = OPS[ns.op]
-        if op.arity == -1 and len(inputs) == 1:
-            return inputs[0]  # an add whose shortcut was removed ('none'): the plain network
-        if (op.arity == -1 and len(inputs) < 2) or (op.arity >= 0 and len(inputs) != op.arity):
-            need = "two or more" if op.arity == -1 else str(op.arity)
-            self.error(
-                ctx,
-                ns.loc,
-                f"{ns.op} '{ns.name}' takes {need} inputs, got {len(inputs)}",
-                "list them with in: [a, b]",
-            )
+        if op.joins_shortcut and len(present) == 1 < len(inputs):
+            return present[0]  # the join of a removed shortcut ('none'): the plain network
+        problem = op.arity_error(len(present))
+        if problem:
+            self.error(ctx, ns.loc, f"'{ns.name}': {problem}", "list the inputs with in: [a, b]")
             raise _Failed
         attrs = {}
         for key, spec in op.attrs.items():
             raw = ns.attrs.get(key, spec.default)
             loc = ns.attr_locs.get(key, ns.loc)
             attrs[key] = self.typed(raw, spec, env, loc, ctx, f"'{key}' of '{ns.name}'")
-        node = Node(ctx.prefix + ns.name, ns.op, inputs, attrs, ns.loc, ctx.stage, ctx.block)
+        node = Node(
+            name=ctx.prefix + ns.name,
+            op=ns.op,
+            inputs=present,
+            attrs=attrs,
+            loc=ns.loc,
+            stage=ctx.stage,
+            block=ctx.block,
+        )
         node.meta["attr_locs"] = ns.attr_locs
         self.add_node(node, ctx)
         return node.name
 
     def shortcut(
         self, ns: NodeSpec, env: dict[str, Value], source: str, proj: str, ctx: _Context
-    ) -> str:
+    ) -> str | None:
         """Expand a block's ``op: shortcut`` node into the kind chosen for this stage.
 
         ``source`` feeds the identity; ``proj`` feeds a projection (pre-activation blocks project
@@ -235,11 +245,11 @@ class Expander:
             )
             raise _Failed
         if rule.remove:
-            return REMOVED
+            return None
         in_shape = self.shapes[source]
         if in_shape is None:
             raise _Failed
-        int_attr = Attr("int", min=1)
+        int_attr = Attr(kind="int", min=1)
         senv: dict[str, Value] = {
             "in_channels": in_shape[0],
             "stride": 1,
@@ -256,13 +266,13 @@ class Expander:
                     ctx,
                     f"'{key}' of shortcut '{ns.name}'",
                 )
-        sctx = _Context(ctx.prefix, ctx.stage, ctx.block, ctx.where, ctx.anchor or ns.loc, kind)
+        sctx = dataclasses.replace(ctx, anchor=ctx.anchor or ns.loc, shortcut_kind=kind)
         if not self.value(rule.when, senv, rule.loc, sctx, f"'when' of shortcut kind '{kind}'"):
             if ctx.block:
                 self.identity_blocks[ctx.block] = kind
             return source
-        local = {INPUT: proj}
-        out = proj
+        local: Local = {INPUT: proj}
+        out: str | None = proj
         for rn in rule.nodes:
             out = self.make(rn, senv, local, out, sctx, set())
             local[rn.name] = out
@@ -318,32 +328,44 @@ class Expander:
         return env
 
     def stage(self, st: StageSpec, section: str, prev: str, net_env: dict[str, Value]) -> str:
-        top = _Context("", st.name, None, f"stage '{st.name}': ", None, "")
+        top = _Context(prefix="", stage=st.name, block=None, where=f"stage '{st.name}': ")
         bt = self.spec.block_types[st.block]
         repeat = self.typed(
-            st.repeat, Attr("int", min=1), net_env, st.locs.get("repeat", st.loc), top, "'repeat'"
+            st.repeat,
+            Attr(kind="int", min=1),
+            net_env,
+            st.locs.get("repeat", st.loc),
+            top,
+            "'repeat'",
         )
         if repeat > MAX_REPEAT:
             self.error(top, st.locs["repeat"], f"'repeat' is {repeat}; the cap is {MAX_REPEAT}")
             raise _Failed
-        info = Stage(st.name, section, bt.name, [], [], st.shortcut or self.spec.shortcut)
+        info = Stage(
+            name=st.name,
+            section=section,
+            block_type=bt.name,
+            blocks=[],
+            nodes=[],
+            shortcut=st.shortcut or self.spec.shortcut,
+        )
         first_node = len(self.nodes)
         for i in range(repeat):
             path = f"{st.name}.{i}"
             ctx = _Context(
-                path + ".",
-                st.name,
-                path,
-                f"stage '{st.name}' block {i}: ",
-                st.loc,
-                info.shortcut or "B",
+                prefix=path + ".",
+                stage=st.name,
+                block=path,
+                where=f"stage '{st.name}' block {i}: ",
+                anchor=st.loc,
+                shortcut_kind=info.shortcut or "B",
             )
             in_shape = self.shapes[prev]
             if in_shape is None:
                 break
             env = self.block_env(bt, st, i, in_shape[0], ctx, net_env)
-            local = {INPUT: prev}
-            out = prev
+            local: Local = {INPUT: prev}
+            out: str | None = prev
             pending = {n.name for n in bt.nodes}
             for ns in bt.nodes:
                 # the first error in a block is reported; the rest of the stage would repeat it
@@ -352,6 +374,9 @@ class Expander:
                 pending.discard(ns.name)
             if bt.output:
                 out = self.resolve(bt.output, local, bt.loc, ctx, set())
+            if out is None:
+                self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
+                raise _Failed
             self.scope[path] = out
             info.blocks.append(path)
             prev = out
@@ -361,7 +386,7 @@ class Expander:
 
     def run(self) -> Graph:
         spec = self.spec
-        top = _Context("", "", None, "", None, "")
+        top = _Context(prefix="", stage="", block=None, where="")
         net_env: dict[str, Value] = {}
         for key, raw in spec.params.items():
             with contextlib.suppress(_Failed):
@@ -381,11 +406,24 @@ class Expander:
                         prev = self.stage(entry, section, prev, net_env)
                     else:
                         if loose is None:
-                            loose = Stage(section, section, None, [], [])
+                            loose = Stage(
+                                name=section, section=section, block_type=None, blocks=[], nodes=[]
+                            )
                             self.stages.append(loose)
-                        ctx = _Context("", section, None, "", None, spec.shortcut)
-                        prev = self.make(entry, net_env, {}, prev, ctx, set())
-                        if prev in self.nodes:
+                        ctx = _Context(
+                            prefix="",
+                            stage=section,
+                            block=None,
+                            where="",
+                            shortcut_kind=spec.shortcut,
+                        )
+                        before = len(self.nodes)
+                        made = self.make(entry, net_env, {}, prev, ctx, set())
+                        if made is None:
+                            self.error(ctx, entry.loc, f"'{entry.name}' reads a removed shortcut")
+                            raise _Failed
+                        prev = made
+                        if len(self.nodes) > before:  # not a node switched off by 'when'
                             loose.nodes.append(prev)
                 except _Failed:
                     prev = entry.name
@@ -394,23 +432,29 @@ class Expander:
         self.diags.raise_if_any()
         output = prev
         if spec.output:
-            output = self.resolve(spec.output, {}, spec.loc("output"), top, set())
+            output = self.resolve(spec.output, {}, spec.loc("output"), top, set()) or output
             self.diags.raise_if_any()
         _name_loose_stages(self.stages)
         return Graph(
-            spec.name,
-            tuple(spec.input),
-            self.nodes,
-            output,
-            [s for s in self.stages if s.nodes],
-            spec.description,
-            spec.family,
+            name=spec.name,
+            input_shape=tuple(spec.input),
+            nodes=self.nodes,
+            output=output,
+            stages=[s for s in self.stages if s.nodes],
+            description=spec.description,
+            family=spec.family,
+            origin=Origin(
+                file=spec.file,
+                name_loc=spec.loc("name"),
+                zero_init_residual=spec.zero_init_residual,
+                spec_sha256=spec.sha256(),
+            ),
         )
 
 
 def _top(ctx: _Context) -> _Context:
     """The same place, with errors located in the network file (not the block file)."""
-    return _Context(ctx.prefix, ctx.stage, ctx.block, ctx.where, None, ctx.shortcut_kind)
+    return dataclasses.replace(ctx, anchor=None)
 
 
 def _name_loose_stages(stages: list[Stage]) -> None:

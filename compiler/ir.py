@@ -17,7 +17,7 @@ from .ops import Shape
 INPUT = "input"  # the name of the network's input in node inputs
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Node:
     """One primitive op instance. ``name`` is its module path (``layer1.0.downsample.0``)."""
 
@@ -36,7 +36,7 @@ class Node:
         return self.meta["shape"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Stage:
     """A row of the summary table: a stage of repeated blocks, or the stem or head nodes."""
 
@@ -48,9 +48,30 @@ class Stage:
     shortcut: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class Origin:
+    """Where a graph came from: what the front end hands the back ends besides the nodes."""
+
+    file: str
+    name_loc: Loc  # the spec's 'name:' line, where whole-network errors point
+    zero_init_residual: bool  # the spec's own setting; compile() may override it
+    spec_sha256: str  # of the resolved spec data (after extends and overrides), canonical JSON
+
+
+@dataclass(frozen=True, kw_only=True)
+class Totals:
+    """The network's counts, set by :func:`compiler.passes.stats.run`."""
+
+    params: int
+    macs: int
+    activation_bytes: int  # float32 bytes of every node's output, for one sample
+    rows: list[Any]  # stats.Row per stage: the summary table
+
+
+@dataclass(kw_only=True)
 class Graph:
-    """A whole network after expansion."""
+    """A whole network after expansion. ``origin`` is None for graphs not built from a spec
+    file; ``totals`` is None until the stats pass has run."""
 
     name: str
     input_shape: Shape
@@ -59,7 +80,27 @@ class Graph:
     stages: list[Stage]
     description: str = ""
     family: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    origin: Origin | None = None
+    totals: Totals | None = None
+
+    @property
+    def counted(self) -> Totals:
+        """The totals; an error for a graph the stats pass has not seen."""
+        if self.totals is None:
+            raise ValueError(f"graph '{self.name}' has no counts: run compiler.passes.stats")
+        return self.totals
+
+    @property
+    def params(self) -> int:
+        return self.counted.params
+
+    @property
+    def macs(self) -> int:
+        return self.counted.macs
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.counted.activation_bytes
 
     def shape_of(self, name: str) -> Shape:
         return self.input_shape if name == INPUT else self.nodes[name].shape

@@ -11,13 +11,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import Diagnostic, Loc, SpecError
+from .errors import COMMAND_LINE, Diagnostic, Loc, SpecError, command_line_loc
 from .expand import DEFAULT_MAX_NODES, expand
 from .ir import Graph
+from .lookup import is_block_file
 from .passes import stats, verify
 from .resolve import load_resolved
 from .source import Source, load_file, parse
-from .spec import NetworkSpec, check_network
+from .spec import check_network
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,7 @@ def load_source(src: Source, limits: Limits | None = None) -> Graph:
         graph = expand(spec, limits.max_nodes)
         verify.run(graph)
         stats.run(graph)
-    graph.meta["spec"] = spec
-    _check_limits(graph, spec, limits)
+    _check_limits(graph, spec.loc("name"), limits)
     return graph
 
 
@@ -66,19 +66,17 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _check_limits(graph: Graph, spec: NetworkSpec, limits: Limits) -> None:
-    loc = spec.loc("name")
+def _check_limits(graph: Graph, loc: Loc, limits: Limits) -> None:
     problems = []
-    if graph.meta["params"] > limits.max_params:
+    if graph.params > limits.max_params:
         problems.append(
             Diagnostic(
                 loc,
-                f"the network has {graph.meta['params']:,} parameters; "
-                f"the cap is {limits.max_params:,}",
+                f"the network has {graph.params:,} parameters; the cap is {limits.max_params:,}",
                 ["raise it with --max-params if this is intended"],
             )
         )
-    act = graph.meta["activation_bytes"]
+    act = graph.activation_bytes
     if act > limits.max_activation_bytes:
         problems.append(
             Diagnostic(
@@ -110,8 +108,8 @@ def load_block(
     identity, as in the paper's figures (``stride=2`` shows a projection instead).
     """
     block = load_file(os.fspath(path))
-    if not isinstance(block.data, dict) or not isinstance(block.data.get("block"), str):
-        raise SpecError([Diagnostic(block.loc(()), "not a block type file (no 'block:' name)")])
+    if not is_block_file(block.data):
+        raise SpecError.at(block.loc(()), "not a block type file (no 'block:' and 'nodes:')")
     name = block.data["block"]
     stage: dict[str, object] = {"block": name}
     declared = block.data.get("params") or {}
@@ -121,7 +119,7 @@ def load_block(
     channels = in_channels or DEFAULT_REQUIRED
     for _ in range(2):
         graph = _one_block(block, name, stage, channels, size)
-        out = graph.nodes[graph.output].shape[0]
+        out = graph.shape_of(graph.output)[0]
         if in_channels is not None or out == channels:
             break
         channels = out
@@ -150,8 +148,9 @@ def _block_params(items: list[str]) -> dict[str, object]:
     out: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        loc = Loc("<command line>", 1, 7, f"--set {item}")
         if not sep or not key.isidentifier():
-            raise SpecError([Diagnostic(loc, f"'{item}' must look like name=value, e.g. stride=2")])
-        out[key] = parse(value, "<command line>").data if value.strip() else None
+            raise SpecError.at(
+                command_line_loc(item), f"'{item}' must look like name=value, e.g. stride=2"
+            )
+        out[key] = parse(value, COMMAND_LINE).data if value.strip() else None
     return out

@@ -51,7 +51,7 @@ def _check_names(node: Node) -> None:
 
 
 def lower(graph: Graph) -> fx.GraphModule:
-    """Build the module for ``graph`` (weights as torch initialises them; see compiler.init)."""
+    """Build the module for ``graph``; its weights are given values by compiler.initialise."""
     root = nn.Module()
     g = fx.Graph()
     values: dict[str, fx.Node] = {INPUT: g.placeholder("x")}

@@ -31,15 +31,42 @@ class ShapeError(Exception):
         self.note = note
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Attr:
-    """One attribute: its type ('int', 'float', 'bool', 'str'), default, and limits."""
+    """One attribute: its type ('int', 'float', 'bool', 'str'), default and allowed values.
+
+    Numbers may have a lower and an upper bound, each closed (``min=0``: at least 0) or open
+    (``min=0, min_open=True``: more than 0); the expansion reports a value outside as a located
+    error, so torch never sees it.
+    """
 
     kind: str
     default: Any = REQUIRED
-    min: float | None = None  # smallest allowed value for numbers
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
     choices: tuple[str, ...] = ()
     doc: str = ""
+
+    def range_error(self, value: float) -> str | None:
+        """Why ``value`` is out of range ('must be at most 1'), or None when it is allowed."""
+        low = self.min is not None and (value <= self.min if self.min_open else value < self.min)
+        high = self.max is not None and (value >= self.max if self.max_open else value > self.max)
+        if not (low or high):
+            return None
+        return f"must be {self.range_text()}"
+
+    def range_text(self) -> str:
+        """The allowed range in words: 'in [0, 1]', 'more than 0', 'at least 1'."""
+        if self.min is not None and self.max is not None:
+            left, right = "(" if self.min_open else "[", ")" if self.max_open else "]"
+            return f"in {left}{self.min:g}, {self.max:g}{right}"
+        if self.min is not None:
+            return f"{'more than' if self.min_open else 'at least'} {self.min:g}"
+        if self.max is not None:
+            return f"{'less than' if self.max_open else 'at most'} {self.max:g}"
+        return "any number"
 
 
 @dataclass(frozen=True)
@@ -92,8 +119,28 @@ def _unary(op_type: str) -> Callable[[Attrs, LowerContext, Emitter], str]:
 
 
 @dataclass(frozen=True)
+class InitContext:
+    """Network-wide choices an op's initialisation rule reads."""
+
+    zero_init_residual: bool = False  # zero the BN that ends each residual branch (Goyal 2017)
+
+
+# the diagram categories an op may declare; exporters/graphviz.py gives each its look
+DIAGRAM_KINDS = ("weight", "norm", "activation", "merge", "pool", "reshape")
+Counter = Callable[[Attrs, list[Shape], Shape], int]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Op:
-    """A primitive op. ``arity`` is the number of inputs; -1 means two or more."""
+    """A primitive op: everything the compiler, the exporters and the diagrams know about it.
+
+    ``inputs`` is the (least, most) number of inputs, ``None`` meaning no upper bound. ``init``
+    gives the module of an op with parameters or buffers its first values (it receives the torch
+    module, the attributes and an :class:`InitContext`). ``fold`` and ``absorbs`` drive inference
+    folding: an op with ``fold`` is a per-channel affine in eval mode, ``scale * x + shift``, whose
+    (scale, shift) the rule computes from the op's state entries; an op with ``absorbs`` can take
+    such an affine into its own weights and returns its attributes once it has (a bias added).
+    """
 
     name: str
     doc: str
@@ -102,14 +149,35 @@ class Op:
     lower: Callable[[Attrs, LowerContext], Lowered]
     onnx: Callable[[Attrs, LowerContext, Emitter], str]  # emits the nodes; returns the output
     label: Callable[[Attrs, Shape], str]
-    arity: int = 1
-    params: Callable[[Attrs, list[Shape], Shape], int] = _zero
-    macs: Callable[[Attrs, list[Shape], Shape], int] = _zero
+    diagram: str  # one of DIAGRAM_KINDS
+    inputs: tuple[int, int | None] = (1, 1)
+    params: Counter = _zero
+    macs: Counter = _zero
+    init: Callable[[Any, Attrs, InitContext], None] | None = None
+    fold: Callable[[Attrs, Callable[[str], Any]], tuple[Any, Any]] | None = None
+    absorbs: Callable[[Attrs], Attrs] | None = None
     weighted: bool = False  # a "weight layer" in the paper's figures (conv, linear)
+    # joins a residual branch and its shortcut: a block whose join gets an identity shortcut
+    # explains a shape error by it, and diagrams draw the shortcut into it
+    joins_shortcut: bool = False
     # its output is a fresh tensor that its own backward does not need, so the next op may
     # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
     # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
     fresh_output: bool = False
+
+    def arity_error(self, count: int) -> str | None:
+        """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
+        least, most = self.inputs
+        if least <= count and (most is None or count <= most):
+            return None
+        words = {1: "one", 2: "two", 3: "three"}
+        need = (
+            f"{words.get(least, least)} or more"
+            if most is None
+            else (words.get(least, str(least)) if least == most else f"{least} to {most}")
+        )
+        plural = "" if (least == most == 1) else "s"
+        return f"{self.name} takes {need} input{plural}, got {count}"
 
 
 # ---- shape helpers -------------------------------------------------------------------------
@@ -385,121 +453,173 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
         return f"{a['kernel']}x{a['kernel']} {short} pool, /{a['stride'] or a['kernel']}"
 
     return Op(
-        name,
-        f"{kind} pooling",
-        {**_POOL_ATTRS, **extra},
-        lambda a, ins: _pool_out(a, ins, name),
-        lower,
-        onnx,
-        label,
+        name=name,
+        doc=f"{kind} pooling",
+        attrs={**_POOL_ATTRS, **extra},
+        shape=lambda a, ins: _pool_out(a, ins, name),
+        lower=lower,
+        onnx=onnx,
+        label=label,
+        diagram="pool",
         fresh_output=True,
     )
 
 
 _POOL_ATTRS = {
-    "kernel": Attr("int", min=1, doc="window size"),
-    "stride": Attr("int", 0, min=0, doc="step; 0 means the kernel size"),
-    "padding": Attr("int", 0, min=0),
-    "ceil_mode": Attr("bool", False),
+    "kernel": Attr(kind="int", min=1, doc="window size"),
+    "stride": Attr(kind="int", default=0, min=0, doc="step; 0 means the kernel size"),
+    "padding": Attr(kind="int", default=0, min=0, doc="at most half the kernel"),
+    "ceil_mode": Attr(kind="bool", default=False, doc="round the output size up"),
 }
+
+
+# ---- initialisation and folding rules (torch imported lazily) ------------------------------
+
+
+def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Kaiming normal (fan_out, relu), as torchvision's ResNet; a bias keeps PyTorch's default."""
+    import torch.nn as nn
+
+    if m.bias is not None:
+        m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
+    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Weight 1, bias 0, running mean 0 / var 1; weight 0 for a branch end under
+    zero_init_residual (each block then starts as the identity, Goyal et al. 2017)."""
+    import torch.nn as nn
+
+    m.reset_parameters()
+    if ctx.zero_init_residual and a["zero_init"]:
+        nn.init.zeros_(m.weight)
+
+
+def _init_default(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """PyTorch's own default (torchvision leaves its linear layers so)."""
+    m.reset_parameters()
+
+
+def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
+    """Eval-mode BN as scale * x + shift: scale = g / sqrt(v + eps), shift = b - m * scale."""
+    import torch
+
+    scale = state("weight") / torch.sqrt(state("running_var") + a["eps"])
+    return scale, state("bias") - state("running_mean") * scale
+
 
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
         Op(
-            "conv",
-            "2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
-            {
-                "out": Attr("int", min=1, doc="output channels"),
-                "kernel": Attr("int", min=1),
-                "stride": Attr("int", 1, min=1),
-                "padding": Attr("int", None, min=0),
-                "dilation": Attr("int", 1, min=1),
-                "groups": Attr("int", 1, min=1),
-                "bias": Attr("bool", False),
+            name="conv",
+            doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
+            attrs={
+                "out": Attr(kind="int", min=1, doc="output channels"),
+                "kernel": Attr(kind="int", min=1, doc="square kernel size"),
+                "stride": Attr(kind="int", default=1, min=1),
+                "padding": Attr(kind="int", default=None, min=0, doc="null: 'same' for stride 1"),
+                "dilation": Attr(kind="int", default=1, min=1),
+                "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
+                "bias": Attr(kind="bool", default=False),
             },
-            _conv_shape,
-            _conv_lower,
-            _conv_onnx,
-            _conv_label,
+            shape=_conv_shape,
+            lower=_conv_lower,
+            onnx=_conv_onnx,
+            label=_conv_label,
+            diagram="weight",
             params=_conv_params,
             macs=_conv_macs,
+            init=_init_conv,
+            absorbs=lambda a: {**a, "bias": True},
             weighted=True,
             fresh_output=True,
         ),
         Op(
-            "batchnorm",
-            "batch normalisation over channels (affine, running statistics)",
-            {
-                "eps": Attr("float", 1e-5, min=0),
-                "momentum": Attr("float", 0.1, min=0),
+            name="batchnorm",
+            doc="batch normalisation over channels (affine, running statistics)",
+            attrs={
+                "eps": Attr(kind="float", default=1e-5, min=0, min_open=True),
+                "momentum": Attr(kind="float", default=0.1, min=0, max=1),
                 "zero_init": Attr(
-                    "bool", False, doc="ends a residual branch: zeroed by zero_init_residual"
+                    kind="bool",
+                    default=False,
+                    doc="ends a residual branch: zeroed by zero_init_residual",
                 ),
             },
-            _bn_shape,
-            _bn_lower,
-            _bn_onnx,
-            lambda a, o: "BN",
+            shape=_bn_shape,
+            lower=_bn_lower,
+            onnx=_bn_onnx,
+            label=lambda a, o: "BN",
+            diagram="norm",
             params=lambda a, ins, o: 2 * ins[0][0],
+            init=_init_bn,
+            fold=_bn_fold,
             fresh_output=True,
         ),
         Op(
-            "relu",
-            "rectified linear unit (in place where no other node reads its input)",
-            {},
-            _same,
-            _module(lambda a, ctx: _nn("ReLU", inplace=ctx.inplace_ok)),
-            _unary("Relu"),
-            lambda a, o: "ReLU",
+            name="relu",
+            doc="rectified linear unit (in place where no other node reads its input)",
+            attrs={},
+            shape=_same,
+            lower=_module(lambda a, ctx: _nn("ReLU", inplace=ctx.inplace_ok)),
+            onnx=_unary("Relu"),
+            label=lambda a, o: "ReLU",
+            diagram="activation",
         ),
         Op(
-            "sigmoid",
-            "logistic sigmoid",
-            {},
-            _same,
-            _module(lambda a, ctx: _nn("Sigmoid")),
-            _unary("Sigmoid"),
-            lambda a, o: "sigmoid",
+            name="sigmoid",
+            doc="logistic sigmoid",
+            attrs={},
+            shape=_same,
+            lower=_module(lambda a, ctx: _nn("Sigmoid")),
+            onnx=_unary("Sigmoid"),
+            label=lambda a, o: "sigmoid",
+            diagram="activation",
         ),
         Op(
-            "identity",
-            "passes its input through",
-            {},
-            _same,
-            _module(lambda a, ctx: _nn("Identity")),
-            _unary("Identity"),
-            lambda a, o: "identity",
+            name="identity",
+            doc="passes its input through",
+            attrs={},
+            shape=_same,
+            lower=_module(lambda a, ctx: _nn("Identity")),
+            onnx=_unary("Identity"),
+            label=lambda a, o: "identity",
+            diagram="activation",
         ),
         Op(
-            "dropout",
-            "dropout (active in training mode only)",
-            {"p": Attr("float", 0.5, min=0)},
-            _same,
-            _module(lambda a, ctx: _nn("Dropout", a["p"])),
-            _unary("Identity"),  # exported for inference, where dropout passes through
-            lambda a, o: f"dropout {a['p']}",
+            name="dropout",
+            doc="dropout (active in training mode only)",
+            attrs={"p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability")},
+            shape=_same,
+            lower=_module(lambda a, ctx: _nn("Dropout", a["p"])),
+            onnx=_unary("Identity"),  # exported for inference, where dropout passes through
+            label=lambda a, o: f"dropout {a['p']}",
+            diagram="activation",
         ),
         Op(
-            "add",
-            "element-wise sum of two or more equal shapes (the residual addition)",
-            {},
-            _add_shape,
-            _add_lower,
-            _add_onnx,
-            lambda a, o: "+",
-            arity=-1,
+            name="add",
+            doc="element-wise sum of two or more equal shapes (the residual addition)",
+            attrs={},
+            shape=_add_shape,
+            lower=_add_lower,
+            onnx=_add_onnx,
+            label=lambda a, o: "+",
+            diagram="merge",
+            inputs=(2, None),
+            joins_shortcut=True,
             fresh_output=True,
         ),
         Op(
-            "mul",
-            "element-wise product; the second input may broadcast (size-1 dims)",
-            {},
-            _mul_shape,
-            _mul_lower,
-            _unary("Mul"),
-            lambda a, o: "×",
-            arity=2,
+            name="mul",
+            doc="element-wise product; the second input may broadcast (size-1 dims)",
+            attrs={},
+            shape=_mul_shape,
+            lower=_mul_lower,
+            onnx=_unary("Mul"),
+            label=lambda a, o: "×",
+            diagram="merge",
+            inputs=(2, 2),
             fresh_output=True,
         ),
         _pool_op("maxpool", "max", "MaxPool2d", "MaxPool", {}),
@@ -508,53 +628,63 @@ OPS: dict[str, Op] = {
             "average",
             "AvgPool2d",
             "AveragePool",
-            {"count_include_pad": Attr("bool", True)},
+            {"count_include_pad": Attr(kind="bool", default=True)},
         ),
         Op(
-            "global_avgpool",
-            "average over all positions: [C, H, W] -> [C, 1, 1]",
-            {},
-            _global_pool_shape,
-            _module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
-            _unary("GlobalAveragePool"),
-            lambda a, o: "global avg pool",
+            name="global_avgpool",
+            doc="average over all positions: [C, H, W] -> [C, 1, 1]",
+            attrs={},
+            shape=_global_pool_shape,
+            lower=_module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
+            onnx=_unary("GlobalAveragePool"),
+            label=lambda a, o: "global avg pool",
+            diagram="pool",
             fresh_output=True,
         ),
         Op(
-            "flatten",
-            "flattens all dimensions after the batch",
-            {},
-            lambda a, ins: (math.prod(ins[0]),),
-            _flatten_lower,
-            lambda a, ctx, e: e.node("Flatten", e.inputs, axis=1),
-            lambda a, o: "flatten",
+            name="flatten",
+            doc="flattens all dimensions after the batch",
+            attrs={},
+            shape=lambda a, ins: (math.prod(ins[0]),),
+            lower=_flatten_lower,
+            onnx=lambda a, ctx, e: e.node("Flatten", e.inputs, axis=1),
+            label=lambda a, o: "flatten",
+            diagram="reshape",
         ),
         Op(
-            "linear",
-            "fully connected layer",
-            {"out": Attr("int", min=1), "bias": Attr("bool", True)},
-            _linear_shape,
-            _linear_lower,
-            _linear_onnx,
-            lambda a, o: f"fc {a['out']}",
+            name="linear",
+            doc="fully connected layer",
+            attrs={
+                "out": Attr(kind="int", min=1, doc="output features"),
+                "bias": Attr(kind="bool", default=True),
+            },
+            shape=_linear_shape,
+            lower=_linear_lower,
+            onnx=_linear_onnx,
+            label=lambda a, o: f"fc {a['out']}",
+            diagram="weight",
             params=lambda a, ins, o: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
             macs=lambda a, ins, o: ins[0][0] * a["out"],
+            init=_init_default,
             weighted=True,
             fresh_output=True,
         ),
         Op(
-            "pad_channels",
-            "option-A shortcut: subsample by 'stride', then add zero channels up to 'out' "
+            name="pad_channels",
+            doc="option-A shortcut: subsample by 'stride', then add zero channels up to 'out' "
             "(mode 'after': after the existing channels; 'both': half before, half after)",
-            {
-                "out": Attr("int", min=1),
-                "stride": Attr("int", 1, min=1),
-                "mode": Attr("str", "after", choices=("after", "both")),
+            attrs={
+                "out": Attr(kind="int", min=1, doc="channels after padding"),
+                "stride": Attr(kind="int", default=1, min=1),
+                "mode": Attr(kind="str", default="after", choices=("after", "both")),
             },
-            _pad_shape,
-            _pad_lower,
-            _pad_onnx,
-            lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
+            shape=_pad_shape,
+            lower=_pad_lower,
+            onnx=_pad_onnx,
+            label=lambda a, o: (
+                f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else "")
+            ),
+            diagram="reshape",
             fresh_output=True,
         ),
     ]

@@ -10,7 +10,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import Diagnostic, Diagnostics, Loc, SpecError, suffix_hint
+from .errors import (
+    COMMAND_LINE,
+    Diagnostic,
+    Diagnostics,
+    Loc,
+    SpecError,
+    command_line_loc,
+    suffix_hint,
+)
 from .source import Path, Source, load_file, parse
 
 MAX_EXTENDS = 16  # depth of an extends chain
@@ -31,31 +39,27 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
     except SpecError as e:
         if via is not None and e.diagnostics and e.diagnostics[0].loc.line == 0:
             msg = e.diagnostics[0].message
-            raise SpecError([Diagnostic(via, f"cannot extend: {msg}")]) from None
+            raise SpecError.at(via, f"cannot extend: {msg}") from None
         raise
     if real in chain:
         loop = " -> ".join(os.path.basename(p) for p in [*chain, real])
-        raise SpecError([Diagnostic(via or src.loc(()), f"extends loop: {loop}")])
+        raise SpecError.at(via or src.loc(()), f"extends loop: {loop}")
     if not isinstance(src.data, dict) or "extends" not in src.data:
         return src
     parent = src.data["extends"]
     loc = src.loc(("extends",))
     if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
-        raise SpecError([Diagnostic(loc, "'extends' must be a file name, like resnet50.yaml")])
+        raise SpecError.at(loc, "'extends' must be a file name, like resnet50.yaml")
     if len(chain) >= MAX_EXTENDS:
-        raise SpecError([Diagnostic(loc, f"extends chain deeper than {MAX_EXTENDS}")])
+        raise SpecError.at(loc, f"extends chain deeper than {MAX_EXTENDS}")
     base_path = os.path.normpath(os.path.join(os.path.dirname(path), parent))
     base = _load_chain(shown_path(base_path), [*chain, real], loc)
     child = dict(src.data)
     del child["extends"]
     replace = child.pop("replace", [])
     if not isinstance(replace, list) or not all(isinstance(r, str) for r in replace):
-        raise SpecError(
-            [
-                Diagnostic(
-                    src.loc(("replace",)), "'replace' must be a list of keys, like [stem, head]"
-                )
-            ]
+        raise SpecError.at(
+            src.loc(("replace",)), "'replace' must be a list of keys, like [stem, head]"
         )
     paths = {tuple(r.split(".")) for r in replace}
     return merge(base, Source(src.file, child, src.values, src.keys), paths)
@@ -101,8 +105,7 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
     """Apply ``key.path=value`` overrides; errors are located on the command line."""
     diags = Diagnostics()
     for text in overrides:
-        shown = f"--set {text}"
-        loc = Loc("<command line>", 1, 7, shown)
+        loc = command_line_loc(text)
         if "=" not in text:
             diags.error(
                 loc,
@@ -117,9 +120,9 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
             diags.extend(e)
             continue
         try:
-            value_src = parse(value_text, "<command line>") if value_text.strip() else None
+            value_src = parse(value_text, COMMAND_LINE) if value_text.strip() else None
         except SpecError as e:
-            diags.items.extend(_relocate(d, shown, 7 + len(key) + 1) for d in e.diagnostics)
+            diags.items.extend(_relocate(d, text, len(key) + 1) for d in e.diagnostics)
             continue
         vloc = loc.shifted(len(key) + 1)
         value = value_src.data if value_src else None
@@ -134,10 +137,11 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
     return src
 
 
-def _relocate(d: Diagnostic, shown: str, col: int) -> Diagnostic:
-    if d.loc.file != "<command line>":
+def _relocate(d: Diagnostic, item: str, offset: int) -> Diagnostic:
+    """A diagnostic about an override's value, moved to where the value sits in ``item``."""
+    if d.loc.file != COMMAND_LINE:
         return d
-    return Diagnostic(Loc("<command line>", 1, col + d.loc.col - 1, shown), d.message, d.notes)
+    return Diagnostic(command_line_loc(item, offset + d.loc.col), d.message, d.notes)
 
 
 def _find_path(data: Any, key: str, loc: Loc) -> Path:
@@ -149,7 +153,7 @@ def _find_path(data: Any, key: str, loc: Loc) -> Path:
     while parts:
         if not isinstance(node, dict):
             where = ".".join(path) or "the spec"
-            raise SpecError([Diagnostic(loc.shifted(col), f"'{where}' is not a mapping")])
+            raise SpecError.at(loc.shifted(col), f"'{where}' is not a mapping")
         for n in range(len(parts), 0, -1):
             name = ".".join(parts[:n])
             if name in node:
@@ -158,12 +162,8 @@ def _find_path(data: Any, key: str, loc: Loc) -> Path:
             name, n = parts[0], 1
             if len(parts) > 1:
                 where = ".".join(path) or "the spec"
-                raise SpecError(
-                    [
-                        Diagnostic(
-                            loc.shifted(col), f"no key '{name}' in {where}{suffix_hint(name, node)}"
-                        )
-                    ]
+                raise SpecError.at(
+                    loc.shifted(col), f"no key '{name}' in {where}{suffix_hint(name, node)}"
                 )
         path.append(name)
         col += len(name) + 1

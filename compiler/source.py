@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Diagnostic, Diagnostics, Loc, SpecError
+from .errors import Diagnostics, Loc, SpecError
 
 # Caps on what one file may ask of the reader. Generous for real specs (resnet1202 is ~60 lines).
 MAX_FILE_BYTES = 1 << 20  # a spec larger than 1 MiB is not hand-written
@@ -57,15 +57,15 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
     name = shown_as or path
     where = Loc(name, 0, 0)
     if "\x00" in path:
-        raise SpecError([_diag(where, "a file name cannot contain a NUL character")])
+        raise SpecError.at(where, "a file name cannot contain a NUL character")
     if not os.path.exists(path):
-        raise SpecError([_diag(where, f"no such file: {path}")])
+        raise SpecError.at(where, f"no such file: {path}")
     if os.path.isdir(path):
-        raise SpecError([_diag(where, f"{path} is a directory, not a spec file")])
+        raise SpecError.at(where, f"{path} is a directory, not a spec file")
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
-        raise SpecError(
-            [_diag(where, f"file is {size} bytes; the cap for a spec is {MAX_FILE_BYTES} bytes")]
+        raise SpecError.at(
+            where, f"file is {size} bytes; the cap for a spec is {MAX_FILE_BYTES} bytes"
         )
     with open(path, "rb") as f:
         raw = f.read(MAX_FILE_BYTES + 1)
@@ -74,7 +74,7 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise SpecError([_diag(Loc(name, line, col), "file is not valid UTF-8")]) from None
+        raise SpecError.at(Loc(name, line, col), "file is not valid UTF-8") from None
     return name, text
 
 
@@ -82,7 +82,7 @@ def parse(text: str, file: str) -> Source:
     """Parse one YAML document safely into a :class:`Source`; raises SpecError when refused."""
     lines = text.splitlines() or [""]
     if not text.strip() or all(ln.lstrip().startswith("#") or not ln.strip() for ln in lines):
-        raise SpecError([_diag(Loc(file, 1, 1, lines[0]), "the spec is empty")])
+        raise SpecError.at(Loc(file, 1, 1, lines[0]), "the spec is empty")
 
     def mark_loc(mark: Any, quoted: bool = False) -> Loc:
         ln = mark.line if mark.line < len(lines) else len(lines) - 1
@@ -96,13 +96,13 @@ def parse(text: str, file: str) -> Source:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = mark_loc(mark) if mark else Loc(file, 1, 1, lines[0])
-        raise SpecError([_diag(loc, f"invalid YAML: {e.problem or e.context}")]) from None
+        raise SpecError.at(loc, f"invalid YAML: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
-        raise SpecError([_diag(Loc(file, 1, 1, lines[0]), f"invalid YAML: {e}")]) from None
+        raise SpecError.at(Loc(file, 1, 1, lines[0]), f"invalid YAML: {e}") from None
     except RecursionError:
-        raise SpecError([_diag(Loc(file, 1, 1, lines[0]), "YAML nested too deeply")]) from None
+        raise SpecError.at(Loc(file, 1, 1, lines[0]), "YAML nested too deeply") from None
     if root is None:
-        raise SpecError([_diag(Loc(file, 1, 1, lines[0]), "the spec is empty")])
+        raise SpecError.at(Loc(file, 1, 1, lines[0]), "the spec is empty")
     return _Builder(file, mark_loc).build(root)
 
 
@@ -112,10 +112,6 @@ def load_file(path: str, shown_as: str | None = None) -> Source:
     return parse(text, name)
 
 
-def _diag(loc: Loc, msg: str) -> Diagnostic:
-    return Diagnostic(loc, msg)
-
-
 def _check_depth(text: str, mark_loc: Any) -> None:
     """Refuse deep nesting from the event stream, before the (recursive) composer sees it."""
     depth = 0
@@ -123,8 +119,8 @@ def _check_depth(text: str, mark_loc: Any) -> None:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
-                raise SpecError(
-                    [_diag(mark_loc(event.start_mark), f"nested deeper than {MAX_DEPTH} levels")]
+                raise SpecError.at(
+                    mark_loc(event.start_mark), f"nested deeper than {MAX_DEPTH} levels"
                 )
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             depth -= 1
@@ -148,14 +144,9 @@ class _Builder:
     def value(self, node: yaml.Node, path: Path) -> Any:
         self.count += 1
         if self.count > MAX_VALUES:
-            raise SpecError(
-                [
-                    _diag(
-                        self.mark_loc(node.start_mark),
-                        f"more than {MAX_VALUES} values after "
-                        "expanding aliases; refusing (alias bomb?)",
-                    )
-                ]
+            raise SpecError.at(
+                self.mark_loc(node.start_mark),
+                f"more than {MAX_VALUES} values after expanding aliases; refusing (alias bomb?)",
             )
         quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
         self.src.values[path] = self.mark_loc(node.start_mark, quoted)

@@ -7,11 +7,19 @@ names they use are bound.
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Diagnostic, Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
+from .errors import Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
+from .lookup import (
+    available_blocks,
+    block_folders,
+    builtin_shortcuts,
+    find_block_file,
+    is_block_file,
+)
 from .ops import OPS, REQUIRED
 from .resolve import shown_path
 from .source import Path, Source, load_file
@@ -51,16 +59,17 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
 STAGE_RESERVED = ("block", "repeat", "first", "shortcut")
-NODE_RESERVED = ("op", "in", "when", "kind")  # 'kind' only on op: shortcut nodes
+NODE_KEYS = ("op", "in", "when")  # every node's own keys; the rest are the op's attributes
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
-BLOCK_SEARCH_DEPTH = 3  # blocks/ folders looked for in the spec's folder and this many parents
-BUILTIN_SHORTCUTS = os.path.join(os.path.dirname(__file__), "shortcuts.yaml")
+SHORTCUT_RULE_ATTRS = ("out", "stride", "dilation")  # what a shortcut kind's rule reads
+# a shortcut node's attributes: the rule's, the projection's input and a fixed kind
+SHORTCUT_ATTRS = (*SHORTCUT_RULE_ATTRS, "project_in", "kind")
 
 Raw = Any  # a literal or an expression string, evaluated during expansion
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NodeSpec:
     """One node as written: ``name: {op: conv, out: 64, kernel: 3, in: x}``."""
 
@@ -75,7 +84,7 @@ class NodeSpec:
     when_loc: Loc
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BlockType:
     """A block type: a small graph of nodes with parameters (``basic``, ``bottleneck``, ...)."""
 
@@ -91,7 +100,7 @@ class BlockType:
     let_locs: dict[str, Loc]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ShortcutType:
     """A shortcut kind (identity, A, B, C, avg_down, none): when it projects and with what."""
 
@@ -103,7 +112,7 @@ class ShortcutType:
     loc: Loc
 
 
-@dataclass
+@dataclass(kw_only=True)
 class StageSpec:
     """A block type repeated: ``layer3: {block: bottleneck, repeat: 6, width: 256, stride: 2}``."""
 
@@ -120,7 +129,7 @@ class StageSpec:
 Entry = NodeSpec | StageSpec
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NetworkSpec:
     """A whole network, validated; the input to :func:`compiler.expand.expand`."""
 
@@ -141,6 +150,11 @@ class NetworkSpec:
 
     def loc(self, *path: str | int) -> Loc:
         return self.source.loc(tuple(path))
+
+    def sha256(self) -> str:
+        """sha256 of the resolved spec data (after extends and overrides), canonical JSON."""
+        text = json.dumps(self.source.data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _Checker:
@@ -206,7 +220,7 @@ class _Checker:
             )
             return None
         if op == SHORTCUT_OP:
-            allowed = {"out", "stride", "dilation", "project_in"}
+            allowed = set(SHORTCUT_ATTRS) - {"kind"}
         elif op not in OPS:
             self.diags.error(
                 self.src.loc((*path, "op")),
@@ -219,7 +233,7 @@ class _Checker:
         attrs: dict[str, Raw] = {}
         attr_locs: dict[str, Loc] = {}
         for key, value in data.items():
-            if key in ("op", "in", "when") or (key == "kind" and op == SHORTCUT_OP):
+            if key in NODE_KEYS or (key == "kind" and op == SHORTCUT_OP):
                 continue
             if key not in allowed:
                 self.diags.error(
@@ -240,15 +254,15 @@ class _Checker:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
         return NodeSpec(
-            name,
-            op,
-            inputs,
-            attrs,
-            data.get("when"),
-            loc,
-            attr_locs,
-            in_locs,
-            self.src.loc((*path, "when")),
+            name=name,
+            op=op,
+            inputs=inputs,
+            attrs=attrs,
+            when=data.get("when"),
+            loc=loc,
+            attr_locs=attr_locs,
+            in_locs=in_locs,
+            when_loc=self.src.loc((*path, "when")),
         )
 
     def inputs(self, value: Any, path: Path) -> tuple[list[str] | None, list[Loc]]:
@@ -285,15 +299,11 @@ def check_network(src: Source) -> NetworkSpec:
     """Validate a resolved network Source; raises SpecError with every problem found."""
     diags = Diagnostics()
     c = _Checker(src, diags)
-    if isinstance(src.data, dict) and "block" in src.data and "nodes" in src.data:
-        raise SpecError(
-            [
-                diags_one(
-                    src.loc(()),
-                    "this is a block type file, not a network",
-                    "use it from a network's stages, or draw it with 'netc diagram'",
-                )
-            ]
+    if is_block_file(src.data):
+        raise SpecError.at(
+            src.loc(()),
+            "this is a block type file, not a network",
+            "use it from a network's stages, or draw it with 'netc diagram'",
         )
     top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
     shape = top.get("input", [])
@@ -379,10 +389,6 @@ def check_network(src: Source) -> NetworkSpec:
     )
 
 
-def diags_one(loc: Loc, message: str, *notes: str) -> Diagnostic:
-    return Diagnostic(loc, message, list(notes))
-
-
 def _sub(index: dict[Path, Loc], prefix: Path) -> dict[Path, Loc]:
     n = len(prefix)
     return {p[n:]: loc for p, loc in index.items() if p[:n] == prefix}
@@ -417,7 +423,14 @@ def _stage(
                 f"block parameter '{k}' must be a number or an expression, got {_describe(v)}",
             )
     return StageSpec(
-        name, block, data.get("repeat", 1), params, first, shortcut, src.key_loc(path), locs
+        name=name,
+        block=block,
+        repeat=data.get("repeat", 1),
+        params=params,
+        first=first,
+        shortcut=shortcut,
+        loc=src.key_loc(path),
+        locs=locs,
     )
 
 
@@ -446,16 +459,16 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     if not top["nodes"]:
         diags.error(src.loc(("nodes",)), f"block '{name}' has no nodes")
     return BlockType(
-        name,
-        top.get("description", ""),
-        params,
-        first_only,
-        top.get("let", {}),
-        nodes,
-        top.get("output"),
-        src.key_loc(("block",)),
-        {k: src.loc(("params", k)) for k in params},
-        {k: src.loc(("let", k)) for k in top.get("let", {})},
+        name=name,
+        description=top.get("description", ""),
+        params=params,
+        first_only=first_only,
+        let=top.get("let", {}),
+        nodes=nodes,
+        output=top.get("output"),
+        loc=src.key_loc(("block",)),
+        param_locs={k: src.loc(("params", k)) for k in params},
+        let_locs={k: src.loc(("let", k)) for k in top.get("let", {})},
     )
 
 
@@ -477,20 +490,17 @@ def load_shortcut_types(
     return out
 
 
-_BUILTIN_CACHE: dict[str, ShortcutType] = {}
-
-
 def _builtin_shortcuts() -> dict[str, ShortcutType]:
-    if not _BUILTIN_CACHE:
-        src = load_file(BUILTIN_SHORTCUTS)
-        diags = Diagnostics()
-        for name, data in src.data.items():
-            sub = Source(src.file, data, _sub(src.values, (name,)), _sub(src.keys, (name,)))
-            st = _check_shortcut(name, sub, diags)
-            if st:
-                _BUILTIN_CACHE[name] = st
-        diags.raise_if_any()
-    return _BUILTIN_CACHE
+    src = builtin_shortcuts()
+    diags = Diagnostics()
+    out = {}
+    for name, data in src.data.items():
+        sub = Source(src.file, data, _sub(src.values, (name,)), _sub(src.keys, (name,)))
+        st = _check_shortcut(name, sub, diags)
+        if st:
+            out[name] = st
+    diags.raise_if_any()
+    return out
 
 
 def _check_shortcut(name: str, src: Source, diags: Diagnostics) -> ShortcutType | None:
@@ -498,12 +508,12 @@ def _check_shortcut(name: str, src: Source, diags: Diagnostics) -> ShortcutType 
     top = c.mapping(src.data, (), SHORTCUT_KEYS, f"shortcut kind '{name}'")
     nodes = c.nodes(top.get("nodes", {}), ("nodes",), f"shortcut kind '{name}'")
     return ShortcutType(
-        name,
-        top.get("description", ""),
-        top.get("when", True),
-        top.get("remove", False),
-        nodes,
-        src.loc(()),
+        name=name,
+        description=top.get("description", ""),
+        when=top.get("when", True),
+        remove=top.get("remove", False),
+        nodes=nodes,
+        loc=src.loc(()),
     )
 
 
@@ -514,12 +524,7 @@ def _find_blocks(
     diags: Diagnostics,
 ) -> None:
     """Load each block type the stages name from blocks/<name>.yaml near the spec."""
-    # nearest first: every spec's own folder (child, then what it extends), then each one's
-    # parent, and so on; a blocks/ folder far above the child never shadows the library's own
-    chain = [_block_folders(file) for file in src.chain or [src.file]]
-    folders = list(
-        dict.fromkeys(f for depth in range(BLOCK_SEARCH_DEPTH + 1) for c in chain for f in c[depth])
-    )
+    folders = block_folders(src.chain or [src.file])
     for _, entries in sections:
         for e in entries:
             if not isinstance(e, StageSpec) or e.block in known:
@@ -530,39 +535,23 @@ def _find_blocks(
                     f"block type '{e.block}' must be a plain name (letters, digits, _)",
                 )
                 continue
-            for folder in folders:
-                path = os.path.join(folder, f"{e.block}.yaml")
-                if os.path.isfile(path):
-                    try:
-                        bt = check_block(load_file(path, shown_path(path)), diags, e.block)
-                    except SpecError as err:
-                        diags.extend(err)
-                        bt = None
-                    if bt:
-                        known[e.block] = bt
-                    break
-            else:
-                available = set(known) | {
-                    f[:-5] for d in folders for f in os.listdir(d) if f.endswith(".yaml")
-                }
-                diags.error(
-                    e.locs["block"],
-                    f"unknown block type '{e.block}'{suffix_hint(e.block, available)}",
-                    ""
-                    if did_you_mean(e.block, available)
-                    else "block types: "
-                    + (", ".join(sorted(available)) or "none found")
-                    + " (defined under block_types: or in a blocks/ folder beside the spec)",
-                )
-
-
-def _block_folders(spec_file: str) -> list[list[str]]:
-    """For depth 0..BLOCK_SEARCH_DEPTH: the blocks/ folder that many levels above the spec's
-    folder, as a list of zero or one."""
-    folder = os.path.dirname(os.path.abspath(spec_file))
-    out = []
-    for _ in range(BLOCK_SEARCH_DEPTH + 1):
-        candidate = os.path.join(folder, "blocks")
-        out.append([candidate] if os.path.isdir(candidate) else [])
-        folder = os.path.dirname(folder)
-    return out
+            path = find_block_file(e.block, folders)
+            if path is not None:
+                try:
+                    bt = check_block(load_file(path, shown_path(path)), diags, e.block)
+                except SpecError as err:
+                    diags.extend(err)
+                    bt = None
+                if bt:
+                    known[e.block] = bt
+                continue
+            available = set(known) | available_blocks(folders)
+            diags.error(
+                e.locs["block"],
+                f"unknown block type '{e.block}'{suffix_hint(e.block, available)}",
+                ""
+                if did_you_mean(e.block, available)
+                else "block types: "
+                + (", ".join(sorted(available)) or "none found")
+                + " (defined under block_types: or in a blocks/ folder beside the spec)",
+            )

@@ -17,11 +17,11 @@ def summary(graph: Graph) -> dict[str, Any]:
         "description": graph.description,
         "input_shape": list(graph.input_shape),
         "output_shape": list(out),
-        "params": graph.meta["params"],
-        "macs": graph.meta["macs"],
-        "activation_bytes": graph.meta["activation_bytes"],
+        "params": graph.params,
+        "macs": graph.macs,
+        "activation_bytes": graph.activation_bytes,
         "nodes": len(graph.nodes),
-        "stages": [r.as_dict() for r in graph.meta["rows"]],
+        "stages": [r.as_dict() for r in graph.counted.rows],
     }
 
 
@@ -38,7 +38,7 @@ def table(graph: Graph) -> str:
             f"{r.macs:,}",
             f"{r.activation_bytes / 2**20:.1f}",
         )
-        for r in graph.meta["rows"]
+        for r in graph.counted.rows
     ]
     out_shape = "x".join(map(str, graph.nodes[graph.output].shape))
     total = (
@@ -46,28 +46,32 @@ def table(graph: Graph) -> str:
         "",
         "",
         out_shape,
-        f"{graph.meta['params']:,}",
-        f"{graph.meta['macs']:,}",
-        f"{graph.meta['activation_bytes'] / 2**20:.1f}",
+        f"{graph.params:,}",
+        f"{graph.macs:,}",
+        f"{graph.activation_bytes / 2**20:.1f}",
     )
-    widths = [max(len(r[i]) for r in [head, *rows, total]) for i in range(len(head))]
-    right = {1, 4, 5, 6}
+    fmt = aligned([head, *rows, total], right={1, 4, 5, 6})
+    rule = "-" * len(fmt[0])
+    lines = [
+        f"{graph.name}: {graph.description}".rstrip(": "),
+        fmt[0],
+        rule,
+        *fmt[1:-1],
+        rule,
+        fmt[-1],
+        f"{graph.params / 1e6:.2f} M params, {graph.macs / 1e9:.3f} GMACs "
+        f"({2 * graph.macs / 1e9:.3f} GFLOPs), input {list(graph.input_shape)}",
+    ]
+    return "\n".join(lines)
 
-    def fmt(r: Sequence[str]) -> str:
-        return "  ".join(
+
+def aligned(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """Rows as text columns two spaces apart, the columns in ``right`` right-aligned."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
             c.rjust(w) if i in right else c.ljust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ).rstrip()
-
-    rule = "-" * len(fmt(head))
-    lines = [
-        f"{graph.name}: {graph.description}".rstrip(": "),
-        fmt(head),
-        rule,
-        *map(fmt, rows),
-        rule,
-        fmt(total),
-        f"{graph.meta['params'] / 1e6:.2f} M params, {graph.meta['macs'] / 1e9:.3f} GMACs "
-        f"({2 * graph.meta['macs'] / 1e9:.3f} GFLOPs), input {list(graph.input_shape)}",
+        for r in rows
     ]
-    return "\n".join(lines)

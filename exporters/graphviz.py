@@ -49,7 +49,7 @@ ADD = {
     "fontsize": "16",
     "width": "0.32",
     "fixedsize": "true",
-    "tooltip": "⊕ add",
+    "tooltip": "merge",
     "style": "bold",
 }
 POOL = {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8f4e4", "color": "#5d9b4f"}
@@ -76,16 +76,26 @@ def op_label(node: Node) -> str:
     return OPS[node.op].label(node.attrs, node.shape)
 
 
+# the look of each diagram kind an op declares (Op.diagram)
+STYLES: dict[str, dict[str, str]] = {
+    "weight": WEIGHT,
+    "norm": NORM,
+    "activation": PLAIN,
+    "reshape": PLAIN,
+    "merge": ADD,
+    "pool": POOL,
+}
+
+
 def _node_style(node: Node) -> dict[str, str]:
-    if node.op == "add":
-        return dict(ADD)
-    if OPS[node.op].weighted:
-        return dict(WEIGHT)
-    if node.op == "batchnorm":
-        return dict(NORM)
-    if node.op in ("relu", "sigmoid", "identity", "dropout", "flatten"):
-        return dict(PLAIN)
-    return dict(POOL)
+    style = dict(STYLES[OPS[node.op].diagram])
+    if "tooltip" in style:  # the circled sign alone does not say which merge it is
+        style["tooltip"] = f"{OPS[node.op].label(node.attrs, node.shape)} {node.op}"
+    return style
+
+
+def _joins(node: Node) -> bool:
+    return OPS[node.op].joins_shortcut
 
 
 def _digraph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
@@ -130,7 +140,7 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
         for i in n.inputs:
             if i in short:
                 continue
-            if n.op == "add" and i not in names:  # identity shortcut into the addition
+            if _joins(n) and i not in names:  # identity shortcut into the addition
                 dot.edge("x", _id(n.name), label="  identity", tailport="e", headport="e")
             else:
                 dot.edge("x" if i not in names else _id(i), _id(n.name))
@@ -183,7 +193,7 @@ def network_diagram(graph: Graph, detail: str = "stages", max_blocks: int = 6) -
     if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}")
     dot = _digraph(graph.name)
-    params, macs = graph.meta.get("params", 0), graph.meta.get("macs", 0)
+    params, macs = graph.params, graph.macs
     dot.attr(
         label=f"{graph.name} · {params / 1e6:.2f} M params · {macs / 1e9:.2f} GMACs",
         labelloc="t",
@@ -256,7 +266,7 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                 for b in st.blocks:
                     if b not in hidden:
                         last = [n for n in st.nodes if graph.nodes[n].block == b][-1]
-                        kind = _block_kind(graph, b)
+                        kind = _kind_text(_block_kind(graph, b))
                         c.node(
                             _id(b),
                             f"{b}\n{st.block_type} · {shape_text(graph.nodes[last].shape)}\n{kind}",
@@ -279,15 +289,20 @@ def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:
     return set(blocks[keep - 1 : -1])  # first keep-1 blocks, "more", the last block
 
 
-def _block_kind(graph: Graph, block: str) -> str:
+def _block_kind(graph: Graph, block: str) -> tuple[str, str]:
+    """The block's shortcut: ('projection' | 'padded' | 'identity' | 'no', its kind names)."""
     members = [n for n in graph.nodes.values() if n.block == block]
     kinds = {n.shortcut for n in members if n.shortcut}
     if kinds:
         params = any(n.meta.get("params", 0) for n in members if n.shortcut)
         what = "projection" if params else "padded"
-        names = ", ".join(sorted(k for k in kinds if k != what))
-        return f"{what} shortcut" + (f" ({names})" if names else "")
-    return "identity shortcut" if any(n.op == "add" for n in members) else "no shortcut"
+        return what, ", ".join(sorted(k for k in kinds if k != what))
+    return ("identity" if any(_joins(n) for n in members) else "no"), ""
+
+
+def _kind_text(kind: tuple[str, str]) -> str:
+    what, names = kind
+    return f"{what} shortcut" + (f" ({names})" if names else "")
 
 
 def _op_clusters(c: graphviz.Digraph, graph: Graph, names: list[str]) -> None:
@@ -341,11 +356,11 @@ def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: s
             gap = order[stage_of[node.name]] - order.get(stage_of.get(i, ""), -1)
             if _is_long_skip(graph, node, i, entry, previous, gap):
                 dot.edge(tail, head, label=f" skip {shape}", **LONG_SKIP)
-            elif node.shortcut or (node.op == "add" and detail == "ops"):
+            elif node.shortcut or (_joins(node) and detail == "ops"):
                 dot.edge(tail, head, style="dotted" if node.shortcut else "solid")
             else:
                 dot.edge(tail, head, label=f" {shape}")
-        if detail == "blocks" and node.block and node.op == "add":
+        if detail == "blocks" and node.block and _joins(node):
             _block_skip(dot, graph, node, shown, entry[node.block])
 
 
@@ -355,19 +370,18 @@ def _block_skip(
     """At block level, each block's shortcut as its own edge, styled by kind (paper Fig. 3)."""
     if add.block is None or shown[entry] == shown[add.name]:
         return
-    kind = _block_kind(graph, add.block)
-    style = (
-        {"style": "dotted", "penwidth": "1.6"}
-        if kind.startswith("projection")
-        else ({"style": "dashed"} if kind.startswith("padded") else {})
-    )
+    what, _ = _block_kind(graph, add.block)
+    style = {
+        "projection": {"style": "dotted", "penwidth": "1.6"},
+        "padded": {"style": "dashed"},
+    }.get(what, {})
     dot.edge(
         shown[entry],
         shown[add.name],
         tailport="e",
         headport="e",
         fontsize="8",
-        label=" " + kind.split(" shortcut")[0],
+        label=" " + what,
         **style,
     )
 

@@ -26,11 +26,8 @@ from compiler import __version__
 from compiler.ir import Graph
 
 from .atomic import atomic_path, write_text
+from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET
 
-DEFAULT_OPSET = 18
-# the oldest opset each exporter writes (netc: Pad and Slice take their numbers as inputs from 13)
-MIN_OPSET = {"dynamo": 18, "netc": 13}
-EXPORTERS = ("dynamo", "torchscript", "netc")
 BATCHES = (1, 2, 5)
 RTOL, ATOL = 1e-3, 1e-5  # the pass criterion, with argmax agreement everywhere
 NOISE_FACTOR = 2.0  # the alternative criterion: as exact as PyTorch float32 itself, within 2x
@@ -45,7 +42,7 @@ class ExportError(Exception):
         self.report = report
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Comparison:
     """onnxruntime against PyTorch on one batch at one optimisation level."""
 
@@ -68,7 +65,7 @@ class Comparison:
         return (self.allclose or self.within_f32_noise) and self.argmax_agree == 1.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Report:
     """Everything measured about one export."""
 
@@ -153,10 +150,11 @@ def _sci(value: float | None) -> str:
 
 
 def spec_hash(graph: Graph) -> str:
-    """sha256 of the resolved spec data (after extends and overrides), canonical JSON."""
-    spec = graph.meta.get("spec")
-    data = spec.source.data if spec is not None else graph.name
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+    """sha256 of the resolved spec data (after extends and overrides), canonical JSON; of the
+    name for a graph not built from a spec."""
+    if graph.origin is not None:
+        return graph.origin.spec_sha256
+    return hashlib.sha256(json.dumps(graph.name).encode()).hexdigest()
 
 
 def _versions() -> dict[str, str]:
@@ -185,7 +183,7 @@ def export(
     *,
     opset: int = DEFAULT_OPSET,
     batch: int = 2,
-    exporter: str = "dynamo",
+    exporter: str = DEFAULT_EXPORTER,
     validate: bool = True,
     reference: nn.Module | None = None,
     folded: bool = False,
@@ -195,7 +193,7 @@ def export(
 
     ``reference`` is what onnxruntime's outputs are compared with (default: ``module``, the
     module exported: the check is that the file computes what that module computes; the BatchNorm
-    fold is checked against the unfolded network separately, in tests/test_inference.py).
+    fold is checked against the unfolded network separately, in tests/test_folding.py).
     """
     if module.training or (reference is not None and reference.training):
         raise ExportError("refusing to export a module in training mode: call .eval() first")
@@ -208,13 +206,13 @@ def export(
         )
     path = os.fspath(path)
     report = Report(
-        graph.name,
-        spec_hash(graph),
-        path,
-        exporter,
-        opset,
-        _versions(),
-        folded,
+        spec=graph.name,
+        spec_hash=spec_hash(graph),
+        path=path,
+        exporter=exporter,
+        opset=opset,
+        versions=_versions(),
+        folded_batchnorm=folded,
         params=sum(p.numel() for p in module.parameters()),
     )
     x = torch.randn(batch, *graph.input_shape, generator=torch.Generator().manual_seed(seed))
@@ -418,7 +416,18 @@ def _compare(
 ) -> Comparison:
     if got.shape != want.shape:
         inf = float("inf")
-        return Comparison(batch, level, inf, inf, 0.0, False, False, inf, 0.0, False)
+        return Comparison(
+            batch=batch,
+            optimisation=level,
+            max_abs_diff=inf,
+            max_rel_diff=inf,
+            argmax_agree=0.0,
+            allclose=False,
+            torch_strict=False,
+            ort_error_vs_f64=inf,
+            torch_error_vs_f64=0.0,
+            within_f32_noise=False,
+        )
     diff = np.abs(got - want)
     rel = diff / np.maximum(np.abs(want), 1e-12)
     agree = float(np.mean(got.reshape(batch, -1).argmax(1) == want.reshape(batch, -1).argmax(1)))
@@ -430,16 +439,16 @@ def _compare(
     ort_err = float(np.abs(got - truth).max()) if measured else None
     torch_err = float(np.abs(want - truth).max()) if measured else None
     return Comparison(
-        batch,
-        level,
-        float(diff.max()),
-        float(rel.max()),
-        agree,
-        bool(np.allclose(got, want, rtol=RTOL, atol=ATOL)),
-        strict,
-        ort_err,
-        torch_err,
-        ort_err is not None
+        batch=batch,
+        optimisation=level,
+        max_abs_diff=float(diff.max()),
+        max_rel_diff=float(rel.max()),
+        argmax_agree=agree,
+        allclose=bool(np.allclose(got, want, rtol=RTOL, atol=ATOL)),
+        torch_strict=strict,
+        ort_error_vs_f64=ort_err,
+        torch_error_vs_f64=torch_err,
+        within_f32_noise=ort_err is not None
         and torch_err is not None
         and ort_err <= NOISE_FACTOR * torch_err + 1e-7,
     )

@@ -68,13 +68,13 @@ def test_counts_match_reference_table(pair: tuple[str, nn.Module, nn.Module]) ->
     graph = compiler.load_spec(SPECS / f"{name}.yaml")
     figures = REFERENCES[name][1]
     if figures is not None:
-        assert (graph.meta["params"], graph.meta["macs"]) == figures
-    assert graph.meta["params"] == sum(p.numel() for p in ours.parameters())
-    assert graph.meta["params"] == sum(p.numel() for p in ref.parameters())
+        assert (graph.params, graph.macs) == figures
+    assert graph.params == sum(p.numel() for p in ours.parameters())
+    assert graph.params == sum(p.numel() for p in ref.parameters())
     x = torch.empty(1, *graph.input_shape, device="meta")
     with FlopCounterMode(display=False) as counter:
         copy.deepcopy(ours).to("meta")(x)
-    assert counter.get_total_flops() == 2 * graph.meta["macs"]
+    assert counter.get_total_flops() == 2 * graph.macs
 
 
 def test_state_dict_keys_and_shapes(pair: tuple[str, nn.Module, nn.Module]) -> None:

@@ -44,7 +44,7 @@ def test_option_a_is_parameter_free_and_switches_with_one_word() -> None:
     assert [n.block for n in pads] == ["layer2.0", "layer3.0", "layer4.0"]
     assert all(n.meta["params"] == 0 for n in pads)
     projection = sum(n.meta["params"] for n in b.nodes.values() if n.shortcut == "B")
-    assert a.meta["params"] == b.meta["params"] - projection
+    assert a.params == b.params - projection
 
 
 def test_none_removes_every_add() -> None:
@@ -101,7 +101,7 @@ def test_variants_are_short_extends() -> None:
 def test_overrides_from_the_command_line() -> None:
     g = compiler.load_spec(SPECS / "resnet50.yaml", ["stages.layer3.repeat=23"])
     ref = compiler.load_spec(SPECS / "resnet101.yaml")
-    assert (g.meta["params"], g.meta["macs"]) == (ref.meta["params"], ref.meta["macs"])
+    assert (g.params, g.macs) == (ref.params, ref.macs)
     g = compiler.load_spec(SPECS / "resnet50.yaml", ["params.num_classes=10"])
     assert g.nodes["fc"].shape == (10,)
 
@@ -201,9 +201,9 @@ def test_block_lookup_is_nearest_first(tmp_path: Path) -> None:
     child = tmp_path / "a" / "b" / "c" / "child.yaml"
     child.parent.mkdir(parents=True)
     child.write_text(f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: child\n")
-    assert compiler.load_spec(child).meta["params"] == 269_722
+    assert compiler.load_spec(child).params == 269_722
     own = child.parent / "blocks"
     own.mkdir()
     basic = (SPECS / "blocks" / "basic.yaml").read_text()
     (own / "basic.yaml").write_text(basic.replace("expansion: 1 ", "expansion: 2 "))
-    assert compiler.load_spec(child).meta["params"] > 269_722
+    assert compiler.load_spec(child).params > 269_722

@@ -174,7 +174,7 @@ def test_fuzz_spec_mutations_give_a_result_or_a_located_error(
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     graph = _load(text)
     if graph is not None:
-        assert graph.meta["params"] >= 0 and graph.nodes
+        assert graph.params >= 0 and graph.nodes
 
 
 @fuzz(500)
@@ -182,11 +182,11 @@ def test_fuzz_spec_mutations_give_a_result_or_a_located_error(
 def test_fuzz_valid_mutants_build_and_run(case: tuple[str, dict[str, Any]]) -> None:
     count("built mutants")
     graph = _load(yaml.safe_dump(case[1], sort_keys=False))
-    if graph is None or graph.meta["params"] > 5_000_000 or graph.meta["macs"] > 2e9:
+    if graph is None or graph.params > 5_000_000 or graph.macs > 2e9:
         return
     count("valid mutants built and run")
     module = compiler.compile(graph, seed=0).eval()
-    assert sum(p.numel() for p in module.parameters()) == graph.meta["params"]
+    assert sum(p.numel() for p in module.parameters()) == graph.params
     with torch.no_grad():
         out = module(torch.zeros(1, *graph.input_shape))
     assert tuple(out.shape[1:]) == graph.nodes[graph.output].shape

@@ -26,9 +26,7 @@ def current_table() -> str:
         g = e.graph
         rel = Path(e.path).relative_to(ROOT).as_posix()
         shape = "x".join(map(str, g.nodes[g.output].shape))
-        rows.append(
-            f"{rel}\t{g.meta['params']}\t{g.meta['macs']}\t{g.meta['activation_bytes']}\t{shape}"
-        )
+        rows.append(f"{rel}\t{g.params}\t{g.macs}\t{g.activation_bytes}\t{shape}")
     return "\n".join(rows) + "\n"
 
 

@@ -42,10 +42,10 @@ def test_params_and_flops_match_the_analysis() -> None:
     for spec in (TINY, SPECS / "resnet18.yaml", SPECS / "resnet50d.yaml"):
         g = compiler.load_spec(spec)
         m = compiler.compile(g)
-        assert sum(p.numel() for p in m.parameters()) == g.meta["params"]
+        assert sum(p.numel() for p in m.parameters()) == g.params
         with FlopCounterMode(display=False) as fc:
             m.eval()(torch.randn(1, *g.input_shape))
-        assert fc.get_total_flops() == 2 * g.meta["macs"]
+        assert fc.get_total_flops() == 2 * g.macs
         assert list(m(torch.randn(1, *g.input_shape)).shape[1:]) == list(g.nodes[g.output].shape)
 
 

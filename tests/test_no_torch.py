@@ -12,7 +12,7 @@ import sys
 import compiler
 from compiler.cli import main
 g = compiler.load_spec("specs/resnet152.yaml")
-assert g.meta["params"] == 60192808
+assert g.params == 60192808
 assert main(["check", "-q", "specs/resnet50.yaml", "specs/resnet50d.yaml"]) == 0
 assert main(["check", "-q", "tests/invalid/channel_mismatch.yaml"]) == 2
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"torch", "onnx", "onnxruntime",

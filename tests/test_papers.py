@@ -22,7 +22,7 @@ PAPER = SPECS / "paper"
 def test_cifar_params_equal_the_paper(name: str) -> None:
     n, params = HE2015_CIFAR10[name]
     g = compiler.load_spec(CIFAR / f"{name}.yaml")
-    assert g.meta["params"] == params
+    assert g.params == params
     assert sum(len(s.blocks) for s in g.stages) == 3 * n  # depth 6n + 2
     assert g.nodes[g.output].shape == (10,)
 
@@ -31,15 +31,15 @@ def test_cifar_params_equal_the_paper(name: str) -> None:
 def test_preact_params_equal_the_paper(name: str) -> None:
     n, params, without_bn = HE2016_PREACT_CIFAR10[name]
     g = compiler.load_spec(CIFAR / f"{name}.yaml")
-    assert g.meta["params"] == params
+    assert g.params == params
     bn = sum(x.meta["params"] for x in g.nodes.values() if x.op == "batchnorm")
-    assert g.meta["params"] - bn == without_bn
+    assert g.params - bn == without_bn
     assert sum(len(s.blocks) for s in g.stages) == 3 * n  # depth 9n + 2
 
 
 def test_wrn_28_10_has_36_5_million_params() -> None:
     g = compiler.load_spec(CIFAR / "wrn_28_10.yaml")
-    assert round(g.meta["params"] / 1e6, 1) == 36.5
+    assert round(g.params / 1e6, 1) == 36.5
     assert [len(s.blocks) for s in g.stages if s.block_type] == [4, 4, 4]
 
 
@@ -53,7 +53,7 @@ def test_variants_differ_by_one_number() -> None:
 def test_option_a_is_parameter_free_and_c_projects_everywhere() -> None:
     a = compiler.load_spec(PAPER / "resnet34_a.yaml")
     plain = compiler.load_spec(PAPER / "plain34.yaml")
-    assert a.meta["params"] == plain.meta["params"]  # A adds no parameters at all
+    assert a.params == plain.params  # A adds no parameters at all
     c = compiler.load_spec(PAPER / "resnet34_c.yaml")
     blocks = {n.block for n in c.nodes.values() if n.block}
     assert {n.block for n in c.nodes.values() if n.shortcut == "C" and n.op == "conv"} == blocks
@@ -136,4 +136,4 @@ def test_deepest_nets_check_compile_and_run(name: str) -> None:
     with torch.no_grad():
         out = m(torch.randn(2, 3, 32, 32))
     assert out.shape == (2, 10) and torch.isfinite(out).all()
-    assert sum(p.numel() for p in m.parameters()) == g.meta["params"]
+    assert sum(p.numel() for p in m.parameters()) == g.params

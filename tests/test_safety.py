@@ -148,7 +148,15 @@ def test_failed_report_write_keeps_the_previous_file(tmp_path: Path) -> None:
 
     target = tmp_path / "r.json"
     target.write_text("{}")
-    report = Report("x", "h", "p", "dynamo", 18, {"netc": "0"}, True)
+    report = Report(
+        spec="x",
+        spec_hash="h",
+        path="p",
+        exporter="dynamo",
+        opset=18,
+        versions={"netc": "0"},
+        folded_batchnorm=True,
+    )
     report.params = object()  # type: ignore[assignment]  # cannot be serialised
     with pytest.raises(TypeError):
         write_report(report, target)

@@ -13,17 +13,17 @@ from tests.reference import HE2015_IMAGENET
 
 def test_stage_rows_add_up() -> None:
     g = compiler.load_spec(SPECS / "resnet50.yaml")
-    rows = g.meta["rows"]
+    rows = g.counted.rows
     assert [r.stage for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
-    assert sum(r.params for r in rows) == g.meta["params"] == 25557032
-    assert sum(r.macs for r in rows) == g.meta["macs"] == 4089184256
+    assert sum(r.params for r in rows) == g.params == 25557032
+    assert sum(r.macs for r in rows) == g.macs == 4089184256
     assert [r.output_shape for r in rows][1:5] == [
         [256, 56, 56],
         [512, 28, 28],
         [1024, 14, 14],
         [2048, 7, 7],
     ]
-    assert sum(n.meta["act"] for n in g.nodes.values()) == g.meta["activation_bytes"]
+    assert sum(n.meta["act"] for n in g.nodes.values()) == g.activation_bytes
     conv1 = g.nodes["conv1"]
     assert conv1.meta["macs"] == 64 * 112 * 112 * 3 * 49
     assert conv1.meta["act"] == 64 * 112 * 112 * 4
@@ -42,4 +42,4 @@ def test_paper_table_1(name: str) -> None:
         if block == "bottleneck"
         else g
     )
-    assert math.isclose(v1.meta["macs"] / 1e9, gflops, abs_tol=0.1)
+    assert math.isclose(v1.macs / 1e9, gflops, abs_tol=0.1)

@@ -1,56 +1,42 @@
-"""Inference folding: each BatchNorm that directly follows a conv (and is that conv's only
-reader) is folded into the conv, which gains a bias. A pure IR pass; the weights are folded by
-:func:`compiler.inference.fold_module`, which uses the pairs this pass returns.
+"""Inference folding: each per-channel affine op (an op with ``Op.fold``: BatchNorm) that directly
+follows an op that ``absorbs`` it (a conv), and is that op's only reader, disappears into it. A
+pure IR pass; :func:`compiler.folding.fold_module` folds the weights by the pairs it returns.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from ..ir import Graph, Node, Stage
+from ..ir import Graph, Node
+from ..ops import OPS
 from . import shapes, stats
 
 
-def fold_batchnorm(graph: Graph) -> tuple[Graph, dict[str, str]]:
-    """A new graph without foldable BNs, and the folded pairs {bn name: conv name}."""
+def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
+    """A new graph without the foldable nodes, and the folded pairs {folded: absorbing node}."""
     readers = graph.consumers()
     pairs: dict[str, str] = {}
     for node in graph.nodes.values():
-        if node.op != "batchnorm" or len(node.inputs) != 1:
+        if OPS[node.op].fold is None or len(node.inputs) != 1:
             continue
         src = graph.nodes.get(node.inputs[0])
-        if src is not None and src.op == "conv" and readers[src.name] == [node.name]:
+        if src is not None and OPS[src.op].absorbs is not None and readers[src.name] == [node.name]:
             pairs[node.name] = src.name
+    absorbing = set(pairs.values())
     nodes: dict[str, Node] = {}
     for node in graph.nodes.values():
         if node.name in pairs:
             continue
+        absorbs = OPS[node.op].absorbs
+        attrs = absorbs(node.attrs) if absorbs and node.name in absorbing else dict(node.attrs)
         inputs = [pairs.get(i, i) for i in node.inputs]
-        attrs = dict(node.attrs)
-        if node.name in pairs.values():
-            attrs["bias"] = True
         nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
     stages = [
-        Stage(
-            s.name,
-            s.section,
-            s.block_type,
-            list(s.blocks),
-            [n for n in s.nodes if n not in pairs],
-            s.shortcut,
-        )
+        dataclasses.replace(s, blocks=list(s.blocks), nodes=[n for n in s.nodes if n not in pairs])
         for s in graph.stages
     ]
-    output = pairs.get(graph.output, graph.output)
-    folded = Graph(
-        graph.name,
-        graph.input_shape,
-        nodes,
-        output,
-        stages,
-        graph.description,
-        graph.family,
-        {k: v for k, v in graph.meta.items() if k == "spec"},
+    folded = dataclasses.replace(
+        graph, nodes=nodes, output=pairs.get(graph.output, graph.output), stages=stages, totals=None
     )
     shapes.run(folded)  # re-inferred, not copied: the rewired graph must still type-check
     stats.run(folded)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from ..ir import Graph
+from ..ir import Graph, Totals
 from ..ops import OPS
 
 BYTES_PER_VALUE = 4  # float32
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Row:
     """One line of the summary table."""
 
@@ -53,8 +53,10 @@ def run(graph: Graph) -> list[Row]:
                 activation_bytes=sum(n.meta["act"] for n in nodes),
             )
         )
-    graph.meta["params"] = sum(r.params for r in rows)
-    graph.meta["macs"] = sum(r.macs for r in rows)
-    graph.meta["activation_bytes"] = sum(r.activation_bytes for r in rows)
-    graph.meta["rows"] = rows
+    graph.totals = Totals(
+        params=sum(r.params for r in rows),
+        macs=sum(r.macs for r in rows),
+        activation_bytes=sum(r.activation_bytes for r in rows),
+        rows=rows,
+    )
     return rows

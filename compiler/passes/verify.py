@@ -30,12 +30,9 @@ def _inputs_earlier(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
 
 def _arity(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
     op = OPS.get(n.op)
-    if op is None:
-        return
-    if op.arity == -1 and len(n.inputs) < 2:
-        yield f"{n.op} needs two or more inputs, got {len(n.inputs)}"
-    elif op.arity >= 0 and len(n.inputs) != op.arity:
-        yield f"{n.op} takes {op.arity} input(s), got {len(n.inputs)}"
+    problem = op.arity_error(len(n.inputs)) if op else None
+    if problem:
+        yield problem
 
 
 def _name(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:

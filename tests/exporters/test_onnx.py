@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.inference import fold_module
+from compiler.folding import fold_module
 from exporters.onnx import ExportError, export, spec_hash
 from tests.conftest import SPECS, run_cli
 
@@ -185,7 +185,15 @@ def test_the_json_report_is_strict_json() -> None:
     from exporters.onnx import Report, _compare
 
     versions = dict.fromkeys(("netc", "torch", "onnx", "onnxruntime"), "0")
-    report = Report("m", "0" * 64, "m.onnx", "netc", 18, versions, True)
+    report = Report(
+        spec="m",
+        spec_hash="0" * 64,
+        path="m.onnx",
+        exporter="netc",
+        opset=18,
+        versions=versions,
+        folded_batchnorm=True,
+    )
     want = np.zeros((2, 10), dtype=np.float32)
     report.comparisons.append(_compare(2, "off", want, want, want, measured=False))
     report.comparisons.append(_compare(2, "all", np.zeros((2, 9), np.float32), want, want, True))

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 import compiler
-from compiler.inference import fold_module
+from compiler.folding import fold_module
 from compiler.ops import OPS
 from exporters.onnx import ExportError, export
 from tests.conftest import SPECS, run_cli

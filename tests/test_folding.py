@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.passes.fold import fold_batchnorm
+from compiler.passes.fold import fold_affine
 from tests.conftest import SPECS
 
 
@@ -23,20 +23,20 @@ def calibrate(m: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Module:
 def test_fold_pass_is_pure_and_complete() -> None:
     g = compiler.load_spec(SPECS / "resnet50.yaml")
     before = len(g.nodes)
-    folded, pairs = fold_batchnorm(g)
+    folded, pairs = fold_affine(g)
     assert len(g.nodes) == before  # the input graph is untouched
     assert len(pairs) == 53 and not any(n.op == "batchnorm" for n in folded.nodes.values())
     assert folded.nodes["layer1.0.relu1"].inputs == ["layer1.0.conv1"]
     assert folded.nodes["layer1.0.add"].inputs == ["layer1.0.conv3", "layer1.0.downsample.0"]
     assert folded.nodes["conv1"].attrs["bias"] is True
     bn_params = sum(n.meta["params"] for n in g.nodes.values() if n.op == "batchnorm")
-    assert folded.meta["params"] == g.meta["params"] - bn_params // 2  # 2C become a C-bias
-    assert folded.meta["macs"] == g.meta["macs"]
+    assert folded.params == g.params - bn_params // 2  # 2C become a C-bias
+    assert folded.macs == g.macs
 
 
 def test_preactivation_batchnorms_stay() -> None:
     g = compiler.load_spec(SPECS / "cifar" / "preact_resnet164.yaml")
-    folded, pairs = fold_batchnorm(g)
+    folded, pairs = fold_affine(g)
     left = [n for n in folded.nodes.values() if n.op == "batchnorm"]
     assert pairs and left  # BN after conv folds; BN on a block's input cannot
     assert all(g.nodes[n.inputs[0]].op != "conv" for n in left if n.inputs[0] in g.nodes)
@@ -55,7 +55,7 @@ def test_preactivation_batchnorms_stay() -> None:
 def test_folded_module_computes_the_same(spec: str) -> None:
     g = compiler.load_spec(SPECS / spec, ["input=[3, 64, 64]"] if "cifar" not in spec else None)
     m = calibrate(compiler.compile(g, seed=0), g.input_shape)
-    from compiler.inference import fold_module
+    from compiler.folding import fold_module
 
     folded, fg = fold_module(m, g)
     x = torch.randn(3, *g.input_shape)
@@ -65,7 +65,7 @@ def test_folded_module_computes_the_same(spec: str) -> None:
     # as exact as the unfolded float32 network is, against float64
     assert (b.double() - exact).abs().max() <= 3 * (a.double() - exact).abs().max() + 1e-6
     assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
-    assert sum(p.numel() for p in folded.parameters()) == fg.meta["params"]
+    assert sum(p.numel() for p in folded.parameters()) == fg.params
 
 
 def test_compile_inference_flag() -> None:

@@ -1,0 +1,48 @@
+"""Weight initialisation by each op's own rule (``Op.init``), reproducible from a seed.
+
+The rules are torchvision's for the ops they cover (ResNet: kaiming normal convs, BN weight 1 and
+bias 0, linear layers at PyTorch's default); with ``zero_init_residual`` the BatchNorm a block type
+marks ``zero_init: true`` starts at weight 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import fx
+
+from .ir import Graph
+from .ops import OPS, InitContext
+
+
+def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = False) -> None:
+    """Give every parameter and buffer of ``module`` its initial value, in node order.
+
+    The module may come from :func:`compiler.lower.lower` on the meta device and ``to_empty``:
+    nothing is assumed initialised, so a module with state whose op has no rule is an error
+    rather than a tensor left holding uninitialised memory.
+    """
+    ctx = InitContext(zero_init_residual=zero_init_residual)
+    done: set[str] = set()
+    for node in graph.nodes.values():
+        rule = OPS[node.op].init
+        if rule is not None:
+            rule(module.get_submodule(node.name), node.attrs, ctx)
+            done.add(node.name)
+    for name, _ in [*module.named_parameters(), *module.named_buffers()]:
+        owner = name.rpartition(".")[0]
+        if owner not in done:
+            raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
+
+
+@contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Module construction inside draws from ``seed``; the global RNG state is left untouched."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

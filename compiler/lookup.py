@@ -1,0 +1,63 @@
+"""Where block types and shortcut kinds come from: blocks/ folders near a spec, and the built-in
+shortcut kinds shipped with the compiler. File-system search only; :mod:`compiler.spec` checks
+what is found."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+from .source import Source, load_file
+
+BLOCK_SEARCH_DEPTH = 3  # blocks/ folders looked for in the spec's folder and this many parents
+BUILTIN_SHORTCUTS = os.path.join(os.path.dirname(__file__), "shortcuts.yaml")
+
+
+def is_block_file(data: Any) -> bool:
+    """True for the data of a block type file (``block:`` and ``nodes:``), not a network."""
+    return isinstance(data, dict) and isinstance(data.get("block"), str) and "nodes" in data
+
+
+def block_folders(spec_files: list[str]) -> list[str]:
+    """The blocks/ folders a spec may use, nearest first: every file's own folder (the child,
+    then what it extends), then each one's parent, and so on; so a blocks/ folder far above the
+    child never shadows the library's own."""
+    levels = [_folders_above(file) for file in spec_files]
+    return list(
+        dict.fromkeys(
+            f for depth in range(BLOCK_SEARCH_DEPTH + 1) for lv in levels for f in lv[depth]
+        )
+    )
+
+
+def _folders_above(spec_file: str) -> list[list[str]]:
+    """For depth 0..BLOCK_SEARCH_DEPTH: the blocks/ folder that many levels above the spec's
+    folder, as a list of zero or one."""
+    folder = os.path.dirname(os.path.abspath(spec_file))
+    out = []
+    for _ in range(BLOCK_SEARCH_DEPTH + 1):
+        candidate = os.path.join(folder, "blocks")
+        out.append([candidate] if os.path.isdir(candidate) else [])
+        folder = os.path.dirname(folder)
+    return out
+
+
+def find_block_file(name: str, folders: list[str]) -> str | None:
+    """The first ``<folder>/<name>.yaml`` that exists, or None."""
+    for folder in folders:
+        path = os.path.join(folder, f"{name}.yaml")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def available_blocks(folders: list[str]) -> set[str]:
+    """Every block type name the folders offer, for did-you-mean notes."""
+    return {f[:-5] for d in folders for f in os.listdir(d) if f.endswith(".yaml")}
+
+
+@functools.cache
+def builtin_shortcuts() -> Source:
+    """The built-in shortcut kinds (compiler/shortcuts.yaml), read once per process."""
+    return load_file(BUILTIN_SHORTCUTS)
