@@ -9,8 +9,9 @@ import os
 from typing import TYPE_CHECKING
 
 from .errors import SpecError
+from .gc_pause import gc_paused
 from .ir import Graph
-from .load import Limits, gc_paused, load_spec
+from .load import Limits, load_spec
 
 if TYPE_CHECKING:
     from torch import fx

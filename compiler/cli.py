@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,6 +27,31 @@ from .load import Limits, load_spec
 from .summary import aligned, summary, table
 
 EXIT_OK, EXIT_FAILURE, EXIT_SPEC = 0, 1, 2
+
+# shown under each command's --help
+EXAMPLES = {
+    "compile": """examples:
+  netc compile specs/resnet50.yaml
+  netc compile specs/resnet50.yaml --set stages.layer3.repeat=23 --json
+  netc compile specs/resnet18.yaml --weights resnet18.pth --onnx resnet18.onnx""",
+    "export": """examples:
+  netc export specs/resnet50.yaml -o resnet50.onnx
+  netc export specs/resnet18.yaml -o r18.onnx --exporter netc --report r18.json""",
+    "check": """examples:
+  netc check specs/resnet50.yaml
+  netc check -q specs/*.yaml specs/cifar/*.yaml""",
+    "list": """examples:
+  netc list
+  netc list specs/cifar --json""",
+    "diagram": """examples:
+  netc diagram specs/resnet50.yaml -o resnet50.svg
+  netc diagram specs/resnet50.yaml -o blocks.png --detail blocks
+  netc diagram specs/blocks/bottleneck.yaml -o bottleneck.png --set stride=2
+  netc diagram specs/resnet50.yaml --block bottleneck -o bottleneck.pdf""",
+    "ir": """examples:
+  netc ir specs/cifar/resnet20.yaml
+  netc ir specs/resnet18.yaml --set stem.conv1.stride=1""",
+}
 
 
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
@@ -130,9 +156,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .library import load_library
+    from .library import read_library
 
-    entries = load_library(args.folder)
+    entries = read_library(args.folder)
     if not entries:
         print(f"netc: no specs found under {args.folder}", file=sys.stderr)
         return EXIT_FAILURE
@@ -161,14 +187,14 @@ def _diagram_of(args: argparse.Namespace) -> Any:
     """The graphviz diagram a `netc diagram` call asks for (a block file, --block or a network)."""
     from exporters import graphviz as gv
 
+    from .block_network import block_network
     from .errors import UNKNOWN, suffix_hint
-    from .load import load_block
     from .lookup import is_block_file
     from .source import load_file
 
     data = load_file(args.spec).data
     if is_block_file(data):
-        graph, block = load_block(args.spec, args.overrides)
+        graph, block = block_network(args.spec, args.overrides)
         return gv.block_diagram(graph, block, title=f"{data['block']} block")
     graph = _load(args, args.spec)
     if args.block:
@@ -284,13 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
         description="Compile YAML network specs to PyTorch modules.",
-        epilog="Spec errors exit with status 2; see README.md for the spec language.",
+        epilog="commands: compile, check, export, diagram, list, ir (netc COMMAND --help shows "
+        "examples). Spec errors exit with status 2; see README.md for the spec language.",
     )
     parser.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
         "compile",
+        epilog=EXAMPLES["compile"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="check a spec, build its module, print a per-stage table",
         description="Check SPEC, build the torch module, and print params, MACs "
         "and output shape per stage.",
@@ -313,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
+        epilog=EXAMPLES["export"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="export ONNX, validated in onnxruntime",
         description="Export SPEC to ONNX (eval mode, BatchNorm folded, dynamic batch, one file), "
         "check it and compare onnxruntime with PyTorch at batches 1, 2, 5; the file is written "
@@ -328,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "check",
+        epilog=EXAMPLES["check"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="validate specs without building anything (no torch)",
         description="Validate each SPEC: all errors at once, exit 2 if any.",
     )
@@ -338,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "list",
+        epilog=EXAMPLES["list"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="list the networks of the spec library with their counts",
         description="Load every network spec under FOLDER (default specs/) and print name, "
         "family, params, GMACs and description.",
@@ -349,6 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "diagram",
+        epilog=EXAMPLES["diagram"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="draw a network or a block type with Graphviz",
         description="Draw SPEC (a network, or a block type file such as "
         "specs/blocks/bottleneck.yaml) to OUT; the format comes from the extension "
@@ -378,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ir",
+        epilog=EXAMPLES["ir"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="print the expanded IR graph, one node per line",
         description="Print the IR of SPEC: every node with its inputs, "
         "attributes and output shape.",
@@ -398,3 +437,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SPEC
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `netc list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE

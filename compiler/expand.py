@@ -110,7 +110,8 @@ class Expander:
         if attr.kind != "bool" and (problem := attr.range_error(value)):  # type: ignore[arg-type]
             self.error(ctx, loc, f"{what} {problem}, got {value}")
             raise _Failed
-        return value
+        # a float attribute written as a whole number (eps: 1) is still a float downstream
+        return float(value) if attr.kind == "float" else value
 
     def error(self, ctx: _Context, loc: Loc, message: str, *notes: str) -> None:
         if ctx.anchor is not None and loc.file != ctx.anchor.file:

@@ -28,7 +28,7 @@ def spec_files(folder: str) -> list[str]:
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def load_library(folder: str) -> list[Entry]:
+def read_library(folder: str) -> list[Entry]:
     """Load every spec of the library; errors are kept per entry, not raised."""
     entries = []
     for path in spec_files(folder):

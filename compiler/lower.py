@@ -12,7 +12,7 @@ import functools
 
 from torch import fx, nn
 
-from .errors import Diagnostic, SpecError
+from .errors import SpecError
 from .ir import INPUT, Graph, Node
 from .ops import OPS, LowerContext
 
@@ -30,23 +30,19 @@ def _container(root: nn.Module, path: list[str]) -> nn.Module:
 
 
 @functools.cache
-def _taken() -> tuple[frozenset[str], frozenset[str]]:
+def _reserved(nested: bool) -> frozenset[str]:
     """Attribute names a module path part cannot use: at the top, a GraphModule's (forward,
     graph, code, meta, ...); below it, any nn.Module's (training, eval, ...)."""
-    return frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph()))), frozenset(dir(nn.Module()))
+    return frozenset(dir(nn.Module() if nested else fx.GraphModule(nn.Module(), fx.Graph())))
 
 
 def _check_names(node: Node) -> None:
     for depth, part in enumerate(node.name.split(".")):
-        if part in _taken()[depth > 0]:
-            raise SpecError(
-                [
-                    Diagnostic(
-                        node.loc,
-                        f"node '{node.name}': '{part}' is the name of a torch module attribute "
-                        "and cannot name a module; rename it",
-                    )
-                ]
+        if part in _reserved(nested=depth > 0):
+            raise SpecError.at(
+                node.loc,
+                f"node '{node.name}': '{part}' is the name of a torch module attribute "
+                "and cannot name a module; rename it",
             )
 
 

@@ -297,86 +297,30 @@ def _describe(value: Any) -> str:
 
 def check_network(src: Source) -> NetworkSpec:
     """Validate a resolved network Source; raises SpecError with every problem found."""
-    diags = Diagnostics()
-    c = _Checker(src, diags)
     if is_block_file(src.data):
         raise SpecError.at(
             src.loc(()),
             "this is a block type file, not a network",
             "use it from a network's stages, or draw it with 'netc diagram'",
         )
+    diags = Diagnostics()
+    c = _Checker(src, diags)
     top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
-    shape = top.get("input", [])
-    if "input" in top and (
-        not shape
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
-    ):
-        diags.error(
-            src.loc(("input",)), "'input' must be a list of positive sizes, like [3, 224, 224]"
-        )
-    params: dict[str, Raw] = {}
-    for key, value in top.get("params", {}).items():
-        if not isinstance(value, (int, float, str, bool)):
-            diags.error(
-                src.loc(("params", key)),
-                f"parameter '{key}' must be a number or an expression, got {_describe(value)}",
-            )
-        params[key] = value
-    sections: list[tuple[str, list[Entry]]] = []
-    for section in SECTIONS:
-        entries: list[Entry] = []
-        for name, data in top.get(section, {}).items():
-            path: Path = (section, name)
-            if isinstance(data, dict) and "block" in data:
-                stage = _stage(c, name, data, path, top.get("stage_defaults", {}))
-                if stage:
-                    entries.append(stage)
-            else:
-                node = c.node(name, data, path, section)
-                if node:
-                    entries.append(node)
-        sections.append((section, entries))
-    if not any(entries for _, entries in sections) and "name" in top:
-        diags.error(src.loc(()), "the network has no nodes: give it a stem, stages or a head")
-    shortcut_types = load_shortcut_types(top.get("shortcut_types", {}), src, diags)
-    block_types = {
-        name: bt
-        for name, data in top.get("block_types", {}).items()
-        if (
-            bt := check_block(
-                Source(
-                    src.file,
-                    data,
-                    _sub(src.values, ("block_types", name)),
-                    _sub(src.keys, ("block_types", name)),
-                ),
-                diags,
-                name,
-            )
-        )
-    }
+    shape = _input_shape(c, top)
+    params = _network_params(c, top)
+    sections = _sections(c, top)
+    shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
+    block_types = _inline_blocks(c, top)
     _find_blocks(sections, block_types, src, diags)
     default_shortcut = top.get("shortcut", "B")
-    chosen = [(default_shortcut, src.loc(("shortcut",)))] + [
-        (e.shortcut, e.locs["shortcut"])
-        for _, entries in sections
-        for e in entries
-        if isinstance(e, StageSpec) and e.shortcut
-    ]
-    for kind, loc in chosen:
-        if kind not in shortcut_types:
-            diags.error(
-                loc,
-                f"unknown shortcut kind '{kind}'{suffix_hint(kind, shortcut_types)}",
-                "kinds: " + ", ".join(shortcut_types),
-            )
+    _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     diags.raise_if_any()
     return NetworkSpec(
         name=top["name"],
         description=top.get("description", ""),
         family=top.get("family", ""),
         file=src.file,
-        input=list(shape),
+        input=shape,
         params=params,
         shortcut=default_shortcut,
         zero_init_residual=top.get("zero_init_residual", False),
@@ -387,6 +331,83 @@ def check_network(src: Source) -> NetworkSpec:
         source=src,
         param_locs={k: src.loc(("params", k)) for k in params},
     )
+
+
+def _input_shape(c: _Checker, top: dict[str, Any]) -> list[int]:
+    shape = top.get("input", [])
+    if "input" in top and (
+        not shape
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+    ):
+        c.diags.error(
+            c.src.loc(("input",)), "'input' must be a list of positive sizes, like [3, 224, 224]"
+        )
+    return list(shape)
+
+
+def _network_params(c: _Checker, top: dict[str, Any]) -> dict[str, Raw]:
+    params: dict[str, Raw] = {}
+    for key, value in top.get("params", {}).items():
+        if not isinstance(value, (int, float, str, bool)):
+            c.diags.error(
+                c.src.loc(("params", key)),
+                f"parameter '{key}' must be a number or an expression, got {_describe(value)}",
+            )
+        params[key] = value
+    return params
+
+
+def _sections(c: _Checker, top: dict[str, Any]) -> list[tuple[str, list[Entry]]]:
+    """The stem, stages and head entries: a mapping with 'block' is a stage, else a node."""
+    sections: list[tuple[str, list[Entry]]] = []
+    for section in SECTIONS:
+        entries: list[Entry] = []
+        for name, data in top.get(section, {}).items():
+            path: Path = (section, name)
+            entry: Entry | None
+            if isinstance(data, dict) and "block" in data:
+                entry = _stage(c, name, data, path, top.get("stage_defaults", {}))
+            else:
+                entry = c.node(name, data, path, section)
+            if entry:
+                entries.append(entry)
+        sections.append((section, entries))
+    if not any(entries for _, entries in sections) and "name" in top:
+        c.diags.error(c.src.loc(()), "the network has no nodes: give it a stem, stages or a head")
+    return sections
+
+
+def _inline_blocks(c: _Checker, top: dict[str, Any]) -> dict[str, BlockType]:
+    """The block types the spec defines itself, under ``block_types:``."""
+    out = {}
+    for name, data in top.get("block_types", {}).items():
+        prefix = ("block_types", name)
+        sub = Source(c.src.file, data, _sub(c.src.values, prefix), _sub(c.src.keys, prefix))
+        bt = check_block(sub, c.diags, name)
+        if bt:
+            out[name] = bt
+    return out
+
+
+def _check_shortcut_choices(
+    c: _Checker,
+    default: str,
+    sections: list[tuple[str, list[Entry]]],
+    kinds: dict[str, ShortcutType],
+) -> None:
+    chosen = [(default, c.src.loc(("shortcut",)))] + [
+        (e.shortcut, e.locs["shortcut"])
+        for _, entries in sections
+        for e in entries
+        if isinstance(e, StageSpec) and e.shortcut
+    ]
+    for kind, loc in chosen:
+        if kind not in kinds:
+            c.diags.error(
+                loc,
+                f"unknown shortcut kind '{kind}'{suffix_hint(kind, kinds)}",
+                "kinds: " + ", ".join(kinds),
+            )
 
 
 def _sub(index: dict[Path, Loc], prefix: Path) -> dict[Path, Loc]:
@@ -472,7 +493,7 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     )
 
 
-def load_shortcut_types(
+def shortcut_kinds(
     extra: dict[str, Any], src: Source, diags: Diagnostics
 ) -> dict[str, ShortcutType]:
     """The built-in shortcut kinds plus any the spec defines under ``shortcut_types``."""

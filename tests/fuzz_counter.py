@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 
 CASES: Counter[str] = Counter()
-FAILURES: Counter[str] = Counter()
 
 
 def count(kind: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-COMMANDS = ["compile", "check", "ir"]
+COMMANDS = ["compile", "check", "export", "diagram", "list", "ir"]
 
 
 def test_compile_resnet50_table(in_root: Path) -> None:
@@ -76,6 +77,18 @@ def test_help_on_every_command(command: str | None) -> None:
     args = [command, "--help"] if command else ["--help"]
     code, out, _ = run_cli(*args)
     assert code == 0 and "usage: netc" in out
+    if command:
+        assert f"examples:\n  netc {command}" in out  # a runnable example on every command
+
+
+def test_the_module_docstring_lists_every_command() -> None:
+    import compiler.cli
+
+    parser = compiler.cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(COMMANDS) == set(sub.choices)
+    for command in sub.choices:
+        assert f"\n  {command} " in (compiler.cli.__doc__ or ""), command
 
 
 def test_python_dash_m_compiler_works_as_netc() -> None:

@@ -12,7 +12,7 @@ from tests.conftest import TESTS, run_cli
 CASES = sorted((TESTS / "invalid").glob("*.yaml"))
 
 
-def test_the_folder_covers_the_issue_list() -> None:
+def test_the_folder_covers_every_kind_of_mistake() -> None:
     names = {p.stem for p in CASES}
     required = {
         "unknown_key",
@@ -30,6 +30,9 @@ def test_the_folder_covers_the_issue_list() -> None:
         "bad_expression",
         "extends_loop",
         "missing_file",
+        "probability_above_one",
+        "add_of_one_input",
+        "zero_epsilon",
     }
     assert required <= names
     assert all(p.with_suffix(".err").exists() for p in CASES)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.library import load_library, spec_files
+from compiler.library import read_library, spec_files
 from compiler.weights import WeightsError
 from tests.conftest import ROOT, SPECS, TESTS, run_cli
 
@@ -21,7 +21,7 @@ HEADER = "spec\tparams\tmacs\tactivation_bytes\toutput_shape"
 
 def current_table() -> str:
     rows = [HEADER]
-    for e in load_library(str(SPECS)):
+    for e in read_library(str(SPECS)):
         assert e.graph is not None, e.error and e.error.render()
         g = e.graph
         rel = Path(e.path).relative_to(ROOT).as_posix()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import compiler
+from compiler.block_network import block_network
 from compiler.library import spec_files
-from compiler.load import load_block
 from exporters.graphviz import block_diagram, network_diagram, render
 from tests.conftest import ROOT, SPECS, TESTS, require_dot, run_cli
 
@@ -28,7 +28,7 @@ def edges(source: str) -> list[str]:
 
 
 def test_bottleneck_block_is_the_papers_figure() -> None:
-    graph, block = load_block(SPECS / "blocks" / "bottleneck.yaml")
+    graph, block = block_network(SPECS / "blocks" / "bottleneck.yaml")
     src = block_diagram(graph, block).source
     for label in ("256-d", "1x1 conv, 64", "3x3 conv, 64", "1x1 conv, 256", "ReLU"):
         assert f'label="{label}"' in src or f"label={label}" in src, label
@@ -39,7 +39,7 @@ def test_bottleneck_block_is_the_papers_figure() -> None:
 
 
 def test_basic_block_reproduces_the_residual_block_figure() -> None:
-    graph, block = load_block(SPECS / "blocks" / "basic.yaml")
+    graph, block = block_network(SPECS / "blocks" / "basic.yaml")
     src = block_diagram(graph, block).source
     weights = re.findall(r'label="3x3 conv, 64"', src)
     assert len(weights) == 2  # weight layer, ReLU, weight layer, +, ReLU
@@ -47,7 +47,7 @@ def test_basic_block_reproduces_the_residual_block_figure() -> None:
 
 
 def test_projection_is_dotted_and_labelled() -> None:
-    graph, block = load_block(SPECS / "blocks" / "basic.yaml", ["stride=2"])
+    graph, block = block_network(SPECS / "blocks" / "basic.yaml", ["stride=2"])
     src = block_diagram(graph, block).source
     proj = [e for e in edges(src) if "projection" in e]
     assert len(proj) == 1 and "style=dotted" in proj[0] and "1x1 conv, 64, /2 + BN" in proj[0]
@@ -152,7 +152,7 @@ def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
             assert "<svg" in out.read_text()
             rendered += 1
     for path in sorted((SPECS / "blocks").glob("*.yaml")):
-        graph, block = load_block(path)
+        graph, block = block_network(path)
         render(block_diagram(graph, block), tmp_path / f"{path.stem}.svg")
         rendered += 1
     assert rendered >= 2 * 35 + 4

@@ -1,0 +1,75 @@
+"""A one-block network, for drawing a block type file on its own (``netc diagram BLOCK.yaml``)."""
+
+from __future__ import annotations
+
+import os
+
+from .errors import COMMAND_LINE, SpecError, command_line_loc
+from .ir import Graph
+from .load import front_end
+from .lookup import is_block_file
+from .source import Source, load_file, parse
+
+BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
+DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
+
+
+def block_network(
+    path: str | os.PathLike[str],
+    params: list[str] | None = None,
+    in_channels: int | None = None,
+    size: int = 56,
+) -> tuple[Graph, str]:
+    """A one-block network for drawing a block type file; returns (graph, block path).
+
+    Required parameters default to 64; ``params`` (``key=value``) set others. Unless
+    ``in_channels`` is given, the input gets the block's output channels, so the shortcut is the
+    identity, as in the paper's figures (``stride=2`` shows a projection instead).
+    """
+    block = load_file(os.fspath(path))
+    if not is_block_file(block.data):
+        raise SpecError.at(block.loc(()), "not a block type file (no 'block:' and 'nodes:')")
+    name = block.data["block"]
+    stage: dict[str, object] = {"block": name}
+    declared = block.data.get("params") or {}
+    if isinstance(declared, dict):
+        stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
+    stage.update(_block_params(params or []))
+    channels = in_channels or DEFAULT_REQUIRED
+    for _ in range(2):
+        graph = _one_block(block, name, stage, channels, size)
+        out = graph.shape_of(graph.output)[0]
+        if in_channels is not None or out == channels:
+            break
+        channels = out
+    return graph, f"{BLOCK_STAGE}.0"
+
+
+def _one_block(
+    block: Source, name: str, stage: dict[str, object], channels: int, size: int
+) -> Graph:
+    prefix = ("block_types", name)
+    data = {
+        "name": f"{name} block",
+        "input": [channels, size, size],
+        "block_types": {name: block.data},
+        "stages": {BLOCK_STAGE: stage},
+    }
+    values = {(*prefix, *p): loc for p, loc in block.values.items()}
+    keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
+    here = block.loc(())
+    for path in (("name",), ("input",), ("stages", BLOCK_STAGE)):
+        values[path] = here
+    return front_end(Source(block.file, data, values, keys, [block.file]))
+
+
+def _block_params(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SpecError.at(
+                command_line_loc(item), f"'{item}' must look like name=value, e.g. stride=2"
+            )
+        out[key] = parse(value, COMMAND_LINE).data if value.strip() else None
+    return out

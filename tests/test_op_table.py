@@ -1,0 +1,89 @@
+"""The op table is the only place that knows ops: every entry carries every rule the compiler,
+the exporters and the diagrams need, and a missing one fails here, not in a user's hands."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+import compiler
+from compiler.ops import DIAGRAM_KINDS, OPS, Attr, Op
+from exporters.graphviz import STYLES
+
+EVERY_OP = Path(__file__).resolve().parent / "specs" / "every_op.yaml"
+
+
+def test_the_every_op_spec_uses_every_op() -> None:
+    """A new op fails here until tests/specs/every_op.yaml uses it (and so tests its rules)."""
+    graph = compiler.load_spec(EVERY_OP)
+    assert {n.op for n in graph.nodes.values()} == set(OPS)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_has_every_rule(name: str) -> None:
+    op = OPS[name]
+    assert op.name == name and op.doc
+    for rule in (op.shape, op.lower, op.onnx, op.label, op.params, op.macs):
+        assert callable(rule)
+    assert op.diagram in DIAGRAM_KINDS and op.diagram in STYLES
+    least, most = op.inputs
+    assert least >= 1 and (most is None or most >= least)
+    assert (op.fold is None) or any(o.absorbs for o in OPS.values())  # a fold needs an absorber
+    for key, attr in op.attrs.items():
+        assert attr.kind in ("int", "float", "bool", "str"), key
+        assert attr.kind != "str" or attr.choices, f"{name}.{key}: a text attribute lists choices"
+
+
+def test_every_op_with_state_has_an_init_rule() -> None:
+    """Built from every_op.yaml: each node whose module holds parameters or buffers belongs to
+    an op with an init rule (compile would refuse it otherwise), and vice versa."""
+    graph = compiler.load_spec(EVERY_OP)
+    module = compiler.compile(graph, seed=0)
+    for node in graph.nodes.values():
+        try:
+            sub = module.get_submodule(node.name)
+        except AttributeError:
+            sub = None  # a function call (add, flatten): no state
+        has_state = sub is not None and any(
+            True for _ in [*sub.parameters(recurse=False), *sub.buffers(recurse=False)]
+        )
+        assert has_state == (OPS[node.op].init is not None), node.name
+
+
+def test_records_are_built_by_keyword() -> None:
+    for record in (Op, Attr):
+        assert all(f.kw_only for f in dataclasses.fields(record)), record.__name__
+    with pytest.raises(TypeError):
+        Attr("int")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("attr", "value", "problem"),
+    [
+        (Attr(kind="float", min=0, max=1), 1.5, "must be in [0, 1]"),
+        (Attr(kind="float", min=0, max=1), 1.0, None),
+        (Attr(kind="float", min=0, min_open=True), 0.0, "must be more than 0"),
+        (Attr(kind="int", min=1), 0, "must be at least 1"),
+        (Attr(kind="float", max=1, max_open=True), 1.0, "must be less than 1"),
+        (Attr(kind="float", min=0, max=1, min_open=True, max_open=True), 0.5, None),
+    ],
+)
+def test_attribute_ranges(attr: Attr, value: float, problem: str | None) -> None:
+    assert attr.range_error(value) == problem
+
+
+def test_no_other_module_names_an_op() -> None:
+    """Op names appear as string literals only in the op table (and the spec language's own
+    pseudo-op 'shortcut'): compiler/ and exporters/ dispatch on the entry's fields."""
+    root = Path(__file__).resolve().parent.parent
+    # words that are also op names but mean something else there
+    homonyms = {"exporters/graphviz.py": {"identity"}}  # the identity shortcut, in the legend
+    for path in [*root.glob("compiler/**/*.py"), *root.glob("exporters/*.py")]:
+        if path.name == "ops.py":
+            continue
+        text = path.read_text()
+        for name in set(OPS) - homonyms.get(str(path.relative_to(root)), set()):
+            for quoted in (f'"{name}"', f"'{name}'"):
+                assert quoted not in text, f"{path.relative_to(root)} names op {quoted}"
