@@ -28,12 +28,14 @@ def spec_files(folder: str) -> list[str]:
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def read_library(folder: str) -> list[Entry]:
-    """Load every spec of the library; errors are kept per entry, not raised."""
+def read_library(folder: str, names: bool = False) -> list[Entry]:
+    """Load every spec under ``folder``; errors are kept per entry, not raised. With ``names``
+    each entry is called by its library name (``cifar/resnet20``) instead of its path."""
     entries = []
     for path in spec_files(folder):
+        shown = os.path.relpath(path, folder)[:-5].replace(os.sep, "/") if names else path
         try:
-            entries.append(Entry(path, load_spec(path)))
+            entries.append(Entry(shown, load_spec(path)))
         except SpecError as e:
-            entries.append(Entry(path, None, e))
+            entries.append(Entry(shown, None, e))
     return entries

@@ -61,3 +61,28 @@ def available_blocks(folders: list[str]) -> set[str]:
 def builtin_shortcuts() -> Source:
     """The built-in shortcut kinds (compiler/shortcuts.yaml), read once per process."""
     return load_file(BUILTIN_SHORTCUTS)
+
+
+def library_root() -> str:
+    """The spec library shipped with netc: ``compiler/specs`` in an installed package, the
+    repository's ``specs/`` folder in a source checkout."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(here, "specs")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "specs")
+
+
+def library_spec(name: str) -> str | None:
+    """The library file a spec name like ``resnet50`` or ``cifar/resnet20`` stands for."""
+    if not name or "\x00" in name or os.path.isabs(name) or ".." in name.split("/"):
+        return None
+    stem = name[:-5] if name.endswith(".yaml") else name
+    path = os.path.join(library_root(), *stem.split("/")) + ".yaml"
+    return path if os.path.isfile(path) else None
+
+
+def spec_path(name: str) -> str:
+    """A file that exists as given, else the library spec of that name, else ``name`` unchanged
+    (the loader then reports it missing)."""
+    if os.path.exists(name):
+        return name
+    return library_spec(name) or name

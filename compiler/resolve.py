@@ -19,14 +19,16 @@ from .errors import (
     command_line_loc,
     suffix_hint,
 )
+from .lookup import library_spec, spec_path
 from .source import Path, Source, load_file, parse
 
 MAX_EXTENDS = 16  # depth of an extends chain
 
 
 def load_resolved(path: str, overrides: list[str] | None = None) -> Source:
-    """Load ``path`` with its extends chain merged and the overrides applied."""
-    src = _load_chain(path, [])
+    """Load ``path`` (a file, or a library spec name like ``resnet50``) with its extends chain
+    merged and the overrides applied."""
+    src = _load_chain(spec_path(path), [])
     if overrides:
         src = apply_overrides(src, overrides)
     return src
@@ -49,10 +51,12 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
     parent = src.data["extends"]
     loc = src.loc(("extends",))
     if not isinstance(parent, str) or not parent.strip() or "\x00" in parent:
-        raise SpecError.at(loc, "'extends' must be a file name, like resnet50.yaml")
+        raise SpecError.at(loc, "'extends' must be a file or library spec, like resnet50.yaml")
     if len(chain) >= MAX_EXTENDS:
         raise SpecError.at(loc, f"extends chain deeper than {MAX_EXTENDS}")
     base_path = os.path.normpath(os.path.join(os.path.dirname(path), parent))
+    if not os.path.exists(base_path):  # 'extends: resnet50' names a library spec
+        base_path = library_spec(parent) or base_path
     base = _load_chain(shown_path(base_path), [*chain, real], loc)
     child = dict(src.data)
     del child["extends"]

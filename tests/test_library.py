@@ -58,9 +58,12 @@ def test_netc_list(in_root: Path) -> None:
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0].split()[:5] == ["spec", "name", "family", "params", "GMACs"]
-    row = next(ln for ln in lines if ln.startswith("specs/resnet50.yaml "))
+    row = next(ln for ln in lines if ln.startswith("resnet50 "))  # the library, by name
     assert row.split()[1:5] == ["resnet50", "resnet", "25,557,032", "4.089"]
     assert "ResNet-50 v1.5 as in torchvision" in row
+    assert any(ln.startswith("cifar/resnet20 ") for ln in lines)
+    code, out, _ = run_cli("list", "specs")  # a folder: by path
+    assert code == 0 and any(ln.startswith("specs/resnet50.yaml ") for ln in out.splitlines())
     code, out, _ = run_cli("list", "specs/cifar", "--json")
     data = {d["name"]: d for d in json.loads(out)}
     assert data["resnet110"]["params"] == 1727962

@@ -186,7 +186,7 @@ def test_extends_cannot_loop_or_go_missing(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="extends loop"):
         compiler.load_spec(tmp_path / "a.yaml")
     (tmp_path / "n.yaml").write_text('extends: "a\\0b.yaml"\nname: n\n')  # found by fuzzing
-    with pytest.raises(SpecError, match="'extends' must be a file name"):
+    with pytest.raises(SpecError, match="'extends' must be a file or library spec"):
         compiler.load_spec(tmp_path / "n.yaml")
     (tmp_path / "c.yaml").write_text("extends: /nonexistent/dir/x.yaml\nname: c\n")
     with pytest.raises(SpecError, match="cannot extend: no such file"):
