@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import TYPE_CHECKING
 
@@ -27,19 +28,27 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     zero_init_residual: bool | None = None,
     weights: str | os.PathLike[str] | None = None,
     inference: bool = False,
+    outputs: list[str] | None = None,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
 
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
     ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
     with a located report when it does not fit). ``inference=True`` returns the eval-mode module
-    with each BatchNorm folded into the conv before it (compiler.folding).
+    with each BatchNorm folded into the conv before it (compiler.folding). ``outputs`` (stage,
+    block or node names) makes a backbone that returns those feature maps as a list, with
+    ``feature_info`` as timm's ``features_only`` models have it; the spec's ``outputs:`` does
+    the same. ``path_or_spec`` may be a file or a library name such as ``"resnet50"``.
     """
     import torch
 
     from .initialise import initialise, seeded
     from .lower import lower
 
+    if outputs is not None:
+        if isinstance(path_or_spec, Graph):
+            raise ValueError("outputs= needs a spec file or name, not a loaded Graph")
+        overrides = [*(overrides or []), f"outputs={json.dumps(list(outputs))}"]
     graph = path_or_spec if isinstance(path_or_spec, Graph) else load_spec(path_or_spec, overrides)
     if zero_init_residual is None:
         zero_init_residual = graph.origin is not None and graph.origin.zero_init_residual

@@ -97,7 +97,11 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return Limits(args.max_nodes, args.max_params, args.max_activation_mb << 20)
+    return Limits(
+        max_nodes=args.max_nodes,
+        max_params=args.max_params,
+        max_activation_bytes=args.max_activation_mb << 20,
+    )
 
 
 def _load(args: argparse.Namespace, path: str) -> Graph:
@@ -157,10 +161,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .library import read_library
+    from .lookup import library_root
 
-    entries = read_library(args.folder)
+    folder = args.folder or library_root()
+    entries = read_library(folder, names=args.folder is None)
     if not entries:
-        print(f"netc: no specs found under {args.folder}", file=sys.stderr)
+        print(f"netc: no specs found under {folder}", file=sys.stderr)
         return EXIT_FAILURE
     rows = [("spec", "name", "family", "params", "GMACs", "description")]
     status = EXIT_OK
@@ -189,12 +195,12 @@ def _diagram_of(args: argparse.Namespace) -> Any:
 
     from .block_network import block_network
     from .errors import UNKNOWN, suffix_hint
-    from .lookup import is_block_file
+    from .lookup import is_block_file, spec_path
     from .source import load_file
 
-    data = load_file(args.spec).data
+    data = load_file(spec_path(args.spec)).data
     if is_block_file(data):
-        graph, block = block_network(args.spec, args.overrides)
+        graph, block = block_network(spec_path(args.spec), args.overrides)
         return gv.block_diagram(graph, block, title=f"{data['block']} block")
     graph = _load(args, args.spec)
     if args.block:
@@ -285,7 +291,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
         "--exporter",
         choices=EXPORTERS,
         default=DEFAULT_EXPORTER,
-        help="dynamo or torchscript (torch.onnx), or netc (ONNX written from the IR, fastest); "
+        help="netc (ONNX written from the IR, fastest), or dynamo or torchscript (torch.onnx); "
         f"default {DEFAULT_EXPORTER}",
     )
     p.add_argument("--report", metavar="FILE.json", help="also write the report as JSON")
@@ -374,10 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES["list"],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         help="list the networks of the spec library with their counts",
-        description="Load every network spec under FOLDER (default specs/) and print name, "
-        "family, params, GMACs and description.",
+        description="Load every network spec under FOLDER (default: netc's own library, "
+        "whose names every command accepts in place of a file) and print name, family, params, "
+        "GMACs and description.",
     )
-    p.add_argument("folder", nargs="?", default="specs", metavar="FOLDER")
+    p.add_argument(
+        "folder",
+        nargs="?",
+        default=None,
+        metavar="FOLDER",
+        help="a folder of specs (default: the library shipped with netc, listed by name)",
+    )
     p.add_argument("--json", action="store_true", help="print a JSON list instead")
     p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
     p.set_defaults(func=cmd_list)

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
-from .ir import INPUT, Graph, Node, Origin, Stage
+from .ir import INPUT, Feature, Graph, Node, Origin, Stage
 from .ops import OPS, REQUIRED, Attr, Shape, ShapeError
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
@@ -154,6 +154,7 @@ class Expander:
             raise SpecError(self.diags.items)
         in_shapes = [self.shapes[i] for i in node.inputs]
         self.nodes[node.name] = node
+        self.scope.setdefault(node.name, node.name)  # any node by module path: layer1.0.conv1
         self.shapes[node.name] = None
         if any(s is None for s in in_shapes):
             return  # an earlier error; do not pile on
@@ -435,6 +436,10 @@ class Expander:
         if spec.output:
             output = self.resolve(spec.output, {}, spec.loc("output"), top, set()) or output
             self.diags.raise_if_any()
+        features = self.features(top)
+        if features:
+            output = features[-1].node
+            self.keep_only_what_feeds([f.node for f in features])
         _name_loose_stages(self.stages)
         return Graph(
             name=spec.name,
@@ -444,6 +449,7 @@ class Expander:
             stages=[s for s in self.stages if s.nodes],
             description=spec.description,
             family=spec.family,
+            features=features,
             origin=Origin(
                 file=spec.file,
                 name_loc=spec.loc("name"),
@@ -451,6 +457,38 @@ class Expander:
                 spec_sha256=spec.sha256(),
             ),
         )
+
+    def features(self, top: _Context) -> list[Feature]:
+        """The feature maps ``outputs:`` asks for, each resolved like ``output``."""
+        out: list[Feature] = []
+        for k, name in enumerate(self.spec.outputs):
+            loc = self.spec.loc("outputs", k)
+            try:
+                node = self.resolve(name, {}, loc, top, set())
+            except _Failed:
+                continue
+            if node == INPUT or node is None:
+                self.error(top, loc, f"'{name}' is the network's input, not a feature map")
+            elif any(f.node == node for f in out):
+                self.error(top, loc, f"'{name}' is already one of the outputs")
+            else:
+                out.append(Feature(name=name, node=node))
+        self.diags.raise_if_any()
+        return out
+
+    def keep_only_what_feeds(self, wanted: list[str]) -> None:
+        """Drop the nodes no requested output depends on (a backbone loses its head)."""
+        needed: set[str] = set()
+        todo = list(wanted)
+        while todo:
+            name = todo.pop()
+            if name != INPUT and name not in needed:
+                needed.add(name)
+                todo.extend(self.nodes[name].inputs)
+        self.nodes = {k: n for k, n in self.nodes.items() if k in needed}
+        for st in self.stages:
+            st.nodes = [n for n in st.nodes if n in needed]
+            st.blocks = [b for b in st.blocks if any(self.nodes[n].block == b for n in st.nodes)]
 
 
 def _top(ctx: _Context) -> _Context:

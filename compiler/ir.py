@@ -68,6 +68,14 @@ class Totals:
     rows: list[Any]  # stats.Row per stage: the summary table
 
 
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    """One of the feature maps a backbone returns (``outputs: [layer2, layer3]``)."""
+
+    name: str  # as the spec names it: a stage, a block path or a node
+    node: str  # the IR node whose value it is
+
+
 @dataclass(kw_only=True)
 class Graph:
     """A whole network after expansion. ``origin`` is None for graphs not built from a spec
@@ -82,6 +90,13 @@ class Graph:
     family: str = ""
     origin: Origin | None = None
     totals: Totals | None = None
+    # set when the network returns feature maps (a list, in this order) instead of ``output``
+    features: list[Feature] = field(default_factory=list)
+
+    @property
+    def returns(self) -> list[str]:
+        """The IR nodes whose values the network returns, in order."""
+        return [f.node for f in self.features] if self.features else [self.output]
 
     @property
     def counted(self) -> Totals:

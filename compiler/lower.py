@@ -1,20 +1,121 @@
-"""Lowering: IR Graph -> torch.fx GraphModule with a straight-line ``forward``.
+"""Lowering: IR Graph -> a tree of torch modules shaped like the spec's module paths.
 
-Each IR node becomes one line of generated code: a ``call_module`` for ops with a module (its path
-is the node's name, so state_dict keys are the spec's names, nested containers included) or a
-``call_function`` (``+``, ``torch.flatten``). No Python loop interprets nodes at run time, so the
-module costs what a hand-written one costs and works with torch.compile, torch.export, jit.trace.
+Each IR node is one line of generated code: a call of its module (its path is the node's name, so
+state_dict keys are the spec's names) or of a function (``+``, ``torch.flatten``). The dotted
+paths form a tree, and every part of it that can be a module of its own becomes one, so hooks,
+indexing and slicing work as they do on torchvision's models:
+
+- a part is *sealed* when its nodes run one after another and nothing outside it reads any of
+  them but one (its output): such a part is called as one module;
+- a sealed part whose children are ``0 .. k-1`` in a chain (each reads only the one before) is an
+  ``nn.Sequential`` (torchvision's ``layer1``, ``downsample``);
+- any other sealed part is a ``torch.fx.GraphModule`` with a straight-line ``forward`` taking the
+  values it reads from outside as arguments; a block instance is one of the class named after
+  its block type (``Bottleneck``), shared by every instance of that type;
+- a part that is not sealed (a long skip reads a node inside it) stays a plain container: its
+  leaves are called from the nearest enclosing module, as in a flat network.
+
+No Python loop interprets nodes at run time, so the module costs what a hand-written one costs
+and works with torch.compile, torch.export, torch.jit.script and create_feature_extractor.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
 
 from torch import fx, nn
 
 from .errors import SpecError
+from .features import feature_info
 from .ir import INPUT, Graph, Node
-from .ops import OPS, LowerContext
+from .ops import OPS, LowerContext, Lowered
+
+
+@dataclass(kw_only=True)
+class _Part:
+    """One dotted-path prefix of the node names (``layer1``, ``layer1.0``), or a leaf node."""
+
+    path: str  # '' for the network
+    children: dict[str, _Part] = field(default_factory=dict)  # in the order they first run
+    node: Node | None = None  # set for a leaf
+    members: list[Node] = field(default_factory=list)  # every node below, in order
+    inputs: list[str] = field(default_factory=list)  # values read from outside, in order
+    output: str = ""  # the one value read outside (sealed parts and leaves)
+    sealed: bool = False
+    chain: bool = False  # sealed, and an nn.Sequential
+
+
+def _tree(graph: Graph) -> _Part:
+    root = _Part(path="")
+    for node in graph.nodes.values():
+        part = root
+        part.members.append(node)
+        parts = node.name.split(".")
+        for depth, name in enumerate(parts):
+            path = ".".join(parts[: depth + 1])
+            part = part.children.setdefault(name, _Part(path=path))
+            part.members.append(node)
+        part.node = node
+    return root
+
+
+def _seal(part: _Part, graph: Graph, order: dict[str, int], readers: dict[str, list[str]]) -> None:
+    """Work out, bottom up, which parts are sealed and which of those are chains."""
+    for child in part.children.values():
+        _seal(child, graph, order, readers)
+    names = {n.name for n in part.members}
+    part.inputs = list(dict.fromkeys(i for n in part.members for i in n.inputs if i not in names))
+    returned = set(graph.returns)
+    exports = [
+        n.name
+        for n in part.members
+        if n.name in returned or any(r not in names for r in readers[n.name])
+    ]
+    span = order[part.members[-1].name] - order[part.members[0].name] + 1
+    part.sealed = part.path == "" or (span == len(part.members) and len(exports) <= 1)
+    part.output = exports[0] if exports else part.members[-1].name
+    if part.node is not None or not part.sealed or not part.children:
+        return
+    kids = list(part.children.values())
+    previous = part.inputs
+    part.chain = list(part.children) == [str(i) for i in range(len(kids))] and part.path != ""
+    for kid in kids:
+        # a leaf in a chain is a module of one input (a function such as flatten is no module)
+        is_module = kid.node is None or (
+            kid.node.meta["lowered"].module is not None and len(kid.node.inputs) == 1
+        )
+        if not (kid.sealed and is_module and kid.inputs == previous and len(previous) == 1):
+            part.chain = False
+            break
+        previous = [kid.output]
+    part.chain = part.chain and previous == [part.output]
+
+
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Attribute names a module path part cannot use: any part may live in a generated module,
+    so a GraphModule's (forward, graph, code, meta, training, eval, ...)."""
+    return frozenset(dir(fx.GraphModule(nn.Module(), fx.Graph())))
+
+
+def _check_names(node: Node) -> None:
+    for part in node.name.split("."):
+        if part in _reserved():
+            raise SpecError.at(
+                node.loc,
+                f"node '{node.name}': '{part}' is the name of a torch module attribute "
+                "and cannot name a module; rename it",
+            )
+
+
+@functools.cache
+def block_class(block_type: str) -> type[fx.GraphModule]:
+    """The class of every module that is an instance of ``block_type`` (for isinstance checks:
+    activation checkpointing, FSDP wrapping policies). One per block type name, per process."""
+    name = _class_name(block_type)
+    doc = f"A '{block_type}' block generated by netc: its forward is straight-line code."
+    return type(name, (fx.GraphModule,), {"__doc__": doc, "__module__": __name__})
 
 
 def _container(root: nn.Module, path: list[str]) -> nn.Module:
@@ -29,60 +130,120 @@ def _container(root: nn.Module, path: list[str]) -> nn.Module:
     return node
 
 
-@functools.cache
-def _reserved(nested: bool) -> frozenset[str]:
-    """Attribute names a module path part cannot use: at the top, a GraphModule's (forward,
-    graph, code, meta, ...); below it, any nn.Module's (training, eval, ...)."""
-    return frozenset(dir(nn.Module() if nested else fx.GraphModule(nn.Module(), fx.Graph())))
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.block_types = {b: s.block_type for s in graph.stages if s.block_type for b in s.blocks}
 
+    def module(self, part: _Part) -> nn.Module:
+        """The module for a sealed part (the network, a stage, a block, a sub-container)."""
+        if part.chain:
+            return nn.Sequential(*(self.leaf_or_unit(kid) for kid in part.children.values()))
+        holder = nn.Module()
+        g = fx.Graph()
+        values: dict[str, fx.Node] = {}
+        for k, name in enumerate(part.inputs):
+            values[name] = g.placeholder("x" if k == 0 else _var(name))
+        prefix = len(part.path) + 1 if part.path else 0
+        done: set[str] = set()
+        for node in part.members:
+            unit = self.unit_below(part, node)
+            if unit is None:
+                self.call_leaf(g, holder, node, node.name[prefix:], values)
+            elif unit.path not in done:
+                done.add(unit.path)
+                relative = unit.path[prefix:]
+                *parents, leaf = relative.split(".")
+                _container(holder, parents).add_module(leaf, self.module(unit))
+                args = tuple(values[i] for i in unit.inputs)
+                values[unit.output] = g.call_module(relative, args)
+                values[unit.output].name = _var(relative)
+        if part.path == "":
+            returned = [values[r] for r in self.graph.returns]
+            g.output(returned if self.graph.features else returned[0])
+            return fx.GraphModule(holder, g, class_name=_class_name(self.graph.name))
+        g.output(values[part.output])
+        block_type = self.block_types.get(part.path)
+        if block_type is not None:
+            return block_class(block_type)(holder, g, class_name=_class_name(block_type))
+        return fx.GraphModule(holder, g, class_name=_class_name(part.path.rsplit(".", 1)[-1]))
 
-def _check_names(node: Node) -> None:
-    for depth, part in enumerate(node.name.split(".")):
-        if part in _reserved(nested=depth > 0):
-            raise SpecError.at(
-                node.loc,
-                f"node '{node.name}': '{part}' is the name of a torch module attribute "
-                "and cannot name a module; rename it",
-            )
+    def leaf_or_unit(self, part: _Part) -> nn.Module:
+        if part.node is None:
+            return self.module(part)
+        module = part.node.meta["lowered"].module
+        assert module is not None  # a chain holds module leaves only
+        return module
+
+    def unit_below(self, part: _Part, node: Node) -> _Part | None:
+        """The outermost sealed part strictly inside ``part`` that holds ``node``, if any."""
+        names = node.name.split(".")
+        start = len(part.path.split(".")) if part.path else 0
+        current = part
+        for depth in range(start, len(names) - 1):
+            current = current.children[names[depth]]
+            if current.sealed:
+                return current
+        return None
+
+    def call_leaf(
+        self,
+        g: fx.Graph,
+        holder: nn.Module,
+        node: Node,
+        relative: str,
+        values: dict[str, fx.Node],
+    ) -> None:
+        lowered: Lowered = node.meta["lowered"]
+        args = tuple(values[i] for i in node.inputs)
+        if lowered.module is not None:
+            *parents, leaf = relative.split(".")
+            _container(holder, parents).add_module(leaf, lowered.module)
+            values[node.name] = g.call_module(relative, args)
+        else:
+            assert lowered.function is not None  # the op table guarantees one of the two
+            values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
+        values[node.name].name = _var(relative)
 
 
 def lower(graph: Graph) -> fx.GraphModule:
-    """Build the module for ``graph``; its weights are given values by compiler.initialise."""
-    root = nn.Module()
-    g = fx.Graph()
-    values: dict[str, fx.Node] = {INPUT: g.placeholder("x")}
-    consumers = graph.consumers()
+    """Build the module tree for ``graph``; its weights get values from compiler.initialise."""
+    readers = graph.consumers()
     for node in graph.nodes.values():
         _check_names(node)
         # an op may overwrite its first input only when nothing else reads it (no skip edge from
         # it), it is not the caller's tensor, and its producer's backward does not need it
         first = node.inputs[0] if node.inputs else INPUT
         only_reader = (
-            first != INPUT
-            and len(consumers[first]) == 1
-            and OPS[graph.nodes[first].op].fresh_output
+            first != INPUT and len(readers[first]) == 1 and OPS[graph.nodes[first].op].fresh_output
         )
-        ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, only_reader)
-        lowered = OPS[node.op].lower(node.attrs, ctx)
-        args = tuple(values[i] for i in node.inputs)
-        if lowered.module is not None:
-            *parents, leaf = node.name.split(".")
-            _container(root, parents).add_module(leaf, lowered.module)
-            values[node.name] = g.call_module(node.name, args)
-        else:
-            assert lowered.function is not None  # the op table guarantees one of the two
-            values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
-        values[node.name].name = node.name.replace(".", "_")
-    g.output(values[graph.output])
-    module = fx.GraphModule(root, g, class_name=_class_name(graph.name))
-    module.meta = {"netc_name": graph.name, "output_shape": list(graph.nodes[graph.output].shape)}
+        ctx = LowerContext(
+            in_shapes=[graph.shape_of(i) for i in node.inputs],
+            out_shape=node.shape,
+            inplace_ok=only_reader,
+        )
+        node.meta["lowered"] = OPS[node.op].lower(node.attrs, ctx)
+    tree = _tree(graph)
+    _seal(tree, graph, {n: k for k, n in enumerate(graph.nodes)}, readers)
+    try:
+        module = _Builder(graph).module(tree)
+    finally:
+        for node in graph.nodes.values():
+            del node.meta["lowered"]  # modules belong to the module tree, not to the IR
+    assert isinstance(module, fx.GraphModule)
+    module.meta = {"netc_name": graph.name, "output_shape": list(graph.shape_of(graph.output))}
+    if graph.features:
+        object.__setattr__(module, "feature_info", feature_info(graph))  # not a submodule
     return module
 
 
+def _var(path: str) -> str:
+    """A Python variable name for a value named by a module path."""
+    cleaned = "".join(c if c.isalnum() else "_" for c in path)
+    return cleaned if cleaned[:1].isalpha() else "v_" + cleaned
+
+
 def _class_name(name: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "_" for c in name)
-    return (
-        cleaned[:1].upper() + cleaned[1:]
-        if cleaned and not cleaned[0].isdigit()
-        else ("Net_" + cleaned)
-    )
+    words = "".join(c if c.isalnum() else " " for c in name).split()
+    cleaned = "".join(w[:1].upper() + w[1:] for w in words)
+    return cleaned if cleaned[:1].isalpha() else "Net" + cleaned

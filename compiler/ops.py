@@ -428,13 +428,24 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
 
     def onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
-        # ONNX's ceil mode lacks PyTorch's rule that the last window starts inside the input
-        for size, out in zip(ctx.in_shapes[0][1:], ctx.out_shape[1:], strict=True):
-            if a["ceil_mode"] and math.ceil((size + 2 * p - k) / s) + 1 != out:
+        sizes, outs = ctx.in_shapes[0][1:], ctx.out_shape[1:]
+        ceil = a["ceil_mode"]
+        pads = [p] * 4
+        if ceil and any(
+            math.ceil((n + 2 * p - k) / s) + 1 != o for n, o in zip(sizes, outs, strict=True)
+        ):
+            # PyTorch drops a last window that starts in the padding; ONNX's ceil mode keeps it.
+            # Floor mode with the end padding that gives PyTorch's output size is exact: padding
+            # is ignored by a max pool and by an average that does not count it
+            ends = [(o - 1) * s + k - n - p for n, o in zip(sizes, outs, strict=True)]
+            if any(end < 0 for end in ends) or (
+                a.get("count_include_pad") and any(end > p for end in ends)
+            ):
                 raise NotExportable(
                     f"{name} with ceil_mode: PyTorch drops a last window that starts in the "
-                    f"padding ({size} -> {out}), ONNX keeps it"
+                    f"padding ({sizes[0]}x{sizes[1]} -> {outs[0]}x{outs[1]}), ONNX keeps it"
                 )
+            ceil, pads = False, [p, p, *ends]
         kwargs = (
             {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}
         )
@@ -443,8 +454,8 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
             e.inputs,
             kernel_shape=[k, k],
             strides=[s, s],
-            pads=[p] * 4,
-            ceil_mode=int(a["ceil_mode"]),
+            pads=pads,
+            ceil_mode=int(ceil),
             **kwargs,
         )
 

@@ -42,6 +42,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "stages": ((dict,), "a mapping of named stages", False),
     "head": ((dict,), "a mapping of named nodes", False),
     "output": ((str,), "a node name", False),
+    "outputs": ((list,), "a list of stage or node names, like [layer2, layer3, layer4]", False),
 }
 BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "block": ((str,), "the block type's name", True),
@@ -143,6 +144,7 @@ class NetworkSpec:
     zero_init_residual: bool
     sections: list[tuple[str, list[Entry]]]
     output: str | None
+    outputs: list[str]  # feature maps returned instead of the output, if any
     block_types: dict[str, BlockType]
     shortcut_types: dict[str, ShortcutType]
     source: Source
@@ -314,6 +316,7 @@ def check_network(src: Source) -> NetworkSpec:
     _find_blocks(sections, block_types, src, diags)
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
+    outputs = _outputs(c, top)
     diags.raise_if_any()
     return NetworkSpec(
         name=top["name"],
@@ -326,11 +329,22 @@ def check_network(src: Source) -> NetworkSpec:
         zero_init_residual=top.get("zero_init_residual", False),
         sections=sections,
         output=top.get("output"),
+        outputs=outputs,
         block_types=block_types,
         shortcut_types=shortcut_types,
         source=src,
         param_locs={k: src.loc(("params", k)) for k in params},
     )
+
+
+def _outputs(c: _Checker, top: dict[str, Any]) -> list[str]:
+    names = top.get("outputs", [])
+    for k, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            c.diags.error(c.src.loc(("outputs", k)), "each of 'outputs' must be a name")
+    if "outputs" in top and not names:
+        c.diags.error(c.src.loc(("outputs",)), "'outputs' lists no names")
+    return [n for n in names if isinstance(n, str)]
 
 
 def _input_shape(c: _Checker, top: dict[str, Any]) -> list[int]:

@@ -22,6 +22,10 @@ def summary(graph: Graph) -> dict[str, Any]:
         "activation_bytes": graph.activation_bytes,
         "nodes": len(graph.nodes),
         "stages": [r.as_dict() for r in graph.counted.rows],
+        "outputs": [
+            {"name": f.name, "node": f.node, "shape": list(graph.shape_of(f.node))}
+            for f in graph.features
+        ],
     }
 
 
@@ -62,6 +66,9 @@ def table(graph: Graph) -> str:
         f"{graph.params / 1e6:.2f} M params, {graph.macs / 1e9:.3f} GMACs "
         f"({2 * graph.macs / 1e9:.3f} GFLOPs), input {list(graph.input_shape)}",
     ]
+    if graph.features:
+        shown = ", ".join(f"{f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features)
+        lines.append(f"returns {len(graph.features)} feature maps: {shown}")
     return "\n".join(lines)
 
 
@@ -75,3 +82,7 @@ def aligned(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
         ).rstrip()
         for r in rows
     ]
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "x".join(map(str, shape))

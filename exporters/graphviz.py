@@ -226,12 +226,19 @@ def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
                     else:
                         dot.edge(tail, _id(st.name), label=f" skip {shape}", **LONG_SKIP)
         prev = st.name
-    _output(dot, graph, _id(graph.stages[-1].name))
+    _output(dot, graph, {n: _id(stage_of[n]) for n in graph.returns})
 
 
-def _output(dot: graphviz.Digraph, graph: Graph, tail: str) -> None:
-    dot.node("output", f"output\n{shape_text(graph.nodes[graph.output].shape)}", **PLAIN)
-    dot.edge(tail, "output")
+def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
+    """The network's output, or each feature map it returns (bold, numbered in order)."""
+    if not graph.features:
+        dot.node("output", f"output\n{shape_text(graph.shape_of(graph.output))}", **PLAIN)
+        dot.edge(tails[graph.output], "output")
+        return
+    for k, f in enumerate(graph.features):
+        label = f"output {k}: {f.name}\n{shape_text(graph.shape_of(f.node))}"
+        dot.node(f"output_{k}", label, **{**PLAIN, "fontname": f"{FONT} Bold"})
+        dot.edge(tails[f.node], f"output_{k}", style="bold")
 
 
 def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: int) -> None:
@@ -279,7 +286,7 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                         **PLAIN,
                     )
     _edges(dot, graph, shown, detail)
-    _output(dot, graph, shown[graph.output])
+    _output(dot, graph, {n: shown[n] for n in graph.returns})
 
 
 def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:

@@ -26,7 +26,7 @@ from compiler import __version__
 from compiler.ir import Graph
 
 from .atomic import atomic_path, write_text
-from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET
+from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET, output_names
 
 BATCHES = (1, 2, 5)
 RTOL, ATOL = 1e-3, 1e-5  # the pass criterion, with argmax agreement everywhere
@@ -262,15 +262,17 @@ def _produce(
         except NotExportable as e:
             raise ExportError(f"the netc exporter cannot write this network: {e}") from e
 
+    names = output_names(graph)
     kwargs: dict[str, Any] = {
         "input_names": ["input"],
-        "output_names": ["output"],
+        "output_names": names,
         "opset_version": opset,
     }
     if exporter == "dynamo":
         kwargs.update(dynamo=True, external_data=False, dynamic_shapes=({0: "batch"},))
     else:
-        kwargs.update(dynamo=False, dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
+        axes = {name: {0: "batch"} for name in ["input", *names]}
+        kwargs.update(dynamo=False, dynamic_axes=axes)
     try:
         # the exporters print progress and warnings of their own; netc prints its report instead
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -324,6 +326,13 @@ def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> bytes:
     return data
 
 
+def _flat(outputs: Any, batch: int) -> np.ndarray:
+    """One array per batch from one output or several (feature maps): [batch, all values]."""
+    if isinstance(outputs, np.ndarray):
+        return outputs
+    return np.concatenate([np.asarray(o).reshape(batch, -1) for o in outputs], axis=1)
+
+
 def _tensor_bytes(t: Any) -> int:
     import onnx
 
@@ -358,7 +367,9 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
     largest = torch.randn(max(BATCHES), *graph.input_shape, generator=gen)
     inputs = {b: largest[:b] for b in BATCHES}
     with torch.no_grad():
-        out = reference(largest).numpy()
+        result = reference(largest)
+    many = isinstance(result, (list, tuple))
+    out = _flat([r.numpy() for r in result] if many else result.numpy(), len(largest))
     expected = {b: out[:b] for b in BATCHES}
     outputs: dict[tuple[str, int], np.ndarray] = {}
     for name, level in levels.items():
@@ -370,7 +381,8 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
             raise ExportError(f"onnxruntime cannot load the model: {e}", report) from e
         for b, x in inputs.items():
             try:
-                got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+                got_all = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+                got = _flat(got_all, b) if many else got_all[0]
             except Exception as e:
                 raise ExportError(f"onnxruntime failed at batch {b}: {e}", report) from e
             outputs[name, b] = got
@@ -383,7 +395,8 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
     if not strict_ok:
         exact = copy.deepcopy(reference).double()
         with torch.no_grad():
-            out64 = exact(largest.double()).numpy()
+            result64 = exact(largest.double())
+        out64 = _flat([r.numpy() for r in result64] if many else result64.numpy(), len(largest))
         truth = {b: out64[:b] for b in BATCHES}
     for (name, b), got in outputs.items():
         report.comparisons.append(_compare(b, name, got, expected[b], truth[b], not strict_ok))

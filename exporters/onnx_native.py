@@ -1,7 +1,7 @@
 """The `netc` exporter: ONNX written straight from the IR by the op table's ONNX rules.
 
 torch.onnx re-traces the module (the dynamo exporter: torch.export, decompositions, a registry of
-torchlib functions; about 5 s for ResNet-50 on 2 cores, 3 s of it one-off start-up). netc already
+torchlib functions, and a start-up of its own; docs/performance.md has the times). netc already
 holds the network as a graph of a dozen primitive ops, so it can write the ONNX graph directly:
 one node per IR node (two for a strided option-A shortcut), named by module path, with the
 module's state_dict entries as initializers under their PyTorch names. The result goes through
@@ -20,6 +20,8 @@ from torch import nn
 from compiler import __version__
 from compiler.ir import INPUT, Graph
 from compiler.ops import OPS, LowerContext, NotExportable
+
+from .options import output_names
 
 
 class _Builder:
@@ -78,11 +80,12 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     state = module.state_dict()
     builder = _Builder(state)
     names = {INPUT: "input"}
+    returned = dict(zip(graph.returns, output_names(graph), strict=True))
     for node in graph.nodes.values():
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, False)
         emitter = _NodeEmitter(builder, node.name, [names[i] for i in node.inputs])
         out = OPS[node.op].onnx(node.attrs, ctx, emitter)
-        value = "output" if node.name == graph.output else node.name
+        value = returned.get(node.name, node.name)
         emitter.finish(out, value)
         names[node.name] = value
     # every learned tensor must have gone into the file: a module that does not match its graph
@@ -92,12 +95,15 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     )
     if unused:
         raise NotExportable(f"the graph does not use the module's {', '.join(unused[:5])}")
-    out_shape = graph.nodes[graph.output].shape
+    outputs = [
+        helper.make_tensor_value_info(value, TensorProto.FLOAT, ["batch", *graph.shape_of(node)])
+        for node, value in returned.items()
+    ]
     onnx_graph = helper.make_graph(
         builder.nodes,
         graph.name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *graph.input_shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", *out_shape])],
+        outputs,
         builder.initializers,
     )
     opsets = [helper.make_opsetid("", opset)]

@@ -113,6 +113,28 @@ def test_outputs_stats_and_gradients_agree(pair: tuple[str, nn.Module, nn.Module
         assert torch.allclose(b.float(), buffers_ref[key].float(), atol=1e-5), key
 
 
+def aten_ops(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """The aten ops a forward dispatches, in order (the zero-overhead proof)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    seen: list[str] = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Record():
+        model(x)
+    return seen
+
+
+def test_aten_op_sequence_is_the_references(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    _, ours, ref = pair
+    x = torch.randn(1, 3, 64, 64)
+    assert aten_ops(ours.eval(), x) == aten_ops(ref.eval(), x)
+
+
 @pytest.mark.parametrize("name", sorted(DEEP))
 def test_deep_nets_train_mode(name: str) -> None:
     """The deepest nets in train mode at a small size: batch statistics and gradients agree."""

@@ -21,14 +21,31 @@ def tiny() -> torch.nn.Module:
     return compiler.compile(TINY, seed=0).eval()
 
 
+def _leaf_calls(model: torch.nn.Module) -> int:
+    """Calls of leaves (IR nodes) in the generated code of every module of the tree."""
+    units = (torch.fx.GraphModule, torch.nn.Sequential)
+    count = 0
+    for m in model.modules():
+        if isinstance(m, torch.fx.GraphModule):
+            for n in m.graph.nodes:
+                if n.op == "call_function" or (
+                    n.op == "call_module" and not isinstance(m.get_submodule(n.target), units)
+                ):
+                    count += 1
+        elif isinstance(m, torch.nn.Sequential):
+            count += sum(not isinstance(c, units) for c in m)
+    return count
+
+
 def test_forward_is_straight_line_code(tiny: torch.fx.GraphModule) -> None:
-    code = tiny.code
-    assert "for " not in code and "while " not in code
+    codes = [m.code for m in tiny.modules() if isinstance(m, torch.fx.GraphModule)]
+    assert len(codes) > 1  # the network and its blocks each have a forward
+    assert not any("for " in c or "while " in c for c in codes)
     g = compiler.load_spec(TINY)
-    calls = [n for n in tiny.graph.nodes if n.op in ("call_module", "call_function")]
-    assert len(calls) == len(g.nodes)  # one line per IR node, nothing interpreted
-    assert "layer2_0_bn2 += layer2_0_shortcut" in code  # in place, as torchvision's out += x
-    assert "layer1_0_add = layer1_0_bn2 + relu" not in code
+    assert _leaf_calls(tiny) == len(g.nodes)  # one line per IR node, nothing interpreted
+    block = tiny.get_submodule("layer2.0")
+    assert "bn2 += shortcut" in block.code  # in place, as torchvision's out += x
+    assert "add = bn2 + relu" not in tiny.get_submodule("layer1.0").code
 
 
 def test_printed_module_is_readable(tiny: torch.nn.Module) -> None:
@@ -147,8 +164,8 @@ def test_names_that_clash_with_torch_attributes_are_located_errors(
     name: str, tmp_path: Path
 ) -> None:
     """Found by fuzzing (a stage called 'in'; keywords are refused by `netc check`): a module
-    path part that is already an attribute of a GraphModule or nn.Module would crash inside
-    torch; it is a located error at the node instead, at the top level and in a block."""
+    path part that is already an attribute of a GraphModule would crash inside torch; it is a
+    located error at the node instead, at the top level and below it."""
     spec = tmp_path / "clash.yaml"
     spec.write_text(
         f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: clash\n"
@@ -158,15 +175,39 @@ def test_names_that_clash_with_torch_attributes_are_located_errors(
         compiler.compile(spec)
     assert f"'{name}' is the name of a torch module attribute" in str(e.value)
     assert "clash.yaml:4:3" in str(e.value)
-    # below the top level the containers are plain nn.Modules: 'graph' is free there
+    # any part may end up in a generated module, so the names are refused at every depth
     nested = tmp_path / "nested.yaml"
     nested.write_text(
         f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: nested\n"
         f"head:\n  sub.{name}: {{op: linear, out: 10}}\n"
-        f"stages:\n  {name}x: {{block: basic, repeat: 1, width: 64}}\n"
     )
-    if hasattr(torch.nn.Module(), name):
-        with pytest.raises(compiler.SpecError, match="torch module attribute"):
-            compiler.compile(nested)
-    else:
-        assert compiler.compile(nested).get_submodule(f"sub.{name}") is not None
+    with pytest.raises(compiler.SpecError, match="torch module attribute"):
+        compiler.compile(nested)
+
+
+def test_a_skip_into_a_block_leaves_that_block_a_plain_container(tmp_path: Path) -> None:
+    """A long skip that reads a node inside a block (not its output) cannot cross a module
+    boundary: that block, and its stage, stay plain containers whose leaves the network calls
+    itself; every other block is still a module of its block class."""
+    from compiler.lower import block_class
+
+    spec = tmp_path / "skip.yaml"
+    spec.write_text(
+        f"extends: {SPECS / 'cifar' / 'resnet20.yaml'}\nname: skip_in\n"
+        "replace: [head]\n"
+        "head:\n  tap: {op: global_avgpool, in: layer1.1.conv1}\n"
+        "  flatten: {op: flatten}\n  fc: {op: linear, out: 10}\n"
+    )
+    m = compiler.compile(spec, seed=0).eval()
+    basic = block_class("basic")
+    assert not isinstance(m.get_submodule("layer1.1"), basic)
+    assert not isinstance(m.get_submodule("layer1"), torch.nn.Sequential)
+    assert isinstance(m.get_submodule("layer1.0"), basic)
+    assert isinstance(m.layer2, torch.nn.Sequential) and isinstance(m.layer2[0], basic)
+    assert "layer1.1.conv1" in {n.target for n in m.graph.nodes if n.op == "call_module"}
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        stem = m.relu(m.bn1(m.conv1(x)))
+        tap = m.get_submodule("layer1.1.conv1")(m.get_submodule("layer1.0")(stem))
+        want = m.fc(tap.mean((2, 3)))
+        torch.testing.assert_close(m(x), want)

@@ -49,7 +49,7 @@ def build(spec: str, overrides: list[str] | None = None) -> tuple[torch.nn.Modul
 def test_every_family_exports_and_validates(family: str, tmp_path: Path) -> None:
     module, graph = build(*FAMILIES[family])
     folded, fgraph = fold_module(module, graph)
-    report = export(folded, fgraph, tmp_path / "m.onnx", folded=True)
+    report = export(folded, fgraph, tmp_path / "m.onnx", folded=True, exporter="dynamo")
     assert report.passed and report.verdict.startswith("PASS")
     assert len(report.comparisons) == 6  # batches 1, 2, 5 x optimisation off / all
     assert {c.batch for c in report.comparisons} == {1, 2, 5}
@@ -66,8 +66,8 @@ def test_resnet50_at_full_size_with_metadata(tmp_path: Path) -> None:
     module, graph = build("resnet50.yaml")
     folded, fgraph = fold_module(module, graph)
     path = tmp_path / "resnet50.onnx"
-    report = export(folded, fgraph, path, folded=True)
-    assert report.passed and report.batchnorm_nodes == 0
+    report = export(folded, fgraph, path, folded=True)  # the default exporter: netc
+    assert report.passed and report.batchnorm_nodes == 0 and report.exporter == "netc"
     assert report.op_counts["Conv"] == 53 and report.op_counts["Add"] == 16
     model = onnx.load(path)
     meta = {p.key: p.value for p in model.metadata_props}
@@ -118,7 +118,7 @@ def test_export_failure_keeps_the_previous_file(
 
     monkeypatch.setattr(torch.onnx, "export", broken)
     with pytest.raises(ExportError) as e:
-        export(module, graph, path)
+        export(module, graph, path, exporter="dynamo")
     assert "exporter crashed" in str(e.value)
     assert path.read_bytes() == b"previous good file"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
@@ -174,7 +174,9 @@ def test_cli_export_with_bad_weights_fails_cleanly(tmp_path: Path) -> None:
 def test_dynamo_refuses_old_opsets(tmp_path: Path) -> None:
     graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
     with pytest.raises(ExportError, match="use --exporter torchscript for opset 17"):
-        export(compiler.compile(graph).eval(), graph, tmp_path / "m.onnx", opset=17)
+        export(
+            compiler.compile(graph).eval(), graph, tmp_path / "m.onnx", opset=17, exporter="dynamo"
+        )
 
 
 def test_the_json_report_is_strict_json() -> None:

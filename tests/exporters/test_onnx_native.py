@@ -120,3 +120,18 @@ def test_cli_export_with_the_netc_exporter(tmp_path: Path) -> None:
     assert code == 0, err
     assert "exporter   netc, opset 18" in stdout and "verdict    PASS" in stdout
     assert onnx.load(out).graph.node[0].name == "conv1"
+
+
+def test_a_ceil_mode_window_pytorch_drops_is_written_exactly(tmp_path: Path) -> None:
+    """PyTorch drops a last ceil-mode window that starts in the padding; ONNX's ceil mode keeps
+    it. The netc exporter writes floor mode with the end padding that gives PyTorch's size."""
+    spec = tmp_path / "cm.yaml"
+    spec.write_text(
+        "name: cm\ninput: [2, 5, 1]\nstem:\n"
+        "  pool: {op: maxpool, kernel: 2, padding: 1, ceil_mode: true}\n"
+        "  avg: {op: avgpool, kernel: 2, padding: 1, ceil_mode: true, count_include_pad: false}\n"
+    )
+    graph = compiler.load_spec(spec)
+    assert graph.shape_of("pool") == (2, 3, 1)  # ONNX's ceil mode would give 4x2
+    report = export(compiler.compile(graph).eval(), graph, tmp_path / "cm.onnx", exporter="netc")
+    assert report.passed
