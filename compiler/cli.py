@@ -5,6 +5,7 @@ Commands:
   check     validate specs without building anything (never imports torch)
   export    export ONNX, checked and compared with PyTorch in onnxruntime before it is written
   diagram   draw a network (stages, blocks or ops) or a block type with Graphviz
+  emit      write the network as a standalone PyTorch source file (imports only torch)
   list      the networks of a spec folder with their counts
   ir        print the expanded IR, one node per line
 
@@ -48,6 +49,9 @@ EXAMPLES = {
   netc diagram specs/resnet50.yaml -o blocks.png --detail blocks
   netc diagram specs/blocks/bottleneck.yaml -o bottleneck.png --set stride=2
   netc diagram specs/resnet50.yaml --block bottleneck -o bottleneck.pdf""",
+    "emit": """examples:
+  netc emit resnet50 -o resnet50.py
+  netc emit specs/resnet18.yaml -o backbone.py --set 'outputs=[layer2, layer3, layer4]'""",
     "ir": """examples:
   netc ir specs/cifar/resnet20.yaml
   netc ir specs/resnet18.yaml --set stem.conv1.stride=1""",
@@ -307,6 +311,27 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_emit(args: argparse.Namespace) -> int:
+    from exporters.atomic import write_text
+
+    from .emit import EmitError, emit
+
+    graph = _load(args, args.spec)
+    try:
+        source = emit(graph)
+    except EmitError as e:
+        print(f"netc: error: cannot write {graph.name} as source: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        write_text(args.output, source)
+    except OSError as e:
+        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     print(dump(_load(args, args.spec)), end="")
     return EXIT_OK
@@ -316,8 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
         description="Compile YAML network specs to PyTorch modules.",
-        epilog="commands: compile, check, export, diagram, list, ir (netc COMMAND --help shows "
-        "examples). Spec errors exit with status 2; see README.md for the spec language.",
+        epilog="commands: compile, check, export, diagram, emit, list, ir (netc COMMAND --help "
+        "shows examples). Spec errors exit with status 2; see README.md for the spec language.",
     )
     parser.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -425,6 +450,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_spec_options(p)
     p.set_defaults(func=cmd_diagram)
+
+    p = sub.add_parser(
+        "emit",
+        epilog=EXAMPLES["emit"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="write the network as standalone PyTorch source",
+        description="Write SPEC as one Python file that imports only torch: a class per block "
+        "type, one for the network (constructible with no arguments), and build(seed=...), which "
+        "gives the weights `netc compile --seed` gives. Written atomically.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.py")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_emit)
 
     p = sub.add_parser(
         "ir",

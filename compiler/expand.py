@@ -63,6 +63,7 @@ class Expander:
         self.later = {e.name for _, es in spec.sections for e in es}
         self.stages: list[Stage] = []
         self.identity_blocks: dict[str, str] = {}  # block path -> kind, where no projection
+        self.block_params: dict[str, dict[str, Value]] = {}
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -366,6 +367,7 @@ class Expander:
             if in_shape is None:
                 break
             env = self.block_env(bt, st, i, in_shape[0], ctx, net_env)
+            self.block_params[path] = dict(env)
             local: Local = {INPUT: prev}
             out: str | None = prev
             pending = {n.name for n in bt.nodes}
@@ -450,6 +452,7 @@ class Expander:
             description=spec.description,
             family=spec.family,
             features=features,
+            block_params={b: p for b, p in self.block_params.items() if b in self.blocks_kept()},
             origin=Origin(
                 file=spec.file,
                 name_loc=spec.loc("name"),
@@ -475,6 +478,9 @@ class Expander:
                 out.append(Feature(name=name, node=node))
         self.diags.raise_if_any()
         return out
+
+    def blocks_kept(self) -> set[str]:
+        return {b for st in self.stages for b in st.blocks}
 
     def keep_only_what_feeds(self, wanted: list[str]) -> None:
         """Drop the nodes no requested output depends on (a backbone loses its head)."""

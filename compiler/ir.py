@@ -92,6 +92,8 @@ class Graph:
     totals: Totals | None = None
     # set when the network returns feature maps (a list, in this order) instead of ``output``
     features: list[Feature] = field(default_factory=list)
+    # each block instance's parameters as evaluated (its params, in_channels, index, lets)
+    block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def returns(self) -> list[str]:

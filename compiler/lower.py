@@ -33,11 +33,11 @@ from .ops import OPS, LowerContext, Lowered
 
 
 @dataclass(kw_only=True)
-class _Part:
+class Part:
     """One dotted-path prefix of the node names (``layer1``, ``layer1.0``), or a leaf node."""
 
     path: str  # '' for the network
-    children: dict[str, _Part] = field(default_factory=dict)  # in the order they first run
+    children: dict[str, Part] = field(default_factory=dict)  # in the order they first run
     node: Node | None = None  # set for a leaf
     members: list[Node] = field(default_factory=list)  # every node below, in order
     inputs: list[str] = field(default_factory=list)  # values read from outside, in order
@@ -46,21 +46,21 @@ class _Part:
     chain: bool = False  # sealed, and an nn.Sequential
 
 
-def _tree(graph: Graph) -> _Part:
-    root = _Part(path="")
+def _tree(graph: Graph) -> Part:
+    root = Part(path="")
     for node in graph.nodes.values():
         part = root
         part.members.append(node)
         parts = node.name.split(".")
         for depth, name in enumerate(parts):
             path = ".".join(parts[: depth + 1])
-            part = part.children.setdefault(name, _Part(path=path))
+            part = part.children.setdefault(name, Part(path=path))
             part.members.append(node)
         part.node = node
     return root
 
 
-def _seal(part: _Part, graph: Graph, order: dict[str, int], readers: dict[str, list[str]]) -> None:
+def _seal(part: Part, graph: Graph, order: dict[str, int], readers: dict[str, list[str]]) -> None:
     """Work out, bottom up, which parts are sealed and which of those are chains."""
     for child in part.children.values():
         _seal(child, graph, order, readers)
@@ -90,6 +90,18 @@ def _seal(part: _Part, graph: Graph, order: dict[str, int], readers: dict[str, l
             break
         previous = [kid.output]
     part.chain = part.chain and previous == [part.output]
+
+
+def unit_below(part: Part, node: Node) -> Part | None:
+    """The outermost sealed part strictly inside ``part`` that holds ``node``, if any."""
+    names = node.name.split(".")
+    start = len(part.path.split(".")) if part.path else 0
+    current = part
+    for depth in range(start, len(names) - 1):
+        current = current.children[names[depth]]
+        if current.sealed:
+            return current
+    return None
 
 
 @functools.cache
@@ -135,7 +147,7 @@ class _Builder:
         self.graph = graph
         self.block_types = {b: s.block_type for s in graph.stages if s.block_type for b in s.blocks}
 
-    def module(self, part: _Part) -> nn.Module:
+    def module(self, part: Part) -> nn.Module:
         """The module for a sealed part (the network, a stage, a block, a sub-container)."""
         if part.chain:
             return nn.Sequential(*(self.leaf_or_unit(kid) for kid in part.children.values()))
@@ -147,7 +159,7 @@ class _Builder:
         prefix = len(part.path) + 1 if part.path else 0
         done: set[str] = set()
         for node in part.members:
-            unit = self.unit_below(part, node)
+            unit = unit_below(part, node)
             if unit is None:
                 self.call_leaf(g, holder, node, node.name[prefix:], values)
             elif unit.path not in done:
@@ -168,23 +180,12 @@ class _Builder:
             return block_class(block_type)(holder, g, class_name=_class_name(block_type))
         return fx.GraphModule(holder, g, class_name=_class_name(part.path.rsplit(".", 1)[-1]))
 
-    def leaf_or_unit(self, part: _Part) -> nn.Module:
+    def leaf_or_unit(self, part: Part) -> nn.Module:
         if part.node is None:
             return self.module(part)
         module = part.node.meta["lowered"].module
         assert module is not None  # a chain holds module leaves only
         return module
-
-    def unit_below(self, part: _Part, node: Node) -> _Part | None:
-        """The outermost sealed part strictly inside ``part`` that holds ``node``, if any."""
-        names = node.name.split(".")
-        start = len(part.path.split(".")) if part.path else 0
-        current = part
-        for depth in range(start, len(names) - 1):
-            current = current.children[names[depth]]
-            if current.sealed:
-                return current
-        return None
 
     def call_leaf(
         self,
@@ -206,8 +207,9 @@ class _Builder:
         values[node.name].name = _var(relative)
 
 
-def lower(graph: Graph) -> fx.GraphModule:
-    """Build the module tree for ``graph``; its weights get values from compiler.initialise."""
+def plan(graph: Graph) -> Part:
+    """Each node's lowering (in ``node.meta['lowered']``, until :func:`release`) and the tree of
+    parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it."""
     readers = graph.consumers()
     for node in graph.nodes.values():
         _check_names(node)
@@ -225,11 +227,22 @@ def lower(graph: Graph) -> fx.GraphModule:
         node.meta["lowered"] = OPS[node.op].lower(node.attrs, ctx)
     tree = _tree(graph)
     _seal(tree, graph, {n: k for k, n in enumerate(graph.nodes)}, readers)
+    return tree
+
+
+def release(graph: Graph) -> None:
+    """Drop the lowerings :func:`plan` left on the nodes: modules belong to the module tree."""
+    for node in graph.nodes.values():
+        node.meta.pop("lowered", None)
+
+
+def lower(graph: Graph) -> fx.GraphModule:
+    """Build the module tree for ``graph``; its weights get values from compiler.initialise."""
+    tree = plan(graph)
     try:
         module = _Builder(graph).module(tree)
     finally:
-        for node in graph.nodes.values():
-            del node.meta["lowered"]  # modules belong to the module tree, not to the IR
+        release(graph)
     assert isinstance(module, fx.GraphModule)
     module.meta = {"netc_name": graph.name, "output_shape": list(graph.shape_of(graph.output))}
     if graph.features:

@@ -248,7 +248,7 @@ def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
 
 
 def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    import torch.nn as nn
+    from torch import nn
 
     return Lowered(
         nn.Conv2d(
@@ -295,7 +295,7 @@ def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    import torch.nn as nn
+    from torch import nn
 
     c = ctx.in_shapes[0][0]
     cls = nn.BatchNorm2d if len(ctx.in_shapes[0]) == 3 else nn.BatchNorm1d
@@ -318,7 +318,7 @@ def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    import torch.nn as nn
+    from torch import nn
 
     return Lowered(nn.Linear(ctx.in_shapes[0][0], a["out"], bias=a["bias"]))
 
@@ -401,7 +401,7 @@ def _module(
 
 
 def _nn(name: str, *args: Any, **kw: Any) -> Any:
-    import torch.nn as nn
+    from torch import nn
 
     return getattr(nn, name)(*args, **kw)
 
@@ -489,7 +489,7 @@ _POOL_ATTRS = {
 
 def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     """Kaiming normal (fan_out, relu), as torchvision's ResNet; a bias keeps PyTorch's default."""
-    import torch.nn as nn
+    from torch import nn
 
     if m.bias is not None:
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
@@ -499,7 +499,7 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
 def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
     """Weight 1, bias 0, running mean 0 / var 1; weight 0 for a branch end under
     zero_init_residual (each block then starts as the identity, Goyal et al. 2017)."""
-    import torch.nn as nn
+    from torch import nn
 
     m.reset_parameters()
     if ctx.zero_init_residual and a["zero_init"]:

@@ -76,6 +76,9 @@ def test_no_code_execution_paths_in_compiler_or_exporters() -> None:
         ("ops.py", "getattr with a computed name"),
         # "visit_" + an ast node class name: only the evaluator's own visit_ methods exist
         ("expr.py", "getattr with a computed name"),
+        # reads a built module's attributes named by its constructor's signature, and looks a
+        # function up in torch only to compare it by identity; nothing is called
+        ("emit.py", "getattr with a computed name"),
     }
     problems = [p for p in problems if (p.split(":")[0], p.split(": ", 1)[1]) not in allowed]
     assert problems == []

@@ -1,0 +1,652 @@
+"""``netc emit``: a spec compiled to a standalone PyTorch source file that imports only torch.
+
+The file holds one class per block type (and per other sealed part, such as an SE module), one
+class for the network (constructible with no arguments), the few helpers netc's own modules need,
+each leaf's initialisation rule, and ``build(seed=...)``, which gives the same weights as
+``compiler.compile(spec, seed=...)``. It is written from the same plan as the module tree
+(:mod:`compiler.lower`), so state_dict keys, outputs and the aten op sequence are the same.
+
+A class serves every instance of its block type: constructor arguments carry what differs between
+instances (named after the block's own parameters where their values match, such as
+``in_channels`` or ``stride``), and a part only some instances have (a projection shortcut) is a
+flag and an ``if`` in ``forward``, as in torchvision's ``Bottleneck``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import modules as netc_modules
+from .ir import INPUT, Graph, Node
+from .lower import Part, plan, release, unit_below
+from .lower import _class_name as class_name
+from .ops import OPS, InitContext
+
+
+class EmitError(Exception):
+    """The network cannot be written as source (the message says which part and why)."""
+
+
+# ---- constructor calls with literal values, unified across instances ------------------------
+
+
+@dataclass
+class Call:
+    """A constructor call: ``func(*args, **kwargs)``; leaves of the tree are literal values."""
+
+    func: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)  # written only when they differ
+
+
+@dataclass
+class Slot:
+    """A literal that differs between a class's instances: a constructor argument."""
+
+    name: str
+
+
+def _leaf_call(module: Any) -> Call:
+    """The torch.nn constructor call that rebuilds ``module`` (from its signature and the
+    attributes of the same names)."""
+    cls = type(module)
+    prefix = "nn." if cls.__module__.startswith("torch.nn") else ""
+    call = Call(prefix + cls.__name__)
+    for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in ("device", "dtype"):
+            continue
+        value = getattr(module, name)
+        if name == "bias" and not isinstance(value, bool):
+            value = value is not None
+        if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+            value = value[0]  # (3, 3) -> 3: the constructors take either
+        if param.default is param.empty:
+            call.args.append(value)
+        else:
+            call.kwargs[name] = value
+            call.defaults[name] = param.default
+    return call
+
+
+# ---- the steps of a generated class ---------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One line of a forward: a call of a child module, or of a function."""
+
+    rel: str  # the child's path inside the class ('conv1', 'downsample', 'a.0')
+    inputs: list[str]  # references: another step's rel, or '$k' for the k-th argument
+    call: Call | None = None  # the child's constructor (None for a function)
+    function: Callable[..., Any] | None = None
+    extra: tuple[Any, ...] = ()
+
+
+@dataclass
+class Instance:
+    part: Part
+    steps: dict[str, Step]  # by rel, in order
+    output: str  # reference
+
+
+@dataclass
+class Klass:
+    name: str
+    doc: str
+    env_order: list[str]  # block parameter names, preferred names for constructor arguments
+    instances: list[Instance] = field(default_factory=list)
+    envs: list[dict[str, Any]] = field(default_factory=list)
+    # filled by unify()
+    order: list[str] = field(default_factory=list)
+    optional: dict[str, str] = field(default_factory=dict)  # rel -> flag name
+    alias: dict[str, str] = field(default_factory=dict)  # rel -> reference used when absent
+    params: list[str] = field(default_factory=list)
+    values: list[dict[str, Any]] = field(default_factory=list)  # per instance: param -> value
+    calls: dict[str, Any] = field(default_factory=dict)  # rel -> Call with Slots
+    inputs: dict[str, list[str]] = field(default_factory=dict)  # rel -> references read
+    modules: set[str] = field(default_factory=set)  # parameters that are modules
+    output: list[str] = field(default_factory=list)  # references returned
+
+
+def _ref(value: str, part: Part, owner: dict[str, str]) -> str:
+    if value in owner:
+        return owner[value]
+    return f"${part.inputs.index(value)}"
+
+
+class Emitter:
+    def __init__(self, graph: Graph, tree: Part) -> None:
+        self.graph = graph
+        self.tree = tree
+        self.block_types = {b: s.block_type for s in graph.stages if s.block_type for b in s.blocks}
+        self.classes: dict[str, Klass] = {}
+        self.helpers: list[Any] = []  # netc module classes and functions the file needs
+
+    # -- collecting ----------------------------------------------------------------------------
+
+    def klass_for(self, part: Part) -> tuple[Klass, int]:
+        """Register ``part`` as an instance of its class; returns the class and the index.
+        Its children's classes are registered first, so they are unified first."""
+        inst = self.instance(part)
+        block_type = self.block_types.get(part.path)
+        if part.path == "":
+            key, doc, order = class_name(self.graph.name), self.graph.description, []
+        elif block_type is not None:
+            key, doc = class_name(block_type), f"A '{block_type}' block."
+            order = list(self.graph.block_params.get(part.path, {}))
+        else:
+            key, doc, order = class_name(part.path.rsplit(".", 1)[-1]), "", []
+        klass = self.classes.setdefault(key, Klass(name=key, doc=doc, env_order=order))
+        klass.instances.append(inst)
+        klass.envs.append(self.graph.block_params.get(part.path, {}))
+        return klass, len(klass.instances) - 1
+
+    def instance(self, part: Part) -> Instance:
+        steps: dict[str, Step] = {}
+        owner: dict[str, str] = {}  # IR value -> step rel
+        prefix = len(part.path) + 1 if part.path else 0
+        done: set[str] = set()
+        for node in part.members:
+            unit = unit_below(part, node)
+            if unit is not None:
+                if unit.path in done:
+                    continue
+                done.add(unit.path)
+                rel = unit.path[prefix:]
+                inputs = [_ref(v, part, owner) for v in unit.inputs]
+                steps[rel] = Step(rel=rel, inputs=inputs, call=self.call_for(unit))
+                owner[unit.output] = rel
+                continue
+            rel = node.name[prefix:]
+            inputs = [_ref(v, part, owner) for v in node.inputs]
+            lowered = node.meta["lowered"]
+            if lowered.module is not None:
+                steps[rel] = Step(rel=rel, inputs=inputs, call=self.leaf(lowered.module))
+            else:
+                self.need(lowered.function)
+                steps[rel] = Step(
+                    rel=rel, inputs=inputs, function=lowered.function, extra=lowered.extra_args
+                )
+            owner[node.name] = rel
+        outputs = self.graph.returns if part.path == "" else [part.output]
+        return Instance(part=part, steps=steps, output=",".join(owner[o] for o in outputs))
+
+    def leaf(self, module: Any) -> Call:
+        if type(module).__module__ == netc_modules.__name__:
+            self.need(type(module))
+        return _leaf_call(module)
+
+    def need(self, thing: Any) -> None:
+        if getattr(thing, "__module__", "") == netc_modules.__name__ and thing not in self.helpers:
+            self.helpers.append(thing)
+
+    def call_for(self, part: Part) -> Any:
+        """The constructor of a sealed part: a Sequential, or an instance of its class."""
+        if part.node is not None:
+            return self.leaf(part.node.meta["lowered"].module)
+        if part.chain:
+            return Call("nn.Sequential", [self.call_for(kid) for kid in part.children.values()])
+        klass, index = self.klass_for(part)
+        return ("instance", klass.name, index)
+
+    # -- unifying the instances of a class ------------------------------------------------------
+
+    def unify(self, klass: Klass) -> None:
+        order: list[str] = []
+        for inst in klass.instances:
+            at = -1
+            for rel in inst.steps:
+                if rel in order:
+                    if order.index(rel) <= at:
+                        raise EmitError(f"{klass.name}: parts run in different orders")
+                    at = order.index(rel)
+                else:
+                    at += 1
+                    order.insert(at, rel)
+        klass.order = order
+        n = len(klass.instances)
+        present = {rel: tuple(rel in i.steps for i in klass.instances) for rel in order}
+        flags: dict[tuple[bool, ...], str] = {}
+        for rel in order:
+            if not all(present[rel]):
+                name = _var(rel.split(".")[0])
+                klass.optional[rel] = flags.setdefault(present[rel], name)
+        self.unify_inputs(klass, present)
+        # constructor literals: one parameter per distinct vector of values
+        vectors: dict[tuple[Any, ...], str] = {}
+        klass.values = [{} for _ in range(n)]
+        for flag_vector, flag in flags.items():
+            klass.params.append(flag)
+            for k in range(n):
+                klass.values[k][flag] = flag_vector[k]
+        for rel in order:
+            calls = [
+                (k, i.steps[rel].call) for k, i in enumerate(klass.instances) if rel in i.steps
+            ]
+            if calls[0][1] is None:
+                continue
+            try:
+                klass.calls[rel] = self.unify_call(klass, rel, calls, vectors)
+            except EmitError:
+                # the instances build this part differently (ResNet-D's downsample has its pool
+                # only where strided): the part itself is an argument, as torchvision passes
+                # `downsample` to its blocks
+                self.module_argument(klass, rel, calls, flags)
+        # the block's own parameters first, in its order; then other values; then the flags
+        rank = {p: k for k, p in enumerate(klass.env_order)}
+        flagged = set(flags.values())
+        klass.params.sort(key=lambda p: (p in flagged, rank.get(p, len(rank))))
+
+    def module_argument(
+        self,
+        klass: Klass,
+        rel: str,
+        calls: list[tuple[int, Any]],
+        flags: dict[tuple[bool, ...], str],
+    ) -> None:
+        name = _var(rel)
+        if rel in klass.optional:
+            flag = klass.optional[rel]
+            if sum(f == flag for f in klass.optional.values()) == 1:  # the flag was only this
+                vector = next(v for v, f in flags.items() if f == flag)
+                del flags[vector]
+                klass.params.remove(flag)
+                for values in klass.values:
+                    values.pop(flag, None)
+        for values in klass.values:
+            values[name] = None
+        for k, call in calls:
+            klass.values[k][name] = self.literal(call)
+        klass.params.append(name)
+        klass.modules.add(name)
+        klass.calls[rel] = Slot(name)
+
+    def literal(self, call: Any) -> Any:
+        """A constructor with every value written out (an instance of a class: its arguments)."""
+        if isinstance(call, tuple):
+            target = self.classes[call[1]]
+            return Call(target.name, kwargs=dict(target.values[call[2]]))
+        return call
+
+    def unify_inputs(self, klass: Klass, present: dict[str, tuple[bool, ...]]) -> None:
+        for rel in klass.order:
+            slots = [
+                (k, i.steps[rel].inputs) for k, i in enumerate(klass.instances) if rel in i.steps
+            ]
+            width = {len(s) for _, s in slots}
+            if len(width) != 1:
+                raise EmitError(f"{klass.name}.{rel}: a different number of inputs per instance")
+            klass.inputs[rel] = [
+                self.agree(klass, [(k, s[j]) for k, s in slots], present, f"{rel} input {j}")
+                for j in range(width.pop())
+            ]
+        outs = [(k, i.output) for k, i in enumerate(klass.instances)]
+        klass.output = self.agree(klass, outs, present, "output").split(",")
+
+    def agree(
+        self,
+        klass: Klass,
+        refs: list[tuple[int, str]],
+        present: dict[str, tuple[bool, ...]],
+        what: str,
+    ) -> str:
+        """The reference all instances read: the same one, or an optional step where they have
+        it and one same alias where they do not (returned: the optional step)."""
+        distinct = {r for _, r in refs}
+        if len(distinct) == 1:
+            return distinct.pop()
+        optional = [r for r in distinct if r in klass.optional]
+        if len(optional) == 1 and len(distinct) == 2:
+            opt = optional[0]
+            other = (distinct - {opt}).pop()
+            fits = all(present[opt][k] == (r == opt) for k, r in refs)
+            if fits and klass.alias.setdefault(opt, other) == other:
+                return opt
+        raise EmitError(f"{klass.name}: instances differ in {what} ({', '.join(sorted(distinct))})")
+
+    def unify_call(
+        self,
+        klass: Klass,
+        rel: str,
+        calls: list[tuple[int, Any]],
+        vectors: dict[tuple[Any, ...], str],
+    ) -> Any:
+        """One constructor for all instances; literals that differ become parameters."""
+        first = calls[0][1]
+        if isinstance(first, tuple):  # an instance of another class
+            if any(not isinstance(c, tuple) or c[1] != first[1] for _, c in calls):
+                raise EmitError(f"{klass.name}.{rel}: instances build different modules")
+            values = [self.classes[c[1]].values[c[2]] for _, c in calls]
+            target = self.classes[first[1]]
+            return Call(
+                target.name,
+                kwargs={
+                    p: self.slot(klass, rel, p, calls, [v.get(p) for v in values], vectors)
+                    for p in target.params
+                },
+            )
+        if isinstance(first, Call):
+            for _, c in calls:
+                if (
+                    not isinstance(c, Call)
+                    or c.func != first.func
+                    or len(c.args) != len(first.args)
+                ):
+                    raise EmitError(f"{klass.name}.{rel}: instances build different modules")
+            if any(set(c.kwargs) != set(first.kwargs) for _, c in calls):
+                raise EmitError(f"{klass.name}.{rel}: instances build different modules")
+            args = [
+                self.unify_call(klass, f"{rel}.{j}", [(k, c.args[j]) for k, c in calls], vectors)
+                for j in range(len(first.args))
+            ]
+            kwargs = {
+                key: self.unify_call(
+                    klass, f"{rel}.{key}", [(k, c.kwargs[key]) for k, c in calls], vectors
+                )
+                for key in first.kwargs
+            }
+            return Call(first.func, args, kwargs, dict(first.defaults))
+        return self.slot(klass, rel, rel, calls, [c for _, c in calls], vectors)
+
+    def slot(
+        self,
+        klass: Klass,
+        rel: str,
+        label: str,
+        calls: list[tuple[int, Any]],
+        seen: list[Any],
+        vectors: dict[tuple[Any, ...], str],
+    ) -> Any:
+        if all(v == seen[0] and type(v) is type(seen[0]) for v in seen):
+            return seen[0]
+        full: list[Any] = [None] * len(klass.instances)
+        for (k, _), v in zip(calls, seen, strict=True):
+            full[k] = v
+        vector = tuple(full)
+        for p in klass.params:  # a parameter that already carries these values where used
+            if all(v is None or klass.values[k].get(p) == v for k, v in enumerate(vector)):
+                return Slot(p)
+        if vector not in vectors:
+            vectors[vector] = self.param_name(klass, vector, label)
+            klass.params.append(vectors[vector])
+            for k, v in enumerate(vector):
+                klass.values[k][vectors[vector]] = v
+        return Slot(vectors[vector])
+
+    def param_name(self, klass: Klass, vector: tuple[Any, ...], label: str) -> str:
+        """A block parameter whose value matches in every instance that uses it, else a name
+        from where the value goes (``conv1_stride``)."""
+        for key in klass.env_order:
+            matches = all(
+                v is None or env.get(key) == v for env, v in zip(klass.envs, vector, strict=True)
+            )
+            if key != "index" and matches and key not in klass.params:
+                return key
+        base = _var(label.replace(".", "_"))
+        name, k = base, 2
+        while name in klass.params or name in klass.env_order:
+            name, k = f"{base}_{k}", k + 1
+        return name
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def source(self) -> str:
+        root, _ = self.klass_for(self.tree)
+        # classes were registered children first; unify in that order so parents see params
+        for klass in self.classes.values():
+            self.unify(klass)
+        parts = [self.header(), *self.helper_sources(), *self.init_sources()]
+        for klass in self.classes.values():
+            parts.append(self.class_source(klass, root=klass is root))
+        parts.append(self.build_source(root))
+        return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+    def header(self) -> str:
+        g = self.graph
+        lines = [
+            f'"""{g.name}: {g.description or "a network"}'.rstrip(),
+            "",
+            "Written by `netc emit` from the spec; it needs only PyTorch. `build(seed=...)` gives",
+            'the weights netc\'s `compile(spec, seed=...)` gives."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from collections.abc import Callable",
+            "from dataclasses import dataclass",
+            "from typing import Any",
+            "",
+            "import torch",
+        ]
+        if any(inspect.getsource(h).count("F.") for h in self.helpers):
+            lines.append("import torch.nn.functional as F")
+        lines += ["from torch import nn", "", "Attrs = dict[str, Any]"]
+        return "\n".join(lines)
+
+    def helper_sources(self) -> list[str]:
+        return [inspect.getsource(h) for h in self.helpers]
+
+    def init_rules(self) -> list[tuple[Node, Callable[..., None]]]:
+        return [(n, OPS[n.op].init) for n in self.graph.nodes.values() if OPS[n.op].init]  # type: ignore[misc]
+
+    def init_sources(self) -> list[str]:
+        rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))
+        return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in rules)]
+
+    def class_source(self, klass: Klass, root: bool) -> str:
+        n = len(klass.instances)
+        lines = [f"class {klass.name}(nn.Module):"]
+        doc = klass.doc or f"Generated from the spec ({n} instance{'s' * (n > 1)})."
+        lines.append(f'    """{doc}"""')
+        lines.append("")
+        if root:
+            lines.append("    def __init__(self, init: bool = True) -> None:")
+        else:
+            typed = sorted((_type_of(klass, p) for p in klass.params), key=lambda t: "=" in t)
+            args = ", ".join(typed)
+            lines.append(
+                f"    def __init__(self, {args}) -> None:"
+                if args
+                else "    def __init__(self) -> None:"
+            )
+        lines.append("        super().__init__()")
+        made: set[str] = set()
+        for rel in klass.order:
+            call = klass.calls.get(rel)
+            if call is None:
+                continue
+            parents = rel.split(".")[:-1]
+            for depth in range(len(parents)):
+                holder = ".".join(parents[: depth + 1])
+                if holder not in made:
+                    made.add(holder)
+                    lines.append(_assign("self", holder, "nn.Module()"))
+            text = _render(call)
+            if rel in klass.optional and not isinstance(call, Slot):
+                text = f"{text} if {klass.optional[rel]} else None"
+            lines.append(_assign("self", rel, text))
+        if root:
+            lines += ["        if init:", "            self.reset_parameters()"]
+        lines.append("")
+        lines += self.forward_source(klass, root)
+        if root:
+            lines.append("")
+            lines += self.reset_source()
+        return "\n".join(lines)
+
+    def forward_source(self, klass: Klass, root: bool) -> list[str]:
+        inst = klass.instances[0]
+        count = len(inst.part.inputs)
+        names = ["x"] + [f"x{k}" for k in range(1, count)]
+        args = ", ".join(f"{a}: torch.Tensor" for a in names)
+        many = root and bool(self.graph.features)
+        returns = "list[torch.Tensor]" if many else "torch.Tensor"
+        lines = [f"    def forward(self, {args}) -> {returns}:"]
+
+        def ref(r: str) -> str:
+            return names[int(r[1:])] if r.startswith("$") else _var(r)
+
+        for rel in klass.order:
+            step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
+            ins = [ref(r) for r in klass.inputs[rel]]
+            target = _var(rel)
+            if step.function is not None:
+                lines += [f"        {line}" for line in _function_lines(step, ins, target)]
+                continue
+            call = f"{_access('self', rel)}({', '.join(ins)})"
+            if rel in klass.optional:
+                alias = klass.alias.get(rel)
+                fallback = ref(alias) if alias else "None"
+                call = f"{call} if {_access('self', rel)} is not None else {fallback}"
+            lines.append(f"        {target} = {call}")
+        outs = [ref(o) for o in klass.output]
+        lines.append(f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}")
+        return lines
+
+    def reset_source(self) -> list[str]:
+        lines = [
+            "    def reset_parameters(self, zero_init_residual: bool = False) -> None:",
+            '        """First values by each op\'s rule, in the order netc gives them."""',
+            "        ctx = InitContext(zero_init_residual=zero_init_residual)",
+            "        for path, rule, attrs in INIT_ORDER:",
+            "            rule(self.get_submodule(path), attrs, ctx)",
+        ]
+        return lines
+
+    def build_source(self, root: Klass) -> str:
+        rows = []
+        for node, rule in self.init_rules():
+            wanted = re.findall(r'a\["(\w+)"\]', inspect.getsource(rule))
+            attrs = {k: node.attrs[k] for k in dict.fromkeys(wanted)}
+            rows.append(f"    ({node.name!r}, {rule.__name__}, {attrs!r}),")
+        return "\n".join(
+            [
+                "# every leaf with weights: its path, its initialisation rule, the attributes the",
+                "# rule reads",
+                "INIT_ORDER: list[tuple[str, Callable[..., None], dict[str, Any]]] = [",
+                *rows,
+                "]",
+                "",
+                "",
+                "def build(",
+                "    seed: int | None = None, zero_init_residual: bool = False",
+                f") -> {root.name}:",
+                '    """The network with the weights netc\'s compile(spec, seed=seed) gives it:',
+                '    built without memory, then each weight drawn once from ``seed``."""',
+                '    with torch.device("meta"):',
+                f"        model = {root.name}(init=False)",
+                '    model.to_empty(device="cpu")',
+                "    if seed is None:",
+                "        model.reset_parameters(zero_init_residual)",
+                "        return model",
+                "    with torch.random.fork_rng(devices=[]):",
+                "        torch.manual_seed(seed)",
+                "        model.reset_parameters(zero_init_residual)",
+                "    return model",
+            ]
+        )
+
+
+def _type_of(klass: Klass, param: str) -> str:
+    """``name: type``, with ``= None`` for a value only some instances use."""
+    values = {type(v[param]).__name__ for v in klass.values if v.get(param) is not None}
+    kind = values.pop() if len(values) == 1 else "Any"
+    if param in klass.modules:
+        kind = "nn.Module"
+    if any(v.get(param) is None for v in klass.values):
+        return f"{param}: {kind} | None = None"
+    return f"{param}: {kind}"
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, Slot):
+        return value.name
+    if isinstance(value, Call):
+        parts = [_render(a) for a in value.args]
+        parts += [
+            f"{k}={_render(v)}"
+            for k, v in value.kwargs.items()
+            if isinstance(v, Slot) or k not in value.defaults or v != value.defaults[k]
+        ]
+        text = f"{value.func}({', '.join(parts)})"
+        if value.func == "nn.Sequential" and len(parts) > 1:
+            inner = ",\n".join(f"            {p}" for p in _runs(value.args))
+            return f"nn.Sequential(\n{inner},\n        )"
+        return text
+    return repr(value)
+
+
+def _runs(calls: list[Any]) -> list[str]:
+    """Sequential members; a run of identical calls is written once, repeated."""
+    out: list[str] = []
+    texts = [_render(c) for c in calls]
+    k = 0
+    while k < len(texts):
+        j = k
+        while j + 1 < len(texts) and texts[j + 1] == texts[k]:
+            j += 1
+        count = j - k + 1
+        out.append(texts[k] if count < 3 else f"*[{texts[k]} for _ in range({count})]")
+        if count == 2:
+            out.append(texts[k])
+        k = j + 1
+    return out
+
+
+def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
+    fn = step.function
+    extra = ", ".join(repr(e) for e in step.extra)
+    if fn is operator.iadd:
+        return [f"{ins[0]} += {ins[1]}", f"{target} = {ins[0]}"]
+    infix = {operator.add: "+", operator.mul: "*", operator.sub: "-", operator.truediv: "/"}
+    if fn in infix:
+        return [f"{target} = {f' {infix[fn]} '.join(ins)}"]
+    name = getattr(fn, "__name__", "")
+    args = ", ".join([*ins, extra] if extra else ins)
+    if getattr(fn, "__module__", "") == netc_modules.__name__:
+        return [f"{target} = {name}({args})"]
+    import torch
+
+    if getattr(torch, name, None) is fn:
+        return [f"{target} = torch.{name}({args})"]
+    raise EmitError(f"no source form for the function {fn!r}")
+
+
+def _var(path: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "_" for c in path)
+    return cleaned if cleaned[:1].isalpha() else "v_" + cleaned
+
+
+def _access(base: str, rel: str) -> str:
+    out = base
+    for part in rel.split("."):
+        out = f"{out}.{part}" if part.isidentifier() else f'getattr({out}, "{part}")'
+    return out
+
+
+def _assign(base: str, rel: str, text: str) -> str:
+    *parents, leaf = rel.split(".")
+    holder = _access(base, ".".join(parents)) if parents else base
+    if leaf.isidentifier():
+        return f"        {holder}.{leaf} = {text}"
+    return f'        {holder}.add_module("{leaf}", {text})'
+
+
+def emit(graph: Graph) -> str:
+    """The standalone source of ``graph``'s network (raises EmitError when it cannot be)."""
+    import torch
+
+    with torch.device("meta"):
+        tree = plan(graph)
+    try:
+        return Emitter(graph, tree).source()
+    finally:
+        release(graph)
+
+
+__all__ = ["INPUT", "EmitError", "emit"]
