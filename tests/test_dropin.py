@@ -167,7 +167,8 @@ def test_pickle_deepcopy_script_and_export_keep_working(
         torch.testing.assert_close(scripted(x), want)
         exported = torch.export.export(ours, (x,))
         torch.testing.assert_close(exported.module()(x), want)
-    assert isinstance(copy.deepcopy(ours).layer1[0], block_class("bottleneck"))
+    for clone in (pickle.loads(pickle.dumps(ours)), copy.deepcopy(ours)):
+        assert isinstance(clone.layer1[0], block_class("bottleneck"))  # the class survives
 
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
