@@ -337,6 +337,14 @@ def cmd_ir(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _command(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with its examples."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter, **kw
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
@@ -347,10 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "compile",
-        epilog=EXAMPLES["compile"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="check a spec, build its module, print a per-stage table",
         description="Check SPEC, build the torch module, and print params, MACs "
         "and output shape per stage.",
@@ -371,10 +378,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=cmd_compile)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "export",
-        epilog=EXAMPLES["export"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="export ONNX, validated in onnxruntime",
         description="Export SPEC to ONNX (eval mode, BatchNorm folded, dynamic batch, one file), "
         "check it and compare onnxruntime with PyTorch at batches 1, 2, 5; the file is written "
@@ -388,10 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "check",
-        epilog=EXAMPLES["check"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="validate specs without building anything (no torch)",
         description="Validate each SPEC: all errors at once, exit 2 if any.",
     )
@@ -400,10 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "list",
-        epilog=EXAMPLES["list"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="list the networks of the spec library with their counts",
         description="Load every network spec under FOLDER (default: netc's own library, "
         "whose names every command accepts in place of a file) and print name, family, params, "
@@ -420,10 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "diagram",
-        epilog=EXAMPLES["diagram"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="draw a network or a block type with Graphviz",
         description="Draw SPEC (a network, or a block type file such as "
         "specs/blocks/bottleneck.yaml) to OUT; the format comes from the extension "
@@ -451,10 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=cmd_diagram)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "emit",
-        epilog=EXAMPLES["emit"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="write the network as standalone PyTorch source",
         description="Write SPEC as one Python file that imports only torch: a class per block "
         "type, one for the network (constructible with no arguments), and build(seed=...), which "
@@ -466,10 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_spec_options(p)
     p.set_defaults(func=cmd_emit)
 
-    p = sub.add_parser(
+    p = _command(
+        sub,
         "ir",
-        epilog=EXAMPLES["ir"],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         help="print the expanded IR graph, one node per line",
         description="Print the IR of SPEC: every node with its inputs, "
         "attributes and output shape.",

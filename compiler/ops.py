@@ -476,6 +476,20 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
     )
 
 
+def _elementwise(name: str, doc: str, module: str, onnx_type: str) -> Op:
+    """A parameter-free element-wise op: a torch.nn module of no arguments, one ONNX node."""
+    return Op(
+        name=name,
+        doc=doc,
+        attrs={},
+        shape=_same,
+        lower=_module(lambda a, ctx: _nn(module)),
+        onnx=_unary(onnx_type),
+        label=lambda a, o: name,
+        diagram="activation",
+    )
+
+
 _POOL_ATTRS = {
     "kernel": Attr(kind="int", min=1, doc="window size"),
     "stride": Attr(kind="int", default=0, min=0, doc="step; 0 means the kernel size"),
@@ -578,26 +592,8 @@ OPS: dict[str, Op] = {
             label=lambda a, o: "ReLU",
             diagram="activation",
         ),
-        Op(
-            name="sigmoid",
-            doc="logistic sigmoid",
-            attrs={},
-            shape=_same,
-            lower=_module(lambda a, ctx: _nn("Sigmoid")),
-            onnx=_unary("Sigmoid"),
-            label=lambda a, o: "sigmoid",
-            diagram="activation",
-        ),
-        Op(
-            name="identity",
-            doc="passes its input through",
-            attrs={},
-            shape=_same,
-            lower=_module(lambda a, ctx: _nn("Identity")),
-            onnx=_unary("Identity"),
-            label=lambda a, o: "identity",
-            diagram="activation",
-        ),
+        _elementwise("sigmoid", "logistic sigmoid", "Sigmoid", "Sigmoid"),
+        _elementwise("identity", "passes its input through", "Identity", "Identity"),
         Op(
             name="dropout",
             doc="dropout (active in training mode only)",

@@ -1,0 +1,42 @@
+"""The README and docs describe the software: their links resolve, performance.md is what the
+benchmark script generates from results.json, and none of them speaks of how netc was made."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_links_to_files_resolve() -> None:
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_performance_doc_is_generated_from_the_results() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import run  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    data = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "performance.md"
+        run.write_doc(data, path)
+        fresh = path.read_text()
+    saved = (ROOT / "docs" / "performance.md").read_text()
+    assert saved == fresh, "regenerate it: python benchmarks/run.py --doc-only"
+
+
+def test_the_docs_speak_of_the_software_not_its_making() -> None:
+    for doc in DOCS:
+        text = doc.read_text().lower()
+        for pattern in (r"\bissues? #?\d", r"\bsessions?\b", r"\bmissed\b", r"\blent\b"):
+            assert not re.search(pattern, text), f"{doc.name}: {pattern}"
