@@ -567,9 +567,10 @@ DOC_NOTES = """## How to read it
   per layer grows with depth. Each block gets its own generated `forward` (see lowering.md), a
   cost that grows linearly with the number of blocks.
 - Export + validation: validation is onnxruntime itself (two `InferenceSession`s, batches 1,
-  2 and 5 at two optimisation levels) plus one PyTorch forward. `torch.onnx.export(dynamo=True)` has a one-off
-  start-up of about 2.5 s in a process (importing `torch._dynamo` and onnxscript's torchlib,
-  building its op registry) before `torch.export`, decompositions and onnxscript's optimiser run.
+  2 and 5 at two optimisation levels) plus one PyTorch forward. `torch.onnx.export(dynamo=True)`
+  has a one-off start-up of about 2.5 s in a process (importing `torch._dynamo` and onnxscript's
+  torchlib, building its op registry) before `torch.export`, decompositions and onnxscript's
+  optimiser run.
   The netc exporter writes the network from the IR without tracing, which is why it is the
   default; onnxruntime runs its file and the dynamo exporter's at the same speed.
 - onnxruntime's convolution kernels run ResNet-50 faster than its own large MatMul runs on this
