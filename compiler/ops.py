@@ -105,6 +105,10 @@ class Emitter(Protocol):
         """An int64 constant (Slice starts, Pad pads)."""
         ...
 
+    def scalar(self, value: float) -> str:
+        """A float32 scalar constant (Clip's bounds, GELU's factors)."""
+        ...
+
 
 class NotExportable(Exception):
     """An op instance that ONNX cannot express exactly; the message says why."""
@@ -476,6 +480,58 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
     )
 
 
+def _activation(
+    name: str,
+    doc: str,
+    module: str,
+    *,
+    onnx: Callable[[Attrs, LowerContext, Emitter], str],
+    inplace: bool = False,
+) -> Op:
+    """An activation: a torch.nn module (in place, where the module can be and no other node
+    reads its input), written to ONNX by ``onnx``."""
+
+    def lower(a: Attrs, ctx: LowerContext) -> Lowered:
+        return Lowered(_nn(module, inplace=True) if inplace and ctx.inplace_ok else _nn(module))
+
+    return Op(
+        name=name,
+        doc=doc,
+        attrs={},
+        shape=_same,
+        lower=lower,
+        onnx=onnx,
+        label=lambda a, o: name,
+        diagram="activation",
+    )
+
+
+def _relu6_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return e.node("Clip", [e.inputs[0], e.scalar(0.0), e.scalar(6.0)])
+
+
+def _hsig_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return e.node("HardSigmoid", e.inputs, alpha=1 / 6, beta=0.5)
+
+
+def _hardswish_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    # HardSwish is opset 14; x * HardSigmoid(x) is the same function from opset 6 on
+    gate = e.node("HardSigmoid", e.inputs, alpha=1 / 6, beta=0.5)
+    return e.node("Mul", [e.inputs[0], gate])
+
+
+def _silu(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return e.node("Mul", [e.inputs[0], e.node("Sigmoid", e.inputs)])
+
+
+def _gelu(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    # ONNX's Gelu is opset 20: 0.5 * x * (1 + erf(x / sqrt(2))), as torch computes it
+    x = e.inputs[0]
+    erf = e.node("Erf", [e.node("Div", [x, e.scalar(math.sqrt(2.0))])])
+    half_x = e.node("Mul", [x, e.scalar(0.5)])
+    return e.node("Mul", [half_x, e.node("Add", [erf, e.scalar(1.0)])])
+
+
 def _elementwise(name: str, doc: str, module: str, onnx_type: str) -> Op:
     """A parameter-free element-wise op: a torch.nn module of no arguments, one ONNX node."""
     return Op(
@@ -592,6 +648,23 @@ OPS: dict[str, Op] = {
             label=lambda a, o: "ReLU",
             diagram="activation",
         ),
+        _activation(
+            "relu6", "min(max(x, 0), 6) (MobileNetV2)", "ReLU6", inplace=True, onnx=_relu6_onnx
+        ),
+        _activation(
+            "hardswish",
+            "x * relu6(x + 3) / 6 (MobileNetV3)",
+            "Hardswish",
+            inplace=True,
+            onnx=_hardswish_onnx,
+        ),
+        _activation(
+            "hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", "Hardsigmoid", onnx=_hsig_onnx
+        ),
+        _activation(
+            "silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)", "SiLU", inplace=True, onnx=_silu
+        ),
+        _activation("gelu", "x * Phi(x), the exact (erf) form (ConvNeXt, ViT)", "GELU", onnx=_gelu),
         _elementwise("sigmoid", "logistic sigmoid", "Sigmoid", "Sigmoid"),
         _elementwise("identity", "passes its input through", "Identity", "Identity"),
         Op(

@@ -66,6 +66,12 @@ class _NodeEmitter:
         self.builder.initializers.append(tensor)
         return name
 
+    def scalar(self, value: float) -> str:
+        self.constants += 1
+        name = f"{self.name}/const{self.constants}"
+        self.builder.initializers.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+        return name
+
     def finish(self, output: str, value: str) -> None:
         """Name the rule's last node after the IR node and its output ``value``."""
         last = self.builder.nodes[-1]
