@@ -42,6 +42,17 @@ def _floor(x: Any) -> int:
     return math.floor(x)
 
 
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+    """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at least
+    ``min_value`` (default: the divisor), never more than 10% below ``v`` (width multipliers of
+    MobileNet and EfficientNet)."""
+    if divisor <= 0:
+        raise ValueError("the divisor must be positive")
+    least = divisor if min_value is None else min_value
+    new_v = max(least, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "min": min,
     "max": max,
@@ -49,7 +60,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "int": int,
     "ceil": _ceil,
     "floor": _floor,
+    "round": round,  # Python's: halves to even, as numpy's round (RegNet's widths)
+    "make_divisible": make_divisible,
 }
+CALLABLE = ", ".join(FUNCTIONS)
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -103,7 +117,7 @@ class _Evaluator:
                 node,
                 f"'{type(node).__name__}' is not allowed in an expression",
                 "expressions use numbers, names, + - * / // % **, comparisons, "
-                "'a if c else b' and min, max, abs, int, ceil, floor",
+                f"'a if c else b' and {CALLABLE}",
             )
         return self.checked(node, method(node))
 
@@ -205,7 +219,7 @@ class _Evaluator:
 
     def visit_Call(self, node: ast.Call) -> Value:
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
-            raise self.fail(node, "only min, max, abs, int, ceil and floor may be called")
+            raise self.fail(node, f"only {CALLABLE} may be called")
         args = [self.visit(a) for a in node.args]
         for a, v in zip(node.args, args, strict=True):
             self.number(a, v)

@@ -95,3 +95,14 @@ def test_arbitrary_arithmetic_never_escapes(pairs: list[tuple[str, str]], last: 
         return
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         assert abs(value) <= MAX_MAGNITUDE
+
+
+def test_make_divisible_and_round_are_torchvisions() -> None:
+    from torchvision.models._utils import _make_divisible
+
+    for v in [1, 7.5, 8, 15.99, 16 * 0.75, 24 * 1.3, 32 * 0.35, 96 * 1.4, 1280 * 0.5, 3.2]:
+        for divisor, least in ((8, None), (8, 16), (16, None)):
+            args = f"{v}, {divisor}" + (f", {least}" if least is not None else "")
+            assert evaluate(f"make_divisible({args})", {}) == _make_divisible(v, divisor, least)
+    assert evaluate("round(2.5)", {}) == 2 and evaluate("round(3.5)", {}) == 4  # halves to even
+    assert evaluate("round(1.23456, 2)", {}) == 1.23
