@@ -63,6 +63,8 @@ class Expander:
         self.later = {e.name for _, es in spec.sections for e in es}
         self.stages: list[Stage] = []
         self.identity_blocks: dict[str, str] = {}  # block path -> kind, where no projection
+        self.op_defaults = spec.op_defaults
+        self.net_env: dict[str, Value] = {}
         self.block_params: dict[str, dict[str, Value]] = {}
 
     # ---- values ---------------------------------------------------------------------------
@@ -213,10 +215,15 @@ class Expander:
             self.error(ctx, ns.loc, f"'{ns.name}': {problem}", "list the inputs with in: [a, b]")
             raise _Failed
         attrs = {}
+        defaults = self.op_defaults.get(ns.op, {})
         for key, spec in op.attrs.items():
-            raw = ns.attrs.get(key, spec.default)
-            loc = ns.attr_locs.get(key, ns.loc)
-            attrs[key] = self.typed(raw, spec, env, loc, ctx, f"'{key}' of '{ns.name}'")
+            if key in ns.attrs:
+                raw, loc, scope = ns.attrs[key], ns.attr_locs.get(key, ns.loc), env
+            elif key in defaults:  # the network's default for this op: network names only
+                (raw, loc), scope = defaults[key], self.net_env
+            else:
+                raw, loc, scope = spec.default, ns.loc, env
+            attrs[key] = self.typed(raw, spec, scope, loc, ctx, f"'{key}' of '{ns.name}'")
         node = Node(
             name=ctx.prefix + ns.name,
             op=ns.op,
@@ -391,7 +398,7 @@ class Expander:
     def run(self) -> Graph:
         spec = self.spec
         top = _Context(prefix="", stage="", block=None, where="")
-        net_env: dict[str, Value] = {}
+        net_env = self.net_env
         for key, raw in spec.params.items():
             with contextlib.suppress(_Failed):
                 net_env[key] = self.value(

@@ -36,6 +36,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "shortcut": ((str,), "a shortcut kind", False),
     "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
     "zero_init_residual": ((bool,), "true or false", False),
+    "op_defaults": ((dict,), "a mapping of op names to attribute defaults", False),
     "block_types": ((dict,), "a mapping of block types", False),
     "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),
     "stem": ((dict,), "a mapping of named nodes", False),
@@ -145,6 +146,8 @@ class NetworkSpec:
     sections: list[tuple[str, list[Entry]]]
     output: str | None
     outputs: list[str]  # feature maps returned instead of the output, if any
+    # network-wide attribute defaults per op ({batchnorm: {eps: 0.001}}), with their locations
+    op_defaults: dict[str, dict[str, tuple[Raw, Loc]]] = field(default_factory=dict)
     block_types: dict[str, BlockType]
     shortcut_types: dict[str, ShortcutType]
     source: Source
@@ -317,6 +320,7 @@ def check_network(src: Source) -> NetworkSpec:
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     outputs = _outputs(c, top)
+    op_defaults = _op_defaults(c, top)
     diags.raise_if_any()
     return NetworkSpec(
         name=top["name"],
@@ -330,11 +334,37 @@ def check_network(src: Source) -> NetworkSpec:
         sections=sections,
         output=top.get("output"),
         outputs=outputs,
+        op_defaults=op_defaults,
         block_types=block_types,
         shortcut_types=shortcut_types,
         source=src,
         param_locs={k: src.loc(("params", k)) for k in params},
     )
+
+
+def _op_defaults(c: _Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[Raw, Loc]]]:
+    """``op_defaults: {batchnorm: {eps: 0.001, momentum: 0.01}}``: each op and attribute known;
+    the values are checked where each node uses them."""
+    out: dict[str, dict[str, tuple[Raw, Loc]]] = {}
+    for op, attrs in top.get("op_defaults", {}).items():
+        path: Path = ("op_defaults", op)
+        if op not in OPS:
+            c.diags.error(c.src.key_loc(path), f"unknown op '{op}'{suffix_hint(op, OPS)}")
+            continue
+        if not isinstance(attrs, dict):
+            c.diags.error(c.src.loc(path), f"the defaults of '{op}' must be a mapping")
+            continue
+        out[op] = {}
+        for key, value in attrs.items():
+            if key not in OPS[op].attrs:
+                c.diags.error(
+                    c.src.key_loc((*path, key)),
+                    f"op '{op}' has no attribute '{key}'{suffix_hint(key, OPS[op].attrs)}",
+                    "attributes: " + (", ".join(sorted(OPS[op].attrs)) or "none"),
+                )
+                continue
+            out[op][key] = (value, c.src.loc((*path, key)))
+    return out
 
 
 def _outputs(c: _Checker, top: dict[str, Any]) -> list[str]:

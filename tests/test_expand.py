@@ -207,3 +207,23 @@ def test_block_lookup_is_nearest_first(tmp_path: Path) -> None:
     basic = (SPECS / "blocks" / "basic.yaml").read_text()
     (own / "basic.yaml").write_text(basic.replace("expansion: 1 ", "expansion: 2 "))
     assert compiler.load_spec(child).params > 269_722
+
+
+def test_op_defaults_set_an_attribute_for_the_whole_network(tmp_path: Path) -> None:
+    """MobileNetV3's BatchNorms (eps 1e-3, momentum 0.01) without touching a block file: the
+    default reaches block and shortcut nodes; a node's own value wins."""
+    spec = tmp_path / "eps.yaml"
+    spec.write_text(
+        f"extends: {SPECS / 'resnet18.yaml'}\nname: eps\n"
+        "params: {m: 0.01}\n"
+        "op_defaults:\n  batchnorm: {eps: 0.001, momentum: m}\n"
+        "stem:\n  bn1: {eps: 0.00002}\n"
+    )
+    graph = compiler.load_spec(spec)
+    bns = {n.name: n.attrs for n in graph.nodes.values() if n.op == "batchnorm"}
+    assert bns["bn1"] == {"eps": 2e-5, "momentum": 0.01, "zero_init": False}
+    assert bns["layer2.0.downsample.1"]["eps"] == 0.001
+    assert all(a["momentum"] == 0.01 for a in bns.values())
+    module = compiler.compile(graph)
+    assert module.get_submodule("layer3.1.bn2").eps == 0.001
+    assert module.get_submodule("layer3.1.bn2").momentum == 0.01

@@ -221,6 +221,8 @@ yaml_docs = st.recursive(
                     "nodes",
                     "out",
                     "kernel",
+                    "op_defaults",
+                    "outputs",
                 ]
             ),
             inner,
