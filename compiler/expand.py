@@ -5,7 +5,8 @@ shortcut rule (project or not) depends on the shape of its input, as in torchvis
 ``_make_layer``. Parameter expressions are evaluated here, where their names are bound:
 
 - network ``params`` are visible in the stem, head and stage parameter values;
-- a block sees only its own parameters, its ``let`` values, ``in_channels`` and ``index``;
+- a block sees only its own parameters, its ``let`` values, ``in_channels``, ``index`` (in its
+  stage), ``block_index`` and ``block_count`` (over the whole network: stochastic depth rules);
 - a shortcut rule sees ``in_channels``, ``out``, ``stride`` and ``dilation``.
 
 References: ``in: name`` looks in the block first, then in the whole network by module path
@@ -65,6 +66,8 @@ class Expander:
         self.identity_blocks: dict[str, str] = {}  # block path -> kind, where no projection
         self.op_defaults = spec.op_defaults
         self.net_env: dict[str, Value] = {}
+        self.blocks_done = 0  # block instances made so far
+        self.block_count = 0  # block instances in the whole network
         self.block_params: dict[str, dict[str, Value]] = {}
 
     # ---- values ---------------------------------------------------------------------------
@@ -323,7 +326,12 @@ class Expander:
                     )
                     raise _Failed
                 given[key] = (raw, st.locs[f"first.{key}"])
-        env: dict[str, Value] = {"in_channels": in_ch, "index": index}
+        env: dict[str, Value] = {
+            "in_channels": in_ch,
+            "index": index,
+            "block_index": self.blocks_done,  # over the whole network, from 0
+            "block_count": self.block_count,
+        }
         for key, default in bt.params.items():
             if key in given:
                 raw, loc = given[key]
@@ -389,6 +397,7 @@ class Expander:
                 self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
                 raise _Failed
             self.scope[path] = out
+            self.blocks_done += 1
             info.blocks.append(path)
             prev = out
         info.nodes = list(self.nodes)[first_node:]
@@ -406,6 +415,7 @@ class Expander:
                 )
         if self.diags:
             raise SpecError(self.diags.items)
+        self.block_count = self.count_blocks()
         prev = INPUT
         for section, entries in spec.sections:
             loose: Stage | None = None
@@ -467,6 +477,24 @@ class Expander:
                 spec_sha256=spec.sha256(),
             ),
         )
+
+    def count_blocks(self) -> int:
+        """How many block instances the stages make (a repeat that does not evaluate counts as
+        one here; the stage reports it)."""
+        total = 0
+        for _, entries in self.spec.sections:
+            for e in entries:
+                if isinstance(e, StageSpec):
+                    try:
+                        value = (
+                            evaluate(e.repeat, self.net_env)
+                            if isinstance(e.repeat, str)
+                            else e.repeat
+                        )
+                    except ExprError:
+                        value = 1
+                    total += value if isinstance(value, int) and value > 0 else 1
+        return total
 
     def features(self, top: _Context) -> list[Feature]:
         """The feature maps ``outputs:`` asks for, each resolved like ``output``."""

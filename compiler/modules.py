@@ -23,6 +23,30 @@ class PadChannels(nn.Module):
         return f"stride={self.stride}, front={self.front}, back={self.back}"
 
 
+class StochasticDepth(nn.Module):
+    """Stochastic depth (Huang et al. 2016) as torchvision's ``ops.StochasticDepth``: in training,
+    zero the input for a random share ``p`` of the samples ('row') or for the whole batch
+    ('batch'), scaling the rest by 1 / (1 - p); the identity in eval mode. The same random draws
+    as torchvision's, in the same order."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p, self.mode = p, mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival_rate = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival_rate)
+        if survival_rate > 0.0:
+            noise.div_(survival_rate)
+        return x * noise
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"
+
+
 def add_all(*xs: torch.Tensor) -> torch.Tensor:
     """Sum of three or more tensors (two use ``+`` directly)."""
     out = xs[0]

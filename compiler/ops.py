@@ -506,6 +506,12 @@ def _activation(
     )
 
 
+def _stochastic_depth_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(modules.StochasticDepth(a["p"], a["mode"]))
+
+
 def _relu6_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     return e.node("Clip", [e.inputs[0], e.scalar(0.0), e.scalar(6.0)])
 
@@ -666,6 +672,20 @@ OPS: dict[str, Op] = {
         ),
         _activation("gelu", "x * Phi(x), the exact (erf) form (ConvNeXt, ViT)", "GELU", onnx=_gelu),
         _elementwise("sigmoid", "logistic sigmoid", "Sigmoid", "Sigmoid"),
+        Op(
+            name="stochastic_depth",
+            doc="drops the whole branch for a random share p of the samples in training "
+            "('row'; 'batch': for the whole batch), as torchvision's StochasticDepth",
+            attrs={
+                "p": Attr(kind="float", min=0, max=1, doc="drop probability"),
+                "mode": Attr(kind="str", default="row", choices=("row", "batch")),
+            },
+            shape=_same,
+            lower=_stochastic_depth_lower,
+            onnx=_unary("Identity"),  # exported for inference, where it passes through
+            label=lambda a, o: f"stochastic depth {a['p']:.3g}",
+            diagram="activation",
+        ),
         _elementwise("identity", "passes its input through", "Identity", "Identity"),
         Op(
             name="dropout",
