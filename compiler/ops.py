@@ -416,6 +416,36 @@ def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     return Lowered(function=torch.flatten, extra_args=(1,))
 
 
+def _adaptive_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    return (_chw(ins, "adaptive_avgpool")[0], a["size"], a["size"])
+
+
+def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows along one axis: [floor(i*n/o), ceil((i+1)*n/o))."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def _adaptive_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    x = e.inputs[0]
+    _, h, w = ctx.in_shapes[0]
+    out = a["size"]
+    if h % out == 0 and w % out == 0:  # equal windows: one average pool
+        kernel = [h // out, w // out]
+        return e.node("AveragePool", [x], kernel_shape=kernel, strides=kernel)
+    # unequal windows: average each band of rows, then each band of columns (the windows are
+    # products of the two), joined with Concat; AveragePool keeps it valid from opset 13 on
+    for axis, size in ((2, h), (3, w)):
+        parts = []
+        for start, end in _adaptive_windows(size, out):
+            band = e.node("Slice", [x, e.ints([start]), e.ints([end]), e.ints([axis])])
+            kernel = [end - start, 1] if axis == 2 else [1, end - start]
+            parts.append(e.node("AveragePool", [band], kernel_shape=kernel))
+        x = parts[0] if len(parts) == 1 else e.node("Concat", parts, axis=axis)
+    if x == e.inputs[0]:
+        x = e.node("Identity", [x])
+    return x
+
+
 def _global_pool_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (_chw(ins, "global_avgpool")[0], 1, 1)
 
@@ -738,6 +768,18 @@ OPS: dict[str, Op] = {
             lower=_module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
             onnx=_unary("GlobalAveragePool"),
             label=lambda a, o: "global avg pool",
+            diagram="pool",
+            fresh_output=True,
+        ),
+        Op(
+            name="adaptive_avgpool",
+            doc="average pooling to a size x size output (VGG's 7x7, AlexNet's 6x6), PyTorch's "
+            "windows",
+            attrs={"size": Attr(kind="int", min=1, doc="output height and width")},
+            shape=_adaptive_shape,
+            lower=_module(lambda a, ctx: _nn("AdaptiveAvgPool2d", a["size"])),
+            onnx=_adaptive_onnx,
+            label=lambda a, o: f"adaptive avg pool {a['size']}x{a['size']}",
             diagram="pool",
             fresh_output=True,
         ),

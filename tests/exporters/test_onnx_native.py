@@ -134,3 +134,22 @@ def test_a_ceil_mode_window_pytorch_drops_is_written_exactly(tmp_path: Path) -> 
     assert graph.shape_of("pool") == (2, 3, 1)  # ONNX's ceil mode would give 4x2
     report = export(compiler.compile(graph).eval(), graph, tmp_path / "cm.onnx", exporter="netc")
     assert report.passed
+
+
+@pytest.mark.parametrize("exporter", ["netc", "dynamo"])
+@pytest.mark.parametrize(
+    ("h", "w", "size"), [(5, 7, 3), (7, 7, 4), (2, 3, 5), (9, 4, 2), (6, 6, 3), (4, 8, 2)]
+)
+def test_adaptive_pooling_with_unequal_windows(
+    exporter: str, h: int, w: int, size: int, tmp_path: Path
+) -> None:
+    """PyTorch's adaptive windows [floor(i*n/o), ceil((i+1)*n/o)) differ in size when o does
+    not divide n: the netc exporter averages bands of rows, then of columns; equal windows are
+    one AveragePool. (TorchScript's exporter writes only the 1x1 case with a dynamic batch.)"""
+    spec = tmp_path / "a.yaml"
+    spec.write_text(
+        f"name: a\ninput: [2, {h}, {w}]\nstem:\n  pool: {{op: adaptive_avgpool, size: {size}}}\n"
+    )
+    graph = compiler.load_spec(spec)
+    report = export(compiler.compile(graph).eval(), graph, tmp_path / "a.onnx", exporter=exporter)
+    assert report.passed
