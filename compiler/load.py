@@ -30,7 +30,8 @@ class Limits:
 def load_spec(
     path: str | os.PathLike[str], overrides: list[str] | None = None, limits: Limits | None = None
 ) -> Graph:
-    """Load, validate, expand and check a network spec; the Graph's ``meta`` holds the counts.
+    """Load, validate, expand and check a network spec (a file or a library name); the counts
+    are in ``graph.totals`` (``graph.params``, ``graph.macs``).
 
     Raises SpecError (with every located problem) for a bad spec; never imports torch.
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from compiler.ir import Graph
 
 EXPORTERS = ("dynamo", "torchscript", "netc")
-DEFAULT_EXPORTER = "netc"  # 3-4x faster than dynamo, outputs equal to 2e-5 (docs/performance.md)
+DEFAULT_EXPORTER = "netc"  # ~3x faster than dynamo, the same outputs (docs/performance.md)
 DEFAULT_OPSET = 18
 # the oldest opset each exporter writes (netc: Pad and Slice take their numbers as inputs from 13)
 MIN_OPSET = {"dynamo": 18, "netc": 13}
