@@ -224,13 +224,17 @@ def plan(graph: Graph) -> Part:
     """Each node's lowering (in ``node.meta['lowered']``, until :func:`release`) and the tree of
     parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it."""
     readers = graph.consumers()
+    returned = set(graph.returns)
     for node in graph.nodes.values():
         _check_names(node)
         # an op may overwrite its first input only when nothing else reads it (no skip edge from
         # it), it is not the caller's tensor, and its producer's backward does not need it
         first = node.inputs[0] if node.inputs else INPUT
         only_reader = (
-            first != INPUT and len(readers[first]) == 1 and OPS[graph.nodes[first].op].fresh_output
+            first != INPUT
+            and len(readers[first]) == 1
+            and first not in returned  # a feature output keeps its own value
+            and OPS[graph.nodes[first].op].fresh_output
         )
         ctx = LowerContext(
             in_shapes=[graph.shape_of(i) for i in node.inputs],

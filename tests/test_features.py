@@ -13,6 +13,7 @@ import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import compiler
+from compiler.folding import fold_module
 from exporters import graphviz as gv
 from exporters.onnx import export
 from tests.conftest import SPECS, run_cli
@@ -97,3 +98,21 @@ def test_compile_json_lists_the_outputs(in_root: Path) -> None:
 def test_bad_outputs_are_located_errors(value: str, message: str, in_root: Path) -> None:
     code, _, err = run_cli("check", "specs/resnet18.yaml", "--set", f"outputs={value}")
     assert code == 2 and message in err and "<command line>:1:" in err
+
+
+def test_an_output_read_by_an_in_place_op_keeps_its_value(tmp_path: Path) -> None:
+    """bn1 is returned and also read by the stem's ReLU: that ReLU must not overwrite it, and
+    the export (BatchNorm folded into conv1, which then stands for bn1) returns the same."""
+    graph = compiler.load_spec(
+        SPECS / "resnet18.yaml", ["outputs=[bn1, layer4]", "input=[3, 64, 64]"]
+    )
+    model = compiler.compile(graph, seed=0).eval()
+    assert not model.relu.inplace
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        bn1, _ = model(x)
+        torch.testing.assert_close(bn1, model.bn1(model.conv1(x)), rtol=0, atol=0)
+    assert (bn1 < 0).any()  # the value before the ReLU
+    folded, folded_graph = fold_module(model, graph)
+    assert folded_graph.returns[0] == "conv1"  # bn1 folded into conv1, which returns its value
+    assert export(folded, folded_graph, tmp_path / "f.onnx", folded=True).passed

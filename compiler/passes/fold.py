@@ -35,8 +35,15 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
         dataclasses.replace(s, blocks=list(s.blocks), nodes=[n for n in s.nodes if n not in pairs])
         for s in graph.stages
     ]
+    # a returned value that was folded away is now its absorbing node's (the same values)
+    features = [dataclasses.replace(f, node=pairs.get(f.node, f.node)) for f in graph.features]
     folded = dataclasses.replace(
-        graph, nodes=nodes, output=pairs.get(graph.output, graph.output), stages=stages, totals=None
+        graph,
+        nodes=nodes,
+        output=pairs.get(graph.output, graph.output),
+        stages=stages,
+        features=features,
+        totals=None,
     )
     shapes.run(folded)  # re-inferred, not copied: the rewired graph must still type-check
     stats.run(folded)
