@@ -471,10 +471,12 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
             # PyTorch drops a last window that starts in the padding; ONNX's ceil mode keeps it.
             # Floor mode with the end padding that gives PyTorch's output size is exact: padding
             # is ignored by a max pool and by an average that does not count it
-            ends = [(o - 1) * s + k - n - p for n, o in zip(sizes, outs, strict=True)]
-            if any(end < 0 for end in ends) or (
-                a.get("count_include_pad") and any(end > p for end in ends)
-            ):
+            pairs = list(zip(sizes, outs, strict=True))
+            ends = [max(0, (o - 1) * s + k - n - p) for n, o in pairs]
+            exact = all(
+                (n + p + e - k) // s + 1 == o for (n, o), e in zip(pairs, ends, strict=True)
+            )
+            if not exact or (a.get("count_include_pad") and any(end > p for end in ends)):
                 raise NotExportable(
                     f"{name} with ceil_mode: PyTorch drops a last window that starts in the "
                     f"padding ({sizes[0]}x{sizes[1]} -> {outs[0]}x{outs[1]}), ONNX keeps it"

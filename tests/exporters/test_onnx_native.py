@@ -153,3 +153,27 @@ def test_adaptive_pooling_with_unequal_windows(
     graph = compiler.load_spec(spec)
     report = export(compiler.compile(graph).eval(), graph, tmp_path / "a.onnx", exporter=exporter)
     assert report.passed
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding", "op"),
+    [
+        (2, 1, 2, 0, "maxpool"),
+        (3, 2, 3, 0, "avgpool"),
+        (2, 2, 3, 1, "avgpool"),
+        (5, 3, 2, 1, "maxpool"),
+    ],
+)
+def test_every_ceil_mode_pool_is_written_exactly(
+    size: int, kernel: int, stride: int, padding: int, op: str, tmp_path: Path
+) -> None:
+    """Where PyTorch's ceil-mode output already ends inside the input (no end padding needed),
+    floor mode with none is exact too; average pools count the padding as PyTorch does."""
+    spec = tmp_path / "p.yaml"
+    spec.write_text(
+        f"name: p\ninput: [2, {size}, {size}]\nstem:\n  pool: {{op: {op}, kernel: {kernel}, "
+        f"stride: {stride}, padding: {padding}, ceil_mode: true}}\n"
+    )
+    graph = compiler.load_spec(spec)
+    report = export(compiler.compile(graph).eval(), graph, tmp_path / "p.onnx", exporter="netc")
+    assert report.passed
