@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import modules as netc_modules
-from .ir import INPUT, Graph, Node
-from .lower import Part, plan, release, unit_below
-from .lower import _class_name as class_name
+from .ir import Graph, Node
+from .lower import Part, class_name, plan, release, unit_below
 from .ops import OPS, InitContext
 
 
@@ -124,7 +123,7 @@ class Emitter:
     def __init__(self, graph: Graph, tree: Part) -> None:
         self.graph = graph
         self.tree = tree
-        self.block_types = {b: s.block_type for s in graph.stages if s.block_type for b in s.blocks}
+        self.block_types = graph.block_types()
         self.classes: dict[str, Klass] = {}
         self.helpers: list[Any] = []  # netc module classes and functions the file needs
 
@@ -647,6 +646,3 @@ def emit(graph: Graph) -> str:
         return Emitter(graph, tree).source()
     finally:
         release(graph)
-
-
-__all__ = ["INPUT", "EmitError", "emit"]

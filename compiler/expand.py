@@ -474,7 +474,7 @@ class Expander:
                 file=spec.file,
                 name_loc=spec.loc("name"),
                 zero_init_residual=spec.zero_init_residual,
-                spec_sha256=spec.sha256(),
+                data=spec.source.data,
             ),
         )
 

@@ -8,6 +8,8 @@ readable text form that golden tests compare.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +57,14 @@ class Origin:
     file: str
     name_loc: Loc  # the spec's 'name:' line, where whole-network errors point
     zero_init_residual: bool  # the spec's own setting; compile() may override it
-    spec_sha256: str  # of the resolved spec data (after extends and overrides), canonical JSON
+    data: Any  # the resolved spec data (after extends and overrides)
+
+    @property
+    def spec_sha256(self) -> str:
+        """sha256 of the resolved spec data as canonical JSON (computed when asked: only the
+        ONNX metadata needs it, not `netc check`)."""
+        text = json.dumps(self.data, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +127,10 @@ class Graph:
     @property
     def activation_bytes(self) -> int:
         return self.counted.activation_bytes
+
+    def block_types(self) -> dict[str, str]:
+        """The block type of each block instance path (``layer1.0`` -> ``bottleneck``)."""
+        return {b: s.block_type for s in self.stages if s.block_type for b in s.blocks}
 
     def shape_of(self, name: str) -> Shape:
         return self.input_shape if name == INPUT else self.nodes[name].shape

@@ -7,8 +7,6 @@ names they use are bound.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,11 +153,6 @@ class NetworkSpec:
 
     def loc(self, *path: str | int) -> Loc:
         return self.source.loc(tuple(path))
-
-    def sha256(self) -> str:
-        """sha256 of the resolved spec data (after extends and overrides), canonical JSON."""
-        text = json.dumps(self.source.data, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
 
 
 class _Checker:
