@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,6 +104,15 @@ class Expander:
                 )
                 raise _Failed
             return raw
+        if attr.kind == "ints":
+            if not isinstance(raw, list) or not raw:
+                self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
+                raise _Failed
+            items = [self.value(r, env, loc, ctx, what) for r in raw]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+                self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
+                raise _Failed
+            return tuple(items)
         value = self.value(raw, env, loc, ctx, what)
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool),
@@ -210,7 +220,8 @@ class Expander:
                 raise _Failed
             return self.shortcut(ns, env, inputs[0], proj, ctx)
         present = [i for i in inputs if i is not None]
-        op = OPS[ns.op]
+        op_name = self.op_name(ns, env, ctx)
+        op = OPS[op_name]
         if op.joins_shortcut and len(present) == 1 < len(inputs):
             return present[0]  # the join of a removed shortcut ('none'): the plain network
         problem = op.arity_error(len(present))
@@ -218,7 +229,7 @@ class Expander:
             self.error(ctx, ns.loc, f"'{ns.name}': {problem}", "list the inputs with in: [a, b]")
             raise _Failed
         attrs = {}
-        defaults = self.op_defaults.get(ns.op, {})
+        defaults = self.op_defaults.get(op_name, {})
         for key, spec in op.attrs.items():
             if key in ns.attrs:
                 raw, loc, scope = ns.attrs[key], ns.attr_locs.get(key, ns.loc), env
@@ -228,8 +239,8 @@ class Expander:
                 raw, loc, scope = spec.default, ns.loc, env
             attrs[key] = self.typed(raw, spec, scope, loc, ctx, f"'{key}' of '{ns.name}'")
         node = Node(
-            name=ctx.prefix + ns.name,
-            op=ns.op,
+            name=ctx.prefix + self.rendered(ns.name, env, ns.loc, ctx),
+            op=op_name,
             inputs=present,
             attrs=attrs,
             loc=ns.loc,
@@ -239,6 +250,34 @@ class Expander:
         node.meta["attr_locs"] = ns.attr_locs
         self.add_node(node, ctx)
         return node.name
+
+    def op_name(self, ns: NodeSpec, env: dict[str, Value], ctx: _Context) -> str:
+        """The node's op: its name, or ``{expression}`` choosing one by the block's parameters
+        (MobileNetV3: ``op: "{'hardswish' if use_hs else 'relu'}"``), whose attributes are
+        checked here, once the op is known."""
+        if not (ns.op.startswith("{") and ns.op.endswith("}")):
+            return ns.op
+        loc = ns.attr_locs.get("op", ns.loc)
+        name = self.value(ns.op[1:-1], env, loc, ctx, f"'op' of '{ns.name}'")
+        if not isinstance(name, str) or name not in OPS:
+            hint = suffix_hint(name, OPS) if isinstance(name, str) else ""
+            self.error(ctx, loc, f"'op' of '{ns.name}' gives {name!r}, not an op{hint}")
+            raise _Failed
+        allowed = OPS[name].attrs
+        for key in ns.attrs:
+            if key not in allowed:
+                self.error(
+                    ctx,
+                    ns.attr_locs.get(key, ns.loc),
+                    f"op '{name}' (of '{ns.name}') has no attribute '{key}'"
+                    f"{suffix_hint(key, allowed)}",
+                )
+                raise _Failed
+        for key, spec in allowed.items():
+            if spec.default is REQUIRED and key not in ns.attrs:
+                self.error(ctx, ns.loc, f"node '{ns.name}' ({name}) needs '{key}'")
+                raise _Failed
+        return name
 
     def shortcut(
         self, ns: NodeSpec, env: dict[str, Value], source: str, proj: str, ctx: _Context
@@ -369,7 +408,7 @@ class Expander:
         )
         first_node = len(self.nodes)
         for i in range(repeat):
-            path = f"{st.name}.{i}"
+            path = self.block_path(st, i, top, net_env)
             ctx = _Context(
                 prefix=path + ".",
                 stage=st.name,
@@ -403,6 +442,43 @@ class Expander:
         info.nodes = list(self.nodes)[first_node:]
         self.stages.append(info)
         return prev
+
+    def block_path(self, st: StageSpec, index: int, ctx: _Context, net_env: dict[str, Value]) -> str:
+        """Block ``index``'s module path: ``<stage>.<index>``, or the stage's ``path`` template
+        with each ``{expression}`` evaluated (MobileNet's ``features.{block_index + 1}`` numbers
+        blocks across stage rows; RegNet's ``trunk_output.block1.block1-{index}``)."""
+        if st.path is None:
+            return f"{st.name}.{index}"
+        env = {
+            **net_env,
+            "index": index,
+            "block_index": self.blocks_done,
+            "block_count": self.block_count,
+        }
+        return self.rendered(st.path, env, st.locs["path"], ctx, "'path'")
+
+    def rendered(
+        self, template: str, env: dict[str, Value], loc: Loc, ctx: _Context, what: str = ""
+    ) -> str:
+        """A module path with each ``{expression}`` replaced by its whole-number value: a stage's
+        ``path``, or a node name that depends on the block's parameters (MobileNet's
+        ``conv.{1 if expand else 0}.0``: torchvision numbers the layers a block has)."""
+        if "{" not in template and "}" not in template:
+            return template
+        what = what or f"name '{template}'"
+
+        def one(m: re.Match[str]) -> str:
+            value = self.value(m.group(1), env, loc, ctx, what)
+            if not isinstance(value, int) or isinstance(value, bool):
+                self.error(ctx, loc, f"{what}: {{{m.group(1)}}} must give a whole number")
+                raise _Failed
+            return str(value)
+
+        path = re.sub(r"\{([^{}]*)\}", one, template)
+        if any(not p or p.strip() != p or "{" in p or "}" in p for p in path.split(".")):
+            self.error(ctx, loc, f"{what} gives '{path}', not a module path")
+            raise _Failed
+        return path
 
     def run(self) -> Graph:
         spec = self.spec

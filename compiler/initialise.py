@@ -29,11 +29,14 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
     for node in graph.nodes.values():
         rule = OPS[node.op].init
         if rule is not None:
-            rule(module.get_submodule(node.name), node.attrs, ctx)
+            # a node owns a module, or (layer_scale) a bare parameter of its block
+            holder = module.get_submodule(node.name.rpartition(".")[0])
+            target = holder._parameters.get(node.name.rpartition(".")[2])
+            rule(module.get_submodule(node.name) if target is None else target, node.attrs, ctx)
             done.add(node.name)
     for name, _ in [*module.named_parameters(), *module.named_buffers()]:
         owner = name.rpartition(".")[0]
-        if owner not in done:
+        if owner not in done and name not in done:
             raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
 
 

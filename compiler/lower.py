@@ -214,6 +214,12 @@ class _Builder:
             *parents, leaf = relative.split(".")
             _container(holder, parents).add_module(leaf, lowered.module)
             values[node.name] = g.call_module(relative, args)
+        elif lowered.parameter is not None:  # a bare parameter of the enclosing module
+            *parents, leaf = relative.split(".")
+            _container(holder, parents).register_parameter(leaf, nn.Parameter(lowered.parameter))
+            param = g.get_attr(relative)
+            param.name = _var(relative) + "_param"
+            values[node.name] = g.call_function(lowered.function, (param, *args))
         else:
             assert lowered.function is not None  # the op table guarantees one of the two
             values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
@@ -225,16 +231,25 @@ def plan(graph: Graph) -> Part:
     parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it."""
     readers = graph.consumers()
     returned = set(graph.returns)
+    fresh: dict[str, bool] = {INPUT: False}  # may the one reader of this value overwrite it
     for node in graph.nodes.values():
         _check_names(node)
         # an op may overwrite its first input only when nothing else reads it (no skip edge from
         # it), it is not the caller's tensor, and its producer's backward does not need it
         first = node.inputs[0] if node.inputs else INPUT
+        op = OPS[node.op]
+        fresh[node.name] = op.fresh_output or (
+            # dropout / stochastic depth hand their input on in eval: as fresh as it is
+            op.passes_through
+            and fresh[first]
+            and len(readers[first]) == 1
+            and first not in returned
+        )
         only_reader = (
             first != INPUT
             and len(readers[first]) == 1
             and first not in returned  # a feature output keeps its own value
-            and OPS[graph.nodes[first].op].fresh_output
+            and fresh[first]
         )
         ctx = LowerContext(
             in_shapes=[graph.shape_of(i) for i in node.inputs],

@@ -47,6 +47,30 @@ class StochasticDepth(nn.Module):
         return f"p={self.p}, mode={self.mode}"
 
 
+class Permute(nn.Module):
+    """``torch.permute`` by a fixed order, as torchvision's ``ops.misc.Permute``."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """Layer norm over the channels of an [N, C, H, W] map, as torchvision's ConvNeXt writes it:
+    channels-last, ``F.layer_norm``, back (the same aten ops, so the same numbers)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
 def add_all(*xs: torch.Tensor) -> torch.Tensor:
     """Sum of three or more tensors (two use ``+`` directly)."""
     out = xs[0]

@@ -33,7 +33,8 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class Attr:
-    """One attribute: its type ('int', 'float', 'bool', 'str'), default and allowed values.
+    """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers),
+    default and allowed values.
 
     Numbers may have a lower and an upper bound, each closed (``min=0``: at least 0) or open
     (``min=0, min_open=True``: more than 0); the expansion reports a value outside as a located
@@ -71,11 +72,16 @@ class Attr:
 
 @dataclass(frozen=True)
 class Lowered:
-    """What an op becomes in torch: a module (``call_module``) or a function (``call_function``)."""
+    """What an op becomes in torch: a module (``call_module``) or a function (``call_function``).
+
+    With ``parameter`` (a tensor), the node owns a bare parameter registered on its enclosing
+    module under the node's own name (ConvNeXt's ``features.1.0.layer_scale``), passed to
+    ``function`` before the inputs."""
 
     module: Any = None
     function: Callable[..., Any] | None = None
     extra_args: tuple[Any, ...] = ()
+    parameter: Any = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,11 @@ class Emitter(Protocol):
 
     def scalar(self, value: float) -> str:
         """A float32 scalar constant (Clip's bounds, GELU's factors)."""
+        ...
+
+    @property
+    def opset(self) -> int:
+        """The opset being written (a rule may need a newer one than 13)."""
         ...
 
 
@@ -168,6 +179,8 @@ class Op:
     # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
     # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
     fresh_output: bool = False
+    # in eval mode its output is its input (dropout, stochastic depth): fresh when its input is
+    passes_through: bool = False
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
@@ -312,24 +325,101 @@ def _bn_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    if len(ins[0]) != 1:
+    if len(ins[0]) == 3:
         raise ShapeError(
-            f"linear needs a flat [C] input, got {list(ins[0])}",
+            f"linear acts on the last dimension; a [C, H, W] input {list(ins[0])} would mix "
+            "its columns",
             None,
-            "put a 'flatten' (or global_avgpool + flatten) before it",
+            "flatten first (global_avgpool + flatten), or permute to channels-last "
+            "(permute, dims: [0, 2, 3, 1]) inside a block",
         )
-    return (a["out"],)
+    return (*ins[0][:-1], a["out"])
 
 
 def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    return Lowered(nn.Linear(ctx.in_shapes[0][0], a["out"], bias=a["bias"]))
+    return Lowered(nn.Linear(ctx.in_shapes[0][-1], a["out"], bias=a["bias"]))
 
 
 def _linear_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
-    return e.node("Gemm", [e.inputs[0], *weights], transB=1)
+    if len(ctx.in_shapes[0]) == 1:
+        return e.node("Gemm", [e.inputs[0], *weights], transB=1)
+    # channels-last [N, ..., C]: MatMul with the transposed weight, then the bias
+    weight_t = e.node("Transpose", [weights[0]], perm=[1, 0])
+    out = e.node("MatMul", [e.inputs[0], weight_t])
+    return e.node("Add", [out, weights[1]]) if a["bias"] else out
+
+
+def _linear_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return math.prod(ins[0]) * a["out"]
+
+
+def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    dims, rank = a["dims"], len(ins[0]) + 1
+    if sorted(dims) != list(range(rank)):
+        raise ShapeError(
+            f"dims {dims} is not an order of the {rank} dimensions of a "
+            f"[N, {', '.join(map(str, ins[0]))}] input",
+            "dims",
+        )
+    if dims[0] != 0:
+        raise ShapeError(f"dims {dims} moves the batch dimension; it must stay first", "dims")
+    return tuple(ins[0][d - 1] for d in dims[1:])
+
+
+def _permute_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(modules.Permute(list(a["dims"])))
+
+
+def _layernorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    return Lowered(nn.LayerNorm(ctx.in_shapes[0][-1], eps=a["eps"]))
+
+
+def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(modules.LayerNorm2d(ctx.in_shapes[0][0], eps=a["eps"]))
+
+
+def _layernorm_nodes(a: Attrs, e: Emitter, x: str) -> str:
+    if e.opset < 17:
+        raise NotExportable("layer norm needs opset 17 (LayerNormalization) or newer")
+    return e.node("LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-1,
+                  epsilon=a["eps"])
+
+
+def _layernorm2d_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    x = e.node("Transpose", e.inputs, perm=[0, 2, 3, 1])
+    return e.node("Transpose", [_layernorm_nodes(a, e, x)], perm=[0, 3, 1, 2])
+
+
+def _layer_scale_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(ins[0]) != 3:
+        raise ShapeError(f"layer_scale needs a [C, H, W] input, got {list(ins[0])}")
+    return ins[0]
+
+
+def _layer_scale_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    import torch
+
+    c = ctx.in_shapes[0][0]
+    return Lowered(function=operator.mul, parameter=torch.full((c, 1, 1), a["value"]))
+
+
+def _init_layer_scale(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """The constant it starts at (ConvNeXt: 1e-6)."""
+    import torch
+
+    with torch.no_grad():
+        m.fill_(a["value"])
 
 
 def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -347,7 +437,7 @@ def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     if len(ctx.in_shapes) > 2:
         return Lowered(function=modules.add_all)
     # in place (torchvision's `out += identity`) when nothing else reads the first input
-    return Lowered(function=operator.iadd if ctx.inplace_ok else operator.add)
+    return Lowered(function=operator.iadd if a["inplace"] and ctx.inplace_ok else operator.add)
 
 
 def _add_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
@@ -524,12 +614,13 @@ def _activation(
     reads its input), written to ONNX by ``onnx``."""
 
     def lower(a: Attrs, ctx: LowerContext) -> Lowered:
-        return Lowered(_nn(module, inplace=True) if inplace and ctx.inplace_ok else _nn(module))
+        in_place = inplace and a["inplace"] and ctx.inplace_ok
+        return Lowered(_nn(module, inplace=True) if in_place else _nn(module))
 
     return Op(
         name=name,
         doc=doc,
-        attrs={},
+        attrs={"inplace": _INPLACE} if inplace else {},
         shape=_same,
         lower=lower,
         onnx=onnx,
@@ -584,6 +675,13 @@ def _elementwise(name: str, doc: str, module: str, onnx_type: str) -> Op:
     )
 
 
+_INPLACE = Attr(
+    kind="bool",
+    default=True,
+    doc="overwrite the input where no other node reads it; false keeps a separate output "
+    "(torchvision's squeeze-excitation activations)",
+)
+
 _POOL_ATTRS = {
     "kernel": Attr(kind="int", min=1, doc="window size"),
     "stride": Attr(kind="int", default=0, min=0, doc="step; 0 means the kernel size"),
@@ -596,12 +694,19 @@ _POOL_ATTRS = {
 
 
 def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
-    """Kaiming normal (fan_out, relu), as torchvision's ResNet; a bias keeps PyTorch's default."""
+    """torchvision's rules, by family: 'kaiming' normal (fan_out, relu) with the bias at PyTorch's
+    default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet); 'trunc_normal'
+    (std 0.02, zero bias: ConvNeXt)."""
     from torch import nn
 
     if m.bias is not None:
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
-    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if a["init"] == "trunc_normal":
+        nn.init.trunc_normal_(m.weight, std=0.02)
+    else:
+        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if m.bias is not None and a["init"] != "kaiming":
+        nn.init.zeros_(m.bias)
 
 
 def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -615,8 +720,29 @@ def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 
 def _init_default(m: Any, a: Attrs, ctx: InitContext) -> None:
-    """PyTorch's own default (torchvision leaves its linear layers so)."""
+    """PyTorch's own default (torchvision's ResNet leaves its linear layers so)."""
     m.reset_parameters()
+
+
+def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's rules, by family: 'default' (PyTorch's: ResNet), 'normal' (std 0.01:
+    MobileNet, RegNet), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
+    ConvNeXt); every rule but the default zeroes the bias."""
+    from torch import nn
+
+    m.reset_parameters()
+    rule = a["init"]
+    if rule == "default":
+        return
+    if rule == "normal":
+        nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "uniform":
+        bound = 1.0 / math.sqrt(m.out_features)
+        nn.init.uniform_(m.weight, -bound, bound)
+    else:
+        nn.init.trunc_normal_(m.weight, std=0.02)
+    if m.bias is not None:
+        nn.init.zeros_(m.bias)
 
 
 def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
@@ -641,6 +767,13 @@ OPS: dict[str, Op] = {
                 "dilation": Attr(kind="int", default=1, min=1),
                 "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
                 "bias": Attr(kind="bool", default=False),
+                "init": Attr(
+                    kind="str",
+                    default="kaiming",
+                    choices=("kaiming", "kaiming_zero_bias", "trunc_normal"),
+                    doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
+                    "kaiming_zero_bias (MobileNet, EfficientNet), trunc_normal (ConvNeXt)",
+                ),
             },
             shape=_conv_shape,
             lower=_conv_lower,
@@ -679,9 +812,9 @@ OPS: dict[str, Op] = {
         Op(
             name="relu",
             doc="rectified linear unit (in place where no other node reads its input)",
-            attrs={},
+            attrs={"inplace": _INPLACE},
             shape=_same,
-            lower=_module(lambda a, ctx: _nn("ReLU", inplace=ctx.inplace_ok)),
+            lower=_module(lambda a, ctx: _nn("ReLU", inplace=a["inplace"] and ctx.inplace_ok)),
             onnx=_unary("Relu"),
             label=lambda a, o: "ReLU",
             diagram="activation",
@@ -717,6 +850,7 @@ OPS: dict[str, Op] = {
             onnx=_unary("Identity"),  # exported for inference, where it passes through
             label=lambda a, o: f"stochastic depth {a['p']:.3g}",
             diagram="activation",
+            passes_through=True,
         ),
         _elementwise("identity", "passes its input through", "Identity", "Identity"),
         Op(
@@ -728,11 +862,19 @@ OPS: dict[str, Op] = {
             onnx=_unary("Identity"),  # exported for inference, where dropout passes through
             label=lambda a, o: f"dropout {a['p']}",
             diagram="activation",
+            passes_through=True,
         ),
         Op(
             name="add",
             doc="element-wise sum of two or more equal shapes (the residual addition)",
-            attrs={},
+            attrs={
+                "inplace": Attr(
+                    kind="bool",
+                    default=True,
+                    doc="add into the first input where no other node reads it (torchvision's "
+                    "`out += identity`); false: a new tensor (MobileNetV2's `x + conv(x)`)",
+                )
+            },
             shape=_add_shape,
             lower=_add_lower,
             onnx=_add_onnx,
@@ -797,20 +939,79 @@ OPS: dict[str, Op] = {
         ),
         Op(
             name="linear",
-            doc="fully connected layer",
+            doc="fully connected layer over the last dimension: a flat [C] input, or a "
+            "channels-last one inside a block (ConvNeXt's MLP)",
             attrs={
                 "out": Attr(kind="int", min=1, doc="output features"),
                 "bias": Attr(kind="bool", default=True),
+                "init": Attr(
+                    kind="str",
+                    default="default",
+                    choices=("default", "normal", "uniform", "trunc_normal"),
+                    doc="torchvision's rule of the family: default (ResNet), normal (MobileNet, "
+                    "RegNet), uniform (EfficientNet), trunc_normal (ConvNeXt)",
+                ),
             },
             shape=_linear_shape,
             lower=_linear_lower,
             onnx=_linear_onnx,
             label=lambda a, o: f"fc {a['out']}",
             diagram="weight",
-            params=lambda a, ins, o: ins[0][0] * a["out"] + (a["out"] if a["bias"] else 0),
-            macs=lambda a, ins, o: ins[0][0] * a["out"],
-            init=_init_default,
+            params=lambda a, ins, o: ins[0][-1] * a["out"] + (a["out"] if a["bias"] else 0),
+            macs=_linear_macs,
+            init=_init_linear,
             weighted=True,
+            fresh_output=True,
+        ),
+        Op(
+            name="permute",
+            doc="reorders the dimensions, batch included ([0, 2, 3, 1]: channels-last), as "
+            "torchvision's Permute",
+            attrs={"dims": Attr(kind="ints", doc="the new order of the dimensions, batch first")},
+            shape=_permute_shape,
+            lower=_permute_lower,
+            onnx=lambda a, ctx, e: e.node("Transpose", e.inputs, perm=list(a["dims"])),
+            label=lambda a, o: "permute " + "".join(map(str, a["dims"])),
+            diagram="reshape",
+        ),
+        Op(
+            name="layernorm",
+            doc="layer normalisation over the last dimension (channels-last), affine",
+            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            shape=_same,
+            lower=_layernorm_lower,
+            onnx=lambda a, ctx, e: _layernorm_nodes(a, e, e.inputs[0]),
+            label=lambda a, o: "LN",
+            diagram="norm",
+            params=lambda a, ins, o: 2 * ins[0][-1],
+            init=_init_default,
+            fresh_output=True,
+        ),
+        Op(
+            name="layernorm2d",
+            doc="layer normalisation over the channels of a [C, H, W] map, as torchvision's "
+            "LayerNorm2d (permute, layer_norm, permute back: ConvNeXt)",
+            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            shape=lambda a, ins: _chw(ins, "layernorm2d"),
+            lower=_layernorm2d_lower,
+            onnx=_layernorm2d_onnx,
+            label=lambda a, o: "LN",
+            diagram="norm",
+            params=lambda a, ins, o: 2 * ins[0][0],
+            init=_init_default,
+        ),
+        Op(
+            name="layer_scale",
+            doc="multiplies by a learned per-channel scale, a bare [C, 1, 1] parameter of the "
+            "block under the node's name (ConvNeXt's layer_scale)",
+            attrs={"value": Attr(kind="float", default=1e-6, doc="the scale it starts at")},
+            shape=_layer_scale_shape,
+            lower=_layer_scale_lower,
+            onnx=lambda a, ctx, e: e.node("Mul", [e.param(""), e.inputs[0]]),
+            label=lambda a, o: "layer scale",
+            diagram="norm",
+            params=lambda a, ins, o: ins[0][0],
+            init=_init_layer_scale,
             fresh_output=True,
         ),
         Op(

@@ -58,7 +58,7 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "remove": ((bool,), "true or false", False),
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
-STAGE_RESERVED = ("block", "repeat", "first", "shortcut")
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path")
 NODE_KEYS = ("op", "in", "when")  # every node's own keys; the rest are the op's attributes
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
@@ -124,6 +124,9 @@ class StageSpec:
     shortcut: str | None
     loc: Loc
     locs: dict[str, Loc]  # of each key's value, 'first.x' for first-block overrides
+    # the module path of each block, a template: "features.{block_index + 1}" (default:
+    # "<stage>.{index}")
+    path: str | None = None
 
 
 Entry = NodeSpec | StageSpec
@@ -217,8 +220,11 @@ class _Checker:
                 else f"'op' of node '{name}' must be an op name",
             )
             return None
+        dynamic = op.startswith("{") and op.endswith("}")  # chosen by the block's parameters
         if op == SHORTCUT_OP:
             allowed = set(SHORTCUT_ATTRS) - {"kind"}
+        elif dynamic:  # its attributes are checked once the expansion knows the op
+            allowed = {k for k in data if k not in NODE_KEYS}
         elif op not in OPS:
             self.diags.error(
                 self.src.loc((*path, "op")),
@@ -246,7 +252,7 @@ class _Checker:
         if op == SHORTCUT_OP:
             attrs["kind"] = data.get("kind")
             attr_locs["kind"] = self.src.loc((*path, "kind"))
-        elif op in OPS:
+        elif op in OPS and not dynamic:
             for key, spec in OPS[op].attrs.items():
                 if spec.default is REQUIRED and key not in data:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
@@ -473,6 +479,16 @@ def _stage(
     if shortcut is not None and not isinstance(shortcut, str):
         c.diags.error(locs["shortcut"], "'shortcut' must be a shortcut kind like B")
         shortcut = None
+    path_template = data.get("path")
+    if path_template is not None and not (
+        isinstance(path_template, str) and "{" in path_template
+    ):
+        c.diags.error(
+            locs["path"],
+            f"'path' of stage '{name}' must be a module path template with an expression in "
+            "braces, like \"features.{block_index + 1}\"",
+        )
+        path_template = None
     params = {k: v for k, v in data.items() if k not in STAGE_RESERVED}
     for k, v in [*params.items(), *first.items()]:
         if not isinstance(v, (int, float, str, bool)):
@@ -489,6 +505,7 @@ def _stage(
         shortcut=shortcut,
         loc=src.key_loc(path),
         locs=locs,
+        path=path_template,
     )
 
 

@@ -1,0 +1,141 @@
+"""torchvision's modern CNNs (MobileNet, EfficientNet, RegNet, ConvNeXt) from the library's
+specs, proven equal to torchvision's models as the ResNets are: counts against torchvision's
+weights meta, state_dict keys/order/shapes, strict load, eval and train outputs under the same
+random draws (dropout, stochastic depth), gradients and BN statistics, the aten op sequence, and
+each family's initialisation.
+
+Outputs are compared at a reduced input size (the figures at the crop size); the largest model,
+regnet_y_128gf, proves keys, shapes and counts on the meta device and its outputs in eval mode.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import compiler
+from compiler.lower import lower
+from tests.conftest import SPECS
+from tests.reference import ZOO
+from tests.test_equivalence import aten_ops, close
+
+SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
+META_ONLY = {"regnet_y_128gf"}  # keys, shapes and counts on the meta device; eval outputs only
+ZOO_NAMES = sorted(n for n in ZOO if (SPECS / f"{n}.yaml").exists())
+
+
+def reference(name: str, device: str = "cpu") -> nn.Module:
+    import torchvision
+
+    with torch.device(device):
+        return getattr(torchvision.models, name)()  # type: ignore[no-any-return]
+
+
+def test_every_zoo_model_has_a_spec() -> None:
+    assert ZOO_NAMES == sorted(ZOO)
+
+
+@pytest.mark.parametrize("name", ZOO_NAMES)
+def test_counts_and_keys_match_torchvision(name: str) -> None:
+    """Parameters equal the weights meta exactly, MACs at its crop size (3 decimals, and
+    FlopCounterMode / 2 on netc's module), and the state_dict's keys, order and shapes."""
+    params, gmacs, crop = ZOO[name]
+    graph = compiler.load_spec(SPECS / f"{name}.yaml")
+    assert graph.input_shape == (3, crop, crop)
+    assert graph.params == params
+    assert round(graph.macs / 1e9, 3) == gmacs
+    with torch.device("meta"):
+        ours = lower(graph)
+    ref = reference(name, "meta")
+    mine = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    theirs = [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    assert mine == theirs
+    x = torch.empty(1, 3, crop, crop, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        ours.eval()(x)
+    assert counter.get_total_flops() == 2 * graph.macs
+
+
+@pytest.fixture(scope="module", params=ZOO_NAMES)
+def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
+    name = request.param
+    torch.manual_seed(0)
+    ref = reference(name)
+    ours = compiler.compile(SPECS / f"{name}.yaml")
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    _nontrivial_bn(ref)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return name, ours, ref
+
+
+def _nontrivial_bn(model: nn.Module) -> None:
+    """Random BN statistics and affine values, so eval mode tests more than the identity."""
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+
+
+def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    _, ours, ref = pair
+    torch.manual_seed(2)
+    x = torch.randn(2, 3, SIZE, SIZE)
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        assert close(ours(x), ref(x))
+    assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
+
+
+def test_train_mode_same_draws_stats_and_gradients(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """Dropout and stochastic depth draw the same random numbers in the same order."""
+    name, ours, ref = pair
+    if name in META_ONLY:
+        pytest.skip("645 M parameters: eval outputs only (keys and counts on the meta device)")
+    ours.train()
+    ref.train()
+    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(4)
+    out_ours = ours(x)
+    torch.manual_seed(4)
+    out_ref = ref(x)
+    assert close(out_ours, out_ref)
+    weights = torch.randn_like(out_ref)
+    (out_ours * weights).sum().backward()
+    (out_ref * weights).sum().backward()
+    grads_ref = dict(ref.named_parameters())
+    for key, p in ours.named_parameters():
+        assert p.grad is not None and close(p.grad, grads_ref[key].grad, 1e-4), key  # type: ignore[arg-type]
+    buffers_ref = dict(ref.named_buffers())
+    for key, b in ours.named_buffers():
+        assert torch.allclose(b.float(), buffers_ref[key].float(), atol=1e-5), key
+
+
+@pytest.mark.parametrize(
+    "name", ["mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny"]
+)
+def test_initialisation_follows_the_family(name: str) -> None:
+    """Per-tensor mean and std of ``compile(seed=...)`` equal torchvision's own init's: constants
+    exactly, random tensors within sampling error."""
+    ours = dict(compiler.compile(SPECS / f"{name}.yaml", seed=0).state_dict())
+    torch.manual_seed(0)
+    theirs = reference(name).state_dict()
+    for key, ref in theirs.items():
+        mine = ours[key].float()
+        ref = ref.float()
+        if ref.numel() == 1 or ref.std() == 0:
+            assert torch.equal(mine, ref), key
+            continue
+        n = ref.numel()
+        std = float(ref.std())
+        # the mean of n draws is within 6 standard errors; the std within 6 of its own
+        assert abs(float(mine.mean()) - float(ref.mean())) <= 6 * std / n**0.5, key
+        assert abs(float(mine.std()) - std) <= 6 * std * (2 / n) ** 0.5 + 1e-8, key
