@@ -626,6 +626,9 @@ def _activation(
         onnx=onnx,
         label=lambda a, o: name,
         diagram="activation",
+        # PyTorch's backward of these reads the input, not the output (ReLU's and sigmoid's
+        # read the output): the next op may overwrite it, as torchvision's `result += input`
+        fresh_output=True,
     )
 
 
