@@ -24,14 +24,25 @@ from tests.reference import ZOO
 from tests.test_equivalence import aten_ops, close
 
 SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
-META_ONLY = {"regnet_y_128gf"}  # keys, shapes and counts on the meta device; eval outputs only
+# keys, shapes and counts on the meta device, eval outputs at 64x64, no train-mode run (four
+# copies of 645 M parameters); regnet_y_32gf proves the same block type in train mode
+META_ONLY = {"regnet_y_128gf"}
 ZOO_NAMES = sorted(n for n in ZOO if (SPECS / f"{n}.yaml").exists())
 
 
 def reference(name: str, device: str = "cpu") -> nn.Module:
+    """torchvision's model, built on ``device`` (meta: no memory, no init)."""
     import torchvision
+    from torchvision.models import regnet
 
-    with torch.device(device):
+    rule = regnet.BlockParams.from_init_params.__func__  # type: ignore[attr-defined]
+
+    def on_cpu(cls: type, *args: object, **kwargs: object) -> object:
+        with torch.device("cpu"):  # RegNet's width rule computes with tensors
+            return rule(cls, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch, torch.device(device):
+        patch.setattr(regnet.BlockParams, "from_init_params", classmethod(on_cpu))
         return getattr(torchvision.models, name)()  # type: ignore[no-any-return]
 
 
@@ -95,11 +106,13 @@ def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> No
     assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
 
 
-def test_train_mode_same_draws_stats_and_gradients(pair: tuple[str, nn.Module, nn.Module]) -> None:
+@pytest.mark.parametrize("name", [n for n in ZOO_NAMES if n not in META_ONLY])
+def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
     """Dropout and stochastic depth draw the same random numbers in the same order."""
-    name, ours, ref = pair
-    if name in META_ONLY:
-        pytest.skip("645 M parameters: eval outputs only (keys and counts on the meta device)")
+    torch.manual_seed(0)
+    ref = reference(name)
+    ours = compiler.compile(SPECS / f"{name}.yaml")
+    ours.load_state_dict(ref.state_dict(), strict=True)
     ours.train()
     ref.train()
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
@@ -139,3 +152,28 @@ def test_initialisation_follows_the_family(name: str) -> None:
         # the mean of n draws is within 6 standard errors; the std within 6 of its own
         assert abs(float(mine.mean()) - float(ref.mean())) <= 6 * std / n**0.5, key
         assert abs(float(mine.std()) - std) <= 6 * std * (2 / n) ** 0.5 + 1e-8, key
+
+
+@pytest.mark.parametrize("name", [n for n in ZOO_NAMES if n.startswith("regnet_")])
+def test_regnet_rows_follow_from_the_design_space(name: str) -> None:
+    """The stage rows (widths, depths, group widths) are what torchvision's
+    BlockParams.from_init_params makes of the design-space parameters the spec records."""
+    from torchvision.models.regnet import BlockParams
+
+    graph = compiler.load_spec(SPECS / f"{name}.yaml")
+    net = graph.origin.data["params"]  # type: ignore[union-attr]
+    rule = BlockParams.from_init_params(
+        depth=net["depth"],
+        w_0=net["w_0"],
+        w_a=net["w_a"],
+        w_m=net["w_m"],
+        group_width=net["group_width"],
+        se_ratio=net.get("se_ratio"),
+    )
+    stages = [st for st in graph.stages if st.block_type == "regnet_bottleneck"]
+    firsts = [graph.block_params[st.blocks[0]] for st in stages]
+    assert [len(st.blocks) for st in stages] == rule.depths
+    assert [p["out"] for p in firsts] == rule.widths
+    assert [p["group_width"] for p in firsts] == rule.group_widths
+    assert all(p["stride"] == 2 for p in firsts) and rule.strides == [2] * len(stages)
+    assert {p["se_ratio"] for p in firsts} == {rule.se_ratio or 0}

@@ -8,6 +8,7 @@ lowered.
 from __future__ import annotations
 
 import keyword
+import re
 from collections.abc import Callable, Iterator
 
 from ..errors import UNKNOWN, Diagnostic, SpecError
@@ -15,6 +16,7 @@ from ..ir import INPUT, Graph, Node
 from ..ops import OPS
 
 Rule = Callable[[Graph, Node, set[str]], Iterator[str]]
+_PART = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _known_op(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
@@ -38,10 +40,14 @@ def _arity(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
 def _name(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
     if n.name == INPUT or not n.name or any(not part for part in n.name.split(".")):
         yield f"'{n.name}' is not a valid module path"
-    if any(not (p.isidentifier() or p.isdigit()) for p in n.name.split(".") if p):
-        yield f"'{n.name}': each part of a module path must be a name or a number"
-    # the generated forward() names modules in Python code (`self.layer1`): a keyword cannot be
-    # one (clashes with torch's own attributes, like 'forward', are refused by the lowering)
+    if any(not _PART.fullmatch(p) for p in n.name.split(".") if p):
+        yield (
+            f"'{n.name}': each part of a module path is letters, digits, '_' and '-' "
+            "(torchvision's RegNet has 'block1-0')"
+        )
+    # a keyword cannot name a module (generated source reads `self.layer1`; a part that is no
+    # identifier, such as 'block1-0' or '0', is read with getattr); clashes with torch's own
+    # attributes, like 'forward', are refused by the lowering
     for p in n.name.split("."):
         if keyword.iskeyword(p):
             yield f"'{p}' is a Python keyword and cannot name a module; rename it"
@@ -63,12 +69,16 @@ def run(graph: Graph) -> None:
     """Check every rule on every node; raise SpecError listing all failures."""
     seen: set[str] = set()
     diags: list[Diagnostic] = []
+    reported: set[tuple[str, int, int, Rule]] = set()  # one report per spec line and rule
     for node in graph.nodes.values():
         for rule in RULES:
-            diags.extend(
-                Diagnostic(node.loc, f"node '{node.name}': {msg}")
-                for msg in rule(graph, node, seen)
-            )
+            key = (node.loc.file, node.loc.line, node.loc.col, rule)
+            if key in reported:
+                continue  # every block of a stage repeats its block type's mistake
+            messages = [f"node '{node.name}': {msg}" for msg in rule(graph, node, seen)]
+            if messages and node.loc is not UNKNOWN:
+                reported.add(key)
+            diags.extend(Diagnostic(node.loc, m) for m in messages)
         seen.add(node.name)
     if graph.output not in graph.nodes:
         loc = next(iter(graph.nodes.values())).loc if graph.nodes else UNKNOWN
