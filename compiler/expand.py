@@ -253,8 +253,8 @@ class Expander:
 
     def op_name(self, ns: NodeSpec, env: dict[str, Value], ctx: _Context) -> str:
         """The node's op: its name, or ``{expression}`` choosing one by the block's parameters
-        (MobileNetV3: ``op: "{'hardswish' if use_hs else 'relu'}"``), whose attributes are
-        checked here, once the op is known."""
+        (MobileNetV3's ``op: "{act}"``, where its ``let`` picks the name by the row's ``hs``),
+        whose attributes are checked here, once the op is known."""
         if not (ns.op.startswith("{") and ns.op.endswith("}")):
             return ns.op
         loc = ns.attr_locs.get("op", ns.loc)

@@ -27,8 +27,8 @@ def fold_module(module: fx.GraphModule, graph: Graph) -> tuple[fx.GraphModule, G
     target = folded.state_dict()
     absorber_of = {conv: affine for affine, conv in pairs.items()}
     for key in target:
-        owner, leaf = key.rsplit(".", 1)
-        if owner not in absorber_of:
+        owner, _, leaf = key.rpartition(".")
+        if owner not in absorber_of:  # (a top-level bare parameter has no owner: '')
             target[key] = source[key]
             continue
         affine = graph.nodes[absorber_of[owner]]

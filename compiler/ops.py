@@ -17,6 +17,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 Shape = tuple[int, ...]
+
+
+class ChannelsLast(tuple):  # type: ignore[type-arg]
+    """The shape of a value permuted to channels-last, ``[H, W, C]`` (``permute [0, 2, 3, 1]``):
+    a linear or a layer norm acts on its channels; an op that needs ``[C, H, W]`` refuses it
+    until a permute turns it back. Shape rules that return their input's shape keep the mark."""
+
+    __slots__ = ()
 Attrs = dict[str, Any]
 REQUIRED = object()  # marks an attribute without a default
 
@@ -104,7 +112,8 @@ class Emitter(Protocol):
         ...
 
     def param(self, leaf: str) -> str:
-        """The initializer holding this node's state_dict entry ``leaf`` ('weight', 'bias')."""
+        """The initializer holding this node's state_dict entry ``leaf`` ('weight', 'bias'; ''
+        for a bare parameter named as the node)."""
         ...
 
     def ints(self, values: list[int]) -> str:
@@ -201,6 +210,12 @@ class Op:
 
 
 def _chw(ins: list[Shape], op: str) -> Shape:
+    if isinstance(ins[0], ChannelsLast):
+        raise ShapeError(
+            f"{op} needs a [C, H, W] input, got the channels-last {list(ins[0])}",
+            None,
+            "permute it back first (permute, dims: [0, 3, 1, 2])",
+        )
     if len(ins[0]) != 3:
         raise ShapeError(f"{op} needs a [C, H, W] input, got {list(ins[0])}")
     return ins[0]
@@ -306,9 +321,16 @@ def _conv_label(a: Attrs, out: Shape) -> str:
 
 
 def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(ins[0]) == 3:
+        return _chw(ins, "batchnorm")
     if len(ins[0]) < 1:
         raise ShapeError("batchnorm needs a channel dimension")
     return ins[0]
+
+
+def _same_layout(ins: list[Shape], op: str) -> None:
+    if len({isinstance(s, ChannelsLast) for s in ins}) > 1:
+        raise ShapeError(f"{op} of a channels-last and a [C, H, W] value")
 
 
 def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -325,6 +347,8 @@ def _bn_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if isinstance(ins[0], ChannelsLast):
+        return ChannelsLast((*ins[0][:-1], a["out"]))
     if len(ins[0]) == 3:
         raise ShapeError(
             f"linear acts on the last dimension; a [C, H, W] input {list(ins[0])} would mix "
@@ -366,7 +390,16 @@ def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
         )
     if dims[0] != 0:
         raise ShapeError(f"dims {dims} moves the batch dimension; it must stay first", "dims")
-    return tuple(ins[0][d - 1] for d in dims[1:])
+    out = tuple(ins[0][d - 1] for d in dims[1:])
+    if isinstance(ins[0], ChannelsLast):
+        # back to [C, H, W] only by the inverse order; anything else is no layout netc knows
+        back = list(dims) == [0, 3, 1, 2]
+        if not back:
+            raise ShapeError(
+                f"dims {dims} on a channels-last value; [0, 3, 1, 2] turns it back", "dims"
+            )
+        return out
+    return ChannelsLast(out) if list(dims) == [0, 2, 3, 1] and len(out) == 3 else out
 
 
 def _permute_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -400,9 +433,7 @@ def _layernorm2d_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _layer_scale_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    if len(ins[0]) != 3:
-        raise ShapeError(f"layer_scale needs a [C, H, W] input, got {list(ins[0])}")
-    return ins[0]
+    return _chw(ins, "layer_scale")
 
 
 def _layer_scale_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -423,6 +454,7 @@ def _init_layer_scale(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 
 def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _same_layout(ins, "add")
     if any(s != ins[0] for s in ins[1:]):
         got = " and ".join(str(list(s)) for s in ins)
         raise ShapeError(f"add needs equal shapes, got {got}")
@@ -445,6 +477,7 @@ def _add_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _same_layout(ins, "mul")
     x, y = ins
     if len(x) != len(y) or any(p != q and q != 1 for p, q in zip(x, y, strict=True)):
         raise ShapeError(f"mul cannot broadcast {list(y)} onto {list(x)}")
@@ -501,9 +534,9 @@ def _nn(name: str, *args: Any, **kw: Any) -> Any:
 
 
 def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    import torch
-
-    return Lowered(function=torch.flatten, extra_args=(1,))
+    # a module, not torch.flatten: torchvision's heads hold it (ConvNeXt's classifier[1]), so
+    # `classifier[2]` indexes as there; the aten ops are the same
+    return Lowered(_nn("Flatten", 1))
 
 
 def _adaptive_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -731,6 +764,8 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's rules, by family: 'default' (PyTorch's: ResNet), 'normal' (std 0.01:
     MobileNet, RegNet), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
     ConvNeXt); every rule but the default zeroes the bias."""
+    import math
+
     from torch import nn
 
     m.reset_parameters()

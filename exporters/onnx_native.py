@@ -27,8 +27,9 @@ from .options import output_names
 class _Builder:
     """The graph being written: nodes, initializers, the module's weights and which are used."""
 
-    def __init__(self, weights: dict[str, torch.Tensor]) -> None:
+    def __init__(self, weights: dict[str, torch.Tensor], opset: int) -> None:
         self.weights = weights
+        self.opset = opset
         self.used: set[str] = set()
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
@@ -44,13 +45,17 @@ class _NodeEmitter:
         self.first = len(builder.nodes)
         self.constants = 0
 
+    @property
+    def opset(self) -> int:
+        return self.builder.opset
+
     def node(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
         name = f"{self.name}/{op_type}{len(self.builder.nodes) - self.first or ''}"
         self.builder.nodes.append(helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
 
     def param(self, leaf: str) -> str:
-        key = f"{self.name}.{leaf}"
+        key = f"{self.name}.{leaf}" if leaf else self.name  # '': the node's bare parameter
         if key not in self.builder.weights:
             raise NotExportable(f"the module has no '{key}' for node {self.name}")
         if key not in self.builder.used:
@@ -84,7 +89,7 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     """The ONNX model of ``graph`` with ``module``'s weights; raises NotExportable.
     ``opset`` is not checked here: exporters/onnx.py refuses opsets below 13 first."""
     state = module.state_dict()
-    builder = _Builder(state)
+    builder = _Builder(state, opset)
     names = {INPUT: "input"}
     returned = dict(zip(graph.returns, output_names(graph), strict=True))
     for node in graph.nodes.values():
@@ -92,6 +97,8 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
         emitter = _NodeEmitter(builder, node.name, [names[i] for i in node.inputs])
         out = OPS[node.op].onnx(node.attrs, ctx, emitter)
         value = returned.get(node.name, node.name)
+        if value in builder.used:  # a bare parameter holds the node's name (layer_scale)
+            value = f"{value}/output"
         emitter.finish(out, value)
         names[node.name] = value
     # every learned tensor must have gone into the file: a module that does not match its graph

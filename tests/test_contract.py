@@ -55,6 +55,8 @@ def attr_values(attr: Attr) -> list[Any]:
         return [*_numbers(attr, False), 2, True, "1 / 4", "y"]
     if attr.kind == "bool":
         return [True, False, 1, "yes"]
+    if attr.kind == "ints":  # permute's dims: orders, a batch moved, too short, a repeat
+        return [[0, 2, 3, 1], [0, 3, 1, 2], [1, 0, 2, 3], [0, 1], [0, 1, 1, 2], 3, "x"]
     return [*attr.choices, "nope", 3]
 
 
@@ -68,6 +70,8 @@ def valid_values(attr: Attr) -> st.SearchStrategy[Any]:
         return st.floats(low, high, exclude_min=attr.min_open, exclude_max=attr.max_open)
     if attr.kind == "bool":
         return st.booleans()
+    if attr.kind == "ints":
+        return st.permutations([1, 2, 3]).map(lambda p: [0, *p])
     return st.sampled_from(attr.choices)
 
 
@@ -96,6 +100,7 @@ ADAPTERS: list[dict[str, Any]] = [
     {"op": "flatten"},
     {"op": "conv", "out": 4, "kernel": 1},
     {"op": "global_avgpool"},
+    {"op": "permute", "dims": [0, 2, 3, 1]},  # channels-last, as inside a ConvNeXt block
 ]
 
 

@@ -32,7 +32,7 @@ def test_every_op_has_every_rule(name: str) -> None:
     assert least >= 1 and (most is None or most >= least)
     assert (op.fold is None) or any(o.absorbs for o in OPS.values())  # a fold needs an absorber
     for key, attr in op.attrs.items():
-        assert attr.kind in ("int", "float", "bool", "str"), key
+        assert attr.kind in ("int", "float", "bool", "str", "ints"), key
         assert attr.kind != "str" or attr.choices, f"{name}.{key}: a text attribute lists choices"
 
 
@@ -45,9 +45,11 @@ def test_every_op_with_state_has_an_init_rule() -> None:
         try:
             sub = module.get_submodule(node.name)
         except AttributeError:
-            sub = None  # a function call (add, flatten): no state
-        has_state = sub is not None and any(
-            True for _ in [*sub.parameters(recurse=False), *sub.buffers(recurse=False)]
+            sub = None  # a function call (add) or a bare parameter (layer_scale)
+        has_state = (
+            any(True for _ in [*sub.parameters(recurse=False), *sub.buffers(recurse=False)])
+            if sub is not None
+            else node.name in dict(module.named_parameters())
         )
         assert has_state == (OPS[node.op].init is not None), node.name
 
