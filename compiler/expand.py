@@ -409,6 +409,15 @@ class Expander:
         first_node = len(self.nodes)
         for i in range(repeat):
             path = self.block_path(st, i, top, net_env)
+            if path in self.block_params or path in self.nodes:
+                self.error(
+                    top,
+                    st.locs.get("path", st.loc),
+                    f"block {i} would be '{path}', which an earlier block or node already is",
+                    "number the blocks on from the ones before, like "
+                    '"features.{block_index + 1}"',
+                )
+                raise _Failed
             ctx = _Context(
                 prefix=path + ".",
                 stage=st.name,

@@ -48,6 +48,8 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     MobileNet and EfficientNet)."""
     if divisor <= 0:
         raise ValueError("the divisor must be positive")
+    if v <= 0:  # a width multiplier of 0 or less: torchvision would silently give the divisor
+        raise ValueError(f"the width to round must be more than 0, got {v:g}")
     least = divisor if min_value is None else min_value
     new_v = max(least, int(v + divisor / 2) // divisor * divisor)
     return new_v + divisor if new_v < 0.9 * v else new_v

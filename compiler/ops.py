@@ -384,19 +384,21 @@ def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
     dims, rank = a["dims"], len(ins[0]) + 1
     if sorted(dims) != list(range(rank)):
         raise ShapeError(
-            f"dims {dims} is not an order of the {rank} dimensions of a "
+            f"dims {list(dims)} is not an order of the {rank} dimensions of a "
             f"[N, {', '.join(map(str, ins[0]))}] input",
             "dims",
         )
     if dims[0] != 0:
-        raise ShapeError(f"dims {dims} moves the batch dimension; it must stay first", "dims")
+        raise ShapeError(
+            f"dims {list(dims)} moves the batch dimension; it must stay first", "dims"
+        )
     out = tuple(ins[0][d - 1] for d in dims[1:])
     if isinstance(ins[0], ChannelsLast):
         # back to [C, H, W] only by the inverse order; anything else is no layout netc knows
         back = list(dims) == [0, 3, 1, 2]
         if not back:
             raise ShapeError(
-                f"dims {dims} on a channels-last value; [0, 3, 1, 2] turns it back", "dims"
+                f"dims {list(dims)} on a channels-last value; [0, 3, 1, 2] turns it back", "dims"
             )
         return out
     return ChannelsLast(out) if list(dims) == [0, 2, 3, 1] and len(out) == 3 else out
