@@ -85,6 +85,7 @@ class Step:
     call: Call | None = None  # the child's constructor (None for a function)
     function: Callable[..., Any] | None = None
     extra: tuple[Any, ...] = ()
+    parameter: bool = False  # ``call`` makes a bare parameter that ``function`` reads first
 
 
 @dataclass
@@ -167,6 +168,15 @@ class Emitter:
             lowered = node.meta["lowered"]
             if lowered.module is not None:
                 steps[rel] = Step(rel=rel, inputs=inputs, call=self.leaf(lowered.module))
+            elif lowered.parameter is not None:  # layer_scale: its values come from the init
+                shape = list(lowered.parameter.shape)
+                steps[rel] = Step(
+                    rel=rel,
+                    inputs=inputs,
+                    call=Call("nn.Parameter", [Call("torch.empty", shape)]),
+                    function=lowered.function,
+                    parameter=True,
+                )
             else:
                 self.need(lowered.function)
                 steps[rel] = Step(
@@ -267,10 +277,18 @@ class Emitter:
         klass.calls[rel] = Slot(name)
 
     def literal(self, call: Any) -> Any:
-        """A constructor with every value written out (an instance of a class: its arguments)."""
+        """A constructor with every value written out (an instance of a class: its arguments),
+        nested ones too (a Sequential argument holding a squeeze-excitation instance)."""
         if isinstance(call, tuple):
             target = self.classes[call[1]]
             return Call(target.name, kwargs=dict(target.values[call[2]]))
+        if isinstance(call, Call):
+            return Call(
+                call.func,
+                [self.literal(a) for a in call.args],
+                {k: self.literal(v) for k, v in call.kwargs.items()},
+                call.defaults,
+            )
         return call
 
     def unify_inputs(self, klass: Klass, present: dict[str, tuple[bool, ...]]) -> None:
@@ -397,14 +415,40 @@ class Emitter:
 
     def source(self) -> str:
         root, _ = self.klass_for(self.tree)
-        # classes were registered children first; unify in that order so parents see params
-        for klass in self.classes.values():
+        # a class is unified after every class its instances build, so parents see params
+        for klass in self.dependency_order():
             self.unify(klass)
         parts = [self.header(), *self.helper_sources(), *self.init_sources()]
         for klass in self.classes.values():
             parts.append(self.class_source(klass, root=klass is root))
         parts.append(self.build_source(root))
         return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+    def dependency_order(self) -> list[Klass]:
+        """The classes, each after the classes its instances build (a block type whose later
+        instances hold a squeeze-excitation class registered after the block's own)."""
+
+        def built(value: Any) -> list[str]:
+            if isinstance(value, tuple):
+                return [value[1]]
+            if isinstance(value, Call):
+                return [n for v in [*value.args, *value.kwargs.values()] for n in built(v)]
+            return []
+
+        order: dict[str, Klass] = {}
+
+        def visit(klass: Klass) -> None:
+            if klass.name in order:
+                return
+            for inst in klass.instances:
+                for step in inst.steps.values():
+                    for name in built(step.call):
+                        visit(self.classes[name])
+            order[klass.name] = klass
+
+        for klass in list(self.classes.values()):
+            visit(klass)
+        return list(order.values())
 
     def header(self) -> str:
         g = self.graph
@@ -469,6 +513,10 @@ class Emitter:
             if rel in klass.optional and not isinstance(call, Slot):
                 text = f"{text} if {klass.optional[rel]} else None"
             lines.append(_assign("self", rel, text))
+        # a function step only some instances have (the residual add of a block whose first
+        # instance changes its shape) runs under a flag the forward reads
+        for flag in dict.fromkeys(self.optional_functions(klass).values()):
+            lines.append(f"        self.with_{flag} = {flag}")
         if root:
             lines += ["        if init:", "            self.reset_parameters()"]
         lines.append("")
@@ -477,6 +525,15 @@ class Emitter:
             lines.append("")
             lines += self.reset_source()
         return "\n".join(lines)
+
+    def optional_functions(self, klass: Klass) -> dict[str, str]:
+        """The function steps some instances lack: their rel -> the flag that says so."""
+        out = {}
+        for rel, flag in klass.optional.items():
+            step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
+            if step.function is not None and not step.parameter:
+                out[rel] = flag
+        return out
 
     def forward_source(self, klass: Klass, root: bool) -> list[str]:
         inst = klass.instances[0]
@@ -494,8 +551,21 @@ class Emitter:
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
             ins = [ref(r) for r in klass.inputs[rel]]
             target = _var(rel)
+            if step.parameter:
+                ins = [_access("self", rel), *ins]
             if step.function is not None:
-                lines += [f"        {line}" for line in _function_lines(step, ins, target)]
+                body = _function_lines(step, ins, target)
+                flag = self.optional_functions(klass).get(rel)
+                if flag is None:
+                    lines += [f"        {line}" for line in body]
+                    continue
+                alias = klass.alias.get(rel)
+                lines.append(f"        if self.with_{flag}:")
+                lines += [f"            {line}" for line in body]
+                lines += [
+                    "        else:",
+                    f"            {target} = {ref(alias) if alias else 'None'}",
+                ]
                 continue
             call = f"{_access('self', rel)}({', '.join(ins)})"
             if rel in klass.optional:
@@ -513,7 +583,10 @@ class Emitter:
             '        """First values by each op\'s rule, in the order netc gives them."""',
             "        ctx = InitContext(zero_init_residual=zero_init_residual)",
             "        for path, rule, attrs in INIT_ORDER:",
-            "            rule(self.get_submodule(path), attrs, ctx)",
+            "            # a module, or a bare parameter of one (layer_scale)",
+            '            owner, _, leaf = path.rpartition(".")',
+            "            bare = self.get_submodule(owner)._parameters.get(leaf)",
+            "            rule(self.get_submodule(path) if bare is None else bare, attrs, ctx)",
         ]
         return lines
 

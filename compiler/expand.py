@@ -414,8 +414,7 @@ class Expander:
                     top,
                     st.locs.get("path", st.loc),
                     f"block {i} would be '{path}', which an earlier block or node already is",
-                    "number the blocks on from the ones before, like "
-                    '"features.{block_index + 1}"',
+                    'number the blocks on from the ones before, like "features.{block_index + 1}"',
                 )
                 raise _Failed
             ctx = _Context(
@@ -452,7 +451,9 @@ class Expander:
         self.stages.append(info)
         return prev
 
-    def block_path(self, st: StageSpec, index: int, ctx: _Context, net_env: dict[str, Value]) -> str:
+    def block_path(
+        self, st: StageSpec, index: int, ctx: _Context, net_env: dict[str, Value]
+    ) -> str:
         """Block ``index``'s module path: ``<stage>.<index>``, or the stage's ``path`` template
         with each ``{expression}`` evaluated (MobileNet's ``features.{block_index + 1}`` numbers
         blocks across stage rows; RegNet's ``trunk_output.block1.block1-{index}``)."""

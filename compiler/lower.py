@@ -219,6 +219,7 @@ class _Builder:
             _container(holder, parents).register_parameter(leaf, nn.Parameter(lowered.parameter))
             param = g.get_attr(relative)
             param.name = _var(relative) + "_param"
+            assert lowered.function is not None  # the op that owns it applies it
             values[node.name] = g.call_function(lowered.function, (param, *args))
         else:
             assert lowered.function is not None  # the op table guarantees one of the two
@@ -255,6 +256,7 @@ def plan(graph: Graph) -> Part:
             in_shapes=[graph.shape_of(i) for i in node.inputs],
             out_shape=node.shape,
             inplace_ok=only_reader,
+            in_sequence=node.name.rpartition(".")[2].isdigit(),
         )
         node.meta["lowered"] = OPS[node.op].lower(node.attrs, ctx)
     tree = _tree(graph)

@@ -19,12 +19,14 @@ from typing import Any, Protocol
 Shape = tuple[int, ...]
 
 
-class ChannelsLast(tuple):  # type: ignore[type-arg]
+class ChannelsLast(tuple):
     """The shape of a value permuted to channels-last, ``[H, W, C]`` (``permute [0, 2, 3, 1]``):
     a linear or a layer norm acts on its channels; an op that needs ``[C, H, W]`` refuses it
     until a permute turns it back. Shape rules that return their input's shape keep the mark."""
 
     __slots__ = ()
+
+
 Attrs = dict[str, Any]
 REQUIRED = object()  # marks an attribute without a default
 
@@ -99,6 +101,7 @@ class LowerContext:
     in_shapes: list[Shape]
     out_shape: Shape
     inplace_ok: bool  # the first input may be overwritten: no other node reads it
+    in_sequence: bool = False  # a numbered member of its container, as in an nn.Sequential
 
 
 class Emitter(Protocol):
@@ -389,9 +392,7 @@ def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
             "dims",
         )
     if dims[0] != 0:
-        raise ShapeError(
-            f"dims {list(dims)} moves the batch dimension; it must stay first", "dims"
-        )
+        raise ShapeError(f"dims {list(dims)} moves the batch dimension; it must stay first", "dims")
     out = tuple(ins[0][d - 1] for d in dims[1:])
     if isinstance(ins[0], ChannelsLast):
         # back to [C, H, W] only by the inverse order; anything else is no layout netc knows
@@ -425,8 +426,9 @@ def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 def _layernorm_nodes(a: Attrs, e: Emitter, x: str) -> str:
     if e.opset < 17:
         raise NotExportable("layer norm needs opset 17 (LayerNormalization) or newer")
-    return e.node("LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-1,
-                  epsilon=a["eps"])
+    return e.node(
+        "LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-1, epsilon=a["eps"]
+    )
 
 
 def _layernorm2d_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
@@ -536,9 +538,14 @@ def _nn(name: str, *args: Any, **kw: Any) -> Any:
 
 
 def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    # a module, not torch.flatten: torchvision's heads hold it (ConvNeXt's classifier[1]), so
-    # `classifier[2]` indexes as there; the aten ops are the same
-    return Lowered(_nn("Flatten", 1))
+    # torchvision's forwards call torch.flatten (so `children()[:-1]` of a ResNet ends at its
+    # pool), but a Sequential holds an nn.Flatten (ConvNeXt's classifier[1], so classifier[2]
+    # indexes as there): a numbered member is the module; the aten ops are the same
+    if ctx.in_sequence:
+        return Lowered(_nn("Flatten", 1))
+    import torch
+
+    return Lowered(function=torch.flatten, extra_args=(1,))
 
 
 def _adaptive_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -643,6 +650,7 @@ def _activation(
     module: str,
     *,
     onnx: Callable[[Attrs, LowerContext, Emitter], str],
+    label: str,
     inplace: bool = False,
 ) -> Op:
     """An activation: a torch.nn module (in place, where the module can be and no other node
@@ -659,7 +667,7 @@ def _activation(
         shape=_same,
         lower=lower,
         onnx=onnx,
-        label=lambda a, o: name,
+        label=lambda a, o: label,
         diagram="activation",
         # PyTorch's backward of these reads the input, not the output (ReLU's and sigmoid's
         # read the output): the next op may overwrite it, as torchvision's `result += input`
@@ -860,7 +868,12 @@ OPS: dict[str, Op] = {
             diagram="activation",
         ),
         _activation(
-            "relu6", "min(max(x, 0), 6) (MobileNetV2)", "ReLU6", inplace=True, onnx=_relu6_onnx
+            "relu6",
+            "min(max(x, 0), 6) (MobileNetV2)",
+            "ReLU6",
+            inplace=True,
+            onnx=_relu6_onnx,
+            label="ReLU6",
         ),
         _activation(
             "hardswish",
@@ -868,14 +881,30 @@ OPS: dict[str, Op] = {
             "Hardswish",
             inplace=True,
             onnx=_hardswish_onnx,
+            label="h-swish",
         ),
         _activation(
-            "hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's gates)", "Hardsigmoid", onnx=_hsig_onnx
+            "hardsigmoid",
+            "relu6(x + 3) / 6 (MobileNetV3's gates)",
+            "Hardsigmoid",
+            onnx=_hsig_onnx,
+            label="h-sigmoid",
         ),
         _activation(
-            "silu", "x * sigmoid(x), a.k.a. swish (EfficientNet)", "SiLU", inplace=True, onnx=_silu
+            "silu",
+            "x * sigmoid(x), a.k.a. swish (EfficientNet)",
+            "SiLU",
+            inplace=True,
+            onnx=_silu,
+            label="SiLU",
         ),
-        _activation("gelu", "x * Phi(x), the exact (erf) form (ConvNeXt, ViT)", "GELU", onnx=_gelu),
+        _activation(
+            "gelu",
+            "x * Phi(x), the exact (erf) form (ConvNeXt, ViT)",
+            "GELU",
+            onnx=_gelu,
+            label="GELU",
+        ),
         _elementwise("sigmoid", "logistic sigmoid", "Sigmoid", "Sigmoid"),
         Op(
             name="stochastic_depth",

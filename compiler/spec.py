@@ -480,13 +480,11 @@ def _stage(
         c.diags.error(locs["shortcut"], "'shortcut' must be a shortcut kind like B")
         shortcut = None
     path_template = data.get("path")
-    if path_template is not None and not (
-        isinstance(path_template, str) and "{" in path_template
-    ):
+    if path_template is not None and not (isinstance(path_template, str) and "{" in path_template):
         c.diags.error(
             locs["path"],
             f"'path' of stage '{name}' must be a module path template with an expression in "
-            "braces, like \"features.{block_index + 1}\"",
+            'braces, like "features.{block_index + 1}"',
         )
         path_template = None
     params = {k: v for k, v in data.items() if k not in STAGE_RESERVED}

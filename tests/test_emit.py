@@ -27,6 +27,12 @@ CASES = {
     "cifar/preact_resnet164": (["params.n=2"], 32),
     "paper/plain18": ([], 64),
     "resnet18_features": (["outputs=[layer2, layer4]"], 64),
+    # blocks whose layers are numbered by what they have, squeeze-and-excitation, module paths
+    # that are no identifiers (block1-0), a bare parameter (layer_scale), channels-last layers
+    "mobilenet_v3_small": ([], 64),
+    "efficientnet_b0": ([], 64),
+    "regnet_y_400mf": ([], 64),
+    "convnext_tiny": (["stages.features.5.repeat=2"], 64),
 }
 
 RUNNER = """

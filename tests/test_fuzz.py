@@ -49,8 +49,8 @@ def _self_contained(name: str) -> dict[str, Any]:
     data = copy.deepcopy(load_resolved(str(SPECS / name)).data)
     blocks = {}
     for stage in data.get("stages", {}).values():
-        block = stage["block"]
-        if block not in data.get("block_types", {}):
+        block = stage.get("block")  # loose nodes between stages (ConvNeXt's downsampling) have none
+        if block is not None and block not in data.get("block_types", {}):
             blocks[block] = yaml.safe_load((SPECS / "blocks" / f"{block}.yaml").read_text())
     data["block_types"] = {**blocks, **data.get("block_types", {})}
     return data

@@ -34,7 +34,8 @@ def calibrated(graph: compiler.Graph) -> torch.nn.Module:
         if isinstance(mod, torch.nn.BatchNorm2d):
             mod.momentum = None  # a cumulative average over the batches below
     m.train()
-    with torch.no_grad():
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # the same statistics whichever tests ran before
         for _ in range(2):
             m(torch.randn(4, *graph.input_shape))
     return m.eval()
@@ -208,3 +209,21 @@ def test_the_json_report_is_strict_json() -> None:
     assert data["comparisons"][0]["allclose"] is True
     assert data["comparisons"][1]["max_abs_diff"] is None
     assert "-" in report.text()  # the text shows unmeasured values as '-'
+
+
+# one model per modern family, at 64x64: depthwise and grouped convs, squeeze-and-excitation,
+# hard-swish / SiLU gates, channels-last layer norm and MLP, layer scale
+ZOO_FAMILIES = ["mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny"]
+
+
+@pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
+@pytest.mark.parametrize("name", ZOO_FAMILIES)
+def test_modern_families_export_with_every_exporter(
+    name: str, exporter: str, tmp_path: Path
+) -> None:
+    module, graph = build(f"{name}.yaml", SMALL)
+    folded, fgraph = fold_module(module, graph)
+    report = export(folded, fgraph, tmp_path / "m.onnx", folded=True, exporter=exporter)
+    assert report.passed and report.verdict.startswith("PASS")
+    assert all(c.argmax_agree == 1.0 for c in report.comparisons)
+    assert report.inputs[0]["shape"][0] == "batch" and report.outputs[0]["shape"][0] == "batch"
