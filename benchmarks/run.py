@@ -17,6 +17,9 @@ Sections (targets in brackets):
     and 8; the network's FLOP/s as a fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
  4. inference lowering: BN folded + channels-last under torch.compile vs torchvision eager at
     batch 8 [>= 1.5x], outputs allclose
+ 5. modern families: mobilenet_v2, efficientnet_b0, regnet_y_400mf, convnext_tiny: eager batch 8
+    against torchvision (paired, with the control) [>= 0.99], spec -> module vs torchvision's
+    constructor [<= 1.1x], onnxruntime (the netc exporter's file) / torch eager at batch 8
 """
 
 from __future__ import annotations
@@ -376,6 +379,71 @@ def deployment(reps: int) -> None:
         torch.set_grad_enabled(True)
 
 
+ZOO = ("mobilenet_v2", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny")
+
+
+def modern_families(reps: int) -> None:
+    import onnxruntime as ort
+    import torchvision
+
+    from exporters.onnx import export
+
+    print("5. modern families (eager throughput, construction, onnxruntime)")
+    torch.set_grad_enabled(False)
+    for name in ZOO:
+        path = ROOT / "specs" / f"{name}.yaml"
+        ref = getattr(torchvision.models, name)().eval()
+        ours = compiler.compile(path).eval()
+        control = getattr(torchvision.models, name)().eval()
+        ours.load_state_dict(ref.state_dict(), assign=True)
+        control.load_state_dict(ref.state_dict(), assign=True)
+        x = torch.randn(8, 3, 224, 224)
+        same = _aten_ops(ref, x[:1]) == _aten_ops(ours, x[:1])
+        row("modern", f"{name}: identical aten op sequence", float(same), "bool", "1", same)
+        _throughput(f"{name} eager batch 8", ref, ours, control, x, reps)
+        t = interleaved(
+            {
+                "tv": lambda n=name: getattr(torchvision.models, n)(),
+                "netc": lambda p=path: compiler.compile(p),
+            },
+            max(5, reps // 3),
+        )
+        ratio = t["netc"] / t["tv"]
+        row(
+            "modern",
+            f"{name}: spec -> module / torchvision constructor",
+            ratio,
+            "x",
+            "<= 1.1",
+            ratio <= 1.1,
+            tv_s=t["tv"],
+            netc_s=t["netc"],
+        )
+        graph = compiler.load_spec(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "m.onnx"
+            report = export(ours, graph, out, exporter="netc")
+            session = ort.InferenceSession(
+                str(out), _ort_options(), providers=["CPUExecutionProvider"]
+            )
+            feeds = {"input": x.numpy()}
+            session.run(None, feeds)
+            t = interleaved(
+                {"ort": lambda f=feeds: session.run(None, f), "torch": lambda: ours(x)},
+                max(5, reps // 3),
+            )
+        row(
+            "modern",
+            f"{name}: onnxruntime / torch eager throughput, batch 8",
+            t["torch"] / t["ort"],
+            "x",
+            ort_s=t["ort"],
+            torch_s=t["torch"],
+            passed=report.passed,
+        )
+    torch.set_grad_enabled(True)
+
+
 def inference_lowering(reps: int) -> None:
     import torchvision
 
@@ -443,6 +511,7 @@ SECTIONS: dict[str, Callable[[int, bool], None]] = {
     "front": lambda reps, quick: front_end(reps),
     "deploy": lambda reps, quick: deployment(reps),
     "inference": lambda reps, quick: None if quick else inference_lowering(reps),
+    "modern": lambda reps, quick: modern_families(reps),
 }
 
 
@@ -539,6 +608,7 @@ SECTION_TITLES = {
     "front_end": "Front end: checking and building",
     "deployment": "Deployment: ONNX export and onnxruntime",
     "inference": "Inference lowering",
+    "modern": "Modern families: MobileNet, EfficientNet, RegNet, ConvNeXt",
 }
 
 DOC_INTRO = """# Performance

@@ -176,6 +176,26 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "bottleneck": ["diagram", "specs/blocks/bottleneck.yaml"],
         "basic": ["diagram", "specs/blocks/basic.yaml"],
         "resnet50_stages": ["diagram", "specs/resnet50.yaml", "--detail", "stages"],
+        **{
+            name: ["diagram", f"specs/blocks/{block}.yaml", *sets]
+            for name, (block, sets) in {
+                "inverted_residual": ("inverted_residual", ["--set", "out=24"]),
+                "inverted_residual_v3": (
+                    "inverted_residual_v3",
+                    [
+                        f"--set={s}"
+                        for s in ("expanded=120", "out=40", "se=true", "hs=true", "kernel=5")
+                    ],
+                ),
+                "mbconv": ("mbconv", ["--set", "out=40", "--set", "kernel=5"]),
+                "fused_mbconv": ("fused_mbconv", ["--set", "out=48"]),
+                "regnet_y_block": (
+                    "regnet_bottleneck",
+                    [f"--set={s}" for s in ("out=104", "group_width=8", "se_ratio=0.25")],
+                ),
+                "cnblock": ("cnblock", []),
+            }.items()
+        },
     }
     readme = (ROOT / "README.md").read_text()
     for name, args in cases.items():
