@@ -42,7 +42,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     """
     import torch
 
-    from .initialise import initialise, seeded
+    from .initialise import initialise, materialise, seeded
     from .lower import lower
 
     if outputs is not None:
@@ -57,7 +57,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         # initialised once: torch's own constructors would initialise every weight twice
         with torch.device("meta"):
             module = lower(graph)
-        module.to_empty(device="cpu")
+        materialise(module)
         initialise(module, graph, zero_init_residual)
     if weights is not None:
         from .weights import load_weights

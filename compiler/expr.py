@@ -10,6 +10,7 @@ functions. No attribute access, no subscripts, no other calls; results beyond 2*
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -92,6 +93,15 @@ def evaluate(text: str, env: Mapping[str, Value]) -> Value:
         raise ExprError(f"expression longer than {MAX_LENGTH} characters")
     stripped = text.lstrip()
     lead = len(text) - len(stripped)
+    return _Evaluator(env, lead).visit(_parsed(text).body)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> ast.Expression:
+    """The checked syntax tree of ``text`` (an expression of a block type is evaluated once per
+    block instance; it is parsed once). Failures are raised, never cached."""
+    stripped = text.lstrip()
+    lead = len(text) - len(stripped)
     try:
         tree = ast.parse(stripped.rstrip(), mode="eval")
     except SyntaxError as e:
@@ -101,7 +111,7 @@ def evaluate(text: str, env: Mapping[str, Value]) -> Value:
         raise ExprError(f"cannot parse expression '{text.strip()}'", lead) from None
     if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
         raise ExprError(f"expression has more than {MAX_NODES} parts", lead)
-    return _Evaluator(env, lead).visit(tree.body)
+    return tree
 
 
 class _Evaluator:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
-from torch import fx
+from torch import fx, nn
 
 from .ir import Graph
 from .ops import OPS, InitContext
@@ -38,6 +38,21 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
         owner = name.rpartition(".")[0]
         if owner not in done and name not in done:
             raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
+
+
+def materialise(module: nn.Module) -> None:
+    """Give every parameter and buffer of a module built on the meta device CPU storage,
+    uninitialised (``initialise`` fills it). ``Module.to_empty`` does the same through
+    ``_apply``, at several times the cost per tensor; this module is fresh, with no hooks or
+    shared tensors to preserve."""
+    for sub in module.modules():
+        for name, p in sub._parameters.items():
+            if p is not None:
+                fresh = torch.empty(p.shape, dtype=p.dtype)
+                sub._parameters[name] = nn.Parameter(fresh, requires_grad=p.requires_grad)
+        for name, b in sub._buffers.items():
+            if b is not None:
+                sub._buffers[name] = torch.empty(b.shape, dtype=b.dtype)
 
 
 @contextmanager

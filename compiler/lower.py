@@ -21,11 +21,13 @@ and works with torch.compile, torch.export, torch.jit.script and create_feature_
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import fx, nn
+from torch.fx.graph_module import _WrappedCall
 
 from .errors import SpecError
 from .features import feature_info
@@ -105,6 +107,58 @@ def unit_below(part: Part, node: Node) -> Part | None:
     return None
 
 
+_BUILDING: contextvars.ContextVar[bool] = contextvars.ContextVar("netc_building", default=False)
+
+
+# generated forwards by graph structure: the blocks of a stage share one (fx would generate and
+# compile the same source for each, ~1 ms apiece)
+_FORWARDS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_MAX_FORWARDS = 4096
+
+
+class _Built(fx.GraphModule):
+    """A torch.fx GraphModule built the way netc builds its tree: bottom up, each child
+    compiled once when made (fx's ``recompile`` would compile every GraphModule child again per
+    ancestor), and a module whose graph has the same structure as one built before reuses that
+    one's generated forward. Afterwards it behaves exactly as fx's."""
+
+    def _recompile_submodules(self) -> list[tuple[str, Any]]:
+        if _BUILDING.get():
+            return []
+        return super()._recompile_submodules()
+
+    def recompile(self) -> Any:
+        if not _BUILDING.get():
+            return super().recompile()
+        key = _structure(self._graph)
+        hit = _FORWARDS.get(key)
+        if hit is None:
+            code = super().recompile()
+            if len(_FORWARDS) >= _MAX_FORWARDS:
+                _FORWARDS.clear()
+            _FORWARDS[key] = (type(self).forward, self._code, self._lineno_map, code)
+            return code
+        forward, self._code, self._lineno_map, code = hit
+        # what fx's recompile does with a freshly generated forward, given this one
+        cls = type(self)
+        cls.forward = forward
+        if "_wrapped_call" not in vars(cls):
+            own_call = cls.__call__ if "__call__" in vars(cls) else None
+            cls._wrapped_call = _WrappedCall(cls, own_call)  # type: ignore[attr-defined]
+
+        def call_wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return self._wrapped_call(self, *args, **kwargs)
+
+        cls.__call__ = call_wrapped  # type: ignore[method-assign]
+        return code
+
+
+def _structure(graph: fx.Graph) -> tuple[Any, ...]:
+    """What the generated source of ``graph`` depends on: each node's kind, name, target and
+    arguments (other nodes by name)."""
+    return tuple((n.op, n.name, n.target, repr(n.args), repr(n.kwargs)) for n in graph.nodes)
+
+
 @functools.cache
 def _reserved() -> frozenset[str]:
     """Attribute names a module path part cannot use: any part may live in a generated module,
@@ -135,7 +189,7 @@ def block_class(block_type: str) -> type[fx.GraphModule]:
         return (_unpickle_block, (block_type, rebuild, args))
 
     namespace = {"__doc__": doc, "__module__": __name__, "__reduce__": __reduce__}
-    return type(name, (fx.GraphModule,), namespace)
+    return type(name, (_Built,), namespace)
 
 
 def _unpickle_block(block_type: str, rebuild: Any, args: tuple[Any, ...]) -> fx.GraphModule:
@@ -186,12 +240,12 @@ class _Builder:
         if part.path == "":
             returned = [values[r] for r in self.graph.returns]
             g.output(returned if self.graph.features else returned[0])
-            return fx.GraphModule(holder, g, class_name=class_name(self.graph.name))
+            return _Built(holder, g, class_name=class_name(self.graph.name))
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
             return block_class(block_type)(holder, g, class_name=class_name(block_type))
-        return fx.GraphModule(holder, g, class_name=class_name(part.path.rsplit(".", 1)[-1]))
+        return _Built(holder, g, class_name=class_name(part.path.rsplit(".", 1)[-1]))
 
     def leaf_or_unit(self, part: Part) -> nn.Module:
         if part.node is None:
@@ -273,9 +327,11 @@ def release(graph: Graph) -> None:
 def lower(graph: Graph) -> fx.GraphModule:
     """Build the module tree for ``graph``; its weights get values from compiler.initialise."""
     tree = plan(graph)
+    token = _BUILDING.set(True)
     try:
         module = _Builder(graph).module(tree)
     finally:
+        _BUILDING.reset(token)
         release(graph)
     assert isinstance(module, fx.GraphModule)
     module.meta = {"netc_name": graph.name, "output_shape": list(graph.shape_of(graph.output))}

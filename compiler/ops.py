@@ -745,7 +745,7 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     (std 0.02, zero bias: ConvNeXt)."""
     from torch import nn
 
-    if m.bias is not None:
+    if m.bias is not None and a["init"] == "kaiming":
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
     if a["init"] == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -778,9 +778,9 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
 
     from torch import nn
 
-    m.reset_parameters()
     rule = a["init"]
     if rule == "default":
+        m.reset_parameters()
         return
     if rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
