@@ -728,6 +728,11 @@ _INPLACE = Attr(
     "(torchvision's squeeze-excitation activations)",
 )
 
+# a layer norm over one value divides 0 by sqrt(eps): an eps that float32 rounds to 0 gives NaN
+_LN_EPS = Attr(
+    kind="float", default=1e-5, min=1.2e-38, doc="added to the variance; a float32 number"
+)
+
 _POOL_ATTRS = {
     "kernel": Attr(kind="int", min=1, doc="window size"),
     "stride": Attr(kind="int", default=0, min=0, doc="step; 0 means the kernel size"),
@@ -1046,7 +1051,7 @@ OPS: dict[str, Op] = {
         Op(
             name="layernorm",
             doc="layer normalisation over the last dimension (channels-last), affine",
-            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            attrs={"eps": _LN_EPS},
             shape=_same,
             lower=_layernorm_lower,
             onnx=lambda a, ctx, e: _layernorm_nodes(a, e, e.inputs[0]),
@@ -1060,7 +1065,7 @@ OPS: dict[str, Op] = {
             name="layernorm2d",
             doc="layer normalisation over the channels of a [C, H, W] map, as torchvision's "
             "LayerNorm2d (permute, layer_norm, permute back: ConvNeXt)",
-            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            attrs={"eps": _LN_EPS},
             shape=lambda a, ins: _chw(ins, "layernorm2d"),
             lower=_layernorm2d_lower,
             onnx=_layernorm2d_onnx,
