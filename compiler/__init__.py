@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
 from .gc_pause import gc_paused
@@ -29,16 +29,22 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     weights: str | os.PathLike[str] | None = None,
     inference: bool = False,
     outputs: list[str] | None = None,
+    partial: bool = False,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
 
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
     ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
-    with a located report when it does not fit). ``inference=True`` returns the eval-mode module
-    with each BatchNorm folded into the conv before it (compiler.folding). ``outputs`` (stage,
-    block or node names) makes a backbone that returns those feature maps as a list, with
-    ``feature_info`` as timm's ``features_only`` models have it; the spec's ``outputs:`` does
-    the same. ``path_or_spec`` may be a file or a library name such as ``"resnet50"``.
+    with a located report when it does not fit): a file, or ``"torchvision"`` /
+    ``"torchvision:IMAGENET1K_V1"`` for the weights torchvision publishes for the spec's model
+    (its ``weights_from``, or its name), read from torch.hub's cache or downloaded there once.
+    ``partial=True`` loads what fits and leaves the rest as initialised; the load's report (and
+    the weights' preprocessing) is in ``module.meta["weights"]``. ``inference=True`` returns the
+    eval-mode module with each BatchNorm folded into the conv before it (compiler.folding).
+    ``outputs`` (stage, block or node names) makes a backbone that returns those feature maps
+    as a list, with ``feature_info`` as timm's ``features_only`` models have it; the spec's
+    ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
+    ``"resnet50"``.
     """
     import torch
 
@@ -60,11 +66,25 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         materialise(module)
         initialise(module, graph, zero_init_residual)
     if weights is not None:
-        from .weights import load_weights
-
-        load_weights(module, graph, weights)
+        module.meta["weights"] = _load_weights(module, graph, weights, partial).as_dict()
     if inference:
         from .folding import fold_module
 
         module, _ = fold_module(module.eval(), graph)
     return module
+
+
+def _load_weights(
+    module: fx.GraphModule, graph: Graph, weights: str | os.PathLike[str], partial: bool
+) -> Any:
+    from .pretrained import fetch, is_named, resolve
+    from .weights import load_weights
+
+    if not is_named(weights):
+        return load_weights(module, graph, weights, partial)
+    data = graph.origin.data if graph.origin is not None else {}
+    model = data.get("weights_from") or graph.name
+    published = resolve(str(weights), model)
+    report = load_weights(module, graph, fetch(published), partial, source=published.name)
+    report.preprocess = published.preprocess
+    return report

@@ -94,9 +94,17 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None, help="seed for reproducible weights")
     p.add_argument(
         "--weights",
-        metavar="FILE.pth",
+        metavar="FILE.pth|torchvision[:SET]",
         default=None,
-        help="load a torchvision/timm-format state_dict (read with weights_only=True)",
+        help="load a torchvision/timm-format state_dict (read with weights_only=True), or the "
+        "weights torchvision publishes for the model: 'torchvision' (its default) or "
+        "'torchvision:IMAGENET1K_V1', from torch.hub's cache (TORCH_HOME) or downloaded there once",
+    )
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="with --weights: load every entry whose name and shape match, keep the rest as "
+        "initialised, and report both (a new head, added layers)",
     )
 
 
@@ -140,6 +148,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             seed=args.seed,
             zero_init_residual=args.zero_init_residual or None,
             weights=args.weights,
+            partial=args.partial,
         )
     except WeightsError as e:
         print(e, file=sys.stderr)
@@ -151,16 +160,37 @@ def cmd_compile(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILURE
+    loaded = module.meta.get("weights")
     if args.json:
-        print(json.dumps(summary(graph), indent=2))
+        print(json.dumps(summary(graph) | ({"weights": loaded} if loaded else {}), indent=2))
     else:
         print(table(graph))
+        if loaded:
+            print(_weights_text(loaded))
         if args.print_module:
             print(module.code)
     if args.onnx:
         args.quiet = args.json
         return _export(args, graph, args.onnx)
     return EXIT_OK
+
+
+def _weights_text(loaded: dict[str, Any]) -> str:
+    differs, absent, unused = loaded["shape_differs"], loaded["absent"], loaded["unused"]
+    total = loaded["loaded"] + len(differs) + len(absent)
+    lines = [f"weights: {loaded['loaded']:,} of {total:,} entries loaded from {loaded['source']}"]
+    lines += [
+        f"  kept as initialised, shape differs: {k}: checkpoint {v['checkpoint']}, spec {v['spec']}"
+        for k, v in differs.items()
+    ]
+    lines += [f"  kept as initialised, not in the checkpoint: {k}" for k in absent]
+    lines += [f"  unused from the checkpoint: {k}" for k in unused]
+    pre = loaded.get("preprocess")
+    if pre:
+        lines.append(
+            "  preprocessing: " + ", ".join(f"{k} {v}" for k, v in pre.items() if k != "weights")
+        )
+    return "\n".join(lines)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -248,7 +278,7 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
     from .weights import WeightsError
 
     try:
-        module = build(graph, seed=args.seed, weights=args.weights).eval()
+        module = build(graph, seed=args.seed, weights=args.weights, partial=args.partial).eval()
     except WeightsError as e:
         print(e, file=sys.stderr)
         return EXIT_FAILURE
@@ -265,6 +295,7 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
             exporter=args.exporter,
             validate=not args.no_validate,
             folded=not args.no_fold,
+            preprocess=(module.meta.get("weights") or {}).get("preprocess"),
         )
     except ExportError as e:
         print(f"netc: error: {e}; {output} was not written", file=sys.stderr)

@@ -34,6 +34,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "shortcut": ((str,), "a shortcut kind", False),
     "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
     "zero_init_residual": ((bool,), "true or false", False),
+    "weights_from": ((str,), "a torchvision model name", False),
     "op_defaults": ((dict,), "a mapping of op names to attribute defaults", False),
     "block_types": ((dict,), "a mapping of block types", False),
     "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),

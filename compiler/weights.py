@@ -2,12 +2,14 @@
 
 Checkpoints are read with ``torch.load(weights_only=True)``: only tensors and plain containers,
 never arbitrary pickled objects. A checkpoint that does not fit the spec gets a report of missing,
-unexpected and wrong-shape keys, each missing or wrong key located at the spec node it belongs to.
+unexpected and wrong-shape keys, each missing or wrong key located at the spec node it belongs to;
+a partial load takes what fits and reports the rest the same way.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -42,16 +44,72 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     return data
 
 
-def load_weights(module: nn.Module, graph: Graph, path: str | os.PathLike[str]) -> None:
-    """Load a checkpoint strictly; raise WeightsError with a located report on any mismatch."""
+@dataclass(kw_only=True)
+class LoadReport:
+    """What a checkpoint gave a module, entry by entry (``--partial`` loads what fits)."""
+
+    source: str  # the file, or the published weights' name
+    loaded: list[str] = field(default_factory=list)
+    shape_differs: list[str] = field(default_factory=list)  # left as initialised
+    absent: list[str] = field(default_factory=list)  # the spec's, not in the checkpoint
+    unused: list[str] = field(default_factory=list)  # the checkpoint's, not in the spec
+    shapes: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+    preprocess: dict[str, Any] | None = None  # published weights: how to feed the model
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "loaded": len(self.loaded),
+            "shape_differs": {k: {"checkpoint": c, "spec": s} for k, (c, s) in self.shapes.items()},
+            "absent": self.absent,
+            "unused": self.unused,
+            **({"preprocess": self.preprocess} if self.preprocess else {}),
+        }
+
+    def text(self, graph: Graph) -> str:
+        """The report by location, for the terminal."""
+        total = len(self.loaded) + len(self.shape_differs) + len(self.absent)
+        lines = [f"weights: {len(self.loaded)} of {total} entries loaded from {self.source}"]
+        lines += [
+            f"  kept as initialised, shape differs: {k}: checkpoint {c}, spec {s}{_where(graph, k)}"
+            for k, (c, s) in self.shapes.items()
+        ]
+        lines += [
+            f"  kept as initialised, not in the checkpoint: {k}{_where(graph, k)}"
+            for k in self.absent
+        ]
+        lines += [f"  unused from the checkpoint: {k}" for k in self.unused]
+        return "\n".join(lines)
+
+
+def load_weights(
+    module: nn.Module,
+    graph: Graph,
+    path: str | os.PathLike[str],
+    partial: bool = False,
+    source: str | None = None,
+) -> LoadReport:
+    """Load a checkpoint. Strictly by default: a WeightsError with a located report on any
+    mismatch. ``partial``: every entry whose name and shape match, the rest left as initialised
+    (a new head, added layers), all of it in the returned report."""
     state = read_state_dict(path)
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        raise WeightsError(_report(os.fspath(path), graph, own, state, missing, unexpected, wrong))
-    module.load_state_dict(state, strict=True)
+    where = source or os.fspath(path)
+    if not partial and (missing or unexpected or wrong):
+        raise WeightsError(_report(where, graph, own, state, missing, unexpected, wrong))
+    fits = {k: v for k, v in state.items() if k in own and k not in wrong}
+    module.load_state_dict(fits, strict=not partial)
+    return LoadReport(
+        source=where,
+        loaded=list(fits),
+        shape_differs=wrong,
+        absent=missing,
+        unused=unexpected,
+        shapes={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
+    )
 
 
 def _where(graph: Graph, key: str) -> str:

@@ -90,6 +90,7 @@ class Report:
     validated: bool = False
     passed: bool = False
     verdict: str = ""
+    preprocess: dict[str, Any] | None = None  # published weights' preprocessing, in the metadata
 
     def as_json(self) -> str:
         """Strict JSON: an infinite difference (a wrong output shape) is written as null."""
@@ -188,6 +189,7 @@ def export(
     reference: nn.Module | None = None,
     folded: bool = False,
     seed: int = 0,
+    preprocess: dict[str, Any] | None = None,
 ) -> Report:
     """Export ``module`` (built from ``graph``) to ``path``; raise ExportError on any failure.
 
@@ -214,6 +216,7 @@ def export(
         versions=_versions(),
         folded_batchnorm=folded,
         params=sum(p.numel() for p in module.parameters()),
+        preprocess=preprocess,
     )
     x = torch.randn(batch, *graph.input_shape, generator=torch.Generator().manual_seed(seed))
     external = report.params * 4 > PROTOBUF_LIMIT
@@ -304,6 +307,8 @@ def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> bytes:
         "netc.version": __version__,
         "netc.exporter": report.exporter,
     }
+    if report.preprocess:  # published weights: how a deployment feeds the model
+        meta["netc.preprocess"] = json.dumps(report.preprocess)
     kept = [p for p in model.metadata_props if p.key not in meta]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)

@@ -1,0 +1,134 @@
+"""Published weights by name: ``--weights torchvision`` or ``torchvision:IMAGENET1K_V1``.
+
+The name is resolved through torchvision's own weights registry (``get_model_weights``): the
+model is the spec's ``weights_from`` or, by default, its ``name``. The checkpoint lives where
+``torch.hub`` keeps it (``$TORCH_HOME/hub/checkpoints/<file of the url>``): read from there when
+present, downloaded there once otherwise (with the hash prefix of its file name checked, as
+torch.hub does). The weights' preprocessing (resize, crop, mean, std, interpolation) is kept so
+that a deployment knows how to feed the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from .weights import WeightsError
+
+SOURCE = "torchvision"
+DOWNLOAD_TIMEOUT_S = 30
+_HASH = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's: resnet50-11ad3fa6.pth holds a sha256 prefix
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pretrained:
+    """A published set of weights: which, from where, cached where, and how to feed the model."""
+
+    model: str  # the torchvision model ('resnet50')
+    name: str  # the weights ('ResNet50_Weights.IMAGENET1K_V2')
+    url: str
+    path: str  # the checkpoint in torch.hub's cache
+    preprocess: dict[str, Any]
+
+
+def is_named(weights: object) -> bool:
+    """Whether ``weights`` names published weights rather than a file."""
+    return isinstance(weights, str) and (weights == SOURCE or weights.startswith(SOURCE + ":"))
+
+
+def resolve(request: str, model: str) -> Pretrained:
+    """The weights ``request`` names for torchvision's ``model``; raises WeightsError."""
+    try:
+        import torch
+        from torchvision import models
+    except ImportError:
+        raise WeightsError(
+            f"--weights {request}: torchvision is not installed (pip install torchvision)"
+        ) from None
+    try:
+        enum = models.get_model_weights(model)
+    except (ValueError, KeyError):
+        raise WeightsError(
+            f"--weights {request}: '{model}' is not a torchvision model with published weights"
+            "\n  note: a spec names the model whose weights it takes with `weights_from: resnet50`"
+        ) from None
+    chosen = request.partition(":")[2] or "DEFAULT"
+    try:
+        weights = enum[chosen]
+    except KeyError:
+        have = ", ".join(k for k in enum.__members__ if k != "DEFAULT")
+        raise WeightsError(
+            f"--weights {request}: torchvision has no weights '{chosen}' for {model} "
+            f"(it has: DEFAULT, {have})"
+        ) from None
+    filename = os.path.basename(urllib.parse.urlparse(weights.url).path)
+    return Pretrained(
+        model=model,
+        name=f"{type(weights).__name__}.{weights.name}",
+        url=weights.url,
+        path=os.path.join(torch.hub.get_dir(), "checkpoints", filename),
+        preprocess=_preprocess(weights),
+    )
+
+
+def fetch(weights: Pretrained) -> str:
+    """The checkpoint's path, downloading it into the cache first if it is not there."""
+    if os.path.isfile(weights.path):
+        return weights.path
+    folder = os.path.dirname(weights.path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        _download(weights.url, weights.path)
+    except (OSError, ValueError) as e:
+        raise WeightsError(
+            f"{weights.path}: error: {weights.name} is not in the cache and cannot be "
+            f"downloaded ({e})\n"
+            f"  note: download {weights.url} to {weights.path} (the cache folder is "
+            f"{folder}; TORCH_HOME moves it)"
+        ) from None
+    return weights.path
+
+
+def _download(url: str, path: str) -> None:
+    """``url`` to ``path`` through a temporary file beside it; the sha256 must start with the
+    hash in the file name, as torch.hub checks."""
+    expected = _HASH.search(os.path.basename(path))
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
+    try:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+        if expected and not digest.hexdigest().startswith(expected.group(1)):
+            raise ValueError(f"the download's sha256 does not start with {expected.group(1)}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _preprocess(weights: Any) -> dict[str, Any]:
+    """What torchvision's transforms for these weights do to an image, as plain data."""
+    t = weights.transforms()  # torchvision's ImageClassification preset (or one like it)
+    found = {
+        "resize_size": getattr(t, "resize_size", None),
+        "crop_size": getattr(t, "crop_size", None),
+        "mean": getattr(t, "mean", None),
+        "std": getattr(t, "std", None),
+    }
+    out: dict[str, Any] = {"weights": f"{type(weights).__name__}.{weights.name}"}
+    out.update({k: [v for v in value] for k, value in found.items() if value is not None})
+    interpolation = getattr(t, "interpolation", None)
+    if interpolation is not None:
+        out["interpolation"] = getattr(interpolation, "value", str(interpolation))
+    return out
