@@ -166,7 +166,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     else:
         print(table(graph))
         if loaded:
-            print(_weights_text(loaded))
+            print(_weights_text(loaded, graph))
         if args.print_module:
             print(module.code)
     if args.onnx:
@@ -175,15 +175,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _weights_text(loaded: dict[str, Any]) -> str:
+def _weights_text(loaded: dict[str, Any], graph: Graph) -> str:
+    """The load's report for the terminal, each entry the spec has located at its node."""
+    from .weights import where
+
     differs, absent, unused = loaded["shape_differs"], loaded["absent"], loaded["unused"]
     total = loaded["loaded"] + len(differs) + len(absent)
     lines = [f"weights: {loaded['loaded']:,} of {total:,} entries loaded from {loaded['source']}"]
     lines += [
-        f"  kept as initialised, shape differs: {k}: checkpoint {v['checkpoint']}, spec {v['spec']}"
+        f"  kept as initialised, shape differs: {k}: checkpoint {v['checkpoint']}, "
+        f"spec {v['spec']}{where(graph, k)}"
         for k, v in differs.items()
     ]
-    lines += [f"  kept as initialised, not in the checkpoint: {k}" for k in absent]
+    lines += [f"  kept as initialised, not in the checkpoint: {k}{where(graph, k)}" for k in absent]
     lines += [f"  unused from the checkpoint: {k}" for k in unused]
     pre = loaded.get("preprocess")
     if pre:

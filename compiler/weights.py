@@ -66,21 +66,6 @@ class LoadReport:
             **({"preprocess": self.preprocess} if self.preprocess else {}),
         }
 
-    def text(self, graph: Graph) -> str:
-        """The report by location, for the terminal."""
-        total = len(self.loaded) + len(self.shape_differs) + len(self.absent)
-        lines = [f"weights: {len(self.loaded)} of {total} entries loaded from {self.source}"]
-        lines += [
-            f"  kept as initialised, shape differs: {k}: checkpoint {c}, spec {s}{_where(graph, k)}"
-            for k, (c, s) in self.shapes.items()
-        ]
-        lines += [
-            f"  kept as initialised, not in the checkpoint: {k}{_where(graph, k)}"
-            for k in self.absent
-        ]
-        lines += [f"  unused from the checkpoint: {k}" for k in self.unused]
-        return "\n".join(lines)
-
 
 def load_weights(
     module: nn.Module,
@@ -112,7 +97,8 @@ def load_weights(
     )
 
 
-def _where(graph: Graph, key: str) -> str:
+def where(graph: Graph, key: str) -> str:
+    """'  (file:line:col, node 'name')' for a state_dict key, or '' for one no node owns."""
     node = graph.nodes.get(key.rsplit(".", 1)[0])
     return f"  ({node.loc}, node '{node.name}')" if node else ""
 
@@ -129,11 +115,11 @@ def _report(
     counts = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong shape"
     lines = [f"{path}: error: the checkpoint does not fit '{graph.name}' ({counts})"]
     limit = 12  # enough to see the pattern; the counts say how many there are
-    lines += [f"  missing: {k}{_where(graph, k)}" for k in missing[:limit]]
+    lines += [f"  missing: {k}{where(graph, k)}" for k in missing[:limit]]
     lines += [f"  unexpected: {k}" for k in unexpected[:limit]]
     lines += [
         f"  wrong shape: {k}: checkpoint {list(state[k].shape)}, spec {list(own[k].shape)}"
-        f"{_where(graph, k)}"
+        f"{where(graph, k)}"
         for k in wrong[:limit]
     ]
     if max(len(missing), len(unexpected), len(wrong)) > limit:

@@ -137,6 +137,7 @@ def test_cli_reports_and_the_onnx_metadata(torch_home: Path, tmp_path: Path) -> 
     assert code == 0, err
     assert "weights: 120 of 122 entries loaded from ResNet18_Weights.IMAGENET1K_V1" in out
     assert "kept as initialised, shape differs: fc.weight: checkpoint [1000, 512]" in out
+    assert "resnet18.yaml:24:3, node 'fc')" in out  # located at the spec's node
     onnx_path = tmp_path / "r.onnx"
     code, out, err = run_cli(
         "export", "resnet18", "--weights", "torchvision", "-o", str(onnx_path), "-q"
