@@ -181,7 +181,6 @@ def _aten_ops(module: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple
 
 
 def front_end(reps: int) -> None:
-    import torchvision
 
     print("2. front end")
     probe = (
@@ -214,25 +213,7 @@ def front_end(reps: int) -> None:
             in_process_s=statistics.median(inner),
         )
     for name in ("resnet18", "resnet50"):
-        path = ROOT / "specs" / f"{name}.yaml"
-        t = interleaved(
-            {
-                "tv": lambda n=name: getattr(torchvision.models, n)(),
-                "netc": lambda p=path: compiler.compile(p),
-            },
-            reps,
-        )
-        ratio = t["netc"] / t["tv"]
-        row(
-            "front_end",
-            f"{name}: spec -> module / torchvision constructor",
-            ratio,
-            "x",
-            "<= 1.1",
-            ratio <= 1.1,
-            tv_s=t["tv"],
-            netc_s=t["netc"],
-        )
+        _construction("front_end", name, reps)
     depths = {20: 3, 56: 9, 110: 18, 302: 50, 602: 100, 1202: 200}
     checks, builds = {}, {}
     path = ROOT / "specs" / "cifar" / "resnet20.yaml"
@@ -262,6 +243,31 @@ def front_end(reps: int) -> None:
             + ", ".join(f"{d}: {s * 1e3:.0f} ms" for d, s in series.items())
             + f"; linear fit {slope * 1e3:.2f} ms/layer, R^2 {r2:.3f}"
         )
+
+
+def _construction(section: str, name: str, reps: int) -> None:
+    """One row: netc's spec -> module time over torchvision's constructor, interleaved."""
+    import torchvision
+
+    path = ROOT / "specs" / f"{name}.yaml"
+    t = interleaved(
+        {
+            "tv": lambda: getattr(torchvision.models, name)(),
+            "netc": lambda: compiler.compile(path),
+        },
+        reps,
+    )
+    ratio = t["netc"] / t["tv"]
+    row(
+        section,
+        f"{name}: spec -> module / torchvision constructor",
+        ratio,
+        "x",
+        "<= 1.1",
+        ratio <= 1.1,
+        tv_s=t["tv"],
+        netc_s=t["netc"],
+    )
 
 
 def _linear_fit(series: dict[int, float]) -> tuple[float, float]:
@@ -401,24 +407,7 @@ def modern_families(reps: int) -> None:
         same = _aten_ops(ref, x[:1]) == _aten_ops(ours, x[:1])
         row("modern", f"{name}: identical aten op sequence", float(same), "bool", "1", same)
         _throughput(f"{name} eager batch 8", ref, ours, control, x, reps)
-        t = interleaved(
-            {
-                "tv": lambda n=name: getattr(torchvision.models, n)(),
-                "netc": lambda p=path: compiler.compile(p),
-            },
-            max(5, reps // 3),
-        )
-        ratio = t["netc"] / t["tv"]
-        row(
-            "modern",
-            f"{name}: spec -> module / torchvision constructor",
-            ratio,
-            "x",
-            "<= 1.1",
-            ratio <= 1.1,
-            tv_s=t["tv"],
-            netc_s=t["netc"],
-        )
+        _construction("modern", name, max(5, reps // 3))
         graph = compiler.load_spec(path)
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "m.onnx"

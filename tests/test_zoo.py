@@ -19,7 +19,7 @@ import compiler
 from compiler.lower import lower
 from tests.conftest import SPECS
 from tests.reference import ZOO
-from tests.test_equivalence import aten_ops, close
+from tests.test_equivalence import assert_same_training_step, aten_ops, close
 
 SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
 # keys, shapes and counts on the meta device, eval outputs at 64x64, no train-mode run (four
@@ -111,23 +111,8 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
     ref = reference(name)
     ours = compiler.compile(SPECS / f"{name}.yaml")
     ours.load_state_dict(ref.state_dict(), strict=True)
-    ours.train()
-    ref.train()
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
-    torch.manual_seed(4)
-    out_ours = ours(x)
-    torch.manual_seed(4)
-    out_ref = ref(x)
-    assert close(out_ours, out_ref)
-    weights = torch.randn_like(out_ref)
-    (out_ours * weights).sum().backward()
-    (out_ref * weights).sum().backward()
-    grads_ref = dict(ref.named_parameters())
-    for key, p in ours.named_parameters():
-        assert p.grad is not None and close(p.grad, grads_ref[key].grad, 1e-4), key  # type: ignore[arg-type]
-    buffers_ref = dict(ref.named_buffers())
-    for key, b in ours.named_buffers():
-        assert torch.allclose(b.float(), buffers_ref[key].float(), atol=1e-5), key
+    assert_same_training_step(ours, ref, x, grad_tol=1e-4)
 
 
 @pytest.mark.parametrize(
