@@ -8,6 +8,7 @@ Commands:
   emit      write the network as a standalone PyTorch source file (imports only torch)
   list      the networks of a spec folder with their counts
   ir        print the expanded IR, one node per line
+  schema    write the JSON Schema of the spec language (editor completion and checking)
 
 Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other failure.
 """
@@ -34,7 +35,9 @@ EXAMPLES = {
     "compile": """examples:
   netc compile specs/resnet50.yaml
   netc compile specs/resnet50.yaml --set stages.layer3.repeat=23 --json
-  netc compile specs/resnet18.yaml --weights resnet18.pth --onnx resnet18.onnx""",
+  netc compile specs/resnet18.yaml --weights resnet18.pth --onnx resnet18.onnx
+  netc compile resnet50 --weights torchvision          # torchvision's published weights
+  netc compile resnet50 --set params.num_classes=10 --weights torchvision --partial""",
     "export": """examples:
   netc export specs/resnet50.yaml -o resnet50.onnx
   netc export specs/resnet18.yaml -o r18.onnx --exporter netc --report r18.json""",
@@ -55,6 +58,9 @@ EXAMPLES = {
     "ir": """examples:
   netc ir specs/cifar/resnet20.yaml
   netc ir specs/resnet18.yaml --set stem.conv1.stride=1""",
+    "schema": """examples:
+  netc schema -o netc.schema.json
+  # then, first line of a spec: # yaml-language-server: $schema=netc.schema.json""",
 }
 
 
@@ -367,6 +373,25 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import library_schema
+
+    text = json.dumps(library_schema(), indent=2) + "\n"
+    if args.output in (None, "-"):
+        print(text, end="")
+        return EXIT_OK
+    from exporters.atomic import write_text
+
+    try:
+        write_text(args.output, text)
+    except OSError as e:
+        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    if not args.quiet:
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     print(dump(_load(args, args.spec)), end="")
     return EXIT_OK
@@ -384,8 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
         description="Compile YAML network specs to PyTorch modules.",
-        epilog="commands: compile, check, export, diagram, emit, list, ir (netc COMMAND --help "
-        "shows examples). Spec errors exit with status 2; see README.md for the spec language.",
+        epilog="commands: compile, check, export, diagram, emit, list, ir, schema (netc COMMAND "
+        "--help shows examples). Spec errors exit with status 2; see README.md for the spec "
+        "language.",
     )
     parser.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -513,6 +539,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     _add_spec_options(p)
     p.set_defaults(func=cmd_ir)
+
+    p = _command(
+        sub,
+        "schema",
+        help="write the JSON Schema of the spec language, for editors",
+        description="Write a JSON Schema (draft 2020-12) of network specs, generated from the op "
+        "table, the spec keys, the library's block types and the shortcut kinds. With "
+        "yaml-language-server (VS Code's YAML extension) put `# yaml-language-server: "
+        "$schema=netc.schema.json` at the top of a spec: op names and attributes complete, "
+        "with their docs, and unknown keys and wrong types are flagged as you type.",
+    )
+    p.add_argument("-o", "--output", metavar="FILE.json", help="write here (default: stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(func=cmd_schema)
     return parser
 
 
