@@ -9,6 +9,7 @@ Commands:
   list      the networks of a spec folder with their counts
   ir        print the expanded IR, one node per line
   schema    write the JSON Schema of the spec language (editor completion and checking)
+  diff      compare two specs as networks: stages, counts, nodes, checkpoint compatibility
 
 Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other failure.
 """
@@ -58,6 +59,10 @@ EXAMPLES = {
     "ir": """examples:
   netc ir specs/cifar/resnet20.yaml
   netc ir specs/resnet18.yaml --set stem.conv1.stride=1""",
+    "diff": """examples:
+  netc diff resnet50 resnet101
+  netc diff resnet50 --set params.num_classes=10 --json
+  netc diff resnet50 my_resnet50_variant.yaml""",
     "schema": """examples:
   netc schema -o netc.schema.json
   # then, first line of a spec: # yaml-language-server: $schema=netc.schema.json""",
@@ -373,6 +378,22 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit status 0 when the networks are equal, 1 when they differ, 2 on a spec error."""
+    from .diff import diff
+
+    if args.b is None and not args.overrides:
+        print("netc: error: give a second spec or --set overrides to compare with", file=sys.stderr)
+        return EXIT_FAILURE
+    before = load_spec(args.a, [], _limits(args))
+    after = _load(args, args.b or args.a)  # --set applies to B
+    result = diff(before, after)
+    if args.overrides:
+        result.b = f"{after.name} with --set {' '.join(args.overrides)}"
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return EXIT_OK if result.equal else EXIT_FAILURE
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import library_schema
 
@@ -409,7 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
         description="Compile YAML network specs to PyTorch modules.",
-        epilog="commands: compile, check, export, diagram, emit, list, ir, schema (netc COMMAND "
+        epilog="commands: compile, check, export, diagram, emit, list, ir, schema, diff (netc "
+        "COMMAND "
         "--help shows examples). Spec errors exit with status 2; see README.md for the spec "
         "language.",
     )
@@ -539,6 +561,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     _add_spec_options(p)
     p.set_defaults(func=cmd_ir)
+
+    p = _command(
+        sub,
+        "diff",
+        help="compare two specs as networks",
+        description="Compare A with B (or with A under --set overrides) as networks: per stage "
+        "what changed (blocks, widths, strides, shortcut kinds), params / MACs / activation "
+        "memory before, after and the delta, nodes added and removed by module path, and "
+        "whether B loads A's checkpoint (keys that match, differ in shape, are new, are gone). "
+        "Exit status 0 when they are equal, 1 when they differ, 2 on a spec error.",
+    )
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B", nargs="?", help="default: A; --set applies to B")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_diff)
 
     p = _command(
         sub,

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-COMMANDS = ["compile", "check", "export", "diagram", "emit", "list", "ir", "schema"]
+COMMANDS = ["compile", "check", "export", "diagram", "emit", "list", "ir", "schema", "diff"]
 
 
 def test_compile_resnet50_table(in_root: Path) -> None:

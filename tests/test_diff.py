@@ -1,0 +1,57 @@
+"""`netc diff`: two specs compared as networks (stages, counts, nodes, checkpoint fit)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import compiler
+from compiler.diff import diff
+from tests.conftest import run_cli
+
+
+def test_resnet50_to_resnet101() -> None:
+    d = diff(compiler.load_spec("resnet50"), compiler.load_spec("resnet101"))
+    assert [s.stage for s in d.stages] == ["layer3"]
+    change = d.stages[0]
+    assert change.before and change.after
+    assert (change.before["blocks"], change.after["blocks"]) == (6, 23)
+    before, after = d.counts["params"]
+    assert after - before == 18_992_128
+    assert d.loads and not d.loads_strictly  # every resnet50 key loads; layer3.6.. are new
+    assert d.keys_match == 320 and not d.keys_gone and not d.keys_shape_differs
+    assert len(d.keys_new) == 306 and all(k.startswith("layer3.") for k in d.keys_new)
+    assert d.added[0] == "layer3.6.conv1" and not d.removed
+
+
+def test_cli_exit_status_text_and_json(tmp_path: Path) -> None:
+    code, out, err = run_cli("diff", "resnet50", "resnet101")
+    assert code == 1, err
+    assert "stage layer3: 6 x bottleneck" in out and "-> 23 x bottleneck" in out
+    assert "params: 25,557,032 -> 44,549,160 (+18,992,128)" in out
+    assert "every key of resnet50's checkpoint loads into resnet101" in out
+    code, out, _ = run_cli("diff", "resnet50", "resnet50")
+    assert code == 0 and "the same network" in out and "loads resnet50's checkpoint strictly" in out
+    code, out, _ = run_cli("diff", "resnet50", "--set", "params.num_classes=10", "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["b"] == "resnet50 with --set params.num_classes=10"
+    assert data["checkpoint"]["shape_differs"]["fc.weight"] == {"a": [1000, 2048], "b": [10, 2048]}
+    assert data["counts"]["params"]["delta"] == -2_028_510
+    assert not data["checkpoint"]["every_key_of_a_loads"]
+    assert [s["stage"] for s in data["stages"]] == ["head"]
+
+
+def test_shortcut_kinds_and_spec_errors(tmp_path: Path) -> None:
+    code, out, _ = run_cli("diff", "resnet18", "--set", "shortcut=A", "--json")
+    data = json.loads(out)
+    assert code == 1
+    assert {s["after"]["shortcut"] for s in data["stages"] if s["after"]["block_type"]} == {"A"}
+    assert "layer2.0.downsample.0" in data["nodes"]["removed"]
+    assert data["checkpoint"]["gone_from_a"][0].startswith("layer2.0.downsample")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("extends: resnet18\nname: bad\nstages:\n  layer2: {widht: 3}\n")
+    code, _, err = run_cli("diff", "resnet18", str(bad))
+    assert code == 2 and "bad.yaml:4:" in err and "widht" in err
+    code, _, err = run_cli("diff", "resnet18")
+    assert code == 1 and "give a second spec or --set" in err
