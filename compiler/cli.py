@@ -10,6 +10,7 @@ Commands:
   ir        print the expanded IR, one node per line
   schema    write the JSON Schema of the spec language (editor completion and checking)
   diff      compare two specs as networks: stages, counts, nodes, checkpoint compatibility
+  gradflow  plot each weight layer's gradient norm for one or more specs (matplotlib)
 
 Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other failure.
 """
@@ -63,6 +64,9 @@ EXAMPLES = {
   netc diff resnet50 resnet101
   netc diff resnet50 --set params.num_classes=10 --json
   netc diff resnet50 my_resnet50_variant.yaml""",
+    "gradflow": """examples:
+  netc gradflow cifar/plain56 cifar/resnet56 -o gradflow.png
+  netc gradflow paper/plain34 resnet34 --steps 20 -o gradflow.png --json""",
     "schema": """examples:
   netc schema -o netc.schema.json
   # then, first line of a spec: # yaml-language-server: $schema=netc.schema.json""",
@@ -394,6 +398,28 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK if result.equal else EXIT_FAILURE
 
 
+def cmd_gradflow(args: argparse.Namespace) -> int:
+    from .gradflow import measure, plot, table
+
+    graphs = [_load(args, spec) for spec in args.specs]
+    flows = []
+    for g in graphs:
+        if not args.json:
+            print(f"measuring {g.name} ...", file=sys.stderr)
+        flows.append(measure(g, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr))
+    try:
+        plot(flows, args.output)
+    except (OSError, ValueError) as e:
+        print(f"netc: error: cannot write {args.output}: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps([f.as_dict() for f in flows], indent=2))
+    else:
+        print(table(flows))
+        print(f"wrote {args.output}")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import library_schema
 
@@ -430,7 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netc",
         description="Compile YAML network specs to PyTorch modules.",
-        epilog="commands: compile, check, export, diagram, emit, list, ir, schema, diff (netc "
+        epilog="commands: compile, check, export, diagram, emit, list, ir, schema, diff, gradflow "
+        "(netc "
         "COMMAND "
         "--help shows examples). Spec errors exit with status 2; see README.md for the spec "
         "language.",
@@ -577,6 +604,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     _add_spec_options(p)
     p.set_defaults(func=cmd_diff)
+
+    p = _command(
+        sub,
+        "gradflow",
+        help="plot each weight layer's gradient norm for one or more specs",
+        description="For each SPEC: build it (--seed), one batch of random inputs and labels, "
+        "cross-entropy, one backward; the L2 norm of every conv and linear weight's gradient, "
+        "input to output, plotted on one figure (relative depth, log scale) and tabled. With "
+        "--steps N the networks first take N SGD steps on random batches. The same data for "
+        "every spec. The format comes from the extension (png, svg, pdf).",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    p.add_argument("--steps", type=int, default=0, help="SGD steps before measuring (default 0)")
+    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="weights and data seed (default 0)")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate for --steps")
+    p.add_argument("--json", action="store_true", help="print the norms as JSON instead")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_gradflow)
 
     p = _command(
         sub,

@@ -12,7 +12,18 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 
-COMMANDS = ["compile", "check", "export", "diagram", "emit", "list", "ir", "schema", "diff"]
+COMMANDS = [
+    "compile",
+    "check",
+    "export",
+    "diagram",
+    "emit",
+    "list",
+    "ir",
+    "schema",
+    "diff",
+    "gradflow",
+]
 
 
 def test_compile_resnet50_table(in_root: Path) -> None:
