@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import SpecError
 from .gc_pause import gc_paused
@@ -16,6 +16,8 @@ from .load import Limits, load_spec
 
 if TYPE_CHECKING:
     from torch import fx
+
+    from .weights import LoadReport
 
 __version__ = "0.1.0"
 __all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "load_spec"]
@@ -76,7 +78,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
 
 def _load_weights(
     module: fx.GraphModule, graph: Graph, weights: str | os.PathLike[str], partial: bool
-) -> Any:
+) -> LoadReport:
     from .pretrained import fetch, is_named, resolve
     from .weights import load_weights
 

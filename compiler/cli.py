@@ -362,8 +362,6 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
-    from exporters.atomic import write_text
-
     from .emit import EmitError, emit
 
     graph = _load(args, args.spec)
@@ -372,13 +370,20 @@ def cmd_emit(args: argparse.Namespace) -> int:
     except EmitError as e:
         print(f"netc: error: cannot write {graph.name} as source: {e}", file=sys.stderr)
         return EXIT_FAILURE
+    return _write_output(args.output, source, args.quiet)
+
+
+def _write_output(path: str, text: str, quiet: bool) -> int:
+    """Write a command's text output atomically; the exit status."""
+    from exporters.atomic import write_text
+
     try:
-        write_text(args.output, source)
+        write_text(path, text)
     except OSError as e:
-        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        print(f"netc: error: cannot write {path}: {e.strerror}", file=sys.stderr)
         return EXIT_FAILURE
-    if not args.quiet:
-        print(f"wrote {args.output}")
+    if not quiet:
+        print(f"wrote {path}")
     return EXIT_OK
 
 
@@ -427,16 +432,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         print(text, end="")
         return EXIT_OK
-    from exporters.atomic import write_text
-
-    try:
-        write_text(args.output, text)
-    except OSError as e:
-        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
-    if not args.quiet:
-        print(f"wrote {args.output}")
-    return EXIT_OK
+    return _write_output(args.output, text, args.quiet)
 
 
 def cmd_ir(args: argparse.Namespace) -> int:

@@ -84,17 +84,14 @@ class Diff:
             if x != y:
                 lines.append(f"  {name}: {x:,} -> {y:,} ({y - x:+,})")
         limit = 8
-        for what, names in (("added", self.added), ("removed", self.removed)):
+        for what, names in (
+            ("added", self.added),
+            ("removed", self.removed),
+            ("changed", self.changed),
+        ):
             if names:
-                shown = ", ".join(names[:limit]) + (
-                    f", ... ({len(names)} in all)" * (len(names) > limit)
-                )
-                lines.append(f"  nodes {what}: {shown}")
-        if self.changed:
-            lines.append(
-                f"  nodes changed: {', '.join(self.changed[:limit])}"
-                + (f", ... ({len(self.changed)} in all)" * (len(self.changed) > limit))
-            )
+                more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+                lines.append(f"  nodes {what}: {', '.join(names[:limit])}{more}")
         counts = (
             f"{self.keys_match:,} keys match, {len(self.keys_shape_differs):,} differ in shape, "
             f"{len(self.keys_new):,} new, {len(self.keys_gone):,} gone"

@@ -547,6 +547,8 @@ class Emitter:
         def ref(r: str) -> str:
             return names[int(r[1:])] if r.startswith("$") else _var(r)
 
+        flags = self.optional_functions(klass)
+
         for rel in klass.order:
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
             ins = [ref(r) for r in klass.inputs[rel]]
@@ -555,7 +557,7 @@ class Emitter:
                 ins = [_access("self", rel), *ins]
             if step.function is not None:
                 body = _function_lines(step, ins, target)
-                flag = self.optional_functions(klass).get(rel)
+                flag = flags.get(rel)
                 if flag is None:
                     lines += [f"        {line}" for line in body]
                     continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -98,12 +97,13 @@ def fetch(weights: Pretrained) -> str:
 def _download(url: str, path: str) -> None:
     """``url`` to ``path`` through a temporary file beside it; the sha256 must start with the
     hash in the file name, as torch.hub checks."""
+    from exporters.atomic import atomic_path
+
     expected = _HASH.search(os.path.basename(path))
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
-    try:
+    with atomic_path(path) as tmp:
         with (
-            os.fdopen(fd, "wb") as out,
+            open(tmp, "wb") as out,
             urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
         ):
             while chunk := response.read(1 << 20):
@@ -111,10 +111,6 @@ def _download(url: str, path: str) -> None:
                 digest.update(chunk)
         if expected and not digest.hexdigest().startswith(expected.group(1)):
             raise ValueError(f"the download's sha256 does not start with {expected.group(1)}")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _preprocess(weights: Any) -> dict[str, Any]:

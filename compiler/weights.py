@@ -49,18 +49,20 @@ class LoadReport:
     """What a checkpoint gave a module, entry by entry (``--partial`` loads what fits)."""
 
     source: str  # the file, or the published weights' name
-    loaded: list[str] = field(default_factory=list)
-    shape_differs: list[str] = field(default_factory=list)  # left as initialised
+    loaded: int = 0
+    # left as initialised: key -> (the checkpoint's shape, the spec's)
+    shape_differs: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)  # the spec's, not in the checkpoint
     unused: list[str] = field(default_factory=list)  # the checkpoint's, not in the spec
-    shapes: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     preprocess: dict[str, Any] | None = None  # published weights: how to feed the model
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "source": self.source,
-            "loaded": len(self.loaded),
-            "shape_differs": {k: {"checkpoint": c, "spec": s} for k, (c, s) in self.shapes.items()},
+            "loaded": self.loaded,
+            "shape_differs": {
+                k: {"checkpoint": c, "spec": s} for k, (c, s) in self.shape_differs.items()
+            },
             "absent": self.absent,
             "unused": self.unused,
             **({"preprocess": self.preprocess} if self.preprocess else {}),
@@ -89,11 +91,10 @@ def load_weights(
     module.load_state_dict(fits, strict=not partial)
     return LoadReport(
         source=where,
-        loaded=list(fits),
-        shape_differs=wrong,
+        loaded=len(fits),
+        shape_differs={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
         absent=missing,
         unused=unexpected,
-        shapes={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
     )
 
 
