@@ -49,10 +49,12 @@ def _one_block(
     block: Source, name: str, stage: dict[str, object], channels: int, size: int
 ) -> Graph:
     prefix = ("block_types", name)
+    # a flat block (VGG's layers, numbered in their container) is drawn as the block it is
+    drawn = {k: v for k, v in block.data.items() if k != "flat"}
     data = {
         "name": f"{name} block",
         "input": [channels, size, size],
-        "block_types": {name: block.data},
+        "block_types": {name: drawn},
         "stages": {BLOCK_STAGE: stage},
     }
     values = {(*prefix, *p): loc for p, loc in block.values.items()}

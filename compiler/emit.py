@@ -112,6 +112,9 @@ class Klass:
     inputs: dict[str, list[str]] = field(default_factory=dict)  # rel -> references read
     modules: set[str] = field(default_factory=set)  # parameters that are modules
     output: list[str] = field(default_factory=list)  # references returned
+    # instances take different numbers of arguments, which one step reads all of (a DenseNet
+    # layer concatenates every earlier output): forward(self, *xs)
+    varargs: bool = False
 
 
 def _ref(value: str, part: Part, owner: dict[str, str]) -> str:
@@ -297,6 +300,13 @@ class Emitter:
                 (k, i.steps[rel].inputs) for k, i in enumerate(klass.instances) if rel in i.steps
             ]
             width = {len(s) for _, s in slots}
+            reads_all = len(slots) == len(klass.instances) and all(
+                s == [f"${j}" for j in range(len(klass.instances[k].part.inputs))] for k, s in slots
+            )
+            if len(width) != 1 and reads_all:
+                klass.varargs = True
+                klass.inputs[rel] = ["*"]
+                continue
             if len(width) != 1:
                 raise EmitError(f"{klass.name}.{rel}: a different number of inputs per instance")
             klass.inputs[rel] = [
@@ -540,19 +550,30 @@ class Emitter:
         count = len(inst.part.inputs)
         names = ["x"] + [f"x{k}" for k in range(1, count)]
         args = ", ".join(f"{a}: torch.Tensor" for a in names)
+        if klass.varargs:
+            names, args = [f"xs[{k}]" for k in range(count)], "*xs: torch.Tensor"
         many = root and bool(self.graph.features)
         returns = "list[torch.Tensor]" if many else "torch.Tensor"
         lines = [f"    def forward(self, {args}) -> {returns}:"]
 
         def ref(r: str) -> str:
-            return names[int(r[1:])] if r.startswith("$") else _var(r)
+            if r == "*":
+                return "*xs"
+            return names[int(r[1:])] if r.startswith("$") else local(r)
+
+        # a value must not shadow a name the file defines (DenseNet's stage ends in `concat`)
+        taken = {getattr(h, "__name__", "") for h in self.helpers} | {"torch", "nn", "F"}
+
+        def local(r: str) -> str:
+            name = _var(r)
+            return name + "_" if name in taken else name
 
         flags = self.optional_functions(klass)
 
         for rel in klass.order:
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
             ins = [ref(r) for r in klass.inputs[rel]]
-            target = _var(rel)
+            target = local(rel)
             if step.parameter:
                 ins = [_access("self", rel), *ins]
             if step.function is not None:

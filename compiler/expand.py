@@ -25,7 +25,7 @@ from typing import Any
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
 from .ir import INPUT, Feature, Graph, Node, Origin, Stage
-from .ops import OPS, REQUIRED, Attr, Shape, ShapeError
+from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
 
@@ -47,6 +47,11 @@ class _Context:
     where: str  # "stage 'layer3' block 0: " or ''
     anchor: Loc | None = None  # the stage line in the network file, for errors in block files
     shortcut_kind: str = ""
+    numbered: str = ""  # a flat block's container: each node is its next numbered member
+    inputs: tuple[str, ...] = ()  # a block's inputs in a dense stage (its `input` is all of them)
+
+
+BLOCK_INPUTS = "<inputs>"  # `input` of a block in a dense stage: every value the block reads
 
 
 Local = dict[str, str | None]  # a block's names -> node names (None: a removed shortcut)
@@ -70,6 +75,7 @@ class Expander:
         self.blocks_done = 0  # block instances made so far
         self.block_count = 0  # block instances in the whole network
         self.block_params: dict[str, dict[str, Value]] = {}
+        self.numbers: dict[str, int] = {}  # flat containers -> their next member's number
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -199,11 +205,14 @@ class Expander:
     ) -> str | None:
         """Make one node (or a shortcut rule's nodes); returns the name its output has, or None
         for a shortcut that its kind removes ('none')."""
-        names = [
-            self.resolve(n, local, loc, ctx, pending)
-            for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False)
-        ]
-        inputs = names if ns.inputs is not None else [prev]
+        names: list[str | None] = []
+        for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False):
+            resolved = self.resolve(n, local, loc, ctx, pending)
+            names.extend(ctx.inputs if resolved == BLOCK_INPUTS else [resolved])
+        if ns.inputs is not None:
+            inputs = names
+        else:
+            inputs = list(ctx.inputs) if prev == BLOCK_INPUTS else [prev]
         if ns.when is not None and not self.value(
             ns.when, env, ns.when_loc, ctx, f"'when' of '{ns.name}'"
         ):
@@ -226,7 +235,12 @@ class Expander:
             return present[0]  # the join of a removed shortcut ('none'): the plain network
         problem = op.arity_error(len(present))
         if problem:
-            self.error(ctx, ns.loc, f"'{ns.name}': {problem}", "list the inputs with in: [a, b]")
+            note = (
+                "in a dense stage a block's input is every earlier value: concat them first"
+                if ctx.inputs and len(present) > 1
+                else "list the inputs with in: [a, b]"
+            )
+            self.error(ctx, ns.loc, f"'{ns.name}': {problem}", note)
             raise _Failed
         attrs = {}
         defaults = self.op_defaults.get(op_name, {})
@@ -239,7 +253,9 @@ class Expander:
                 raw, loc, scope = spec.default, ns.loc, env
             attrs[key] = self.typed(raw, spec, scope, loc, ctx, f"'{key}' of '{ns.name}'")
         node = Node(
-            name=ctx.prefix + self.rendered(ns.name, env, ns.loc, ctx),
+            name=self.next_member(ctx.numbered)
+            if ctx.numbered
+            else ctx.prefix + self.rendered(ns.name, env, ns.loc, ctx),
             op=op_name,
             inputs=present,
             attrs=attrs,
@@ -250,6 +266,21 @@ class Expander:
         node.meta["attr_locs"] = ns.attr_locs
         self.add_node(node, ctx)
         return node.name
+
+    def next_member(self, container: str) -> str:
+        """The next numbered member of a flat block's container (``features.7``): numbering goes
+        on from the members the container already has."""
+        if container not in self.numbers:
+            head = container + "."
+            taken = [
+                int(part)
+                for name in self.nodes
+                if name.startswith(head) and (part := name[len(head) :].split(".")[0]).isdigit()
+            ]
+            self.numbers[container] = max(taken, default=-1) + 1
+        number = self.numbers[container]
+        self.numbers[container] = number + 1
+        return f"{container}.{number}"
 
     def op_name(self, ns: NodeSpec, env: dict[str, Value], ctx: _Context) -> str:
         """The node's op: its name, or ``{expression}`` choosing one by the block's parameters
@@ -342,6 +373,7 @@ class Expander:
         in_ch: int,
         ctx: _Context,
         net_env: dict[str, Value],
+        repeat: int,
     ) -> dict[str, Value]:
         given: dict[str, tuple[Any, Loc]] = {}
         for key, raw in st.params.items():
@@ -368,6 +400,7 @@ class Expander:
         env: dict[str, Value] = {
             "in_channels": in_ch,
             "index": index,
+            "repeat": repeat,  # the blocks in this stage
             "block_index": self.blocks_done,  # over the whole network, from 0
             "block_count": self.block_count,
         }
@@ -407,9 +440,19 @@ class Expander:
             shortcut=st.shortcut or self.spec.shortcut,
         )
         first_node = len(self.nodes)
+        dense = st.connect == "dense"
+        if dense and bt.flat:
+            self.error(
+                top,
+                st.locs["connect"],
+                f"block '{bt.name}' is flat (not a module): a dense stage needs blocks that "
+                "are modules",
+            )
+            raise _Failed
+        reads = [prev]  # a dense stage's values so far: its input, then each block's output
         for i in range(repeat):
-            path = self.block_path(st, i, top, net_env)
-            if path in self.block_params or path in self.nodes:
+            path = st.name if bt.flat and st.path is None else self.block_path(st, i, top, net_env)
+            if not bt.flat and (path in self.block_params or path in self.nodes):
                 self.error(
                     top,
                     st.locs.get("path", st.loc),
@@ -418,20 +461,23 @@ class Expander:
                 )
                 raise _Failed
             ctx = _Context(
-                prefix=path + ".",
+                prefix="" if bt.flat else path + ".",
                 stage=st.name,
-                block=path,
+                block=None if bt.flat else path,
                 where=f"stage '{st.name}' block {i}: ",
                 anchor=st.loc,
                 shortcut_kind=info.shortcut or "B",
+                numbered=path if bt.flat else "",
+                inputs=tuple(reads) if dense else (),
             )
-            in_shape = self.shapes[prev]
-            if in_shape is None:
+            in_shapes = [self.shapes[r] for r in (reads if dense else [prev])]
+            known = [shape for shape in in_shapes if shape is not None]
+            if len(known) < len(in_shapes):
                 break
-            env = self.block_env(bt, st, i, in_shape[0], ctx, net_env)
-            self.block_params[path] = dict(env)
-            local: Local = {INPUT: prev}
-            out: str | None = prev
+            in_ch = sum(shape[0] for shape in known)
+            env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
+            local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
+            out: str | None = BLOCK_INPUTS if dense else prev
             pending = {n.name for n in bt.nodes}
             for ns in bt.nodes:
                 # the first error in a block is reported; the rest of the stage would repeat it
@@ -440,16 +486,41 @@ class Expander:
                 pending.discard(ns.name)
             if bt.output:
                 out = self.resolve(bt.output, local, bt.loc, ctx, set())
-            if out is None:
+            if out is None or out == BLOCK_INPUTS:
                 self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
                 raise _Failed
-            self.scope[path] = out
+            if not bt.flat:  # a flat block is no module: it has no path of its own
+                self.block_params[path] = dict(env)
+                self.scope[path] = out
+                info.blocks.append(path)
             self.blocks_done += 1
-            info.blocks.append(path)
             prev = out
+            reads.append(out)
+        if dense and len(reads) == repeat + 1:
+            prev = self.dense_output(st, reads, info.blocks, top)
         info.nodes = list(self.nodes)[first_node:]
         self.stages.append(info)
         return prev
+
+    def dense_output(
+        self, st: StageSpec, reads: list[str], blocks: list[str], top: _Context
+    ) -> str:
+        """A dense stage's output: the concat of its input and every block's output, a node
+        beside the blocks (``features.denseblock1.concat``), as torchvision's ``_DenseBlock``
+        ends with ``torch.cat(features, 1)``."""
+        parent = blocks[0].rpartition(".")[0] or st.name
+        node = Node(
+            name=f"{parent}.concat",
+            op=DENSE_JOIN,
+            inputs=reads,
+            attrs={},
+            loc=st.loc,
+            stage=st.name,
+            block=None,
+        )
+        node.meta["attr_locs"] = {}
+        self.add_node(node, top)
+        return node.name
 
     def block_path(
         self, st: StageSpec, index: int, ctx: _Context, net_env: dict[str, Value]

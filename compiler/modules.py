@@ -77,3 +77,14 @@ def add_all(*xs: torch.Tensor) -> torch.Tensor:
     for x in xs[1:]:
         out = out + x
     return out
+
+
+def concat(*xs: torch.Tensor) -> torch.Tensor:
+    """``torch.cat`` along channels of one or more tensors (DenseNet's layers concatenate even a
+    single input, so the aten ops are torchvision's)."""
+    return torch.cat(xs, 1)
+
+
+def spatial_mean(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean([2, 3])``: ShuffleNetV2's and MNASNet's global average, [N, C, H, W] -> [N, C]."""
+    return x.mean([2, 3])

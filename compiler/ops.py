@@ -494,6 +494,36 @@ def _mul_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     return Lowered(function=operator.mul)
 
 
+def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    for s in ins:
+        _chw([s], "concat")
+    sizes = {tuple(s[1:]) for s in ins}
+    if len(sizes) > 1:
+        got = ", ".join("x".join(map(str, s[1:])) for s in ins)
+        raise ShapeError(
+            f"concat needs inputs of one spatial size, got {got}",
+            None,
+            "crop or pool the larger ones first",
+        )
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.concat)
+
+
+def _mean_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.spatial_mean)
+
+
+def _mean_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return e.node("Flatten", [e.node("GlobalAveragePool", e.inputs)], axis=1)
+
+
 def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
     c, h, w = _chw(ins, "pad_channels")
     if a["out"] < c:
@@ -746,17 +776,28 @@ _POOL_ATTRS = {
 
 def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's rules, by family: 'kaiming' normal (fan_out, relu) with the bias at PyTorch's
-    default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet); 'trunc_normal'
-    (std 0.02, zero bias: ConvNeXt)."""
+    default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet, VGG, MNASNet);
+    'kaiming_fan_in' (normal, fan_in: DenseNet); 'kaiming_uniform' (fan_in, zero bias:
+    SqueezeNet); 'normal' (std 0.01, zero bias: SqueezeNet's last conv); 'trunc_normal' (std 0.02,
+    zero bias: ConvNeXt); 'default' (PyTorch's own: AlexNet, ShuffleNet)."""
     from torch import nn
 
-    if m.bias is not None and a["init"] == "kaiming":
+    rule = a["init"]
+    if rule == "default" or (m.bias is not None and rule == "kaiming"):
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
-    if a["init"] == "trunc_normal":
+    if rule == "default":
+        return
+    if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
+    elif rule == "normal":
+        nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "kaiming_uniform":
+        nn.init.kaiming_uniform_(m.weight)
+    elif rule == "kaiming_fan_in":
+        nn.init.kaiming_normal_(m.weight)
     else:
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-    if m.bias is not None and a["init"] != "kaiming":
+    if m.bias is not None and rule != "kaiming":
         nn.init.zeros_(m.bias)
 
 
@@ -776,25 +817,27 @@ def _init_default(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 
 def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
-    """torchvision's rules, by family: 'default' (PyTorch's: ResNet), 'normal' (std 0.01:
-    MobileNet, RegNet), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
-    ConvNeXt); every rule but the default zeroes the bias."""
+    """torchvision's rules, by family: 'default' (PyTorch's: ResNet, AlexNet), 'normal' (std 0.01:
+    MobileNet, RegNet, VGG), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
+    ConvNeXt), 'kaiming_uniform' (fan_out, gain 1: MNASNet), 'zero_bias' (PyTorch's weight:
+    DenseNet); every rule but the default zeroes the bias."""
     import math
 
     from torch import nn
 
     rule = a["init"]
-    if rule == "default":
+    if rule in ("default", "zero_bias"):
         m.reset_parameters()
-        return
-    if rule == "normal":
+    elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
     elif rule == "uniform":
         bound = 1.0 / math.sqrt(m.out_features)
         nn.init.uniform_(m.weight, -bound, bound)
+    elif rule == "kaiming_uniform":
+        nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="sigmoid")
     else:
         nn.init.trunc_normal_(m.weight, std=0.02)
-    if m.bias is not None:
+    if m.bias is not None and rule != "default":
         nn.init.zeros_(m.bias)
 
 
@@ -805,6 +848,9 @@ def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
     scale = state("weight") / torch.sqrt(state("running_var") + a["eps"])
     return scale, state("bias") - state("running_mean") * scale
 
+
+# the op a dense stage (connect: dense) ends in: its input and every block's output, joined
+DENSE_JOIN = "concat"
 
 OPS: dict[str, Op] = {
     op.name: op
@@ -823,9 +869,19 @@ OPS: dict[str, Op] = {
                 "init": Attr(
                     kind="str",
                     default="kaiming",
-                    choices=("kaiming", "kaiming_zero_bias", "trunc_normal"),
+                    choices=(
+                        "kaiming",
+                        "kaiming_zero_bias",
+                        "kaiming_fan_in",
+                        "kaiming_uniform",
+                        "normal",
+                        "trunc_normal",
+                        "default",
+                    ),
                     doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
-                    "kaiming_zero_bias (MobileNet, EfficientNet), trunc_normal (ConvNeXt)",
+                    "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
+                    "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
+                    "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet)",
                 ),
             },
             shape=_conv_shape,
@@ -930,9 +986,18 @@ OPS: dict[str, Op] = {
         Op(
             name="dropout",
             doc="dropout (active in training mode only)",
-            attrs={"p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability")},
+            attrs={
+                "p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability"),
+                "inplace": Attr(
+                    kind="bool",
+                    default=False,
+                    doc="zero the input in place where no other node reads it (MNASNet)",
+                ),
+            },
             shape=_same,
-            lower=_module(lambda a, ctx: _nn("Dropout", a["p"])),
+            lower=_module(
+                lambda a, ctx: _nn("Dropout", a["p"], inplace=a["inplace"] and ctx.inplace_ok)
+            ),
             onnx=_unary("Identity"),  # exported for inference, where dropout passes through
             label=lambda a, o: f"dropout {a['p']}",
             diagram="activation",
@@ -970,6 +1035,19 @@ OPS: dict[str, Op] = {
             inputs=(2, 2),
             fresh_output=True,
         ),
+        Op(
+            name="concat",
+            doc="concatenation along channels of one or more maps of one spatial size "
+            "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips)",
+            attrs={},
+            shape=_concat_shape,
+            lower=_concat_lower,
+            onnx=lambda a, ctx, e: e.node("Concat", e.inputs, axis=1),
+            label=lambda a, o: "concat",
+            diagram="merge",
+            inputs=(1, None),
+            fresh_output=True,
+        ),
         _pool_op("maxpool", "max", "MaxPool2d", "MaxPool", {}),
         _pool_op(
             "avgpool",
@@ -1002,6 +1080,18 @@ OPS: dict[str, Op] = {
             fresh_output=True,
         ),
         Op(
+            name="global_mean",
+            doc="the mean over all positions, [C, H, W] -> [C] (ShuffleNetV2's and MNASNet's "
+            "x.mean([2, 3]): no flatten after it)",
+            attrs={},
+            shape=lambda a, ins: (_chw(ins, "global_mean")[0],),
+            lower=_mean_lower,
+            onnx=_mean_onnx,
+            label=lambda a, o: "global mean",
+            diagram="pool",
+            fresh_output=True,
+        ),
+        Op(
             name="flatten",
             doc="flattens all dimensions after the batch",
             attrs={},
@@ -1021,9 +1111,17 @@ OPS: dict[str, Op] = {
                 "init": Attr(
                     kind="str",
                     default="default",
-                    choices=("default", "normal", "uniform", "trunc_normal"),
-                    doc="torchvision's rule of the family: default (ResNet), normal (MobileNet, "
-                    "RegNet), uniform (EfficientNet), trunc_normal (ConvNeXt)",
+                    choices=(
+                        "default",
+                        "normal",
+                        "uniform",
+                        "trunc_normal",
+                        "kaiming_uniform",
+                        "zero_bias",
+                    ),
+                    doc="torchvision's rule of the family: default (ResNet, AlexNet), normal "
+                    "(MobileNet, RegNet, VGG), uniform (EfficientNet), trunc_normal (ConvNeXt), "
+                    "kaiming_uniform (MNASNet), zero_bias (DenseNet)",
                 ),
             },
             shape=_linear_shape,
@@ -1108,3 +1206,4 @@ OPS: dict[str, Op] = {
         ),
     ]
 }
+assert DENSE_JOIN in OPS

@@ -18,6 +18,7 @@ from typing import Any
 from .ops import OPS, REQUIRED, Attr
 from .spec import (
     BLOCK_KEYS,
+    CONNECTIONS,
     NETWORK_KEYS,
     SECTIONS,
     SHORTCUT_ATTRS,
@@ -149,7 +150,13 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
         "shortcut": {"type": "string", "description": "this stage's shortcut kind"},
         "path": {
             "type": "string",
-            "description": 'the blocks\' module path template, e.g. "features.{block_index + 1}"',
+            "description": 'the blocks\' module path template, e.g. "features.{block_index + 1}"'
+            " (a flat block's: the container its nodes are numbered in)",
+        },
+        "connect": {
+            "enum": list(CONNECTIONS),
+            "description": "chain: each block reads the one before; dense: every earlier output "
+            "and the stage's input, the stage ending in their concat (DenseNet)",
         },
     }
     assert set(common) == set(STAGE_RESERVED)
@@ -187,6 +194,11 @@ def block_type_schema() -> Json:
         "let": {"type": "object", "description": "derived values, in order"},
         "nodes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block_node"}},
         "output": {"type": "string"},
+        "flat": {
+            "type": "boolean",
+            "description": "not a module: each node is the next numbered member of the stage's "
+            "path (VGG's features)",
+        },
     }
     assert set(props) == set(BLOCK_KEYS)
     return {"type": "object", "properties": props, "additionalProperties": False}

@@ -52,6 +52,7 @@ BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "let": ((dict,), "a mapping of names to expressions", False),
     "nodes": ((dict,), "a mapping of named nodes", True),
     "output": ((str,), "a node name", False),
+    "flat": ((bool,), "true or false", False),
 }
 SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "description": ((str,), "a text", False),
@@ -59,7 +60,8 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "remove": ((bool,), "true or false", False),
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
-STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path")
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect")
+CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
 NODE_KEYS = ("op", "in", "when")  # every node's own keys; the rest are the op's attributes
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
@@ -99,6 +101,8 @@ class BlockType:
     loc: Loc
     param_locs: dict[str, Loc]
     let_locs: dict[str, Loc]
+    # not a module: its nodes are numbered on as members of the stage's path (VGG's features)
+    flat: bool = False
 
 
 @dataclass(kw_only=True)
@@ -128,6 +132,9 @@ class StageSpec:
     # the module path of each block, a template: "features.{block_index + 1}" (default:
     # "<stage>.{index}")
     path: str | None = None
+    # 'dense': each block reads the stage's input and every earlier block's output, and the
+    # stage's output is their concat (DenseNet)
+    connect: str = "chain"
 
 
 Entry = NodeSpec | StageSpec
@@ -481,13 +488,21 @@ def _stage(
         c.diags.error(locs["shortcut"], "'shortcut' must be a shortcut kind like B")
         shortcut = None
     path_template = data.get("path")
-    if path_template is not None and not (isinstance(path_template, str) and "{" in path_template):
+    if path_template is not None and not isinstance(path_template, str):
         c.diags.error(
             locs["path"],
-            f"'path' of stage '{name}' must be a module path template with an expression in "
+            f"'path' of stage '{name}' must be a module path, or a template with expressions in "
             'braces, like "features.{block_index + 1}"',
         )
         path_template = None
+    connect = data.get("connect", "chain")
+    if connect not in CONNECTIONS:
+        c.diags.error(
+            locs["connect"],
+            f"'connect' of stage '{name}' must be one of {', '.join(CONNECTIONS)}, got "
+            f"{_describe(connect)}",
+        )
+        connect = "chain"
     params = {k: v for k, v in data.items() if k not in STAGE_RESERVED}
     for k, v in [*params.items(), *first.items()]:
         if not isinstance(v, (int, float, str, bool)):
@@ -505,6 +520,7 @@ def _stage(
         loc=src.key_loc(path),
         locs=locs,
         path=path_template,
+        connect=connect,
     )
 
 
@@ -543,6 +559,7 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
         loc=src.key_loc(("block",)),
         param_locs={k: src.loc(("params", k)) for k in params},
         let_locs={k: src.loc(("let", k)) for k in top.get("let", {})},
+        flat=top.get("flat", False),
     )
 
 

@@ -193,3 +193,32 @@ def test_two_gloo_processes_train_it(mode: str, tmp_path: Path) -> None:
     assert set(grads) == set(mean)
     for k, g in grads.items():
         torch.testing.assert_close(g, mean[k], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [
+        ("vgg16_bn", set()),
+        ("alexnet", set()),
+        ("squeezenet1_0", set()),
+        ("mnasnet1_0", set()),
+        # torchvision calls F.relu and F.adaptive_avg_pool2d after `features`; netc's are modules
+        ("densenet121", {"relu", "avgpool"}),
+    ],
+)
+def test_module_tree_names_torchvisions_modules(name: str, extra: set[str]) -> None:
+    """Every module path of torchvision's model is one of netc's, and a Sequential of numbered
+    children there is one here (VGG's `features`, MNASNet's `layers`), so `features[:k]` slices;
+    a Sequential of named children (DenseNet's `features`) is a generated module."""
+    from compiler.lower import lower
+
+    with torch.device("meta"):
+        ours = lower(compiler.load_spec(SPECS / f"{name}.yaml"))
+        ref = getattr(torchvision.models, name)()
+    mine = dict(ours.named_modules())
+    theirs = dict(ref.named_modules())
+    assert set(mine) == set(theirs) | extra
+    for path, module in theirs.items():
+        children = [n for n, _ in module.named_children()]
+        if type(module) is nn.Sequential and children == [str(i) for i in range(len(children))]:
+            assert isinstance(mine[path], nn.Sequential), path

@@ -33,6 +33,10 @@ CASES = {
     "efficientnet_b0": ([], 64),
     "regnet_y_400mf": ([], 64),
     "convnext_tiny": (["stages.features.5.repeat=2"], 64),
+    # flat blocks numbered in their container; a dense stage's layers (forward(*xs)) and concat
+    "vgg11_bn": ([], 32),
+    "densenet121": (["params.blocks3=3", "params.blocks4=2"], 64),
+    "squeezenet1_1": ([], 64),
 }
 
 RUNNER = """

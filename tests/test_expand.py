@@ -227,3 +227,44 @@ def test_op_defaults_set_an_attribute_for_the_whole_network(tmp_path: Path) -> N
     module = compiler.compile(graph)
     assert module.get_submodule("layer3.1.bn2").eps == 0.001
     assert module.get_submodule("layer3.1.bn2").momentum == 0.01
+
+
+def test_flat_blocks_number_their_nodes_on_in_the_container() -> None:
+    """VGG's make_layers: conv, [BN,] ReLU per block and a pool after a row's last block, each the
+    next member of `features`; `repeat` is the number of blocks in the stage."""
+    plain = compiler.load_spec(SPECS / "vgg11.yaml")
+    bn = compiler.load_spec(SPECS / "vgg11_bn.yaml")
+    ops = [n.op for n in plain.nodes.values() if n.name.startswith("features.")]
+    assert ops[:6] == ["conv", "relu", "maxpool", "conv", "relu", "maxpool"]
+    assert list(plain.nodes)[:3] == ["features.0", "features.1", "features.2"]
+    assert bn.nodes["features.1"].op == "batchnorm" and bn.nodes["features.3"].op == "maxpool"
+    assert len([n for n in bn.nodes if n.startswith("features.")]) == 29
+    assert not plain.block_params  # a flat block is no module
+
+
+def test_flat_numbering_goes_on_from_the_stem(tmp_path: Path) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text(
+        "name: net\ninput: [3, 8, 8]\n"
+        "block_types:\n  unit:\n    flat: true\n    nodes:\n"
+        "      conv: {op: conv, out: 4, kernel: 3}\n      relu: {op: relu}\n"
+        "stem:\n  body.0: {op: conv, out: 4, kernel: 1}\n"
+        "stages:\n  s1: {block: unit, repeat: 2, path: body}\n"
+    )
+    assert list(nodes_of(spec)) == ["body.0", "body.1", "body.2", "body.3", "body.4"]
+
+
+def test_a_dense_stage_reads_every_earlier_output_and_ends_in_their_concat() -> None:
+    graph = compiler.load_spec(SPECS / "densenet121.yaml")
+    nodes = graph.nodes
+    assert nodes["features.denseblock1.denselayer1.cat"].inputs == ["features.pool0"]
+    assert nodes["features.denseblock1.denselayer3.cat"].inputs == [
+        "features.pool0",
+        "features.denseblock1.denselayer1.conv2",
+        "features.denseblock1.denselayer2.conv2",
+    ]
+    # in_channels is the sum of what the layer reads: 64 + 2 * 32
+    assert nodes["features.denseblock1.denselayer3.norm1"].shape == (128, 56, 56)
+    end = nodes["features.denseblock1.concat"]
+    assert len(end.inputs) == 7 and end.shape == (64 + 6 * 32, 56, 56)
+    assert nodes["features.transition1.norm"].inputs == ["features.denseblock1.concat"]
