@@ -207,6 +207,8 @@ class Expander:
         for a shortcut that its kind removes ('none')."""
         names: list[str | None] = []
         for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False):
+            if "{" in n and n not in local:  # a reference by expression: the U-Net's down{level}
+                n = self.rendered(n, env, loc, ctx, f"'in' of '{ns.name}'")
             resolved = self.resolve(n, local, loc, ctx, pending)
             names.extend(ctx.inputs if resolved == BLOCK_INPUTS else [resolved])
         if ns.inputs is not None:
@@ -438,6 +440,7 @@ class Expander:
             blocks=[],
             nodes=[],
             shortcut=st.shortcut or self.spec.shortcut,
+            connect=st.connect,
         )
         first_node = len(self.nodes)
         dense = st.connect == "dense"

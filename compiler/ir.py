@@ -48,6 +48,7 @@ class Stage:
     blocks: list[str]  # block instance paths
     nodes: list[str]  # node names, in order
     shortcut: str | None = None
+    connect: str = "chain"  # 'dense': each block reads every earlier one (DenseNet)
 
 
 @dataclass(frozen=True, kw_only=True)

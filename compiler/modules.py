@@ -88,3 +88,12 @@ def concat(*xs: torch.Tensor) -> torch.Tensor:
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     """``x.mean([2, 3])``: ShuffleNetV2's and MNASNet's global average, [N, C, H, W] -> [N, C]."""
     return x.mean([2, 3])
+
+
+def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The centre of ``x`` at ``like``'s height and width: the U-Net's copy-and-crop
+    (Ronneberger et al. 2015), which crops an encoder map to the decoder's size."""
+    h, w = like.shape[-2:]
+    top = (x.shape[-2] - h) // 2
+    left = (x.shape[-1] - w) // 2
+    return x[:, :, top : top + h, left : left + w]

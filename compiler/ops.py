@@ -123,6 +123,10 @@ class Emitter(Protocol):
         """An int64 constant (Slice starts, Pad pads)."""
         ...
 
+    def floats(self, values: list[float]) -> str:
+        """A float32 vector constant (Resize's scales)."""
+        ...
+
     def scalar(self, value: float) -> str:
         """A float32 scalar constant (Clip's bounds, GELU's factors)."""
         ...
@@ -522,6 +526,118 @@ def _mean_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _mean_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     return e.node("Flatten", [e.node("GlobalAveragePool", e.inputs)], axis=1)
+
+
+def _tconv_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "conv_transpose")
+    g, k, s, p = a["groups"], a["kernel"], a["stride"], a["padding"]
+    if c % g or a["out"] % g:
+        raise ShapeError(f"groups {g} does not divide {c} in and {a['out']} out channels", "groups")
+    ho, wo = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"padding {p} leaves {ho}x{wo} of {h}x{w}", "padding")
+    return (a["out"], ho, wo)
+
+
+def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    return Lowered(
+        nn.ConvTranspose2d(
+            ctx.in_shapes[0][0],
+            a["out"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=a["padding"],
+            groups=a["groups"],
+            bias=a["bias"],
+        )
+    )
+
+
+def _tconv_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    k, s, p = a["kernel"], a["stride"], a["padding"]
+    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+    return e.node(
+        "ConvTranspose",
+        [e.inputs[0], *weights],
+        kernel_shape=[k, k],
+        strides=[s, s],
+        pads=[p] * 4,
+        group=a["groups"],
+    )
+
+
+def _tconv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return ins[0][0] * a["out"] // a["groups"] * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
+
+
+def _tconv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # every input position scatters its kernel: PyTorch's FlopCounterMode counts the same
+    return math.prod(ins[0]) * a["out"] // a["groups"] * a["kernel"] ** 2
+
+
+def _crop_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "crop")
+    _, th, tw = _chw(ins[1:], "crop")
+    if th > h or tw > w:
+        raise ShapeError(
+            f"crop of {h}x{w} to {th}x{tw}: the reference is larger than the input",
+            None,
+            "crop reads [map, reference]: the larger map comes first",
+        )
+    return (c, th, tw)
+
+
+def _crop_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.center_crop)
+
+
+def _crop_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    (_, h, w), (_, th, tw) = ctx.in_shapes[0], ctx.in_shapes[1]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return e.node(
+        "Slice",
+        [e.inputs[0], e.ints([top, left]), e.ints([top + th, left + tw]), e.ints([2, 3])],
+    )
+
+
+def _upsample_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "upsample")
+    if a["align_corners"] and a["mode"] == "nearest":
+        raise ShapeError("align_corners applies to bilinear upsampling only", "align_corners")
+    return (c, h * a["scale"], w * a["scale"])
+
+
+def _upsample_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    corners = a["align_corners"] if a["mode"] == "bilinear" else None
+    return Lowered(
+        nn.Upsample(scale_factor=float(a["scale"]), mode=a["mode"], align_corners=corners)
+    )
+
+
+def _upsample_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    s = float(a["scale"])
+    scales = e.floats([1.0, 1.0, s, s])
+    if a["mode"] == "nearest":  # PyTorch's nearest: floor(out_index / scale)
+        return e.node(
+            "Resize",
+            [e.inputs[0], "", scales],
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+    transform = "align_corners" if a["align_corners"] else "pytorch_half_pixel"
+    return e.node(
+        "Resize",
+        [e.inputs[0], "", scales],
+        mode="linear",
+        coordinate_transformation_mode=transform,
+    )
 
 
 def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -1036,6 +1152,62 @@ OPS: dict[str, Op] = {
             fresh_output=True,
         ),
         Op(
+            name="conv_transpose",
+            doc="2-D transposed convolution, out = (in - 1) * stride - 2 * padding + kernel "
+            "(the U-Net's 2x2 up-convolution)",
+            attrs={
+                "out": Attr(kind="int", min=1, doc="output channels"),
+                "kernel": Attr(kind="int", min=1, doc="square kernel size"),
+                "stride": Attr(kind="int", default=1, min=1),
+                "padding": Attr(kind="int", default=0, min=0),
+                "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
+                "bias": Attr(kind="bool", default=True),
+                "init": Attr(
+                    kind="str",
+                    default="default",
+                    choices=("default", "kaiming_fan_in"),
+                    doc="default (PyTorch's) or kaiming_fan_in (the U-Net paper's sqrt(2/N))",
+                ),
+            },
+            shape=_tconv_shape,
+            lower=_tconv_lower,
+            onnx=_tconv_onnx,
+            label=lambda a, o: f"{a['kernel']}x{a['kernel']} up-conv, {a['out']}, x{a['stride']}",
+            diagram="weight",
+            params=_tconv_params,
+            macs=_tconv_macs,
+            init=_init_conv,
+            weighted=True,
+            fresh_output=True,
+        ),
+        Op(
+            name="crop",
+            doc="the centre of the first input at the second's height and width (the U-Net's "
+            "copy-and-crop)",
+            attrs={},
+            shape=_crop_shape,
+            lower=_crop_lower,
+            onnx=_crop_onnx,
+            label=lambda a, o: f"crop to {o[1]}x{o[2]}",
+            diagram="reshape",
+            inputs=(2, 2),
+        ),
+        Op(
+            name="upsample",
+            doc="upsampling by a whole factor, nearest or bilinear (align_corners as PyTorch's)",
+            attrs={
+                "scale": Attr(kind="int", default=2, min=1, doc="the factor on height and width"),
+                "mode": Attr(kind="str", default="nearest", choices=("nearest", "bilinear")),
+                "align_corners": Attr(kind="bool", default=False, doc="bilinear only"),
+            },
+            shape=_upsample_shape,
+            lower=_upsample_lower,
+            onnx=_upsample_onnx,
+            label=lambda a, o: f"{a['mode']} up x{a['scale']}",
+            diagram="pool",
+            fresh_output=True,
+        ),
+        Op(
             name="concat",
             doc="concatenation along channels of one or more maps of one spatial size "
             "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips)",
@@ -1043,7 +1215,7 @@ OPS: dict[str, Op] = {
             shape=_concat_shape,
             lower=_concat_lower,
             onnx=lambda a, ctx, e: e.node("Concat", e.inputs, axis=1),
-            label=lambda a, o: "concat",
+            label=lambda a, o: "C",  # the papers' circled C (U-Net, DenseNet figures)
             diagram="merge",
             inputs=(1, None),
             fresh_output=True,

@@ -14,6 +14,7 @@ The ``graphviz`` package only writes DOT text; rendering to svg/png/pdf needs th
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterable
 
@@ -132,24 +133,31 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
     dot = _digraph(f"{graph.name}:{block}")
     if title:
         dot.attr(label=title, labelloc="t", fontsize="14")
-    entry = next(i for n in members for i in n.inputs if i not in names)
+    outside = list(dict.fromkeys(i for n in members for i in n.inputs if i not in names))
+    entry = outside[0]
     dot.node("x", f"{graph.shape_of(entry)[0]}-d", **{**PLAIN, "fontsize": "13"})
+    # any other value the block reads (the U-Net's copied map, a dense layer's earlier outputs)
+    tails = {entry: "x", **{n: _id(n) for n in names}}
+    for k, other in enumerate(outside[1:], 1):
+        tails[other] = f"x{k}"
+        label = f"{other}\n{shape_text(graph.shape_of(other))}"
+        dot.node(f"x{k}", label, **{**PLAIN, "fontsize": "11"})
     for n in main:
         dot.node(_id(n.name), op_label(n), **_node_style(n))
     for n in main:
         for i in n.inputs:
             if i in short:
                 continue
-            if _joins(n) and i not in names:  # identity shortcut into the addition
+            if _joins(n) and i == entry:  # identity shortcut into the addition
                 dot.edge("x", _id(n.name), label="  identity", tailport="e", headport="e")
             else:
-                dot.edge("x" if i not in names else _id(i), _id(n.name))
+                dot.edge(tails[i], _id(n.name))
         for i in n.inputs:
             if i in short:  # a projection or padding path, drawn as one edge on the right
                 path = _chain(short, i)
                 label, style = _shortcut_edge(path)
                 src = path[0].inputs[0]
-                tail = "x" if src not in names else _id(src)
+                tail = tails[src]
                 dot.edge(
                     tail,
                     _id(n.name),
@@ -213,6 +221,7 @@ def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
         dot.node(_id(st.name), _stage_summary(graph, k), **STAGE)
     prev = INPUT
     edges: set[tuple[str, str]] = set()
+    skips: list[tuple[str, str]] = []
     for st in graph.stages:
         for n in st.nodes:
             for i in graph.nodes[n].inputs:
@@ -225,8 +234,27 @@ def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
                         dot.edge(tail, _id(st.name), label=f" {shape}")
                     else:
                         dot.edge(tail, _id(st.name), label=f" skip {shape}", **LONG_SKIP)
+                        skips.append((src, st.name))
         prev = st.name
+    _u_shape(dot, graph, skips)
     _output(dot, graph, {n: _id(stage_of[n]) for n in graph.returns})
+
+
+def _u_shape(dot: graphviz.Digraph, graph: Graph, skips: list[tuple[str, str]]) -> None:
+    """Nested long skips (each later source feeding an earlier target: an encoder-decoder such as
+    the U-Net) are drawn as the paper draws them: the source and target of each skip side by
+    side, so the encoder runs down the left, the decoder back up the right and the copies across."""
+    order = {st.name: k for k, st in enumerate(graph.stages)}
+    pairs = sorted((order[a], order[b], a, b) for a, b in skips if a != INPUT)
+    targets = [t for _, t, _, _ in pairs]
+    nested = len(pairs) >= 2 and all(x > y for x, y in itertools.pairwise(targets))
+    if not nested:
+        return
+    for _, _, src, dst in pairs:
+        with dot.subgraph() as level:
+            level.attr(rank="same")
+            level.node(_id(src))
+            level.node(_id(dst))
 
 
 def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
@@ -256,6 +284,7 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                 labeljust="l",
             )
             hidden = _hidden_blocks(st.blocks, max_blocks)
+            dense = st.connect == "dense"
             for n in st.nodes:
                 node = graph.nodes[n]
                 if node.block is None or detail == "ops":
@@ -273,10 +302,11 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                 for b in st.blocks:
                     if b not in hidden:
                         last = [n for n in st.nodes if graph.nodes[n].block == b][-1]
-                        kind = _kind_text(_block_kind(graph, b))
+                        # a dense stage's wiring is its shortcut: no per-block kind to show
+                        kind = "" if dense else "\n" + _kind_text(_block_kind(graph, b))
                         c.node(
                             _id(b),
-                            f"{b}\n{st.block_type} · {shape_text(graph.nodes[last].shape)}\n{kind}",
+                            f"{b}\n{st.block_type} · {shape_text(graph.nodes[last].shape)}{kind}",
                             **STAGE,
                         )
                 if hidden:
@@ -347,6 +377,7 @@ def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: s
     previous = {n: names[k] for k, n in enumerate(names[1:])}
     stage_of = _stage_of(graph)
     order = {st.name: k for k, st in enumerate(graph.stages)}
+    dense = {st.name: st.connect == "dense" for st in graph.stages}
     entry: dict[str, str] = {}
     for node in graph.nodes.values():
         if node.block is not None and node.block not in entry:
@@ -361,7 +392,14 @@ def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: s
             drawn.add((tail, head))
             shape = shape_text(graph.shape_of(i))
             gap = order[stage_of[node.name]] - order.get(stage_of.get(i, ""), -1)
-            if _is_long_skip(graph, node, i, entry, previous, gap):
+            source = graph.nodes.get(i)
+            reads_in = source is None or node.block is None or source.block != node.block
+            if dense.get(stage_of[node.name]) and reads_in:
+                if tail == shown[previous[node.name]]:
+                    dot.edge(tail, head, label=f" {shape}")
+                else:  # a dense stage's wiring: every earlier value, drawn light
+                    dot.edge(tail, head, color="#8a8a8a")
+            elif _is_long_skip(graph, node, i, entry, previous, gap):
                 dot.edge(tail, head, label=f" skip {shape}", **LONG_SKIP)
             elif node.shortcut or (_joins(node) and detail == "ops"):
                 dot.edge(tail, head, style="dotted" if node.shortcut else "solid")

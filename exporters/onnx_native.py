@@ -71,6 +71,13 @@ class _NodeEmitter:
         self.builder.initializers.append(tensor)
         return name
 
+    def floats(self, values: list[float]) -> str:
+        self.constants += 1
+        name = f"{self.name}/const{self.constants}"
+        tensor = helper.make_tensor(name, TensorProto.FLOAT, [len(values)], values)
+        self.builder.initializers.append(tensor)
+        return name
+
     def scalar(self, value: float) -> str:
         self.constants += 1
         name = f"{self.name}/const{self.constants}"

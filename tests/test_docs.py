@@ -56,5 +56,5 @@ def test_examples_check_compile_and_are_shown_verbatim() -> None:
         module = compiler.compile(path, seed=0).eval()
         graph = compiler.load_spec(path)
         with torch.no_grad():
-            out = module(torch.randn(1, 3, 64, 64))
+            out = module(torch.randn(1, *graph.input_shape))
         assert out.shape == (1, *graph.shape_of(graph.output))

@@ -151,8 +151,14 @@ def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
             render(network_diagram(g, detail), out)
             assert "<svg" in out.read_text()
             rendered += 1
+    # a block that reads a network's node by name (the U-Net's copied map) is drawn as used
+    used_in = {"unet_up": ("unet/unet.yaml", "up4")}
     for path in sorted((SPECS / "blocks").glob("*.yaml")):
-        graph, block = block_network(path)
+        if path.stem in used_in:
+            spec, block = used_in[path.stem]
+            graph = compiler.load_spec(SPECS / spec)
+        else:
+            graph, block = block_network(path)
         render(block_diagram(graph, block), tmp_path / f"{path.stem}.svg")
         rendered += 1
     assert rendered >= 2 * 35 + 4
@@ -176,6 +182,9 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "bottleneck": ["diagram", "specs/blocks/bottleneck.yaml"],
         "basic": ["diagram", "specs/blocks/basic.yaml"],
         "resnet50_stages": ["diagram", "specs/resnet50.yaml", "--detail", "stages"],
+        "unet": ["diagram", "specs/unet/unet.yaml"],
+        "dense_block": ["diagram", "docs/examples/dense_block.yaml", "--detail", "blocks"],
+        "fire": ["diagram", "specs/blocks/fire.yaml", "--set", "squeeze=16", "--set", "expand=64"],
         **{
             name: ["diagram", f"specs/blocks/{block}.yaml", *sets]
             for name, (block, sets) in {
@@ -206,3 +215,12 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         assert (images / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         if name != "basic":
             assert f"docs/images/{name}.png" in readme
+
+
+def test_an_encoder_decoder_is_drawn_as_a_u() -> None:
+    """Nested long skips put each skip's source beside its target (the U-Net's levels side by
+    side: encoder down the left, decoder up the right); a network without them is unchanged."""
+    unet = network_diagram(compiler.load_spec(SPECS / "unet" / "unet.yaml")).source
+    for level in (1, 2, 3, 4):
+        assert f"{{\n\t\trank=same\n\t\tn_down{level}\n\t\tn_up{level}\n\t}}" in unet
+    assert "rank=same" not in network_diagram(compiler.load_spec(SPECS / "resnet50.yaml")).source

@@ -211,9 +211,18 @@ def test_the_json_report_is_strict_json() -> None:
     assert "-" in report.text()  # the text shows unmeasured values as '-'
 
 
-# one model per modern family, at 64x64: depthwise and grouped convs, squeeze-and-excitation,
-# hard-swish / SiLU gates, channels-last layer norm and MLP, layer scale
-ZOO_FAMILIES = ["mobilenet_v3_large", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny"]
+# one model per zoo family, at 64x64: depthwise and grouped convs, squeeze-and-excitation,
+# hard-swish / SiLU gates, channels-last layer norm and MLP, layer scale, concatenations (dense
+# stages, Fire modules), ceil-mode pools, x.mean([2, 3])
+ZOO_FAMILIES = [
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "regnet_y_400mf",
+    "convnext_tiny",
+    "densenet121",
+    "squeezenet1_1",
+    "mnasnet0_5",
+]
 
 
 @pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
