@@ -86,6 +86,7 @@ class Step:
     function: Callable[..., Any] | None = None
     extra: tuple[Any, ...] = ()
     parameter: bool = False  # ``call`` makes a bare parameter that ``function`` reads first
+    item: int | None = None  # the item-th value of ``function``'s result, a call shared by steps
 
 
 @dataclass
@@ -183,7 +184,11 @@ class Emitter:
             else:
                 self.need(lowered.function)
                 steps[rel] = Step(
-                    rel=rel, inputs=inputs, function=lowered.function, extra=lowered.extra_args
+                    rel=rel,
+                    inputs=inputs,
+                    function=lowered.function,
+                    extra=lowered.extra_args,
+                    item=lowered.item,
                 )
             owner[node.name] = rel
         outputs = self.graph.returns if part.path == "" else [part.output]
@@ -328,13 +333,15 @@ class Emitter:
         distinct = {r for _, r in refs}
         if len(distinct) == 1:
             return distinct.pop()
-        optional = [r for r in distinct if r in klass.optional]
-        if len(optional) == 1 and len(distinct) == 2:
-            opt = optional[0]
-            other = (distinct - {opt}).pop()
-            fits = all(present[opt][k] == (r == opt) for k, r in refs)
-            if fits and klass.alias.setdefault(opt, other) == other:
-                return opt
+        optional = sorted(r for r in distinct if r in klass.optional)
+        if len(distinct) == 2:
+            # an optional step where the instances have it, the other reference where they do
+            # not (that one may be optional too: ShuffleNet's branch1 where strided, x1 where not)
+            for opt in optional:
+                other = (distinct - {opt}).pop()
+                fits = all(present[opt][k] == (r == opt) for k, r in refs)
+                if fits and klass.alias.setdefault(opt, other) == other:
+                    return opt
         raise EmitError(f"{klass.name}: instances differ in {what} ({', '.join(sorted(distinct))})")
 
     def unify_call(
@@ -569,6 +576,7 @@ class Emitter:
             return name + "_" if name in taken else name
 
         flags = self.optional_functions(klass)
+        pieces: dict[tuple[Any, ...], str] = {}  # shared calls made so far -> their variable
 
         for rel in klass.order:
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
@@ -577,7 +585,15 @@ class Emitter:
             if step.parameter:
                 ins = [_access("self", rel), *ins]
             if step.function is not None:
-                body = _function_lines(step, ins, target)
+                if step.item is None:
+                    body = _function_lines(step, ins, target)
+                else:  # the first of the steps that share a call (under one flag) makes it
+                    key = (step.function, tuple(ins), step.extra, flags.get(rel))
+                    body = []
+                    if key not in pieces:
+                        pieces[key] = f"{target}_pieces"
+                        body = _function_lines(step, ins, pieces[key])
+                    body.append(f"{target} = {pieces[key]}[{step.item}]")
                 flag = flags.get(rel)
                 if flag is None:
                     lines += [f"        {line}" for line in body]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -213,6 +214,8 @@ class _Builder:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.block_types = graph.block_types()
+        # calls shared by the nodes that take pieces of their result, by (function, inputs, args)
+        self.shared: dict[tuple[Any, ...], fx.Node] = {}
 
     def module(self, part: Part) -> nn.Module:
         """The module for a sealed part (the network, a stage, a block, a sub-container)."""
@@ -275,6 +278,15 @@ class _Builder:
             param.name = _var(relative) + "_param"
             assert lowered.function is not None  # the op that owns it applies it
             values[node.name] = g.call_function(lowered.function, (param, *args))
+        elif lowered.item is not None:  # one piece of a call that several nodes share
+            assert lowered.function is not None
+            key = (lowered.function, args, lowered.extra_args)
+            whole = self.shared.get(key)
+            if whole is None:
+                whole = g.call_function(lowered.function, (*args, *lowered.extra_args))
+                whole.name = _var(relative) + "_pieces"
+                self.shared[key] = whole
+            values[node.name] = g.call_function(operator.getitem, (whole, lowered.item))
         else:
             assert lowered.function is not None  # the op table guarantees one of the two
             values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))

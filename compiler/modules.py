@@ -97,3 +97,12 @@ def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     top = (x.shape[-2] - h) // 2
     left = (x.shape[-1] - w) // 2
     return x[:, :, top : top + h, left : left + w]
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle, as torchvision writes it (view, transpose, view), so the aten
+    ops are torchvision's."""
+    batchsize, num_channels, height, width = x.size()
+    x = x.view(batchsize, groups, num_channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batchsize, -1, height, width)

@@ -92,6 +92,9 @@ class Lowered:
     function: Callable[..., Any] | None = None
     extra_args: tuple[Any, ...] = ()
     parameter: Any = None
+    # with ``item``, ``function`` returns several values and this node is the item-th: nodes that
+    # call the same function on the same input share one call (ShuffleNet's x.chunk(2, dim=1))
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -638,6 +641,49 @@ def _upsample_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         mode="linear",
         coordinate_transformation_mode=transform,
     )
+
+
+def _chunk_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "chunk")
+    n = a["chunks"]
+    if c % n:
+        raise ShapeError(f"{n} chunks do not divide the {c} channels", "chunks")
+    if a["index"] >= n:
+        raise ShapeError(f"index {a['index']} of {n} chunks (they count from 0)", "index")
+    return (c // n, h, w)
+
+
+def _chunk_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    return Lowered(function=torch.chunk, extra_args=(a["chunks"], 1), item=a["index"])
+
+
+def _chunk_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    size = ctx.out_shape[0]
+    start = a["index"] * size
+    return e.node("Slice", [e.inputs[0], e.ints([start]), e.ints([start + size]), e.ints([1])])
+
+
+def _shuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, _, _ = _chw(ins, "channel_shuffle")
+    if c % a["groups"]:
+        raise ShapeError(f"groups {a['groups']} does not divide the {c} channels", "groups")
+    return ins[0]
+
+
+def _shuffle_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.channel_shuffle, extra_args=(a["groups"],))
+
+
+def _shuffle_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    c, h, w = ctx.in_shapes[0]
+    g = a["groups"]
+    grouped = e.node("Reshape", [e.inputs[0], e.ints([0, g, c // g, h, w])])
+    swapped = e.node("Transpose", [grouped], perm=[0, 2, 1, 3, 4])
+    return e.node("Reshape", [swapped, e.ints([0, c, h, w])])
 
 
 def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -1206,6 +1252,30 @@ OPS: dict[str, Op] = {
             label=lambda a, o: f"{a['mode']} up x{a['scale']}",
             diagram="pool",
             fresh_output=True,
+        ),
+        Op(
+            name="chunk",
+            doc="one of 'chunks' equal pieces of the channels (torch.chunk along channels); "
+            "the pieces of one value taken by several nodes come from one call (ShuffleNetV2)",
+            attrs={
+                "chunks": Attr(kind="int", min=1, doc="how many pieces; divides the channels"),
+                "index": Attr(kind="int", default=0, min=0, doc="which piece, from 0"),
+            },
+            shape=_chunk_shape,
+            lower=_chunk_lower,
+            onnx=_chunk_onnx,
+            label=lambda a, o: f"chunk {a['index'] + 1}/{a['chunks']}",
+            diagram="reshape",
+        ),
+        Op(
+            name="channel_shuffle",
+            doc="ShuffleNet's channel shuffle in 'groups' groups (view, transpose, view)",
+            attrs={"groups": Attr(kind="int", min=1, doc="divides the channels")},
+            shape=_shuffle_shape,
+            lower=_shuffle_lower,
+            onnx=_shuffle_onnx,
+            label=lambda a, o: f"channel shuffle, g{a['groups']}",
+            diagram="reshape",
         ),
         Op(
             name="concat",

@@ -37,6 +37,8 @@ CASES = {
     "vgg11_bn": ([], 32),
     "densenet121": (["params.blocks3=3", "params.blocks4=2"], 64),
     "squeezenet1_1": ([], 64),
+    # pieces of one torch.chunk call, the unit's two forms reading different values into concat
+    "shufflenet_v2_x0_5": ([], 64),
 }
 
 RUNNER = """

@@ -1,8 +1,8 @@
 """torchvision's CNN zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet, SqueezeNet,
-DenseNet, MNASNet) from the library's specs, proven equal to torchvision's models as the ResNets
-are: counts against torchvision's weights meta, state_dict keys/order/shapes, strict load, eval
-and train outputs under the same random draws (dropout, stochastic depth), gradients and BN
-statistics, the aten op sequence, and each family's initialisation.
+DenseNet, MNASNet, ShuffleNetV2) from the library's specs, proven equal to torchvision's models
+as the ResNets are: counts against torchvision's weights meta, state_dict keys/order/shapes,
+strict load, eval and train outputs under the same random draws (dropout, stochastic depth),
+gradients and BN statistics, the aten op sequence, and each family's initialisation.
 
 Outputs are compared at a reduced input size (the figures at the crop size); the largest model,
 regnet_y_128gf, proves keys, shapes and counts on the meta device and its outputs in eval mode.
@@ -127,6 +127,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "squeezenet1_1",
         "densenet121",
         "mnasnet0_5",
+        "shufflenet_v2_x1_0",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:
