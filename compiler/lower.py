@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import operator
-from dataclasses import dataclass, field
 from typing import Any
 
 from torch import fx, nn
@@ -32,53 +31,17 @@ from torch.fx.graph_module import _WrappedCall
 
 from .errors import SpecError
 from .features import feature_info
-from .ir import INPUT, Graph, Node
+from .ir import Graph, Node
 from .ops import OPS, LowerContext, Lowered
+from .passes.memory import inplace_plan
+from .tree import Part, build_tree, unit_below
 
 
-@dataclass(kw_only=True)
-class Part:
-    """One dotted-path prefix of the node names (``layer1``, ``layer1.0``), or a leaf node."""
-
-    path: str  # '' for the network
-    children: dict[str, Part] = field(default_factory=dict)  # in the order they first run
-    node: Node | None = None  # set for a leaf
-    members: list[Node] = field(default_factory=list)  # every node below, in order
-    inputs: list[str] = field(default_factory=list)  # values read from outside, in order
-    output: str = ""  # the one value read outside (sealed parts and leaves)
-    sealed: bool = False
-    chain: bool = False  # sealed, and an nn.Sequential
-
-
-def _tree(graph: Graph) -> Part:
-    root = Part(path="")
-    for node in graph.nodes.values():
-        part = root
-        part.members.append(node)
-        parts = node.name.split(".")
-        for depth, name in enumerate(parts):
-            path = ".".join(parts[: depth + 1])
-            part = part.children.setdefault(name, Part(path=path))
-            part.members.append(node)
-        part.node = node
-    return root
-
-
-def _seal(part: Part, graph: Graph, order: dict[str, int], readers: dict[str, list[str]]) -> None:
-    """Work out, bottom up, which parts are sealed and which of those are chains."""
+def _mark_chains(part: Part) -> None:
+    """Which sealed parts are ``nn.Sequential``s: children ``0 .. k-1``, each a module of one input
+    reading only the one before."""
     for child in part.children.values():
-        _seal(child, graph, order, readers)
-    names = {n.name for n in part.members}
-    part.inputs = list(dict.fromkeys(i for n in part.members for i in n.inputs if i not in names))
-    returned = set(graph.returns)
-    exports = [
-        n.name
-        for n in part.members
-        if n.name in returned or any(r not in names for r in readers[n.name])
-    ]
-    span = order[part.members[-1].name] - order[part.members[0].name] + 1
-    part.sealed = part.path == "" or (span == len(part.members) and len(exports) <= 1)
-    part.output = exports[0] if exports else part.members[-1].name
+        _mark_chains(child)
     if part.node is not None or not part.sealed or not part.children:
         return
     kids = list(part.children.values())
@@ -94,18 +57,6 @@ def _seal(part: Part, graph: Graph, order: dict[str, int], readers: dict[str, li
             break
         previous = [kid.output]
     part.chain = part.chain and previous == [part.output]
-
-
-def unit_below(part: Part, node: Node) -> Part | None:
-    """The outermost sealed part strictly inside ``part`` that holds ``node``, if any."""
-    names = node.name.split(".")
-    start = len(part.path.split(".")) if part.path else 0
-    current = part
-    for depth in range(start, len(names) - 1):
-        current = current.children[names[depth]]
-        if current.sealed:
-            return current
-    return None
 
 
 _BUILDING: contextvars.ContextVar[bool] = contextvars.ContextVar("netc_building", default=False)
@@ -296,37 +247,18 @@ class _Builder:
 def plan(graph: Graph) -> Part:
     """Each node's lowering (in ``node.meta['lowered']``, until :func:`release`) and the tree of
     parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it."""
-    readers = graph.consumers()
-    returned = set(graph.returns)
-    fresh: dict[str, bool] = {INPUT: False}  # may the one reader of this value overwrite it
+    allowed = inplace_plan(graph)
     for node in graph.nodes.values():
         _check_names(node)
-        # an op may overwrite its first input only when nothing else reads it (no skip edge from
-        # it), it is not the caller's tensor, and its producer's backward does not need it
-        first = node.inputs[0] if node.inputs else INPUT
-        op = OPS[node.op]
-        fresh[node.name] = op.fresh_output or (
-            # dropout / stochastic depth hand their input on in eval: as fresh as it is
-            op.passes_through
-            and fresh[first]
-            and len(readers[first]) == 1
-            and first not in returned
-        )
-        only_reader = (
-            first != INPUT
-            and len(readers[first]) == 1
-            and first not in returned  # a feature output keeps its own value
-            and fresh[first]
-        )
         ctx = LowerContext(
             in_shapes=[graph.shape_of(i) for i in node.inputs],
             out_shape=node.shape,
-            inplace_ok=only_reader,
+            inplace_ok=allowed[node.name],
             in_sequence=node.name.rpartition(".")[2].isdigit(),
         )
         node.meta["lowered"] = OPS[node.op].lower(node.attrs, ctx)
-    tree = _tree(graph)
-    _seal(tree, graph, {n: k for k, n in enumerate(graph.nodes)}, readers)
+    tree = build_tree(graph)
+    _mark_chains(tree)
     return tree
 
 

@@ -200,6 +200,11 @@ class Op:
     fresh_output: bool = False
     # in eval mode its output is its input (dropout, stochastic depth): fresh when its input is
     passes_through: bool = False
+    # its output is a view of its first input (flatten, permute, chunk, crop): no memory of its own
+    view: bool = False
+    # whether, where no other node reads its first input, it writes into it (given the attributes
+    # and the number of inputs): the memory analysis counts no new memory for it
+    overwrites: Callable[[Attrs, int], bool] | None = None
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
@@ -864,6 +869,7 @@ def _activation(
         # PyTorch's backward of these reads the input, not the output (ReLU's and sigmoid's
         # read the output): the next op may overwrite it, as torchvision's `result += input`
         fresh_output=True,
+        overwrites=(lambda a, n: bool(a["inplace"])) if inplace else None,
     )
 
 
@@ -899,9 +905,10 @@ def _gelu(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     return e.node("Mul", [half_x, e.node("Add", [erf, e.scalar(1.0)])])
 
 
-def _elementwise(name: str, doc: str, module: str, onnx_type: str) -> Op:
+def _elementwise(name: str, doc: str, module: str, onnx_type: str, view: bool = False) -> Op:
     """A parameter-free element-wise op: a torch.nn module of no arguments, one ONNX node."""
     return Op(
+        view=view,
         name=name,
         doc=doc,
         attrs={},
@@ -1089,6 +1096,7 @@ OPS: dict[str, Op] = {
             onnx=_unary("Relu"),
             label=lambda a, o: "ReLU",
             diagram="activation",
+            overwrites=lambda a, n: bool(a["inplace"]),
         ),
         _activation(
             "relu6",
@@ -1142,9 +1150,10 @@ OPS: dict[str, Op] = {
             onnx=_unary("Identity"),  # exported for inference, where it passes through
             label=lambda a, o: f"stochastic depth {a['p']:.3g}",
             diagram="activation",
+            view=True,
             passes_through=True,
         ),
-        _elementwise("identity", "passes its input through", "Identity", "Identity"),
+        _elementwise("identity", "passes its input through", "Identity", "Identity", view=True),
         Op(
             name="dropout",
             doc="dropout (active in training mode only)",
@@ -1163,6 +1172,7 @@ OPS: dict[str, Op] = {
             onnx=_unary("Identity"),  # exported for inference, where dropout passes through
             label=lambda a, o: f"dropout {a['p']}",
             diagram="activation",
+            view=True,
             passes_through=True,
         ),
         Op(
@@ -1184,6 +1194,7 @@ OPS: dict[str, Op] = {
             inputs=(2, None),
             joins_shortcut=True,
             fresh_output=True,
+            overwrites=lambda a, n: bool(a["inplace"]) and n == 2,
         ),
         Op(
             name="mul",
@@ -1237,6 +1248,7 @@ OPS: dict[str, Op] = {
             label=lambda a, o: f"crop to {o[1]}x{o[2]}",
             diagram="reshape",
             inputs=(2, 2),
+            view=True,
         ),
         Op(
             name="upsample",
@@ -1266,6 +1278,7 @@ OPS: dict[str, Op] = {
             onnx=_chunk_onnx,
             label=lambda a, o: f"chunk {a['index'] + 1}/{a['chunks']}",
             diagram="reshape",
+            view=True,
         ),
         Op(
             name="channel_shuffle",
@@ -1342,6 +1355,7 @@ OPS: dict[str, Op] = {
             onnx=lambda a, ctx, e: e.node("Flatten", e.inputs, axis=1),
             label=lambda a, o: "flatten",
             diagram="reshape",
+            view=True,
         ),
         Op(
             name="linear",
@@ -1387,6 +1401,7 @@ OPS: dict[str, Op] = {
             onnx=lambda a, ctx, e: e.node("Transpose", e.inputs, perm=list(a["dims"])),
             label=lambda a, o: "permute " + "".join(map(str, a["dims"])),
             diagram="reshape",
+            view=True,
         ),
         Op(
             name="layernorm",

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .ir import Graph
+from .passes.memory import peak_bytes
 
 
 def summary(graph: Graph) -> dict[str, Any]:
@@ -20,6 +21,8 @@ def summary(graph: Graph) -> dict[str, Any]:
         "params": graph.params,
         "macs": graph.macs,
         "activation_bytes": graph.activation_bytes,
+        # what an eval forward holds at once, per sample (compiler.passes.memory)
+        "peak_activation_bytes": peak_bytes(graph),
         "nodes": len(graph.nodes),
         "stages": [r.as_dict() for r in graph.counted.rows],
         "outputs": [
@@ -65,6 +68,8 @@ def table(graph: Graph) -> str:
         fmt[-1],
         f"{graph.params / 1e6:.2f} M params, {graph.macs / 1e9:.3f} GMACs "
         f"({2 * graph.macs / 1e9:.3f} GFLOPs), input {list(graph.input_shape)}",
+        f"activations per sample: {graph.activation_bytes / 2**20:,.1f} MiB if every output is "
+        f"kept, {peak_bytes(graph) / 2**20:,.1f} MiB alive at once in an eval forward",
     ]
     if graph.features:
         shown = ", ".join(f"{f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features)

@@ -44,6 +44,11 @@ def test_compile_resnet50_table(in_root: Path) -> None:
     assert layer3.split()[:5] == ["layer3", "6", "bottleneck", "1024x14x14", "7,098,368"]
     total = next(ln for ln in lines if ln.startswith("total"))
     assert total.split()[:4] == ["total", "1000", "25,557,032", "4,089,184,256"]
+    # per sample: every output kept (the table's total) and the eval forward's peak
+    assert lines[-1] == (
+        "activations per sample: 143.3 MiB if every output is kept, "
+        "10.0 MiB alive at once in an eval forward"
+    )
 
 
 def test_compile_json(in_root: Path) -> None:
@@ -54,6 +59,9 @@ def test_compile_json(in_root: Path) -> None:
     assert data["output_shape"] == [1000]
     assert [r["stage"] for r in data["stages"]][1:5] == ["layer1", "layer2", "layer3", "layer4"]
     assert data["stages"][3]["blocks"] == 6
+    # layer1.0 at its projection: its 64-channel input (held by the call) and three 256-channel
+    # maps (bn3, the projection conv and its BN), 56x56 in fp32
+    assert data["peak_activation_bytes"] == (64 + 3 * 256) * 56 * 56 * 4
 
 
 def test_compile_with_overrides_and_module_code(in_root: Path) -> None:
