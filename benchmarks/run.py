@@ -20,8 +20,8 @@ Sections (targets in brackets):
  5. modern families: mobilenet_v2, efficientnet_b0, regnet_y_400mf, convnext_tiny: eager batch 8
     against torchvision (paired, with the control) [>= 0.99], spec -> module vs torchvision's
     constructor [<= 1.1x], onnxruntime (the netc exporter's file) / torch eager at batch 8
- 6. branching families: densenet121, shufflenet_v2_x1_0, as in 5; the U-Net's peak activation
-    memory from the analysis (`netc compile`) against the running module's, one sample
+ 6. branching families: densenet121, googlenet, shufflenet_v2_x1_0, as in 5; the U-Net's peak
+    activation memory from the analysis (`netc compile`) against the running module's, one sample
 """
 
 from __future__ import annotations
@@ -395,7 +395,7 @@ def modern_families(reps: int) -> None:
     _families("modern", ZOO, reps)
 
 
-BRANCHING = ("densenet121", "shufflenet_v2_x1_0")
+BRANCHING = ("densenet121", "googlenet", "shufflenet_v2_x1_0")
 
 
 def branching_families(reps: int) -> None:
@@ -644,7 +644,7 @@ SECTION_TITLES = {
     "deployment": "Deployment: ONNX export and onnxruntime",
     "inference": "Inference lowering",
     "modern": "Modern families: MobileNet, EfficientNet, RegNet, ConvNeXt",
-    "branching": "Branching families: DenseNet, ShuffleNetV2; the U-Net's activation memory",
+    "branching": "Branching families: DenseNet, GoogLeNet, ShuffleNetV2; the U-Net's memory",
 }
 
 DOC_INTRO = """# Performance

@@ -752,6 +752,11 @@ def emit(graph: Graph) -> str:
     """The standalone source of ``graph``'s network (raises EmitError when it cannot be)."""
     import torch
 
+    if graph.aux:
+        raise EmitError(
+            "training-only outputs (aux_outputs) have no source form yet: the module switches "
+            "its forward by mode"
+        )
     with torch.device("meta"):
         tree = plan(graph)
     try:

@@ -442,6 +442,8 @@ class Expander:
             shortcut=st.shortcut or self.spec.shortcut,
             connect=st.connect,
         )
+        if st.input is not None:  # the stage reads another value than the entry before it
+            prev = self.resolve(st.input, {}, st.locs["in"], top, set()) or prev
         first_node = len(self.nodes)
         dense = st.connect == "dense"
         if dense and bt.flat:
@@ -616,6 +618,15 @@ class Expander:
             output = self.resolve(spec.output, {}, spec.loc("output"), top, set()) or output
             self.diags.raise_if_any()
         features = self.features(top)
+        aux = self.features(top, "aux_outputs")
+        if aux and features:
+            self.error(
+                top,
+                spec.loc("aux_outputs"),
+                "a network returns feature maps (outputs) or has training outputs "
+                "(aux_outputs), not both",
+            )
+            self.diags.raise_if_any()
         if features:
             output = features[-1].node
             self.keep_only_what_feeds([f.node for f in features])
@@ -629,6 +640,7 @@ class Expander:
             description=spec.description,
             family=spec.family,
             features=features,
+            aux=aux,
             block_params={b: p for b, p in self.block_params.items() if b in self.blocks_kept()},
             origin=Origin(
                 file=spec.file,
@@ -656,11 +668,13 @@ class Expander:
                     total += value if isinstance(value, int) and value > 0 else 1
         return total
 
-    def features(self, top: _Context) -> list[Feature]:
-        """The feature maps ``outputs:`` asks for, each resolved like ``output``."""
+    def features(self, top: _Context, key: str = "outputs") -> list[Feature]:
+        """The feature maps ``outputs:`` asks for (or the training outputs ``aux_outputs:``),
+        each resolved like ``output``."""
         out: list[Feature] = []
-        for k, name in enumerate(self.spec.outputs):
-            loc = self.spec.loc("outputs", k)
+        names = self.spec.outputs if key == "outputs" else self.spec.aux_outputs
+        for k, name in enumerate(names):
+            loc = self.spec.loc(key, k)
             try:
                 node = self.resolve(name, {}, loc, top, set())
             except _Failed:

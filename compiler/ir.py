@@ -104,6 +104,22 @@ class Graph:
     features: list[Feature] = field(default_factory=list)
     # each block instance's parameters as evaluated (its params, in_channels, index, lets)
     block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # values returned beside the output in training mode only (auxiliary classifiers)
+    aux: list[Feature] = field(default_factory=list)
+
+    def deployed(self) -> list[str]:
+        """The nodes an eval-mode forward runs: all of them but those only the training-mode
+        ``aux`` outputs need, in order."""
+        if not self.aux:
+            return list(self.nodes)
+        needed: set[str] = set()
+        todo = list(self.returns)
+        while todo:
+            name = todo.pop()
+            if name != INPUT and name not in needed:
+                needed.add(name)
+                todo.extend(self.nodes[name].inputs)
+        return [n for n in self.nodes if n in needed]
 
     @property
     def returns(self) -> list[str]:

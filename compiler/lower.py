@@ -193,6 +193,9 @@ class _Builder:
                 values[unit.output].name = _var(relative)
         if part.path == "":
             returned = [values[r] for r in self.graph.returns]
+            if self.graph.aux:  # training: (output, *aux); eval: a pruned copy, see _with_aux
+                g.output((returned[0], *[values[a.node] for a in self.graph.aux]))
+                return _with_aux(_Built(holder, g, class_name=class_name(self.graph.name)))
             g.output(returned if self.graph.features else returned[0])
             return _Built(holder, g, class_name=class_name(self.graph.name))
         g.output(values[part.output])
@@ -282,6 +285,51 @@ def lower(graph: Graph) -> fx.GraphModule:
     if graph.features:
         object.__setattr__(module, "feature_info", feature_info(graph))  # not a submodule
     return module
+
+
+def _with_aux(train: fx.GraphModule) -> fx.GraphModule:
+    """A network with training-only outputs (GoogLeNet's auxiliary classifiers): in training mode
+    its forward returns ``(output, *aux)``; in eval mode it runs a copy of its graph without the
+    nodes only the aux outputs need, on the same modules, and returns the output alone."""
+    pruned = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for n in train.graph.nodes:
+        if n.op == "output":
+            pruned.output(env[n.args[0][0]])
+        else:
+            env[n] = pruned.node_copy(n, lambda a: env[a])
+    program = fx.GraphModule(train, pruned, class_name=type(train).__name__ + "Eval")
+    program.graph.eliminate_dead_code()
+    program.delete_all_unused_submodules()
+    program.recompile()
+    training_forward = type(train).forward
+
+    def forward(self: fx.GraphModule, x: Any) -> Any:
+        return training_forward(self, x) if self.training else program(x)
+
+    def __deepcopy__(self: fx.GraphModule, memo: dict[int, Any]) -> fx.GraphModule:
+        # fx copies a GraphModule as a plain one of its (training) graph: make it switch again
+        plain = fx.GraphModule.__deepcopy__(self, memo)
+        plain.training = self.training
+        return _with_aux(plain)
+
+    def __reduce__(self: fx.GraphModule) -> tuple[Any, ...]:
+        # fx's __reduce__ recompiles, which would put the training forward back on this class
+        rebuild, args = fx.GraphModule.__reduce__(self)
+        type(self).forward = forward
+        return (_unpickle_with_aux, (rebuild, args, self.training))
+
+    cls = type(train)
+    cls.forward = forward
+    cls.__deepcopy__ = __deepcopy__  # type: ignore[method-assign]
+    cls.__reduce__ = __reduce__  # type: ignore[method-assign]
+    object.__setattr__(train, "eval_program", program)  # not a submodule: no second state_dict
+    return train
+
+
+def _unpickle_with_aux(rebuild: Any, args: tuple[Any, ...], training: bool) -> fx.GraphModule:
+    module = _with_aux(rebuild(*args))
+    return module.train(training)
 
 
 def _var(path: str) -> str:

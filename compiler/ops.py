@@ -952,9 +952,11 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     rule = a["init"]
-    if rule == "default" or (m.bias is not None and rule == "kaiming"):
+    if rule in ("default", "trunc_normal_0.01") or (m.bias is not None and rule == "kaiming"):
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
-    if rule == "default":
+    if rule == "trunc_normal_0.01":  # GoogLeNet: the bias stays PyTorch's
+        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+    if rule in ("default", "trunc_normal_0.01"):
         return
     if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -995,6 +997,10 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     rule = a["init"]
+    if rule == "trunc_normal_0.01":  # GoogLeNet: the bias stays PyTorch's
+        m.reset_parameters()
+        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+        return
     if rule in ("default", "zero_bias"):
         m.reset_parameters()
     elif rule == "normal":
@@ -1045,6 +1051,7 @@ OPS: dict[str, Op] = {
                         "kaiming_uniform",
                         "normal",
                         "trunc_normal",
+                        "trunc_normal_0.01",
                         "default",
                     ),
                     doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
@@ -1374,6 +1381,7 @@ OPS: dict[str, Op] = {
                         "trunc_normal",
                         "kaiming_uniform",
                         "zero_bias",
+                        "trunc_normal_0.01",
                     ),
                     doc="torchvision's rule of the family: default (ResNet, AlexNet), normal "
                     "(MobileNet, RegNet, VGG), uniform (EfficientNet), trunc_normal (ConvNeXt), "

@@ -153,6 +153,10 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
             "description": 'the blocks\' module path template, e.g. "features.{block_index + 1}"'
             " (a flat block's: the container its nodes are numbered in)",
         },
+        "in": {
+            "type": "string",
+            "description": "what the first block reads (default: the entry before the stage)",
+        },
         "connect": {
             "enum": list(CONNECTIONS),
             "description": "chain: each block reads the one before; dense: every earlier output "
@@ -257,6 +261,11 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
         "head": {"type": "object"},
         "output": {"type": "string"},
         "outputs": {"type": "array", "items": {"type": "string"}},
+        "aux_outputs": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "values returned beside the output in training mode only",
+        },
     }
     assert set(props) == set(NETWORK_KEYS), set(props) ^ set(NETWORK_KEYS)
     for key, value in props.items():

@@ -43,6 +43,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "head": ((dict,), "a mapping of named nodes", False),
     "output": ((str,), "a node name", False),
     "outputs": ((list,), "a list of stage or node names, like [layer2, layer3, layer4]", False),
+    "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
 }
 BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "block": ((str,), "the block type's name", True),
@@ -60,7 +61,7 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "remove": ((bool,), "true or false", False),
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
-STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect")
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
 CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
 NODE_KEYS = ("op", "in", "when")  # every node's own keys; the rest are the op's attributes
 SECTIONS = ("stem", "stages", "head")
@@ -135,6 +136,7 @@ class StageSpec:
     # 'dense': each block reads the stage's input and every earlier block's output, and the
     # stage's output is their concat (DenseNet)
     connect: str = "chain"
+    input: str | None = None  # what the first block reads (default: the entry before the stage)
 
 
 Entry = NodeSpec | StageSpec
@@ -155,6 +157,8 @@ class NetworkSpec:
     sections: list[tuple[str, list[Entry]]]
     output: str | None
     outputs: list[str]  # feature maps returned instead of the output, if any
+    # values returned beside the output in training mode only (GoogLeNet's aux classifiers)
+    aux_outputs: list[str] = field(default_factory=list)
     # network-wide attribute defaults per op ({batchnorm: {eps: 0.001}}), with their locations
     op_defaults: dict[str, dict[str, tuple[Raw, Loc]]] = field(default_factory=dict)
     block_types: dict[str, BlockType]
@@ -327,6 +331,7 @@ def check_network(src: Source) -> NetworkSpec:
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     outputs = _outputs(c, top)
+    aux_outputs = _outputs(c, top, "aux_outputs")
     op_defaults = _op_defaults(c, top)
     diags.raise_if_any()
     return NetworkSpec(
@@ -341,6 +346,7 @@ def check_network(src: Source) -> NetworkSpec:
         sections=sections,
         output=top.get("output"),
         outputs=outputs,
+        aux_outputs=aux_outputs,
         op_defaults=op_defaults,
         block_types=block_types,
         shortcut_types=shortcut_types,
@@ -374,13 +380,13 @@ def _op_defaults(c: _Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[
     return out
 
 
-def _outputs(c: _Checker, top: dict[str, Any]) -> list[str]:
-    names = top.get("outputs", [])
+def _outputs(c: _Checker, top: dict[str, Any], key: str = "outputs") -> list[str]:
+    names = top.get(key, [])
     for k, name in enumerate(names):
         if not isinstance(name, str) or not name:
-            c.diags.error(c.src.loc(("outputs", k)), "each of 'outputs' must be a name")
-    if "outputs" in top and not names:
-        c.diags.error(c.src.loc(("outputs",)), "'outputs' lists no names")
+            c.diags.error(c.src.loc((key, k)), f"each of '{key}' must be a name")
+    if key in top and not names:
+        c.diags.error(c.src.loc((key,)), f"'{key}' lists no names")
     return [n for n in names if isinstance(n, str)]
 
 
@@ -495,6 +501,10 @@ def _stage(
             'braces, like "features.{block_index + 1}"',
         )
         path_template = None
+    source = data.get("in")
+    if source is not None and not isinstance(source, str):
+        c.diags.error(locs["in"], f"'in' of stage '{name}' must be a node or stage name")
+        source = None
     connect = data.get("connect", "chain")
     if connect not in CONNECTIONS:
         c.diags.error(
@@ -521,6 +531,7 @@ def _stage(
         locs=locs,
         path=path_template,
         connect=connect,
+        input=source,
     )
 
 

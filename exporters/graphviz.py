@@ -202,8 +202,10 @@ def network_diagram(graph: Graph, detail: str = "stages", max_blocks: int = 6) -
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}")
     dot = _digraph(graph.name)
     params, macs = graph.params, graph.macs
+    deployed = sum(graph.nodes[n].meta["params"] for n in graph.deployed())
+    kept = f" ({deployed / 1e6:.2f} M deployed)" if deployed != params else ""
     dot.attr(
-        label=f"{graph.name} · {params / 1e6:.2f} M params · {macs / 1e9:.2f} GMACs",
+        label=f"{graph.name} · {params / 1e6:.2f} M params{kept} · {macs / 1e9:.2f} GMACs",
         labelloc="t",
         fontsize="14",
     )
@@ -237,7 +239,8 @@ def _stages_level(dot: graphviz.Digraph, graph: Graph) -> None:
                         skips.append((src, st.name))
         prev = st.name
     _u_shape(dot, graph, skips)
-    _output(dot, graph, {n: _id(stage_of[n]) for n in graph.returns})
+    ends = [*graph.returns, *(a.node for a in graph.aux)]
+    _output(dot, graph, {n: _id(stage_of[n]) for n in ends})
 
 
 def _u_shape(dot: graphviz.Digraph, graph: Graph, skips: list[tuple[str, str]]) -> None:
@@ -258,7 +261,12 @@ def _u_shape(dot: graphviz.Digraph, graph: Graph, skips: list[tuple[str, str]]) 
 
 
 def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
-    """The network's output, or each feature map it returns (bold, numbered in order)."""
+    """The network's output, or each feature map it returns (bold, numbered in order), and the
+    outputs only training returns (dashed)."""
+    for k, a in enumerate(graph.aux):
+        label = f"training only: {a.name}\n{shape_text(graph.shape_of(a.node))}"
+        dot.node(f"aux_{k}", label, **{**PLAIN, "fontcolor": "#666666"})
+        dot.edge(tails[a.node], f"aux_{k}", style="dashed")
     if not graph.features:
         dot.node("output", f"output\n{shape_text(graph.shape_of(graph.output))}", **PLAIN)
         dot.edge(tails[graph.output], "output")
@@ -316,7 +324,8 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
                         **PLAIN,
                     )
     _edges(dot, graph, shown, detail)
-    _output(dot, graph, {n: shown[n] for n in graph.returns})
+    ends = [*graph.returns, *(a.node for a in graph.aux)]
+    _output(dot, graph, {n: shown[n] for n in ends})
 
 
 def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:

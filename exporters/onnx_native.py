@@ -99,7 +99,7 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     builder = _Builder(state, opset)
     names = {INPUT: "input"}
     returned = dict(zip(graph.returns, output_names(graph), strict=True))
-    for node in graph.nodes.values():
+    for node in (graph.nodes[n] for n in graph.deployed()):
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, False)
         emitter = _NodeEmitter(builder, node.name, [names[i] for i in node.inputs])
         out = OPS[node.op].onnx(node.attrs, ctx, emitter)
@@ -110,8 +110,12 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
         names[node.name] = value
     # every learned tensor must have gone into the file: a module that does not match its graph
     # (an extra layer, a renamed one) is refused here rather than exported without it
+    # (the training-only outputs' layers are not deployed: they are left out on purpose)
+    training_only = tuple(f"{n}." for n in set(graph.nodes) - set(graph.deployed()))
     unused = sorted(
-        k for k, v in module.named_parameters() if k not in builder.used and v.numel() > 0
+        k
+        for k, v in module.named_parameters()
+        if k not in builder.used and v.numel() > 0 and not k.startswith(training_only)
     )
     if unused:
         raise NotExportable(f"the graph does not use the module's {', '.join(unused[:5])}")

@@ -226,3 +226,18 @@ def test_module_tree_names_torchvisions_modules(name: str, extra: set[str]) -> N
         children = [n for n, _ in module.named_children()]
         if type(module) is nn.Sequential and children == [str(i) for i in range(len(children))]:
             assert isinstance(mine[path], nn.Sequential), path
+
+
+def test_training_only_outputs_survive_copying_and_pickling() -> None:
+    """GoogLeNet: (output, aux2, aux1) in training, the output alone in eval, also for a deep
+    copy (what the ONNX validation's float64 reference is) and a pickled copy."""
+    model = compiler.compile(SPECS / "googlenet.yaml", seed=0)
+    x = torch.randn(2, 3, 64, 64)
+    for copied in (model, copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        copied.train()
+        out = copied(x)
+        assert isinstance(out, tuple) and [o.shape for o in out] == [(2, 1000)] * 3
+        copied.eval()
+        with torch.no_grad():
+            assert copied(x).shape == (2, 1000)
+    assert "aux1.fc2.weight" in model.state_dict()

@@ -128,3 +128,10 @@ def test_netc_emit_command(tmp_path: Path) -> None:
     assert f"wrote {out}" in stdout
     code, _, err = run_cli("emit", str(ROOT / "tests" / "invalid" / "cycle.yaml"), "-o", str(out))
     assert code == 2 and "error" in err and out.read_text().startswith('"""resnet18: ')
+
+
+def test_training_only_outputs_are_refused_with_the_reason() -> None:
+    from compiler.emit import EmitError
+
+    with pytest.raises(EmitError, match="training-only outputs"):
+        emit(compiler.load_spec(SPECS / "googlenet.yaml"))

@@ -111,10 +111,14 @@ def assert_same_training_step(
     out_ours = ours(x)
     torch.manual_seed(4)
     out_ref = ref(x)
-    assert close(out_ours, out_ref)
-    weights = torch.randn_like(out_ref)
-    (out_ours * weights).sum().backward()
-    (out_ref * weights).sum().backward()
+    # a network with training-only outputs returns (output, *aux); torchvision a named tuple
+    many_ours = list(out_ours) if isinstance(out_ours, tuple) else [out_ours]
+    many_ref = list(out_ref) if isinstance(out_ref, tuple) else [out_ref]
+    assert len(many_ours) == len(many_ref)
+    assert all(close(a, b) for a, b in zip(many_ours, many_ref, strict=True))
+    weights = [torch.randn_like(r) for r in many_ref]
+    sum((a * w).sum() for a, w in zip(many_ours, weights, strict=True)).backward()  # type: ignore[union-attr]
+    sum((b * w).sum() for b, w in zip(many_ref, weights, strict=True)).backward()  # type: ignore[union-attr]
     grads_ref = dict(ref.named_parameters())
     for key, p in ours.named_parameters():
         assert p.grad is not None and close(p.grad, grads_ref[key].grad, grad_tol), key  # type: ignore[arg-type]

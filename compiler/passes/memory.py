@@ -13,6 +13,7 @@ are not counted.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from ..ir import INPUT, Graph
@@ -50,6 +51,10 @@ def inplace_plan(graph: Graph) -> dict[str, bool]:
 
 def peak_bytes(graph: Graph, batch: int = 1) -> int:
     """The most activation memory alive at once in an eval-mode forward of ``batch`` samples."""
+    if graph.aux:  # training-only outputs do not run in eval mode
+        kept = set(graph.deployed())
+        nodes = {k: n for k, n in graph.nodes.items() if k in kept}
+        graph = dataclasses.replace(graph, nodes=nodes, aux=[])
     inplace = inplace_plan(graph)
     release = _release_points(graph)
     order = list(graph.nodes)

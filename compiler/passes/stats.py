@@ -53,9 +53,11 @@ def run(graph: Graph) -> list[Row]:
                 activation_bytes=sum(n.meta["act"] for n in nodes),
             )
         )
+    # MACs are an inference forward's: the training-only outputs (aux classifiers) do not run
+    skipped = set(graph.nodes) - set(graph.deployed())
     graph.totals = Totals(
         params=sum(r.params for r in rows),
-        macs=sum(r.macs for r in rows),
+        macs=sum(r.macs for r in rows) - sum(graph.nodes[n].meta["macs"] for n in skipped),
         activation_bytes=sum(r.activation_bytes for r in rows),
         rows=rows,
     )

@@ -185,6 +185,22 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "unet": ["diagram", "specs/unet/unet.yaml"],
         "dense_block": ["diagram", "docs/examples/dense_block.yaml", "--detail", "blocks"],
         "fire": ["diagram", "specs/blocks/fire.yaml", "--set", "squeeze=16", "--set", "expand=64"],
+        "shufflenet_unit": ["diagram", "specs/blocks/shufflenet_unit.yaml"],
+        "inception": [
+            "diagram",
+            "specs/blocks/inception.yaml",
+            *[
+                f"--set={s}"
+                for s in (
+                    "ch1x1=64",
+                    "ch3x3red=96",
+                    "ch3x3=128",
+                    "ch5x5red=16",
+                    "ch5x5=32",
+                    "pool_proj=32",
+                )
+            ],
+        ],
         **{
             name: ["diagram", f"specs/blocks/{block}.yaml", *sets]
             for name, (block, sets) in {
