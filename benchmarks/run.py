@@ -101,15 +101,14 @@ def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
 
 
 def zero_overhead(reps: int, with_compile: bool) -> None:
-    import torchvision
 
     print("1. zero overhead (throughput of netc's module / torchvision's, target >= 0.99)")
     torch.set_grad_enabled(False)
     models = {}
     for name in ("resnet18", "resnet50"):
-        ref = getattr(torchvision.models, name)().eval()
+        ref = _torchvision(name).eval()
         ours = compiler.compile(ROOT / "specs" / f"{name}.yaml").eval()
-        control = getattr(torchvision.models, name)().eval()
+        control = _torchvision(name).eval()
         # all three run on the very same weight tensors (assign=True shares them): where a
         # copy's weights land in memory moves its speed by a percent or two, which is not overhead
         ours.load_state_dict(ref.state_dict(), assign=True)
@@ -247,14 +246,22 @@ def front_end(reps: int) -> None:
         )
 
 
+def _torchvision(name: str) -> torch.nn.Module:
+    """torchvision's model by name, built as its own default does (GoogLeNet warns unless told
+    to keep the initialisation it uses by default)."""
+    import torchvision
+
+    kwargs = {"init_weights": True} if name == "googlenet" else {}
+    return getattr(torchvision.models, name)(**kwargs)  # type: ignore[no-any-return]
+
+
 def _construction(section: str, name: str, reps: int) -> None:
     """One row: netc's spec -> module time over torchvision's constructor, interleaved."""
-    import torchvision
 
     path = ROOT / "specs" / f"{name}.yaml"
     t = interleaved(
         {
-            "tv": lambda: getattr(torchvision.models, name)(),
+            "tv": lambda: _torchvision(name),
             "netc": lambda: compiler.compile(path),
         },
         reps,
@@ -408,16 +415,15 @@ def _families(section: str, names: tuple[str, ...], reps: int) -> None:
     """Per model: the aten op sequence against torchvision's, eager batch 8 paired with the
     control, spec -> module against the constructor, onnxruntime against torch eager."""
     import onnxruntime as ort
-    import torchvision
 
     from exporters.onnx import export
 
     torch.set_grad_enabled(False)
     for name in names:
         path = ROOT / "specs" / f"{name}.yaml"
-        ref = getattr(torchvision.models, name)().eval()
+        ref = _torchvision(name).eval()
         ours = compiler.compile(path).eval()
-        control = getattr(torchvision.models, name)().eval()
+        control = _torchvision(name).eval()
         ours.load_state_dict(ref.state_dict(), assign=True)
         control.load_state_dict(ref.state_dict(), assign=True)
         x = torch.randn(8, 3, 224, 224)

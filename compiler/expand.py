@@ -6,12 +6,15 @@ shortcut rule (project or not) depends on the shape of its input, as in torchvis
 
 - network ``params`` are visible in the stem, head and stage parameter values;
 - a block sees only its own parameters, its ``let`` values, ``in_channels``, ``index`` (in its
-  stage), ``block_index`` and ``block_count`` (over the whole network: stochastic depth rules);
+  stage), ``repeat`` (the blocks of its stage), ``block_index`` and ``block_count`` (over the
+  whole network: stochastic depth rules);
 - a shortcut rule sees ``in_channels``, ``out``, ``stride`` and ``dilation``.
 
 References: ``in: name`` looks in the block first, then in the whole network by module path
 (``layer1.0.conv1``), block path (``layer1.0``, its output) or stage name (``layer1``). Only names
-defined earlier resolve, so a graph can never contain a cycle.
+defined earlier resolve, so a graph can never contain a cycle. In a ``connect: dense`` stage a
+block's ``input`` is every value the block reads (the stage's input and each earlier block's
+output); a flat block's nodes are named by the next free number of their container.
 """
 
 from __future__ import annotations

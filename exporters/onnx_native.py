@@ -65,23 +65,18 @@ class _NodeEmitter:
         return key
 
     def ints(self, values: list[int]) -> str:
-        self.constants += 1
-        name = f"{self.name}/const{self.constants}"
-        tensor = helper.make_tensor(name, TensorProto.INT64, [len(values)], values)
-        self.builder.initializers.append(tensor)
-        return name
+        return self._constant(TensorProto.INT64, [len(values)], values)
 
     def floats(self, values: list[float]) -> str:
-        self.constants += 1
-        name = f"{self.name}/const{self.constants}"
-        tensor = helper.make_tensor(name, TensorProto.FLOAT, [len(values)], values)
-        self.builder.initializers.append(tensor)
-        return name
+        return self._constant(TensorProto.FLOAT, [len(values)], values)
 
     def scalar(self, value: float) -> str:
+        return self._constant(TensorProto.FLOAT, [], [value])
+
+    def _constant(self, dtype: int, dims: list[int], values: list[Any]) -> str:
         self.constants += 1
         name = f"{self.name}/const{self.constants}"
-        self.builder.initializers.append(helper.make_tensor(name, TensorProto.FLOAT, [], [value]))
+        self.builder.initializers.append(helper.make_tensor(name, dtype, dims, values))
         return name
 
     def finish(self, output: str, value: str) -> None:
