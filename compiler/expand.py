@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
-from .ir import INPUT, Feature, Graph, Node, Origin, Stage
+from .ir import INPUT, Feature, Graph, Node, Origin, Stage, feeding
 from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
@@ -696,13 +696,7 @@ class Expander:
 
     def keep_only_what_feeds(self, wanted: list[str]) -> None:
         """Drop the nodes no requested output depends on (a backbone loses its head)."""
-        needed: set[str] = set()
-        todo = list(wanted)
-        while todo:
-            name = todo.pop()
-            if name != INPUT and name not in needed:
-                needed.add(name)
-                todo.extend(self.nodes[name].inputs)
+        needed = feeding(self.nodes, wanted)
         self.nodes = {k: n for k, n in self.nodes.items() if k in needed}
         for st in self.stages:
             st.nodes = [n for n in st.nodes if n in needed]

@@ -112,13 +112,7 @@ class Graph:
         ``aux`` outputs need, in order."""
         if not self.aux:
             return list(self.nodes)
-        needed: set[str] = set()
-        todo = list(self.returns)
-        while todo:
-            name = todo.pop()
-            if name != INPUT and name not in needed:
-                needed.add(name)
-                todo.extend(self.nodes[name].inputs)
+        needed = feeding(self.nodes, self.returns)
         return [n for n in self.nodes if n in needed]
 
     @property
@@ -180,3 +174,15 @@ def dump(graph: Graph) -> str:
         shape = "x".join(map(str, n.meta.get("shape", ()))) or "?"
         lines.append(f"  %{n.name} = {n.op}({args}) {{{attrs}}} : {shape}")
     return "\n".join(lines) + "\n"
+
+
+def feeding(nodes: dict[str, Node], wanted: list[str]) -> set[str]:
+    """The nodes that ``wanted`` depend on, themselves included (the input excluded)."""
+    needed: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        name = todo.pop()
+        if name != INPUT and name not in needed:
+            needed.add(name)
+            todo.extend(nodes[name].inputs)
+    return needed

@@ -311,12 +311,16 @@ def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     )
 
 
+def _weight_and_bias(a: Attrs, e: Emitter) -> list[str]:
+    """The initializers of a conv, transposed conv or linear: its weight, and its bias if any."""
+    return [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+
+
 def _conv_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     k, s, d, p = a["kernel"], a["stride"], a["dilation"], _conv_pad(a)
-    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
     return e.node(
         "Conv",
-        [e.inputs[0], *weights],
+        [e.inputs[0], *_weight_and_bias(a, e)],
         kernel_shape=[k, k],
         strides=[s, s],
         pads=[p] * 4,
@@ -382,7 +386,7 @@ def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 
 def _linear_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
-    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+    weights = _weight_and_bias(a, e)
     if len(ctx.in_shapes[0]) == 1:
         return e.node("Gemm", [e.inputs[0], *weights], transB=1)
     # channels-last [N, ..., C]: MatMul with the transposed weight, then the bias
@@ -565,19 +569,14 @@ def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _tconv_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     k, s, p = a["kernel"], a["stride"], a["padding"]
-    weights = [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
     return e.node(
         "ConvTranspose",
-        [e.inputs[0], *weights],
+        [e.inputs[0], *_weight_and_bias(a, e)],
         kernel_shape=[k, k],
         strides=[s, s],
         pads=[p] * 4,
         group=a["groups"],
     )
-
-
-def _tconv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    return ins[0][0] * a["out"] // a["groups"] * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
 
 
 def _tconv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
@@ -1238,7 +1237,7 @@ OPS: dict[str, Op] = {
             onnx=_tconv_onnx,
             label=lambda a, o: f"{a['kernel']}x{a['kernel']} up-conv, {a['out']}, x{a['stride']}",
             diagram="weight",
-            params=_tconv_params,
+            params=_conv_params,  # [in, out / groups, k, k] holds as many as a conv's
             macs=_tconv_macs,
             init=_init_conv,
             weighted=True,

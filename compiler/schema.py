@@ -99,13 +99,7 @@ def node_schema(in_block: bool) -> Json:
     that no schema matched); in a block also the shortcut pseudo-op; an op chosen by an
     expression (``op: "{act}"``) takes any attributes (checked once the op is known)."""
     names = sorted(OPS) + ([SHORTCUT_OP] if in_block else [])
-    rules: list[Json] = [
-        {
-            "if": {"properties": {"op": {"const": name}}, "required": ["op"]},
-            "then": {"$ref": f"#/$defs/op_{name}"},
-        }
-        for name in sorted(OPS)
-    ]
+    rules: list[Json] = [_when("op", name, {"$ref": f"#/$defs/op_{name}"}) for name in sorted(OPS)]
     if in_block:
         props: Json = {"op": {"const": SHORTCUT_OP}, **_node_common()}
         number = {"anyOf": [{"type": "integer"}, EXPRESSION]}
@@ -113,12 +107,7 @@ def node_schema(in_block: bool) -> Json:
         props["project_in"] = {"type": "string", "description": "what a projection reads"}
         props["kind"] = {"type": "string", "description": "a fixed shortcut kind"}
         assert set(props) >= set(SHORTCUT_ATTRS)
-        rules.append(
-            {
-                "if": {"properties": {"op": {"const": SHORTCUT_OP}}, "required": ["op"]},
-                "then": {"properties": props, "additionalProperties": False},
-            }
-        )
+        rules.append(_when("op", SHORTCUT_OP, {"properties": props, "additionalProperties": False}))
     return {
         "type": "object",
         "required": ["op"],
@@ -130,6 +119,12 @@ def node_schema(in_block: bool) -> Json:
         },
         "allOf": rules,
     }
+
+
+def _when(key: str, value: str, then: Json) -> Json:
+    """``then`` applies to the objects whose ``key`` is ``value`` (an op's attributes, a block
+    type's parameters)."""
+    return {"if": {"properties": {key: {"const": value}}, "required": [key]}, "then": then}
 
 
 def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
@@ -167,12 +162,7 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
     rules = []
     for name, params in sorted(blocks.items()):
         props = {**common, **{p: number for p in params}}
-        rules.append(
-            {
-                "if": {"properties": {"block": {"const": name}}, "required": ["block"]},
-                "then": {"properties": props, "additionalProperties": False},
-            }
-        )
+        rules.append(_when("block", name, {"properties": props, "additionalProperties": False}))
     return {
         "type": "object",
         "required": ["block"],
