@@ -57,7 +57,23 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         if isinstance(path_or_spec, Graph):
             raise ValueError("outputs= needs a spec file or name, not a loaded Graph")
         overrides = [*(overrides or []), f"outputs={json.dumps(list(outputs))}"]
-    graph = path_or_spec if isinstance(path_or_spec, Graph) else load_spec(path_or_spec, overrides)
+    from .pretrained import is_named
+
+    named = weights is not None and is_named(weights)
+    graph = (
+        path_or_spec
+        if isinstance(path_or_spec, Graph)
+        else load_spec(path_or_spec, overrides, published_weights=named)
+    )
+    settings = graph.origin.data.get("published_weights") if graph.origin is not None else None
+    if named and settings and not graph.published_weights:
+        from .weights import WeightsError
+
+        raise WeightsError(
+            f"--weights {weights}: torchvision builds {graph.name} for its published weights "
+            f"with {', '.join(settings)}; load the spec with load_spec(..., "
+            "published_weights=True) or pass its path"
+        )
     if zero_init_residual is None:
         zero_init_residual = graph.origin is not None and graph.origin.zero_init_residual
     with seeded(seed), gc_paused():

@@ -132,7 +132,12 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 
 def _load(args: argparse.Namespace, path: str) -> Graph:
-    return load_spec(path, args.overrides, _limits(args))
+    published = False  # published weights: the spec's settings for them (torchvision's builder)
+    if getattr(args, "weights", None) is not None:
+        from .pretrained import is_named  # imports torch: only where weights are loaded
+
+        published = is_named(args.weights)
+    return load_spec(path, args.overrides, _limits(args), published_weights=published)
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -122,14 +122,26 @@ class Expander:
                 self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
                 raise _Failed
             return tuple(items)
+        if attr.kind == "size" and isinstance(raw, list):  # [h, w]: each side as an int
+            if len(raw) != 2:
+                self.error(ctx, loc, f"{what} must be n or [height, width], got {raw!r}")
+                raise _Failed
+            side = Attr(kind="int", min=attr.min, max=attr.max)
+            return tuple(self.typed(r, side, env, loc, ctx, what) for r in raw)
         value = self.value(raw, env, loc, ctx, what)
         ok = {
             "int": isinstance(value, int) and not isinstance(value, bool),
+            "size": isinstance(value, int) and not isinstance(value, bool),
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
         }[attr.kind]
         if not ok:
-            kind = {"int": "a whole number", "float": "a number", "bool": "true or false"}
+            kind = {
+                "int": "a whole number",
+                "size": "a whole number or [height, width]",
+                "float": "a number",
+                "bool": "true or false",
+            }
             self.error(ctx, loc, f"{what} must be {kind[attr.kind]}, got {value!r}")
             raise _Failed
         if attr.kind != "bool" and (problem := attr.range_error(value)):  # type: ignore[arg-type]

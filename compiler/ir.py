@@ -106,6 +106,8 @@ class Graph:
     block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     # values returned beside the output in training mode only (auxiliary classifiers)
     aux: list[Feature] = field(default_factory=list)
+    # loaded with the spec's settings for torchvision's published weights (load_spec's flag)
+    published_weights: bool = False
 
     def deployed(self) -> list[str]:
         """The nodes an eval-mode forward runs: all of them but those only the training-mode

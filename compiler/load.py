@@ -28,14 +28,32 @@ class Limits:
 
 
 def load_spec(
-    path: str | os.PathLike[str], overrides: list[str] | None = None, limits: Limits | None = None
+    path: str | os.PathLike[str],
+    overrides: list[str] | None = None,
+    limits: Limits | None = None,
+    published_weights: bool = False,
 ) -> Graph:
     """Load, validate, expand and check a network spec (a file or a library name); the counts
-    are in ``graph.totals`` (``graph.params``, ``graph.macs``).
+    are in ``graph.totals`` (``graph.params``, ``graph.macs``). ``published_weights`` applies
+    the spec's ``published_weights`` settings before ``overrides``: what torchvision's builder
+    sets when it loads the weights it publishes (GoogLeNet's ``transform_input``).
 
     Raises SpecError (with every located problem) for a bad spec; never imports torch.
     """
-    return front_end(load_resolved(os.fspath(path), overrides), limits)
+    src = load_resolved(os.fspath(path), overrides)
+    settings = src.data.get("published_weights") if isinstance(src.data, dict) else None
+    if published_weights and settings:
+        if not all(isinstance(s, str) for s in settings):
+            raise SpecError.at(
+                src.loc(("published_weights",)),
+                "'published_weights' must be a list of --set overrides, like "
+                "[params.transform_input=true]",
+            )
+        # the spec's settings first: the caller's own overrides still win
+        src = load_resolved(os.fspath(path), [*settings, *(overrides or [])])
+    graph = front_end(src, limits)
+    graph.published_weights = published_weights
+    return graph
 
 
 def front_end(src: Source, limits: Limits | None = None) -> Graph:

@@ -106,3 +106,13 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     x = x.view(batchsize, groups, num_channels // groups, height, width)
     x = torch.transpose(x, 1, 2).contiguous()
     return x.view(batchsize, -1, height, width)
+
+
+def transform_input(x: torch.Tensor) -> torch.Tensor:
+    """GoogLeNet's and Inception v3's ``transform_input``, as torchvision writes it: an input
+    normalised with ImageNet's mean and std becomes one normalised to [-1, 1] ((x - 0.5) / 0.5),
+    the normalisation their original weights were trained with."""
+    x_ch0 = torch.unsqueeze(x[:, 0], 1) * (0.229 / 0.5) + (0.485 - 0.5) / 0.5
+    x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
+    x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
+    return torch.cat((x_ch0, x_ch1, x_ch2), 1)

@@ -43,8 +43,8 @@ class ShapeError(Exception):
 
 @dataclass(frozen=True, kw_only=True)
 class Attr:
-    """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers),
-    default and allowed values.
+    """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers,
+    'size': a whole number or a [height, width] pair of them), default and allowed values.
 
     Numbers may have a lower and an upper bound, each closed (``min=0``: at least 0) or open
     (``min=0, min_open=True``: more than 0); the expansion reports a value outside as a located
@@ -263,9 +263,22 @@ def _same(a: Attrs, ins: list[Shape]) -> Shape:
 # ---- conv ----------------------------------------------------------------------------------
 
 
-def _conv_pad(a: Attrs) -> int:
-    p = a["padding"]
-    return (a["kernel"] - 1) // 2 * a["dilation"] if p is None else int(p)
+def _hw(value: int | tuple[int, int]) -> tuple[int, int]:
+    """A size attribute as (height, width): a whole number is square, a pair is [h, w]."""
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _conv_pad(a: Attrs) -> tuple[int, int]:
+    if a["padding"] is not None:
+        return _hw(a["padding"])
+    kh, kw = _hw(a["kernel"])
+    return ((kh - 1) // 2 * a["dilation"], (kw - 1) // 2 * a["dilation"])
+
+
+def _size_text(value: int | tuple[int, int]) -> str:
+    """'3x3' for a square size, '1x7' for a pair (height x width, as Inception's papers write)."""
+    h, w = _hw(value)
+    return f"{h}x{w}"
 
 
 def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -275,11 +288,17 @@ def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
         raise ShapeError(f"groups {g} does not divide the {c} input channels", "groups")
     if a["out"] % g:
         raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
-    k, s, d, p = a["kernel"], a["stride"], a["dilation"], _conv_pad(a)
-    ho, wo = _spatial(h, k, s, p, d), _spatial(w, k, s, p, d)
+    (kh, kw), s, d, (ph, pw) = _hw(a["kernel"]), a["stride"], a["dilation"], _conv_pad(a)
+    ho, wo = _spatial(h, kh, s, ph, d), _spatial(w, kw, s, pw, d)
+    if (ho < 1 or wo < 1) and s == 1:  # no downsampling: the kernel outgrows the padded input
+        raise ShapeError(
+            f"{_size_text(a['kernel'])} conv shrinks {h}x{w} to {ho}x{wo}",
+            "kernel",
+            f"the kernel must fit the {h + 2 * ph}x{w + 2 * pw} padded input",
+        )
     if ho < 1 or wo < 1:
         raise ShapeError(
-            f"{k}x{k} conv with stride {s} shrinks {h}x{w} to {ho}x{wo}",
+            f"{_size_text(a['kernel'])} conv with stride {s} shrinks {h}x{w} to {ho}x{wo}",
             "stride",
             "the input is too small for this many downsamplings",
         )
@@ -287,11 +306,12 @@ def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    return a["out"] * ins[0][0] // a["groups"] * a["kernel"] ** 2 + (a["out"] if a["bias"] else 0)
+    weight = a["out"] * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
+    return weight + (a["out"] if a["bias"] else 0)
 
 
 def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    return math.prod(out) * ins[0][0] // a["groups"] * a["kernel"] ** 2
+    return math.prod(out) * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
 
 
 def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -317,13 +337,13 @@ def _weight_and_bias(a: Attrs, e: Emitter) -> list[str]:
 
 
 def _conv_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
-    k, s, d, p = a["kernel"], a["stride"], a["dilation"], _conv_pad(a)
+    s, d, (ph, pw) = a["stride"], a["dilation"], _conv_pad(a)
     return e.node(
         "Conv",
         [e.inputs[0], *_weight_and_bias(a, e)],
-        kernel_shape=[k, k],
+        kernel_shape=list(_hw(a["kernel"])),
         strides=[s, s],
-        pads=[p] * 4,
+        pads=[ph, pw, ph, pw],
         dilations=[d, d],
         group=a["groups"],
     )
@@ -333,7 +353,7 @@ def _conv_label(a: Attrs, out: Shape) -> str:
     extra = f", /{a['stride']}" if a["stride"] > 1 else ""
     extra += f", g{a['groups']}" if a["groups"] > 1 else ""
     extra += f", d{a['dilation']}" if a["dilation"] > 1 else ""
-    return f"{a['kernel']}x{a['kernel']} conv, {a['out']}{extra}"
+    return f"{_size_text(a['kernel'])} conv, {a['out']}{extra}"
 
 
 # ---- the rest ------------------------------------------------------------------------------
@@ -669,6 +689,33 @@ def _chunk_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     return e.node("Slice", [e.inputs[0], e.ints([start]), e.ints([start + size]), e.ints([1])])
 
 
+# ImageNet's per-channel mean and std, as torchvision's transform_input writes them
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _transform_input_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, _, _ = _chw(ins, "transform_input")
+    if c != 3:
+        raise ShapeError(f"transform_input renormalises the 3 channels of an RGB image, got {c}")
+    return ins[0]
+
+
+def _transform_input_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.transform_input)
+
+
+def _transform_input_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    # x * (std / 0.5) + (mean - 0.5) / 0.5 per channel: one float32 multiply and one add per
+    # element, as in torch, so the values are the same
+    scale = e.floats([s / 0.5 for s in _IMAGENET_STD])
+    shift = e.floats([(m - 0.5) / 0.5 for m in _IMAGENET_MEAN])
+    shape = e.ints([3, 1, 1])
+    scaled = e.node("Mul", [e.inputs[0], e.node("Reshape", [scale, shape])])
+    return e.node("Add", [scaled, e.node("Reshape", [shift, shape])])
+
+
 def _shuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
     c, _, _ = _chw(ins, "channel_shuffle")
     if c % a["groups"]:
@@ -942,6 +989,11 @@ _POOL_ATTRS = {
 # ---- initialisation and folding rules (torch imported lazily) ------------------------------
 
 
+# GoogLeNet's and Inception v3's rules 'trunc_normal_<std>': a normal of that std truncated at
+# +-2 (absolute); 0.1 is Inception v3's default, 0.01 GoogLeNet's, 0.001 Inception's aux fc
+_INCEPTION_STDS = ("0.1", "0.01", "0.001")
+
+
 def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's rules, by family: 'kaiming' normal (fan_out, relu) with the bias at PyTorch's
     default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet, VGG, MNASNet);
@@ -951,11 +1003,12 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     rule = a["init"]
-    if rule in ("default", "trunc_normal_0.01") or (m.bias is not None and rule == "kaiming"):
+    std = float(rule.rpartition("_")[2]) if rule.startswith("trunc_normal_") else 0.0
+    if rule == "default" or std or (m.bias is not None and rule == "kaiming"):
         m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
-    if rule == "trunc_normal_0.01":  # GoogLeNet: the bias stays PyTorch's
-        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-    if rule in ("default", "trunc_normal_0.01"):
+    if std:  # GoogLeNet, Inception v3: the bias stays PyTorch's
+        nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
+    if rule == "default" or std:
         return
     if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -996,9 +1049,10 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     rule = a["init"]
-    if rule == "trunc_normal_0.01":  # GoogLeNet: the bias stays PyTorch's
+    if rule.startswith("trunc_normal_"):  # GoogLeNet, Inception v3: the bias stays PyTorch's
+        std = float(rule.rpartition("_")[2])
         m.reset_parameters()
-        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+        nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
         return
     if rule in ("default", "zero_bias"):
         m.reset_parameters()
@@ -1034,9 +1088,14 @@ OPS: dict[str, Op] = {
             doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
             attrs={
                 "out": Attr(kind="int", min=1, doc="output channels"),
-                "kernel": Attr(kind="int", min=1, doc="square kernel size"),
+                "kernel": Attr(kind="size", min=1, doc="kernel size: n (square) or [h, w]"),
                 "stride": Attr(kind="int", default=1, min=1),
-                "padding": Attr(kind="int", default=None, min=0, doc="null: 'same' for stride 1"),
+                "padding": Attr(
+                    kind="size",
+                    default=None,
+                    min=0,
+                    doc="n or [h, w]; null: 'same' for stride 1",
+                ),
                 "dilation": Attr(kind="int", default=1, min=1),
                 "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
                 "bias": Attr(kind="bool", default=False),
@@ -1050,13 +1109,14 @@ OPS: dict[str, Op] = {
                         "kaiming_uniform",
                         "normal",
                         "trunc_normal",
-                        "trunc_normal_0.01",
+                        *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
                         "default",
                     ),
                     doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
                     "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
                     "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
-                    "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet)",
+                    "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
+                    "(GoogLeNet), trunc_normal_0.1 (Inception v3)",
                 ),
             },
             shape=_conv_shape,
@@ -1297,6 +1357,19 @@ OPS: dict[str, Op] = {
             diagram="reshape",
         ),
         Op(
+            name="transform_input",
+            doc="GoogLeNet's and Inception v3's transform_input: an ImageNet-normalised RGB "
+            "input renormalised to [-1, 1] per channel, as torchvision does when it loads "
+            "their original weights",
+            attrs={},
+            shape=_transform_input_shape,
+            lower=_transform_input_lower,
+            onnx=_transform_input_onnx,
+            label=lambda a, o: "transform input",
+            diagram="norm",
+            fresh_output=True,
+        ),
+        Op(
             name="concat",
             doc="concatenation along channels of one or more maps of one spatial size "
             "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips)",
@@ -1380,11 +1453,12 @@ OPS: dict[str, Op] = {
                         "trunc_normal",
                         "kaiming_uniform",
                         "zero_bias",
-                        "trunc_normal_0.01",
+                        *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
                     ),
                     doc="torchvision's rule of the family: default (ResNet, AlexNet), normal "
                     "(MobileNet, RegNet, VGG), uniform (EfficientNet), trunc_normal (ConvNeXt), "
-                    "kaiming_uniform (MNASNet), zero_bias (DenseNet)",
+                    "kaiming_uniform (MNASNet), zero_bias (DenseNet), trunc_normal_0.01 "
+                    "(GoogLeNet), trunc_normal_0.1 / 0.001 (Inception v3)",
                 ),
             },
             shape=_linear_shape,

@@ -44,6 +44,10 @@ def attr_schema(attr: Attr) -> Json:
     """One attribute: its type and range, or an expression string; its doc as description."""
     if attr.kind == "int":
         out = _number(attr, True)
+    elif attr.kind == "size":  # n, or [height, width]
+        side = _number(attr, True)
+        pair = {"type": "array", "items": side, "minItems": 2, "maxItems": 2}
+        out = {"anyOf": [*side["anyOf"], pair]}
     elif attr.kind == "float":
         out = _number(attr, False)
     elif attr.kind == "bool":
@@ -232,6 +236,12 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
         "stage_defaults": {"type": "object"},
         "zero_init_residual": {"type": "boolean"},
         "weights_from": {"type": "string"},
+        "published_weights": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "--set overrides applied when torchvision's published weights are "
+            "loaded, as its builder applies them (params.transform_input=true)",
+        },
         "op_defaults": {
             "type": "object",
             "properties": {

@@ -35,6 +35,11 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
     "zero_init_residual": ((bool,), "true or false", False),
     "weights_from": ((str,), "a torchvision model name", False),
+    "published_weights": (
+        (list,),
+        "a list of overrides, like [params.transform_input=true]",
+        False,
+    ),
     "op_defaults": ((dict,), "a mapping of op names to attribute defaults", False),
     "block_types": ((dict,), "a mapping of block types", False),
     "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),

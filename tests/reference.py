@@ -100,6 +100,7 @@ ZOO = {
     "mnasnet1_0": (4383312, 0.314, 224),
     "mnasnet1_3": (6282256, 0.526, 224),
     "googlenet": (6624904, 1.498, 224),  # without the auxiliary classifiers (not deployed)
+    "inception_v3": (27161264, 5.713, 299),  # with its auxiliary classifier (in its weights)
     "shufflenet_v2_x0_5": (1366792, 0.04, 224),
     "shufflenet_v2_x1_0": (2278604, 0.145, 224),
     "shufflenet_v2_x1_5": (3503624, 0.296, 224),

@@ -51,6 +51,8 @@ def attr_values(attr: Attr) -> list[Any]:
     """The values an attribute is tried with, wrong types included."""
     if attr.kind == "int":
         return [*_numbers(attr, True), 7, 1.5, "2 * 2", True, "x"]
+    if attr.kind == "size":  # conv's kernel and padding: n or [h, w]
+        return [*_numbers(attr, True), 7, [1, 3], [3, 1], [0, 2], [2], [1, 2, 3], [1, "x"], True]
     if attr.kind == "float":
         return [*_numbers(attr, False), 2, True, "1 / 4", "y"]
     if attr.kind == "bool":
@@ -62,9 +64,12 @@ def attr_values(attr: Attr) -> list[Any]:
 
 def valid_values(attr: Attr) -> st.SearchStrategy[Any]:
     """Values inside the attribute's range (small ones: the networks stay tiny)."""
-    if attr.kind == "int":
+    if attr.kind in ("int", "size"):
         low = int(attr.min or 0) + int(attr.min_open)
-        return st.integers(low, low + 3 if attr.max is None else int(attr.max))
+        side = st.integers(low, low + 3 if attr.max is None else int(attr.max))
+        return (
+            side if attr.kind == "int" else st.one_of(side, st.lists(side, min_size=2, max_size=2))
+        )
     if attr.kind == "float":
         low, high = attr.min or 0.0, 1.0 if attr.max is None else attr.max
         return st.floats(low, high, exclude_min=attr.min_open, exclude_max=attr.max_open)

@@ -32,7 +32,7 @@ def test_every_op_has_every_rule(name: str) -> None:
     assert least >= 1 and (most is None or most >= least)
     assert (op.fold is None) or any(o.absorbs for o in OPS.values())  # a fold needs an absorber
     for key, attr in op.attrs.items():
-        assert attr.kind in ("int", "float", "bool", "str", "ints"), key
+        assert attr.kind in ("int", "float", "bool", "str", "ints", "size"), key
         assert attr.kind != "str" or attr.choices, f"{name}.{key}: a text attribute lists choices"
 
 

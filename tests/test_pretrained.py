@@ -17,6 +17,7 @@ import compiler
 from compiler import pretrained
 from compiler.weights import WeightsError
 from tests.conftest import SPECS, run_cli
+from tests.test_zoo import reference
 
 
 def _cached(torch_home: Path, model: str, chosen: str = "DEFAULT") -> dict[str, torch.Tensor]:
@@ -27,7 +28,7 @@ def _cached(torch_home: Path, model: str, chosen: str = "DEFAULT") -> dict[str, 
     folder = torch_home / "hub" / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
-    state = getattr(torchvision.models, model)().state_dict()
+    state = reference(model).state_dict()
     torch.save(state, folder / os.path.basename(urllib.parse.urlparse(url).path))
     return state
 
@@ -74,6 +75,37 @@ def test_a_named_set_and_a_spec_that_says_whose_weights_it_takes(
     )
     m = compiler.compile(variant, weights="torchvision")
     assert m.meta["weights"]["source"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
+
+
+def test_published_weights_build_the_network_torchvision_builds_for_them(
+    torch_home: Path,
+) -> None:
+    """torchvision's GoogLeNet and Inception v3 builders turn transform_input on when they load
+    their weights: netc's specs say so (`published_weights:`), so `--weights torchvision` gives
+    torchvision's network, bit for bit; a --set still wins, and a graph loaded without the
+    settings is refused rather than silently fed differently."""
+    import torchvision
+
+    state = _cached(torch_home, "googlenet")
+    ours = compiler.compile("googlenet", weights="torchvision").eval()
+    ref = torchvision.models.googlenet(transform_input=True, init_weights=True)
+    ref.load_state_dict(state)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(ours(x), ref.eval()(x))
+    assert "transform_input" in ours.code
+    kept = compiler.compile("googlenet", ["params.transform_input=false"], weights="torchvision")
+    assert "transform_input" not in kept.code
+    code, stdout, err = run_cli(
+        "compile", "googlenet", "--weights", "torchvision", "--print-module"
+    )
+    assert code == 0 and "transform_input" in stdout, err
+    with pytest.raises(WeightsError, match="transform_input=true; load the spec with"):
+        compiler.compile(compiler.load_spec(SPECS / "googlenet.yaml"), weights="torchvision")
+    plain = compiler.load_spec(SPECS / "inception_v3.yaml")
+    assert plain.origin is not None and plain.origin.data["params"]["transform_input"] is False
+    graph = compiler.load_spec(SPECS / "inception_v3.yaml", published_weights=True)
+    assert graph.origin is not None and graph.origin.data["params"]["transform_input"] is True
 
 
 def test_clear_errors_offline(torch_home: Path, tmp_path: Path) -> None:

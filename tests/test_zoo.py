@@ -1,13 +1,15 @@
 """torchvision's CNN zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet, SqueezeNet,
-DenseNet, MNASNet, ShuffleNetV2, GoogLeNet) from the library's specs, proven equal to torchvision's
-models as the ResNets are: counts against torchvision's weights meta, state_dict keys/order/shapes,
-strict load, eval and train outputs under the same random draws (dropout, stochastic depth),
-gradients and BN statistics, the aten op sequence, and each family's initialisation.
+DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3) from the library's specs, proven equal
+to torchvision's models as the ResNets are: counts against torchvision's weights meta,
+state_dict keys/order/shapes, strict load, eval and train outputs under the same random draws
+(dropout, stochastic depth), gradients and BN statistics, the aten op sequence, and each
+family's initialisation.
 
 Outputs are compared at a reduced input size (the figures at the crop size); the largest model,
 regnet_y_128gf, proves keys, shapes and counts on the meta device and its outputs in eval mode;
 VGG-13/16/19 (with and without BN) prove eval mode, their block and classifier train mode on
-VGG-11 and VGG-11-BN.
+VGG-11 and VGG-11-BN; Inception v3 runs eval at 75x75, its smallest input, and train mode at
+299x299, which its auxiliary classifier needs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from tests.reference import ZOO
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
 
 SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
+# Inception v3's valid convolutions need 75x75 (its smallest input); its auxiliary classifier,
+# which runs in training, needs the 17x17 grid of a 299x299 input
+EVAL_SIZE = {"inception_v3": 75}
+TRAIN_SIZE = {"inception_v3": 299}
+# torchvision's weights meta counts the auxiliary classifier where the weights hold it
+META_COUNTS_AUX = {"inception_v3"}
 # keys, shapes and counts on the meta device, eval outputs at 64x64, no train-mode run (four
 # copies of 645 M parameters); regnet_y_32gf proves the same block type in train mode
 META_ONLY = {"regnet_y_128gf"}
@@ -43,8 +51,8 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
 
     with pytest.MonkeyPatch.context() as patch, torch.device(device):
         patch.setattr(regnet.BlockParams, "from_init_params", classmethod(on_cpu))
-        # GoogLeNet warns unless told to keep its (default) initialisation
-        kwargs = {"init_weights": True} if name == "googlenet" else {}
+        # GoogLeNet and Inception v3 warn unless told to keep their (default) initialisation
+        kwargs = {"init_weights": True} if name in ("googlenet", "inception_v3") else {}
         return getattr(torchvision.models, name)(**kwargs)  # type: ignore[no-any-return]
 
 
@@ -59,8 +67,10 @@ def test_counts_and_keys_match_torchvision(name: str) -> None:
     params, gmacs, crop = ZOO[name]
     graph = compiler.load_spec(SPECS / f"{name}.yaml")
     assert graph.input_shape == (3, crop, crop)
-    # the weights meta counts the deployed network: without training-only (aux) classifiers
-    assert sum(graph.nodes[n].meta["params"] for n in graph.deployed()) == params
+    # the weights meta counts the deployed network: without training-only (aux) classifiers,
+    # but for Inception v3, whose weights hold its auxiliary classifier
+    counted = graph.nodes if name in META_COUNTS_AUX else graph.deployed()
+    assert sum(graph.nodes[n].meta["params"] for n in counted) == params
     assert round(graph.macs / 1e9, 3) == gmacs
     with torch.device("meta"):
         ours = lower(graph)
@@ -99,9 +109,10 @@ def _nontrivial_bn(model: nn.Module) -> None:
 
 
 def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> None:
-    _, ours, ref = pair
+    name, ours, ref = pair
     torch.manual_seed(2)
-    x = torch.randn(2, 3, SIZE, SIZE)
+    size = EVAL_SIZE.get(name, SIZE)
+    x = torch.randn(2, 3, size, size)
     ours.eval()
     ref.eval()
     with torch.no_grad():
@@ -122,7 +133,8 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
     ref = reference(name)
     ours = compiler.compile(SPECS / f"{name}.yaml")
     ours.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    size = TRAIN_SIZE.get(name, SIZE)
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
     assert_same_training_step(ours, ref, x, grad_tol=1e-4)
 
 
@@ -141,6 +153,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "mnasnet0_5",
         "shufflenet_v2_x1_0",
         "googlenet",
+        "inception_v3",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:
@@ -160,6 +173,33 @@ def test_initialisation_follows_the_family(name: str) -> None:
         # the mean of n draws is within 6 standard errors; the std within 6 of its own
         assert abs(float(mine.mean()) - float(ref.mean())) <= 6 * std / n**0.5, key
         assert abs(float(mine.std()) - std) <= 6 * std * (2 / n) ** 0.5 + 1e-8, key
+
+
+@pytest.mark.parametrize(("name", "size"), [("googlenet", 64), ("inception_v3", 75)])
+def test_transform_input_is_torchvisions(name: str, size: int) -> None:
+    """`params.transform_input=true` renormalises the input as torchvision's transform_input=True
+    (which loading the original weights sets): the same outputs, bit for bit, and aten ops."""
+    import torchvision
+
+    torch.manual_seed(0)
+    theirs = getattr(torchvision.models, name)(transform_input=True, init_weights=True)
+    ours = compiler.compile(SPECS / f"{name}.yaml", ["params.transform_input=true"])
+    plain = compiler.compile(SPECS / f"{name}.yaml")
+    for model in (ours, plain):
+        model.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        assert torch.equal(ours.eval()(x), theirs.eval()(x))
+    assert aten_ops(ours, x[:1]) == aten_ops(theirs, x[:1])
+    # the default leaves the input as it is: the first conv sees x itself
+    first = "conv1.conv" if name == "googlenet" else "Conv2d_1a_3x3.conv"
+    seen: list[torch.Tensor] = []
+    for model in (ours, plain):
+        hook = model.get_submodule(first).register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+        with torch.no_grad():
+            model.eval()(x)
+        hook.remove()
+    assert torch.equal(seen[1], x) and not torch.equal(seen[0], x)
 
 
 @pytest.mark.parametrize("name", [n for n in ZOO_NAMES if n.startswith("regnet_")])
