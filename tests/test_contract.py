@@ -225,7 +225,7 @@ def test_every_attribute_boundary_is_checked_or_built(op: str, tmp_path: Path) -
                 node["in"] = [src] * least
             stem["node"] = node
             count("contract: attribute boundaries")
-            graph = _check({"name": "boundary", "input": [4, 5, 5], "stem": stem})
+            graph = _check({"name": "boundary", "input": [3, 5, 5], "stem": stem})
             if graph is not None:
                 accepted += 1
                 _holds(graph, tmp_path, ("netc",))
