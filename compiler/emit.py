@@ -173,6 +173,7 @@ class Emitter:
             if lowered.module is not None:
                 steps[rel] = Step(rel=rel, inputs=inputs, call=self.leaf(lowered.module))
             elif lowered.parameter is not None:  # layer_scale: its values come from the init
+                self.need(lowered.function)
                 shape = list(lowered.parameter.shape)
                 steps[rel] = Step(
                     rel=rel,

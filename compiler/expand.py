@@ -5,7 +5,8 @@ shortcut rule (project or not) depends on the shape of its input, as in torchvis
 ``_make_layer``. Parameter expressions are evaluated here, where their names are bound:
 
 - network ``params`` are visible in the stem, head and stage parameter values;
-- a block sees only its own parameters, its ``let`` values, ``in_channels``, ``index`` (in its
+- a block sees only its own parameters, its ``let`` values, ``in_channels`` (the width D of a
+  token sequence [L, D]), ``index`` (in its
   stage), ``repeat`` (the blocks of its stage), ``block_index`` and ``block_count`` (over the
   whole network: stochastic depth rules);
 - a shortcut rule sees ``in_channels``, ``out``, ``stride`` and ``dilation``.
@@ -494,7 +495,8 @@ class Expander:
             known = [shape for shape in in_shapes if shape is not None]
             if len(known) < len(in_shapes):
                 break
-            in_ch = sum(shape[0] for shape in known)
+            # channels of a map or vector; the width D of a token sequence [L, D]
+            in_ch = sum(shape[-1] if len(shape) == 2 else shape[0] for shape in known)
             env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             out: str | None = BLOCK_INPUTS if dense else prev

@@ -35,8 +35,12 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
             rule(module.get_submodule(node.name) if target is None else target, node.attrs, ctx)
             done.add(node.name)
     for name, _ in [*module.named_parameters(), *module.named_buffers()]:
-        owner = name.rpartition(".")[0]
-        if owner not in done and name not in done:
+        # a node's rule covers the module's children too (attention's out_proj)
+        path = name
+        while path and path not in done:
+            path = path.rpartition(".")[0]
+        if not path:
+            owner = name.rpartition(".")[0]
             raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
 
 

@@ -116,3 +116,37 @@ def transform_input(x: torch.Tensor) -> torch.Tensor:
     x_ch1 = torch.unsqueeze(x[:, 1], 1) * (0.224 / 0.5) + (0.456 - 0.5) / 0.5
     x_ch2 = torch.unsqueeze(x[:, 2], 1) * (0.225 / 0.5) + (0.406 - 0.5) / 0.5
     return torch.cat((x_ch0, x_ch1, x_ch2), 1)
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention (batch first) called as torchvision's ViT calls it, on one input:
+    ``self_attention(x, x, x, need_weights=False)[0]``. Its parameters, their keys and the aten
+    ops are nn.MultiheadAttention's (the fused fast path in inference included)."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__(embed_dim, num_heads, dropout=dropout, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
+
+
+def to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """A [N, D, h, w] map as a sequence of h * w tokens, [N, h * w, D], as torchvision's ViT
+    writes it (reshape, permute)."""
+    n, d, h, w = x.shape
+    return x.reshape(n, d, h * w).permute(0, 2, 1)
+
+
+def prepend_token(token: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """ViT's class token, a [1, 1, D] parameter, put before the sequence of every sample."""
+    return torch.cat([token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+def add_embedding(embedding: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A learned [1, L, D] position embedding added to every sample (``input + pos_embedding``)."""
+    return x + embedding
+
+
+def select_token(x: torch.Tensor, index: int) -> torch.Tensor:
+    """One token of each sample's sequence, ``x[:, index]`` (ViT's class token: index 0)."""
+    return x[:, index]

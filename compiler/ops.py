@@ -205,6 +205,8 @@ class Op:
     # whether, where no other node reads its first input, it writes into it (given the attributes
     # and the number of inputs): the memory analysis counts no new memory for it
     overwrites: Callable[[Attrs, int], bool] | None = None
+    # it reads a token sequence [L, D] (attention): a block diagram of it is drawn on one
+    sequence_input: bool = False
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
@@ -986,6 +988,147 @@ _POOL_ATTRS = {
 }
 
 
+# ---- token sequences (vision transformers) --------------------------------------------------
+
+
+def _tokens_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "tokens")
+    return (h * w, c)
+
+
+def _tokens_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.to_tokens)
+
+
+def _tokens_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    c, h, w = ctx.in_shapes[0]
+    flat = e.node("Reshape", [e.inputs[0], e.ints([0, c, h * w])])
+    return e.node("Transpose", [flat], perm=[0, 2, 1])
+
+
+def _sequence(ins: list[Shape], op: str) -> Shape:
+    if len(ins[0]) != 2 or isinstance(ins[0], ChannelsLast):
+        raise ShapeError(
+            f"{op} needs a token sequence [L, D], got {list(ins[0])}",
+            None,
+            "a [C, H, W] map becomes one with op: tokens",
+        )
+    return ins[0]
+
+
+def _class_token_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    length, dim = _sequence(ins, "class_token")
+    return (length + 1, dim)
+
+
+def _class_token_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    from . import modules
+
+    dim = ctx.in_shapes[0][1]
+    return Lowered(function=modules.prepend_token, parameter=torch.zeros(1, 1, dim))
+
+
+def _class_token_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    dim = ctx.in_shapes[0][1]
+    batch = e.node("Slice", [e.node("Shape", e.inputs), e.ints([0]), e.ints([1])])
+    shape = e.node("Concat", [batch, e.ints([1, dim])], axis=0)
+    token = e.node("Expand", [e.param(""), shape])
+    return e.node("Concat", [token, e.inputs[0]], axis=1)
+
+
+def _init_zeros(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Zeros (ViT's class token)."""
+    from torch import nn
+
+    nn.init.zeros_(m)
+
+
+def _pos_embedding_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    from . import modules
+
+    return Lowered(function=modules.add_embedding, parameter=torch.zeros(1, *ctx.in_shapes[0]))
+
+
+def _init_pos_embedding(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Normal, std 0.02 (ViT's position embedding, from BERT)."""
+    from torch import nn
+
+    nn.init.normal_(m, std=0.02)
+
+
+def _select_token_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    length, dim = _sequence(ins, "select_token")
+    if a["index"] >= length:
+        raise ShapeError(f"token {a['index']} of a sequence of {length}", "index")
+    return (dim,)
+
+
+def _select_token_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.select_token, extra_args=(a["index"],))
+
+
+def _select_token_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    token = e.node("Gather", [e.inputs[0], e.ints([a["index"]])], axis=1)  # [N, 1, D]
+    return e.node("Squeeze", [token, e.ints([1])])
+
+
+def _attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _, dim = _sequence(ins, "self_attention")
+    if dim % a["heads"]:
+        raise ShapeError(f"{a['heads']} heads do not divide the width {dim}", "heads")
+    return ins[0]
+
+
+def _attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    dim = ctx.in_shapes[0][1]
+    return Lowered(modules.SelfAttention(dim, a["heads"], dropout=a["dropout"]))
+
+
+def _attention_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # the q, k, v and output projections (4 L D^2), then q k^T and the weights times v (2 L^2 D):
+    # torchvision's weights meta counts the same
+    length, dim = ins[0]
+    return 4 * length * dim * dim + 2 * length * length * dim
+
+
+def _attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    _, dim = ctx.in_shapes[0]
+    heads = a["heads"]
+    head = dim // heads
+    w_t = e.node("Transpose", [e.param("in_proj_weight")], perm=[1, 0])
+    qkv = e.node("Add", [e.node("MatMul", [e.inputs[0], w_t]), e.param("in_proj_bias")])
+
+    def part(k: int, perm: list[int]) -> str:
+        piece = e.node("Slice", [qkv, e.ints([k * dim]), e.ints([(k + 1) * dim]), e.ints([-1])])
+        split = e.node("Reshape", [piece, e.ints([0, 0, heads, head])])
+        return e.node("Transpose", [split], perm=perm)
+
+    q, k_t, v = part(0, [0, 2, 1, 3]), part(1, [0, 2, 3, 1]), part(2, [0, 2, 1, 3])
+    scores = e.node("Mul", [e.node("MatMul", [q, k_t]), e.scalar(1.0 / math.sqrt(head))])
+    weights = e.node("Softmax", [scores], axis=-1)
+    mixed = e.node("Transpose", [e.node("MatMul", [weights, v])], perm=[0, 2, 1, 3])
+    joined = e.node("Reshape", [mixed, e.ints([0, 0, dim])])
+    out_t = e.node("Transpose", [e.param("out_proj.weight")], perm=[1, 0])
+    return e.node("Add", [e.node("MatMul", [joined, out_t]), e.param("out_proj.bias")])
+
+
+def _init_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """nn.MultiheadAttention's own: the output projection as a Linear, then xavier-uniform
+    in_proj_weight and zero biases (torchvision's ViT keeps it)."""
+    m.out_proj.reset_parameters()
+    m._reset_parameters()
+
+
 # ---- initialisation and folding rules (torch imported lazily) ------------------------------
 
 
@@ -1012,6 +1155,9 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         return
     if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
+    elif rule == "lecun_trunc_normal":  # ViT's patch embedding: std sqrt(1 / fan_in)
+        fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
     elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
     elif rule == "kaiming_uniform":
@@ -1043,7 +1189,9 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's rules, by family: 'default' (PyTorch's: ResNet, AlexNet), 'normal' (std 0.01:
     MobileNet, RegNet, VGG), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
     ConvNeXt), 'kaiming_uniform' (fan_out, gain 1: MNASNet), 'zero_bias' (PyTorch's weight:
-    DenseNet); every rule but the default zeroes the bias."""
+    DenseNet), 'xavier_uniform' (bias normal, std 1e-6: ViT's MLP), 'zeros' (ViT's head),
+    'trunc_normal_<std>' (GoogLeNet, Inception v3: the bias PyTorch's); the others zero the
+    bias."""
     import math
 
     from torch import nn
@@ -1063,6 +1211,13 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
         nn.init.uniform_(m.weight, -bound, bound)
     elif rule == "kaiming_uniform":
         nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="sigmoid")
+    elif rule == "xavier_uniform":  # ViT's MLP: the bias a tiny normal, not zero
+        nn.init.xavier_uniform_(m.weight)
+        if m.bias is not None:
+            nn.init.normal_(m.bias, std=1e-6)
+        return
+    elif rule == "zeros":  # ViT's classifier
+        nn.init.zeros_(m.weight)
     else:
         nn.init.trunc_normal_(m.weight, std=0.02)
     if m.bias is not None and rule != "default":
@@ -1079,6 +1234,8 @@ def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
 
 # the op a dense stage (connect: dense) ends in: its input and every block's output, joined
 DENSE_JOIN = "concat"
+# the op that makes a token sequence of a map: a transformer block is drawn on its output
+TOKENS = "tokens"
 
 OPS: dict[str, Op] = {
     op.name: op
@@ -1110,13 +1267,14 @@ OPS: dict[str, Op] = {
                         "normal",
                         "trunc_normal",
                         *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
+                        "lecun_trunc_normal",
                         "default",
                     ),
                     doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
                     "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
                     "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
                     "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
-                    "(GoogLeNet), trunc_normal_0.1 (Inception v3)",
+                    "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT)",
                 ),
             },
             shape=_conv_shape,
@@ -1357,6 +1515,80 @@ OPS: dict[str, Op] = {
             diagram="reshape",
         ),
         Op(
+            name="tokens",
+            doc="a [C, H, W] map as a sequence of H * W tokens of width C, [H * W, C] "
+            "(ViT's patch tokens: reshape, permute)",
+            attrs={},
+            shape=_tokens_shape,
+            lower=_tokens_lower,
+            onnx=_tokens_onnx,
+            label=lambda a, o: "tokens",
+            diagram="reshape",
+            view=True,
+        ),
+        Op(
+            name="class_token",
+            doc="a learned [D] token put before each sequence [L, D] -> [L + 1, D] (ViT's "
+            "class_token: a bare parameter named as the node, zeros at first)",
+            attrs={},
+            shape=_class_token_shape,
+            lower=_class_token_lower,
+            onnx=_class_token_onnx,
+            label=lambda a, o: "class token",
+            diagram="weight",  # a learned tensor: drawn as a layer,
+            params=lambda a, ins, o: ins[0][1],
+            init=_init_zeros,
+            fresh_output=True,
+            sequence_input=True,
+        ),
+        Op(
+            name="pos_embedding",
+            doc="a learned [L, D] position embedding added to a token sequence (ViT's "
+            "encoder.pos_embedding: a bare parameter named as the node, normal std 0.02)",
+            attrs={},
+            shape=lambda a, ins: _sequence(ins, "pos_embedding"),
+            lower=_pos_embedding_lower,
+            onnx=lambda a, ctx, e: e.node("Add", [e.inputs[0], e.param("")]),
+            label=lambda a, o: "+ position embedding",
+            diagram="weight",  # a learned tensor: drawn as a layer,
+            params=lambda a, ins, o: math.prod(ins[0]),
+            init=_init_pos_embedding,
+            fresh_output=True,
+            sequence_input=True,
+        ),
+        Op(
+            name="self_attention",
+            doc="multi-head self-attention over a token sequence [L, D], torchvision's "
+            "nn.MultiheadAttention (in_proj_weight, in_proj_bias, out_proj)",
+            attrs={
+                "heads": Attr(kind="int", min=1, doc="attention heads; divides the width"),
+                "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="on the weights"),
+            },
+            shape=_attention_shape,
+            lower=_attention_lower,
+            onnx=_attention_onnx,
+            label=lambda a, o: f"self-attention, {a['heads']} heads",
+            diagram="weight",
+            params=lambda a, ins, o: 4 * ins[0][1] * ins[0][1] + 4 * ins[0][1],
+            macs=_attention_macs,
+            init=_init_attention,
+            weighted=True,
+            fresh_output=True,
+            sequence_input=True,
+        ),
+        Op(
+            name="select_token",
+            doc="one token of a sequence, [L, D] -> [D] (ViT's class token: x[:, 0])",
+            attrs={"index": Attr(kind="int", default=0, min=0, doc="which token, from 0")},
+            shape=_select_token_shape,
+            lower=_select_token_lower,
+            onnx=_select_token_onnx,
+            label=lambda a, o: f"token {a['index']}",
+            diagram="reshape",
+            view=True,
+            sequence_input=True,
+        ),
+        Op(
             name="transform_input",
             doc="GoogLeNet's and Inception v3's transform_input: an ImageNet-normalised RGB "
             "input renormalised to [-1, 1] per channel, as torchvision does when it loads "
@@ -1454,11 +1686,14 @@ OPS: dict[str, Op] = {
                         "kaiming_uniform",
                         "zero_bias",
                         *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
+                        "xavier_uniform",
+                        "zeros",
                     ),
                     doc="torchvision's rule of the family: default (ResNet, AlexNet), normal "
                     "(MobileNet, RegNet, VGG), uniform (EfficientNet), trunc_normal (ConvNeXt), "
                     "kaiming_uniform (MNASNet), zero_bias (DenseNet), trunc_normal_0.01 "
-                    "(GoogLeNet), trunc_normal_0.1 / 0.001 (Inception v3)",
+                    "(GoogLeNet), trunc_normal_0.1 / 0.001 (Inception v3), xavier_uniform and "
+                    "zeros (ViT)",
                 ),
             },
             shape=_linear_shape,

@@ -69,6 +69,12 @@ class RenderError(Exception):
     """Rendering failed (no ``dot`` program, bad format); the message says what to do."""
 
 
+def _width(shape: tuple[int, ...]) -> str:
+    """The paper's label of a block's input or output: its channels ('256-d'), or for a token
+    sequence [L, D] its tokens and width ('196 x 768-d')."""
+    return f"{shape[0]} x {shape[1]}-d" if len(shape) == 2 else f"{shape[0]}-d"
+
+
 def shape_text(shape: Iterable[int]) -> str:
     return "x".join(map(str, shape))
 
@@ -135,7 +141,7 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
         dot.attr(label=title, labelloc="t", fontsize="14")
     outside = list(dict.fromkeys(i for n in members for i in n.inputs if i not in names))
     entry = outside[0]
-    dot.node("x", f"{graph.shape_of(entry)[0]}-d", **{**PLAIN, "fontsize": "13"})
+    dot.node("x", _width(graph.shape_of(entry)), **{**PLAIN, "fontsize": "13"})
     # any other value the block reads (the U-Net's copied map, a dense layer's earlier outputs)
     tails = {entry: "x", **{n: _id(n) for n in names}}
     for k, other in enumerate(outside[1:], 1):
@@ -167,7 +173,7 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
                     **style,
                 )
     out = graph.nodes[main[-1].name]
-    dot.node("y", f"{out.shape[0]}-d", **{**PLAIN, "fontsize": "13"})
+    dot.node("y", _width(out.shape), **{**PLAIN, "fontsize": "13"})
     dot.edge(_id(out.name), "y")
     return dot
 

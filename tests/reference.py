@@ -101,6 +101,11 @@ ZOO = {
     "mnasnet1_3": (6282256, 0.526, 224),
     "googlenet": (6624904, 1.498, 224),  # without the auxiliary classifiers (not deployed)
     "inception_v3": (27161264, 5.713, 299),  # with its auxiliary classifier (in its weights)
+    "vit_b_16": (86567656, 17.564, 224),
+    "vit_b_32": (88224232, 4.409, 224),
+    "vit_l_16": (304326632, 61.555, 224),
+    "vit_l_32": (306535400, 15.378, 224),
+    "vit_h_14": (633470440, 1016.717, 518),
     "shufflenet_v2_x0_5": (1366792, 0.04, 224),
     "shufflenet_v2_x1_0": (2278604, 0.145, 224),
     "shufflenet_v2_x1_5": (3503624, 0.296, 224),

@@ -32,14 +32,42 @@ EVAL_SIZE = {"inception_v3": 75}
 TRAIN_SIZE = {"inception_v3": 299}
 # torchvision's weights meta counts the auxiliary classifier where the weights hold it
 META_COUNTS_AUX = {"inception_v3"}
+# a ViT's position embedding fixes its input size: both networks are built for the size their
+# outputs are compared at (ViT-B/16 at its own 224; patches of 14 need a multiple of 14)
+BUILD_SIZE = {"vit_b_16": 224, "vit_b_32": 64, "vit_l_16": 64, "vit_l_32": 64, "vit_h_14": 56}
+
+
+def build_pair(name: str) -> tuple[nn.Module, nn.Module, int]:
+    """torchvision's model (seeded) and netc's from the library spec, both built for the size the
+    outputs are compared at, and that size."""
+    size = BUILD_SIZE.get(name, 0)
+    torch.manual_seed(0)
+    ref = reference(name, image_size=size or None)
+    overrides = [f"input=[3, {size}, {size}]"] if size else None
+    ours = compiler.compile(SPECS / f"{name}.yaml", overrides)
+    _nontrivial_zeros(ref)
+    return ours, ref, size
+
+
+def _nontrivial_zeros(model: nn.Module) -> None:
+    """A layer that starts at zero (ViT's classifier) would make every output and gradient
+    before it zero: random values, so a comparison sees the whole network."""
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+
+
 # keys, shapes and counts on the meta device, eval outputs at 64x64, no train-mode run (four
 # copies of 645 M parameters); regnet_y_32gf proves the same block type in train mode
 META_ONLY = {"regnet_y_128gf"}
 ZOO_NAMES = sorted(n for n in ZOO if (SPECS / f"{n}.yaml").exists())
 
 
-def reference(name: str, device: str = "cpu") -> nn.Module:
-    """torchvision's model, built on ``device`` (meta: no memory, no init)."""
+def reference(name: str, device: str = "cpu", image_size: int | None = None) -> nn.Module:
+    """torchvision's model, built on ``device`` (meta: no memory, no init); a ViT for
+    ``image_size`` (its position embedding has one length), by default the spec's."""
     import torchvision
     from torchvision.models import regnet
 
@@ -52,7 +80,11 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
     with pytest.MonkeyPatch.context() as patch, torch.device(device):
         patch.setattr(regnet.BlockParams, "from_init_params", classmethod(on_cpu))
         # GoogLeNet and Inception v3 warn unless told to keep their (default) initialisation
-        kwargs = {"init_weights": True} if name in ("googlenet", "inception_v3") else {}
+        kwargs: dict[str, object] = {}
+        if name in ("googlenet", "inception_v3"):
+            kwargs["init_weights"] = True
+        if name.startswith("vit_"):
+            kwargs["image_size"] = image_size or ZOO[name][2]
         return getattr(torchvision.models, name)(**kwargs)  # type: ignore[no-any-return]
 
 
@@ -88,9 +120,7 @@ def test_counts_and_keys_match_torchvision(name: str) -> None:
 @pytest.fixture(scope="module", params=ZOO_NAMES)
 def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
     name = request.param
-    torch.manual_seed(0)
-    ref = reference(name)
-    ours = compiler.compile(SPECS / f"{name}.yaml")
+    ours, ref, _ = build_pair(name)
     _nontrivial_bn(ref)
     ours.load_state_dict(ref.state_dict(), strict=True)
     return name, ours, ref
@@ -111,7 +141,7 @@ def _nontrivial_bn(model: nn.Module) -> None:
 def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> None:
     name, ours, ref = pair
     torch.manual_seed(2)
-    size = EVAL_SIZE.get(name, SIZE)
+    size = BUILD_SIZE.get(name) or EVAL_SIZE.get(name, SIZE)
     x = torch.randn(2, 3, size, size)
     ours.eval()
     ref.eval()
@@ -120,8 +150,10 @@ def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> No
     assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
 
 
-# the VGGs share one flat block and a classifier: train mode on the smallest with and without BN
+# the VGGs share one flat block and a classifier: train mode on the smallest with and without BN;
+# the ViTs one encoder block: train mode on ViT-B/16 and B/32
 SAME_AS_TRAINED = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"}
+SAME_AS_TRAINED |= {"vit_l_16", "vit_l_32", "vit_h_14"}
 
 
 @pytest.mark.parametrize(
@@ -129,11 +161,9 @@ SAME_AS_TRAINED = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"
 )
 def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
     """Dropout and stochastic depth draw the same random numbers in the same order."""
-    torch.manual_seed(0)
-    ref = reference(name)
-    ours = compiler.compile(SPECS / f"{name}.yaml")
+    ours, ref, built = build_pair(name)
     ours.load_state_dict(ref.state_dict(), strict=True)
-    size = TRAIN_SIZE.get(name, SIZE)
+    size = built or TRAIN_SIZE.get(name, SIZE)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
     assert_same_training_step(ours, ref, x, grad_tol=1e-4)
 
@@ -154,6 +184,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "shufflenet_v2_x1_0",
         "googlenet",
         "inception_v3",
+        "vit_b_16",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:
@@ -200,6 +231,41 @@ def test_transform_input_is_torchvisions(name: str, size: int) -> None:
             model.eval()(x)
         hook.remove()
     assert torch.equal(seen[1], x) and not torch.equal(seen[0], x)
+
+
+def test_vit_dropout_draws_are_torchvisions() -> None:
+    """With dropout and attention dropout on (torchvision's defaults are 0), train mode draws
+    the same random numbers in the same order: after the position embedding, on the attention
+    weights inside nn.MultiheadAttention, after attention and in the MLP."""
+    import torchvision
+
+    torch.manual_seed(0)
+    ref = torchvision.models.vit_b_16(image_size=32, dropout=0.1, attention_dropout=0.1)
+    _nontrivial_zeros(ref)
+    sets = ["input=[3, 32, 32]", "params.dropout=0.1", "params.attention_dropout=0.1"]
+    ours = compiler.compile(SPECS / "vit_b_16.yaml", sets)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    assert_same_training_step(ours, ref, x, grad_tol=1e-4)
+
+
+def test_attention_macs_are_the_weights_meta_convention() -> None:
+    """netc counts attention as torchvision's weights meta does: per block, the q, k, v and
+    output projections (4 L D^2) and the two products q k^T and weights x v (2 L^2 D).
+    FlopCounterMode sees all of it on the meta device, none of it on the CPU in inference, where
+    nn.MultiheadAttention takes its fused fast path (`_native_multi_head_attention`): there
+    ViT-B/16 counts 11.271 G of its 17.564."""
+    full = compiler.load_spec(SPECS / "vit_b_16.yaml")
+    attention = sum(n.meta["macs"] for n in full.nodes.values() if n.op == "self_attention")
+    length, dim = 197, 768
+    assert attention == 12 * (4 * length * dim**2 + 2 * length**2 * dim)
+    assert round(full.macs / 1e9, 3) == 17.564 and round((full.macs - attention) / 1e9, 3) == 11.271
+    small = compiler.load_spec(SPECS / "vit_b_16.yaml", ["input=[3, 32, 32]"])
+    fused = sum(n.meta["macs"] for n in small.nodes.values() if n.op == "self_attention")
+    model = compiler.compile(small).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 32, 32))
+    assert counter.get_total_flops() == 2 * (small.macs - fused)
 
 
 @pytest.mark.parametrize("name", [n for n in ZOO_NAMES if n.startswith("regnet_")])

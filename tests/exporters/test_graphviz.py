@@ -186,6 +186,7 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "dense_block": ["diagram", "docs/examples/dense_block.yaml", "--detail", "blocks"],
         "fire": ["diagram", "specs/blocks/fire.yaml", "--set", "squeeze=16", "--set", "expand=64"],
         "shufflenet_unit": ["diagram", "specs/blocks/shufflenet_unit.yaml"],
+        "vit_encoder_block": ["diagram", "specs/vit_b_16.yaml", "--block", "vit_encoder_block"],
         "inception": [
             "diagram",
             "specs/blocks/inception.yaml",

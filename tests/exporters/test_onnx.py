@@ -226,6 +226,7 @@ ZOO_FAMILIES = [
     "shufflenet_v2_x0_5",
     "googlenet",
     "inception_v3",  # 1x7 and 7x1 kernels; at 299x299, which its training-only classifier needs
+    "vit_b_16",  # token sequences, a class token, a position embedding, self-attention
 ]
 ZOO_INPUT: dict[str, list[str] | None] = {"inception_v3": None}
 
