@@ -84,11 +84,11 @@ def _one_block(
         "stages": {BLOCK_STAGE: stage},
     }
     if sequence:
-        data["stem"] = {"tokens": {"op": TOKENS}}
+        data["stem"] = {"to_sequence": {"op": TOKENS}}
     values = {(*prefix, *p): loc for p, loc in block.values.items()}
     keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
     here = block.loc(())
-    for path in (("name",), ("input",), ("stages", BLOCK_STAGE), ("stem", "tokens", "op")):
+    for path in (("name",), ("input",), ("stages", BLOCK_STAGE), ("stem", "to_sequence", "op")):
         values[path] = here
     return front_end(Source(block.file, data, values, keys, [block.file]))
 

@@ -233,6 +233,12 @@ def _chw(ins: list[Shape], op: str) -> Shape:
             None,
             "permute it back first (permute, dims: [0, 3, 1, 2])",
         )
+    if len(ins[0]) == 2:
+        raise ShapeError(
+            f"{op} needs a [C, H, W] input, got the token sequence [L, D] {list(ins[0])}",
+            None,
+            "a sequence goes through linear, layernorm, self_attention, select_token",
+        )
     if len(ins[0]) != 3:
         raise ShapeError(f"{op} needs a [C, H, W] input, got {list(ins[0])}")
     return ins[0]
@@ -1065,7 +1071,10 @@ def _init_pos_embedding(m: Any, a: Attrs, ctx: InitContext) -> None:
 def _select_token_shape(a: Attrs, ins: list[Shape]) -> Shape:
     length, dim = _sequence(ins, "select_token")
     if a["index"] >= length:
-        raise ShapeError(f"token {a['index']} of a sequence of {length}", "index")
+        raise ShapeError(
+            f"token {a['index']} is past the end of a sequence of {length} (0 to {length - 1})",
+            "index",
+        )
     return (dim,)
 
 
