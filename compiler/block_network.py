@@ -8,7 +8,7 @@ from .errors import COMMAND_LINE, SpecError, command_line_loc
 from .ir import Graph
 from .load import front_end
 from .lookup import is_block_file
-from .ops import OPS, TOKENS
+from .ops import OPS, PERMUTE, TOKENS
 from .source import Source, load_file, parse
 
 BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
@@ -36,19 +36,28 @@ def block_network(
     if isinstance(declared, dict):
         stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
     stage.update(_block_params(params or []))
-    # a transformer's block reads a token sequence: drawn on the 196 tokens of a 14x14 map
+    # a transformer's block reads a token sequence (drawn on the 196 tokens of a 14x14 map),
+    # a Swin block a channels-last map
     nodes = block.data.get("nodes")
     ops = (
         {n.get("op") for n in nodes.values() if isinstance(n, dict)}
         if isinstance(nodes, dict)
         else set()
     )
-    sequence = any(op in OPS and OPS[op].sequence_input for op in ops)
-    side = SEQUENCE_SIDE if sequence else size
-    return _fitted(block, name, stage, in_channels, side, sequence), f"{BLOCK_STAGE}.0"
+    known = [OPS[op] for op in ops if op in OPS]
+    layout = (
+        SEQUENCE
+        if any(op.sequence_input for op in known)
+        else CHANNELS_LAST
+        if any(op.channels_last_input for op in known)
+        else ""
+    )
+    side = SEQUENCE_SIDE if layout == SEQUENCE else size
+    return _fitted(block, name, stage, in_channels, side, layout), f"{BLOCK_STAGE}.0"
 
 
 SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
+SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
 
 
 def _fitted(
@@ -57,14 +66,14 @@ def _fitted(
     stage: dict[str, object],
     in_channels: int | None,
     size: int,
-    sequence: bool,
+    layout: str,
 ) -> Graph:
     """The one-block network, its input as wide as the block's output unless told."""
     channels = in_channels or DEFAULT_REQUIRED
     for _ in range(2):
-        graph = _one_block(block, name, stage, channels, size, sequence)
+        graph = _one_block(block, name, stage, channels, size, layout)
         shape = graph.shape_of(graph.output)
-        out = shape[-1] if sequence else shape[0]
+        out = shape[-1] if layout else shape[0]
         if in_channels is not None or out == channels:
             break
         channels = out
@@ -72,7 +81,7 @@ def _fitted(
 
 
 def _one_block(
-    block: Source, name: str, stage: dict[str, object], channels: int, size: int, sequence: bool
+    block: Source, name: str, stage: dict[str, object], channels: int, size: int, layout: str
 ) -> Graph:
     prefix = ("block_types", name)
     # a flat block (VGG's layers, numbered in their container) is drawn as the block it is
@@ -83,12 +92,14 @@ def _one_block(
         "block_types": {name: drawn},
         "stages": {BLOCK_STAGE: stage},
     }
-    if sequence:
-        data["stem"] = {"to_sequence": {"op": TOKENS}}
+    if layout == SEQUENCE:
+        data["stem"] = {"to_layout": {"op": TOKENS}}
+    elif layout == CHANNELS_LAST:
+        data["stem"] = {"to_layout": {"op": PERMUTE, "dims": [0, 2, 3, 1]}}
     values = {(*prefix, *p): loc for p, loc in block.values.items()}
     keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
     here = block.loc(())
-    for path in (("name",), ("input",), ("stages", BLOCK_STAGE), ("stem", "to_sequence", "op")):
+    for path in (("name",), ("input",), ("stages", BLOCK_STAGE), ("stem", "to_layout", "op")):
         values[path] = here
     return front_end(Source(block.file, data, values, keys, [block.file]))
 

@@ -150,3 +150,169 @@ def add_embedding(embedding: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def select_token(x: torch.Tensor, index: int) -> torch.Tensor:
     """One token of each sample's sequence, ``x[:, index]`` (ViT's class token: index 0)."""
     return x[:, index]
+
+
+class WindowAttention(nn.Module):
+    """Swin's (shifted) window attention over a channels-last map [N, H, W, C] (Liu et al. 2021,
+    Sec. 3.2): the map is padded to whole windows, cyclically shifted by ``shift`` (odd blocks),
+    cut into ``window`` x ``window`` windows; multi-head attention within each window adds a
+    learned relative position bias and, for a shifted map, masks pairs that were not neighbours
+    (-100); then the windows are put back, the shift undone and the padding cut off. The
+    parameters and their names are torchvision's ShiftedWindowAttention's
+    (``relative_position_bias_table``, the int64 buffer ``relative_position_index``, ``qkv``,
+    ``proj``), and so is the order of the torch calls, so the aten ops are the same."""
+
+    def __init__(
+        self,
+        dim: int,
+        window: int,
+        shift: int,
+        heads: int,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.window_size = [window, window]
+        self.shift_size = [shift, shift]
+        self.num_heads = heads
+        self.attention_dropout = attention_dropout
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.zeros((2 * window - 1) * (2 * window - 1), heads)
+        )
+        self.register_buffer("relative_position_index", relative_position_index(window))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.window_size[0] * self.window_size[1]
+        bias = self.relative_position_bias_table[self.relative_position_index]
+        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return window_attention(
+            x,
+            self.qkv.weight,
+            self.proj.weight,
+            bias,
+            self.window_size,
+            self.num_heads,
+            self.shift_size,
+            self.attention_dropout,
+            self.dropout,
+            self.qkv.bias,
+            self.proj.bias,
+            self.training,
+        )
+
+    def extra_repr(self) -> str:
+        return f"window={self.window_size[0]}, shift={self.shift_size[0]}, heads={self.num_heads}"
+
+
+def relative_position_index(window: int) -> torch.Tensor:
+    """For each pair of positions in a window, the row of the bias table holding their relative
+    offset (dy, dx): (dy + w - 1) * (2w - 1) + (dx + w - 1), flattened [w^4], int64."""
+    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window), indexing="ij"))
+    flat = torch.flatten(coords, 1)
+    relative = (flat[:, :, None] - flat[:, None, :]).permute(1, 2, 0).contiguous()
+    relative[:, :, 0] += window - 1
+    relative[:, :, 1] += window - 1
+    relative[:, :, 0] *= 2 * window - 1
+    return relative.sum(-1).flatten()
+
+
+def window_attention(
+    x: torch.Tensor,
+    qkv_weight: torch.Tensor,
+    proj_weight: torch.Tensor,
+    bias: torch.Tensor,
+    window_size: list[int],
+    heads: int,
+    shift_size: list[int],
+    attention_dropout: float,
+    dropout: float,
+    qkv_bias: torch.Tensor | None,
+    proj_bias: torch.Tensor | None,
+    training: bool,
+) -> torch.Tensor:
+    """Window attention on [N, H, W, C], as WindowAttention describes."""
+    b, h, w, c = x.shape
+    pad_r = (window_size[1] - w % window_size[1]) % window_size[1]
+    pad_b = (window_size[0] - h % window_size[0]) % window_size[0]
+    x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+    _, pad_h, pad_w, _ = x.shape
+    shift = shift_size.copy()
+    if window_size[0] >= pad_h:  # one window covers the map: nothing to shift
+        shift[0] = 0
+    if window_size[1] >= pad_w:
+        shift[1] = 0
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(-shift[0], -shift[1]), dims=(1, 2))
+    num_windows = (pad_h // window_size[0]) * (pad_w // window_size[1])
+    x = x.view(
+        b, pad_h // window_size[0], window_size[0], pad_w // window_size[1], window_size[1], c
+    )
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b * num_windows, window_size[0] * window_size[1], c)
+
+    qkv = F.linear(x, qkv_weight, qkv_bias)
+    qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    q = q * (c // heads) ** -0.5
+    attn = q.matmul(k.transpose(-2, -1))
+    attn = attn + bias
+    if sum(shift) > 0:  # pairs that were not neighbours before the shift do not attend
+        mask = x.new_zeros((pad_h, pad_w))
+        h_slices = ((0, -window_size[0]), (-window_size[0], -shift[0]), (-shift[0], None))
+        w_slices = ((0, -window_size[1]), (-window_size[1], -shift[1]), (-shift[1], None))
+        count = 0
+        for hs in h_slices:
+            for ws in w_slices:
+                mask[hs[0] : hs[1], ws[0] : ws[1]] = count
+                count += 1
+        mask = mask.view(
+            pad_h // window_size[0], window_size[0], pad_w // window_size[1], window_size[1]
+        )
+        mask = mask.permute(0, 2, 1, 3).reshape(num_windows, window_size[0] * window_size[1])
+        mask = mask.unsqueeze(1) - mask.unsqueeze(2)
+        mask = mask.masked_fill(mask != 0, (-100.0)).masked_fill(mask == 0, 0.0)
+        attn = attn.view(x.size(0) // num_windows, num_windows, heads, x.size(1), x.size(1))
+        attn = attn + mask.unsqueeze(1).unsqueeze(0)
+        attn = attn.view(-1, heads, x.size(1), x.size(1))
+    attn = F.softmax(attn, dim=-1)
+    attn = F.dropout(attn, p=attention_dropout, training=training)
+    x = attn.matmul(v).transpose(1, 2).reshape(x.size(0), x.size(1), c)
+    x = F.linear(x, proj_weight, proj_bias)
+    x = F.dropout(x, p=dropout, training=training)
+
+    x = x.view(
+        b, pad_h // window_size[0], pad_w // window_size[1], window_size[0], window_size[1], c
+    )
+    x = x.permute(0, 1, 3, 2, 4, 5).reshape(b, pad_h, pad_w, c)
+    if sum(shift) > 0:
+        x = torch.roll(x, shifts=(shift[0], shift[1]), dims=(1, 2))
+    return x[:, :h, :w, :].contiguous()
+
+
+def patch_merging(x: torch.Tensor) -> torch.Tensor:
+    """Swin's patch merging before its norm and reduction: each 2x2 patch of a channels-last map
+    [N, H, W, C] (zero-padded to even sides) side by side, [N, H/2, W/2, 4C], in torchvision's
+    order (x0, x1, x2, x3)."""
+    h, w, _ = x.shape[-3:]
+    x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+    x0 = x[..., 0::2, 0::2, :]
+    x1 = x[..., 1::2, 0::2, :]
+    x2 = x[..., 0::2, 1::2, :]
+    x3 = x[..., 1::2, 1::2, :]
+    return torch.cat([x0, x1, x2, x3], -1)
+
+
+class PatchMerging(nn.Module):
+    """Swin's patch merging (Liu et al. 2021, Sec. 3.1): each 2x2 patch of a channels-last map
+    side by side (4C channels), a layer norm, and a bias-free linear to 2C; torchvision's
+    module, its ``reduction`` registered before its ``norm`` as there (the state_dict's order)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(4 * dim, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reduction(self.norm(patch_merging(x)))

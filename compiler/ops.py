@@ -205,8 +205,10 @@ class Op:
     # whether, where no other node reads its first input, it writes into it (given the attributes
     # and the number of inputs): the memory analysis counts no new memory for it
     overwrites: Callable[[Attrs, int], bool] | None = None
-    # it reads a token sequence [L, D] (attention): a block diagram of it is drawn on one
+    # it reads a token sequence [L, D] (attention), or a channels-last map (Swin's windows): a
+    # block diagram of it is drawn on one
     sequence_input: bool = False
+    channels_last_input: bool = False
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
@@ -1138,6 +1140,200 @@ def _init_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
     m._reset_parameters()
 
 
+# ---- Swin: windows on a channels-last map ---------------------------------------------------
+
+
+def _channels_last(ins: list[Shape], op: str) -> Shape:
+    if not isinstance(ins[0], ChannelsLast):
+        raise ShapeError(
+            f"{op} needs a channels-last [H, W, C] map, got {list(ins[0])}",
+            None,
+            "permute a [C, H, W] map first (permute, dims: [0, 2, 3, 1])",
+        )
+    return ins[0]
+
+
+def _window_attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _, _, c = _channels_last(ins, "window_attention")
+    if c % a["heads"]:
+        raise ShapeError(f"{a['heads']} heads do not divide the {c} channels", "heads")
+    if a["shift"] >= a["window"]:
+        raise ShapeError(f"shift {a['shift']} is not less than the window {a['window']}", "shift")
+    return ins[0]
+
+
+def _padded(size: int, window: int) -> int:
+    return -(-size // window) * window
+
+
+def _window_attention_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # the q, k, v and output projections (4 C^2 per position) and, within each window of
+    # N = window^2 positions, q k^T and weights x v (2 N C per position) on the padded map
+    h, w, c = ins[0]
+    positions = _padded(h, a["window"]) * _padded(w, a["window"])
+    return positions * (4 * c * c + 2 * a["window"] ** 2 * c)
+
+
+def _window_attention_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    c = ins[0][2]
+    return 4 * c * c + 4 * c + (2 * a["window"] - 1) ** 2 * a["heads"]
+
+
+def _window_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    c = ctx.in_shapes[0][2]
+    return Lowered(
+        modules.WindowAttention(
+            c, a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"]
+        )
+    )
+
+
+def _init_window_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's Swin: the bias table a normal of std 0.02 (truncated at +-2), the
+    projections trunc_normal std 0.02 with zero biases; the index buffer computed."""
+    import torch
+    from torch import nn
+
+    from . import modules
+
+    nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
+    for linear in (m.qkv, m.proj):
+        nn.init.trunc_normal_(linear.weight, std=0.02)
+        nn.init.zeros_(linear.bias)
+    with torch.no_grad():
+        m.relative_position_index.copy_(modules.relative_position_index(a["window"]))
+
+
+def _patch_merging_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    h, w, c = _channels_last(ins, "patch_merging")
+    return ChannelsLast(((h + 1) // 2, (w + 1) // 2, 2 * c))
+
+
+def _patch_merging_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(modules.PatchMerging(ctx.in_shapes[0][2], eps=a["eps"]))
+
+
+def _patch_merging_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    c = ins[0][2]
+    return 4 * c * 2 * c + 2 * 4 * c  # the reduction, the norm's weight and bias
+
+
+def _init_patch_merging(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's Swin: the reduction trunc_normal std 0.02, the norm PyTorch's."""
+    from torch import nn
+
+    nn.init.trunc_normal_(m.reduction.weight, std=0.02)
+    m.norm.reset_parameters()
+
+
+def _patch_merging_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    if e.opset < 17:
+        raise NotExportable("patch merging's layer norm needs opset 17 (LayerNormalization)")
+    h, w, _ = ctx.in_shapes[0]
+    x = e.inputs[0]
+    if h % 2 or w % 2:
+        x = e.node("Pad", [x, e.ints([0, 0, 0, 0, 0, h % 2, w % 2, 0])])
+    ends = e.ints([h + h % 2, w + w % 2])
+    parts = [
+        e.node("Slice", [x, e.ints([dy, dx]), ends, e.ints([1, 2]), e.ints([2, 2])])
+        for dy, dx in ((0, 0), (1, 0), (0, 1), (1, 1))
+    ]
+    merged = e.node("Concat", parts, axis=-1)
+    normed = e.node(
+        "LayerNormalization",
+        [merged, e.param("norm.weight"), e.param("norm.bias")],
+        axis=-1,
+        epsilon=a["eps"],
+    )
+    reduction_t = e.node("Transpose", [e.param("reduction.weight")], perm=[1, 0])
+    return e.node("MatMul", [normed, reduction_t])
+
+
+def _roll(e: Emitter, x: str, shift: int, axis: int, size: int) -> str:
+    """torch.roll of one axis: the last ``shift`` entries first (a negative shift: the first)."""
+    if shift == 0:
+        return x
+    cut = (size - shift) % size
+    tail = e.node("Slice", [x, e.ints([cut]), e.ints([size]), e.ints([axis])])
+    head = e.node("Slice", [x, e.ints([0]), e.ints([cut]), e.ints([axis])])
+    return e.node("Concat", [tail, head], axis=axis)
+
+
+def _shift_mask(height: int, width: int, window: int, shift_h: int, shift_w: int) -> list[float]:
+    """Swin's attention mask of a shifted map, [windows, N, N] flattened: -100 between positions
+    of different regions before the shift, 0 within one (torchvision's rule)."""
+    label = [[0] * width for _ in range(height)]
+    count = 0
+    # Python's slices with torchvision's bounds (a shift of 0 makes the last one the whole side)
+    for h0, h1 in ((0, -window), (-window, -shift_h), (-shift_h, None)):
+        for w0, w1 in ((0, -window), (-window, -shift_w), (-shift_w, None)):
+            for i in range(height)[h0:h1]:
+                for j in range(width)[w0:w1]:
+                    label[i][j] = count
+            count += 1
+    out: list[float] = []
+    for wy in range(0, height, window):
+        for wx in range(0, width, window):
+            cells = [label[wy + i][wx + j] for i in range(window) for j in range(window)]
+            out += [0.0 if p == q else -100.0 for p in cells for q in cells]
+    return out
+
+
+def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    h, w, c = ctx.in_shapes[0]
+    win, heads = a["window"], a["heads"]
+    ph, pw = _padded(h, win), _padded(w, win)
+    sh = a["shift"] if win < ph else 0  # one window covers that side: nothing to shift
+    sw = a["shift"] if win < pw else 0
+    n, windows = win * win, (ph // win) * (pw // win)
+    x = e.inputs[0]
+    if (ph, pw) != (h, w):
+        x = e.node("Pad", [x, e.ints([0, 0, 0, 0, 0, ph - h, pw - w, 0])])
+    x = _roll(e, _roll(e, x, -sh, 1, ph), -sw, 2, pw)
+    x = e.node("Reshape", [x, e.ints([-1, ph // win, win, pw // win, win, c])])
+    x = e.node("Transpose", [x], perm=[0, 1, 3, 2, 4, 5])
+    x = e.node("Reshape", [x, e.ints([-1, n, c])])  # [N * windows, n, C]
+    qkv_t = e.node("Transpose", [e.param("qkv.weight")], perm=[1, 0])
+    qkv = e.node("Add", [e.node("MatMul", [x, qkv_t]), e.param("qkv.bias")])
+    qkv = e.node("Reshape", [qkv, e.ints([0, 0, 3, heads, c // heads])])
+    qkv = e.node("Transpose", [qkv], perm=[2, 0, 3, 1, 4])  # [3, N * windows, heads, n, d]
+
+    def part(k: int) -> str:
+        one = e.node("Slice", [qkv, e.ints([k]), e.ints([k + 1]), e.ints([0])])
+        return e.node("Squeeze", [one, e.ints([0])])
+
+    q = e.node("Mul", [part(0), e.scalar((c // heads) ** -0.5)])
+    k_t = e.node("Transpose", [part(1)], perm=[0, 1, 3, 2])
+    attn = e.node("MatMul", [q, k_t])
+    table = e.node(
+        "Gather", [e.param("relative_position_bias_table"), e.param("relative_position_index")]
+    )
+    bias = e.node("Transpose", [e.node("Reshape", [table, e.ints([n, n, heads])])], perm=[2, 0, 1])
+    attn = e.node("Add", [attn, bias])
+    if sh or sw:
+        mask = e.node(
+            "Reshape", [e.floats(_shift_mask(ph, pw, win, sh, sw)), e.ints([1, windows, 1, n, n])]
+        )
+        attn = e.node("Reshape", [attn, e.ints([-1, windows, heads, n, n])])
+        attn = e.node("Reshape", [e.node("Add", [attn, mask]), e.ints([-1, heads, n, n])])
+    attn = e.node("Softmax", [attn], axis=-1)
+    x = e.node("Transpose", [e.node("MatMul", [attn, part(2)])], perm=[0, 2, 1, 3])
+    x = e.node("Reshape", [x, e.ints([-1, n, c])])
+    proj_t = e.node("Transpose", [e.param("proj.weight")], perm=[1, 0])
+    x = e.node("Add", [e.node("MatMul", [x, proj_t]), e.param("proj.bias")])
+    x = e.node("Reshape", [x, e.ints([-1, ph // win, pw // win, win, win, c])])
+    x = e.node("Transpose", [x], perm=[0, 1, 3, 2, 4, 5])
+    x = e.node("Reshape", [x, e.ints([-1, ph, pw, c])])
+    x = _roll(e, _roll(e, x, sh, 1, ph), sw, 2, pw)
+    if (ph, pw) != (h, w):
+        x = e.node("Slice", [x, e.ints([0, 0]), e.ints([h, w]), e.ints([1, 2])])
+    return x
+
+
 # ---- initialisation and folding rules (torch imported lazily) ------------------------------
 
 
@@ -1243,8 +1439,10 @@ def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
 
 # the op a dense stage (connect: dense) ends in: its input and every block's output, joined
 DENSE_JOIN = "concat"
-# the op that makes a token sequence of a map: a transformer block is drawn on its output
+# the ops that make a token sequence, or a channels-last map, of a [C, H, W] map: a block of a
+# transformer is drawn on their output
 TOKENS = "tokens"
+PERMUTE = "permute"
 
 OPS: dict[str, Op] = {
     op.name: op
@@ -1596,6 +1794,52 @@ OPS: dict[str, Op] = {
             diagram="reshape",
             view=True,
             sequence_input=True,
+        ),
+        Op(
+            name="window_attention",
+            doc="Swin's window attention over a channels-last map [H, W, C]: multi-head "
+            "attention within window x window windows, shifted cyclically by shift (SW-MSA), "
+            "with a learned relative position bias (torchvision's ShiftedWindowAttention: "
+            "relative_position_bias_table, the buffer relative_position_index, qkv, proj)",
+            attrs={
+                "heads": Attr(kind="int", min=1, doc="attention heads; divides the channels"),
+                "window": Attr(kind="int", default=7, min=1, doc="window side"),
+                "shift": Attr(kind="int", default=0, min=0, doc="less than the window"),
+                "attention_dropout": Attr(kind="float", default=0.0, min=0, max=1),
+                "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="after proj"),
+            },
+            shape=_window_attention_shape,
+            lower=_window_attention_lower,
+            onnx=_window_attention_onnx,
+            # the paper's names: W-MSA, and SW-MSA for shifted windows
+            label=lambda a, o: (
+                f"{'SW' if a['shift'] else 'W'}-MSA {a['window']}x{a['window']}, {a['heads']} heads"
+            ),
+            diagram="weight",
+            params=_window_attention_params,
+            macs=_window_attention_macs,
+            init=_init_window_attention,
+            weighted=True,
+            fresh_output=True,
+            channels_last_input=True,
+        ),
+        Op(
+            name="patch_merging",
+            doc="Swin's patch merging on a channels-last map: each 2x2 patch side by side "
+            "[H/2, W/2, 4C], a layer norm and a bias-free linear to 2C (torchvision's "
+            "PatchMerging: reduction, norm)",
+            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            shape=_patch_merging_shape,
+            lower=_patch_merging_lower,
+            onnx=_patch_merging_onnx,
+            label=lambda a, o: f"patch merging, {o[-1]}",
+            diagram="weight",
+            params=_patch_merging_params,
+            macs=lambda a, ins, o: math.prod(o) * 4 * ins[0][2],
+            init=_init_patch_merging,
+            weighted=True,
+            fresh_output=True,
+            channels_last_input=True,
         ),
         Op(
             name="transform_input",

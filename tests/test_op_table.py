@@ -47,7 +47,7 @@ def test_every_op_with_state_has_an_init_rule() -> None:
         except AttributeError:
             sub = None  # a function call (add) or a bare parameter (layer_scale)
         has_state = (
-            any(True for _ in [*sub.parameters(recurse=False), *sub.buffers(recurse=False)])
+            any(True for _ in [*sub.parameters(), *sub.buffers()])
             if sub is not None
             else node.name in dict(module.named_parameters())
         )

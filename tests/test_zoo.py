@@ -1,6 +1,7 @@
-"""torchvision's CNN zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet, SqueezeNet,
-DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3) from the library's specs, proven equal
-to torchvision's models as the ResNets are: counts against torchvision's weights meta,
+"""torchvision's classification zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet,
+SqueezeNet, DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3, ViT, Swin) from the
+library's specs, proven equal to torchvision's models as the ResNets are: counts against
+torchvision's weights meta,
 state_dict keys/order/shapes, strict load, eval and train outputs under the same random draws
 (dropout, stochastic depth), gradients and BN statistics, the aten op sequence, and each
 family's initialisation.
@@ -185,6 +186,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "googlenet",
         "inception_v3",
         "vit_b_16",
+        "swin_t",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:

@@ -187,6 +187,7 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "fire": ["diagram", "specs/blocks/fire.yaml", "--set", "squeeze=16", "--set", "expand=64"],
         "shufflenet_unit": ["diagram", "specs/blocks/shufflenet_unit.yaml"],
         "vit_encoder_block": ["diagram", "specs/vit_b_16.yaml", "--block", "vit_encoder_block"],
+        "swin_block_pair": ["diagram", "docs/examples/swin_block_pair.yaml", "--detail", "ops"],
         "inception": [
             "diagram",
             "specs/blocks/inception.yaml",
