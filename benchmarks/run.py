@@ -22,6 +22,8 @@ Sections (targets in brackets):
     constructor [<= 1.1x], onnxruntime (the netc exporter's file) / torch eager at batch 8
  6. branching families: densenet121, googlenet, shufflenet_v2_x1_0, as in 5; the U-Net's peak
     activation memory from the analysis (`netc compile`) against the running module's, one sample
+ 7. transformers: vit_b_16, swin_t as in 5 at batch 2; onnxruntime on the netc exporter's file
+    against the dynamo exporter's [>= 0.9]
 """
 
 from __future__ import annotations
@@ -425,8 +427,56 @@ def branching_families(reps: int) -> None:
     _unet_memory()
 
 
-def _families(section: str, names: tuple[str, ...], reps: int) -> None:
-    """Per model: the aten op sequence against torchvision's, eager batch 8 paired with the
+TRANSFORMERS = ("vit_b_16", "swin_t")
+
+
+def transformers(reps: int) -> None:
+    print("7. transformers (eager throughput, construction, onnxruntime; netc vs dynamo files)")
+    # batch 2: ViT-B/16 is 17.6 GMACs an image; three modules, 31 rounds
+    _families("transformers", TRANSFORMERS, reps, batch=2)
+    for name in TRANSFORMERS:
+        _netc_file_against_dynamos(name, max(5, reps // 3))
+
+
+def _netc_file_against_dynamos(name: str, reps: int) -> None:
+    """onnxruntime on the netc exporter's file against the dynamo exporter's, same weights, batch 2:
+    how fast what the netc exporter writes (attention decomposed into MatMul, Softmax, ...) runs."""
+    import onnxruntime as ort
+
+    from exporters.onnx import export
+
+    graph = compiler.load_spec(ROOT / "specs" / f"{name}.yaml")
+    module = compiler.compile(graph).eval()
+    x = torch.randn(2, 3, 224, 224).numpy()
+    sessions = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for exporter in ("netc", "dynamo"):
+            out = Path(tmp) / f"{exporter}.onnx"
+            export(module, graph, out, exporter=exporter)
+            sessions[exporter] = ort.InferenceSession(
+                str(out), _ort_options(), providers=["CPUExecutionProvider"]
+            )
+        feeds = {"input": x}
+        for session in sessions.values():
+            session.run(None, feeds)
+        t = interleaved(
+            {k: (lambda s=session: s.run(None, feeds)) for k, session in sessions.items()}, reps
+        )
+    ratio = t["dynamo"] / t["netc"]
+    row(
+        "transformers",
+        f"{name}: onnxruntime on netc's file / on dynamo's file, batch 2",
+        ratio,
+        "x",
+        ">= 0.9",
+        ratio >= 0.9,
+        netc_s=t["netc"],
+        dynamo_s=t["dynamo"],
+    )
+
+
+def _families(section: str, names: tuple[str, ...], reps: int, batch: int = 8) -> None:
+    """Per model: the aten op sequence against torchvision's, eager throughput paired with the
     control, spec -> module against the constructor, onnxruntime against torch eager."""
     import onnxruntime as ort
 
@@ -440,10 +490,10 @@ def _families(section: str, names: tuple[str, ...], reps: int) -> None:
         control = _torchvision(name).eval()
         ours.load_state_dict(ref.state_dict(), assign=True)
         control.load_state_dict(ref.state_dict(), assign=True)
-        x = torch.randn(8, 3, 224, 224)
+        x = torch.randn(batch, 3, 224, 224)
         same = _aten_ops(ref, x[:1]) == _aten_ops(ours, x[:1])
         row(section, f"{name}: identical aten op sequence", float(same), "bool", "1", same)
-        _throughput(f"{name} eager batch 8", ref, ours, control, x, reps)
+        _throughput(f"{name} eager batch {batch}", ref, ours, control, x, reps)
         _construction(section, name, max(5, reps // 3))
         graph = compiler.load_spec(path)
         with tempfile.TemporaryDirectory() as tmp:
@@ -460,7 +510,7 @@ def _families(section: str, names: tuple[str, ...], reps: int) -> None:
             )
         row(
             section,
-            f"{name}: onnxruntime / torch eager throughput, batch 8",
+            f"{name}: onnxruntime / torch eager throughput, batch {batch}",
             t["torch"] / t["ort"],
             "x",
             ort_s=t["ort"],
@@ -562,6 +612,7 @@ SECTIONS: dict[str, Callable[[int, bool], None]] = {
     "inference": lambda reps, quick: None if quick else inference_lowering(reps),
     "modern": lambda reps, quick: modern_families(reps),
     "branching": lambda reps, quick: branching_families(reps),
+    "transformers": lambda reps, quick: transformers(reps),
 }
 
 
@@ -670,6 +721,7 @@ SECTION_TITLES = {
     "inference": "Inference lowering",
     "modern": "Modern families: MobileNet, EfficientNet, RegNet, ConvNeXt",
     "branching": "Branching families: DenseNet, GoogLeNet, ShuffleNetV2; the U-Net's memory",
+    "transformers": "Transformers: ViT-B/16, Swin-T",
 }
 
 DOC_INTRO = """# Performance

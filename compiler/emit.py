@@ -44,6 +44,14 @@ class Call:
     defaults: dict[str, Any] = field(default_factory=dict)  # written only when they differ
 
 
+@dataclass(frozen=True)
+class BuiltBy:
+    """A module that a generated class builds: the class's name, and which of its instances."""
+
+    klass: str
+    index: int
+
+
 @dataclass
 class Slot:
     """A literal that differs between a class's instances: a constructor argument."""
@@ -201,7 +209,17 @@ class Emitter:
         return _leaf_call(module)
 
     def need(self, thing: Any) -> None:
+        """Copy a helper of netc's into the source, after the helpers it calls by name."""
         if getattr(thing, "__module__", "") == netc_modules.__name__ and thing not in self.helpers:
+            source = inspect.getsource(thing)
+            for name, other in vars(netc_modules).items():
+                if (
+                    other is not thing
+                    and inspect.isfunction(other)
+                    and other.__module__ == netc_modules.__name__
+                    and re.search(rf"\b{name}\(", source)
+                ):
+                    self.need(other)
             self.helpers.append(thing)
 
     def call_for(self, part: Part) -> Any:
@@ -211,7 +229,7 @@ class Emitter:
         if part.chain:
             return Call("nn.Sequential", [self.call_for(kid) for kid in part.children.values()])
         klass, index = self.klass_for(part)
-        return ("instance", klass.name, index)
+        return BuiltBy(klass.name, index)
 
     # -- unifying the instances of a class ------------------------------------------------------
 
@@ -288,9 +306,9 @@ class Emitter:
     def literal(self, call: Any) -> Any:
         """A constructor with every value written out (an instance of a class: its arguments),
         nested ones too (a Sequential argument holding a squeeze-excitation instance)."""
-        if isinstance(call, tuple):
-            target = self.classes[call[1]]
-            return Call(target.name, kwargs=dict(target.values[call[2]]))
+        if isinstance(call, BuiltBy):
+            target = self.classes[call.klass]
+            return Call(target.name, kwargs=dict(target.values[call.index]))
         if isinstance(call, Call):
             return Call(
                 call.func,
@@ -354,11 +372,11 @@ class Emitter:
     ) -> Any:
         """One constructor for all instances; literals that differ become parameters."""
         first = calls[0][1]
-        if isinstance(first, tuple):  # an instance of another class
-            if any(not isinstance(c, tuple) or c[1] != first[1] for _, c in calls):
+        if isinstance(first, BuiltBy):  # an instance of another class
+            if any(not isinstance(c, BuiltBy) or c.klass != first.klass for _, c in calls):
                 raise EmitError(f"{klass.name}.{rel}: instances build different modules")
-            values = [self.classes[c[1]].values[c[2]] for _, c in calls]
-            target = self.classes[first[1]]
+            values = [self.classes[c.klass].values[c.index] for _, c in calls]
+            target = self.classes[first.klass]
             return Call(
                 target.name,
                 kwargs={
@@ -447,8 +465,8 @@ class Emitter:
         instances hold a squeeze-excitation class registered after the block's own)."""
 
         def built(value: Any) -> list[str]:
-            if isinstance(value, tuple):
-                return [value[1]]
+            if isinstance(value, BuiltBy):
+                return [value.klass]
             if isinstance(value, Call):
                 return [n for v in [*value.args, *value.kwargs.values()] for n in built(v)]
             return []

@@ -162,6 +162,8 @@ class WindowAttention(nn.Module):
     (``relative_position_bias_table``, the int64 buffer ``relative_position_index``, ``qkv``,
     ``proj``), and so is the order of the torch calls, so the aten ops are the same."""
 
+    relative_position_index: torch.Tensor  # a buffer
+
     def __init__(
         self,
         dim: int,
@@ -172,9 +174,7 @@ class WindowAttention(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.window_size = [window, window]
-        self.shift_size = [shift, shift]
-        self.num_heads = heads
+        self.dim, self.window, self.shift, self.heads = dim, window, shift, heads
         self.attention_dropout = attention_dropout
         self.dropout = dropout
         self.qkv = nn.Linear(dim, dim * 3)
@@ -184,8 +184,13 @@ class WindowAttention(nn.Module):
         )
         self.register_buffer("relative_position_index", relative_position_index(window))
 
+    def reset_index(self) -> None:
+        """Compute the index buffer again (after the module was built without storage)."""
+        with torch.no_grad():
+            self.relative_position_index.copy_(relative_position_index(self.window))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.window_size[0] * self.window_size[1]
+        n = self.window * self.window
         bias = self.relative_position_bias_table[self.relative_position_index]
         bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
         return window_attention(
@@ -193,9 +198,9 @@ class WindowAttention(nn.Module):
             self.qkv.weight,
             self.proj.weight,
             bias,
-            self.window_size,
-            self.num_heads,
-            self.shift_size,
+            [self.window, self.window],
+            self.heads,
+            [self.shift, self.shift],
             self.attention_dropout,
             self.dropout,
             self.qkv.bias,
@@ -204,7 +209,7 @@ class WindowAttention(nn.Module):
         )
 
     def extra_repr(self) -> str:
-        return f"window={self.window_size[0]}, shift={self.shift_size[0]}, heads={self.num_heads}"
+        return f"window={self.window}, shift={self.shift}, heads={self.heads}"
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -311,6 +316,7 @@ class PatchMerging(nn.Module):
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
+        self.dim, self.eps = dim, eps
         self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
         self.norm = nn.LayerNorm(4 * dim, eps=eps)
 

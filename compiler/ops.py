@@ -1193,17 +1193,13 @@ def _window_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 def _init_window_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's Swin: the bias table a normal of std 0.02 (truncated at +-2), the
     projections trunc_normal std 0.02 with zero biases; the index buffer computed."""
-    import torch
     from torch import nn
-
-    from . import modules
 
     nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
     for linear in (m.qkv, m.proj):
         nn.init.trunc_normal_(linear.weight, std=0.02)
         nn.init.zeros_(linear.bias)
-    with torch.no_grad():
-        m.relative_position_index.copy_(modules.relative_position_index(a["window"]))
+    m.reset_index()
 
 
 def _patch_merging_shape(a: Attrs, ins: list[Shape]) -> Shape:

@@ -39,6 +39,10 @@ CASES = {
     "squeezenet1_1": ([], 64),
     # pieces of one torch.chunk call, the unit's two forms reading different values into concat
     "shufflenet_v2_x0_5": ([], 64),
+    # non-square kernels; token sequences with bare parameters and attention; Swin's windows
+    "inception_v3": (["aux_outputs=null", "stages.AuxLogits=null"], 75),
+    "vit_b_16": (["input=[3, 32, 32]", "params.layers=2"], 32),
+    "swin_t": (["params.depths_3=2"], 64),
 }
 
 RUNNER = """
