@@ -13,6 +13,8 @@ from .source import Source, load_file, parse
 
 BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
 DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
+SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
+SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
 
 
 def block_network(
@@ -54,10 +56,6 @@ def block_network(
     )
     side = SEQUENCE_SIDE if layout == SEQUENCE else size
     return _fitted(block, name, stage, in_channels, side, layout), f"{BLOCK_STAGE}.0"
-
-
-SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
-SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
 
 
 def _fitted(

@@ -139,6 +139,7 @@ class Emitter:
         self.block_types = graph.block_types()
         self.classes: dict[str, Klass] = {}
         self.helpers: list[Any] = []  # netc module classes and functions the file needs
+        self.seen: set[Any] = set()  # helpers visited (one that calls itself is copied once)
 
     # -- collecting ----------------------------------------------------------------------------
 
@@ -210,17 +211,18 @@ class Emitter:
 
     def need(self, thing: Any) -> None:
         """Copy a helper of netc's into the source, after the helpers it calls by name."""
-        if getattr(thing, "__module__", "") == netc_modules.__name__ and thing not in self.helpers:
-            source = inspect.getsource(thing)
-            for name, other in vars(netc_modules).items():
-                if (
-                    other is not thing
-                    and inspect.isfunction(other)
-                    and other.__module__ == netc_modules.__name__
-                    and re.search(rf"\b{name}\(", source)
-                ):
-                    self.need(other)
-            self.helpers.append(thing)
+        if getattr(thing, "__module__", "") != netc_modules.__name__ or thing in self.seen:
+            return
+        self.seen.add(thing)
+        source = inspect.getsource(thing)
+        for name, other in vars(netc_modules).items():
+            if (
+                (inspect.isfunction(other) or inspect.isclass(other))
+                and other.__module__ == netc_modules.__name__
+                and re.search(rf"\b{name}\(", source)
+            ):
+                self.need(other)
+        self.helpers.append(thing)
 
     def call_for(self, part: Part) -> Any:
         """The constructor of a sealed part: a Sequential, or an instance of its class."""

@@ -5,10 +5,10 @@ shortcut rule (project or not) depends on the shape of its input, as in torchvis
 ``_make_layer``. Parameter expressions are evaluated here, where their names are bound:
 
 - network ``params`` are visible in the stem, head and stage parameter values;
-- a block sees only its own parameters, its ``let`` values, ``in_channels`` (the width D of a
-  token sequence [L, D]), ``index`` (in its
-  stage), ``repeat`` (the blocks of its stage), ``block_index`` and ``block_count`` (over the
-  whole network: stochastic depth rules);
+- a block sees only its own parameters, its ``let`` values, ``in_channels`` (the channels C of a
+  map, the width D of a token sequence [L, D], the last dimension of a channels-last [H, W, C]),
+  ``index`` (in its stage), ``repeat`` (the blocks of its stage), ``block_index`` and
+  ``block_count`` (over the whole network: stochastic depth rules);
 - a shortcut rule sees ``in_channels``, ``out``, ``stride`` and ``dilation``.
 
 References: ``in: name`` looks in the block first, then in the whole network by module path
@@ -127,7 +127,13 @@ class Expander:
             if len(raw) != 2:
                 self.error(ctx, loc, f"{what} must be n or [height, width], got {raw!r}")
                 raise _Failed
-            side = Attr(kind="int", min=attr.min, max=attr.max)
+            side = Attr(
+                kind="int",
+                min=attr.min,
+                max=attr.max,
+                min_open=attr.min_open,
+                max_open=attr.max_open,
+            )
             return tuple(self.typed(r, side, env, loc, ctx, what) for r in raw)
         value = self.value(raw, env, loc, ctx, what)
         ok = {

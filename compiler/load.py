@@ -42,18 +42,31 @@ def load_spec(
     """
     src = load_resolved(os.fspath(path), overrides)
     settings = src.data.get("published_weights") if isinstance(src.data, dict) else None
+    if settings is not None:
+        _check_published(src, settings)
     if published_weights and settings:
-        if not all(isinstance(s, str) for s in settings):
-            raise SpecError.at(
-                src.loc(("published_weights",)),
-                "'published_weights' must be a list of --set overrides, like "
-                "[params.transform_input=true]",
-            )
         # the spec's settings first: the caller's own overrides still win
         src = load_resolved(os.fspath(path), [*settings, *(overrides or [])])
     graph = front_end(src, limits)
     graph.published_weights = published_weights
     return graph
+
+
+def _check_published(src: Source, settings: object) -> None:
+    """A spec's ``published_weights``: --set overrides, and a parameter they set is one the spec
+    declares (a misspelt one would leave the input as it is, without an error)."""
+    loc = src.loc(("published_weights",))
+    if not isinstance(settings, list) or not all(isinstance(s, str) for s in settings):
+        raise SpecError.at(
+            loc,
+            "'published_weights' must be a list of --set overrides, like "
+            "[params.transform_input=true]",
+        )
+    declared = src.data.get("params") or {}
+    for setting in settings:
+        key = setting.partition("=")[0].strip()
+        if key.startswith("params.") and key.removeprefix("params.") not in declared:
+            raise SpecError.at(loc, f"'published_weights' sets {key}, which 'params' lacks")
 
 
 def front_end(src: Source, limits: Limits | None = None) -> Graph:

@@ -300,17 +300,13 @@ def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
         raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
     (kh, kw), s, d, (ph, pw) = _hw(a["kernel"]), a["stride"], a["dilation"], _conv_pad(a)
     ho, wo = _spatial(h, kh, s, ph, d), _spatial(w, kw, s, pw, d)
-    if (ho < 1 or wo < 1) and s == 1:  # no downsampling: the kernel outgrows the padded input
+    if ho < 1 or wo < 1:  # whatever the stride: the (dilated) kernel outgrows the padded input
+        stride = f" with stride {s}" if s > 1 else ""
         raise ShapeError(
-            f"{_size_text(a['kernel'])} conv shrinks {h}x{w} to {ho}x{wo}",
+            f"{_size_text(a['kernel'])} conv{stride} shrinks {h}x{w} to {ho}x{wo}",
             "kernel",
-            f"the kernel must fit the {h + 2 * ph}x{w + 2 * pw} padded input",
-        )
-    if ho < 1 or wo < 1:
-        raise ShapeError(
-            f"{_size_text(a['kernel'])} conv with stride {s} shrinks {h}x{w} to {ho}x{wo}",
-            "stride",
-            "the input is too small for this many downsamplings",
+            f"the kernel must fit the {h + 2 * ph}x{w + 2 * pw} padded input: the input is too "
+            "small for this many downsamplings, or the kernel too large",
         )
     return (a["out"], ho, wo)
 
@@ -700,7 +696,7 @@ def _chunk_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 # ImageNet's per-channel mean and std, as torchvision's transform_input writes them
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def _transform_input_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -719,8 +715,8 @@ def _transform_input_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 def _transform_input_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     # x * (std / 0.5) + (mean - 0.5) / 0.5 per channel: one float32 multiply and one add per
     # element, as in torch, so the values are the same
-    scale = e.floats([s / 0.5 for s in _IMAGENET_STD])
-    shift = e.floats([(m - 0.5) / 0.5 for m in _IMAGENET_MEAN])
+    scale = e.floats([s / 0.5 for s in IMAGENET_STD])
+    shift = e.floats([(m - 0.5) / 0.5 for m in IMAGENET_MEAN])
     shape = e.ints([3, 1, 1])
     scaled = e.node("Mul", [e.inputs[0], e.node("Reshape", [scale, shape])])
     return e.node("Add", [scaled, e.node("Reshape", [shift, shape])])
@@ -1017,12 +1013,13 @@ def _tokens_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _sequence(ins: list[Shape], op: str) -> Shape:
-    if len(ins[0]) != 2 or isinstance(ins[0], ChannelsLast):
-        raise ShapeError(
-            f"{op} needs a token sequence [L, D], got {list(ins[0])}",
-            None,
-            "a [C, H, W] map becomes one with op: tokens",
+    if len(ins[0]) != 2:
+        hint = (
+            "permute it back (permute, dims: [0, 3, 1, 2]), then op: tokens"
+            if isinstance(ins[0], ChannelsLast)
+            else "a [C, H, W] map becomes one with op: tokens"
         )
+        raise ShapeError(f"{op} needs a token sequence [L, D], got {list(ins[0])}", None, hint)
     return ins[0]
 
 
@@ -1343,7 +1340,9 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet, VGG, MNASNet);
     'kaiming_fan_in' (normal, fan_in: DenseNet); 'kaiming_uniform' (fan_in, zero bias:
     SqueezeNet); 'normal' (std 0.01, zero bias: SqueezeNet's last conv); 'trunc_normal' (std 0.02,
-    zero bias: ConvNeXt); 'default' (PyTorch's own: AlexNet, ShuffleNet)."""
+    zero bias: ConvNeXt); 'trunc_normal_<std>' (truncated at +-2, the bias PyTorch's: GoogLeNet,
+    Inception v3); 'lecun_trunc_normal' (std sqrt(1 / fan_in), zero bias: ViT's patch
+    embedding); 'default' (PyTorch's own: AlexNet, ShuffleNet)."""
     from torch import nn
 
     rule = a["init"]
@@ -1738,7 +1737,7 @@ OPS: dict[str, Op] = {
             lower=_class_token_lower,
             onnx=_class_token_onnx,
             label=lambda a, o: "class token",
-            diagram="weight",  # a learned tensor: drawn as a layer,
+            diagram="weight",  # a learned tensor, drawn as a layer,
             params=lambda a, ins, o: ins[0][1],
             init=_init_zeros,
             fresh_output=True,
@@ -1753,7 +1752,7 @@ OPS: dict[str, Op] = {
             lower=_pos_embedding_lower,
             onnx=lambda a, ctx, e: e.node("Add", [e.inputs[0], e.param("")]),
             label=lambda a, o: "+ position embedding",
-            diagram="weight",  # a learned tensor: drawn as a layer,
+            diagram="weight",  # a learned tensor, drawn as a layer,
             params=lambda a, ins, o: math.prod(ins[0]),
             init=_init_pos_embedding,
             fresh_output=True,

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import graphviz
 
 from compiler.ir import INPUT, Graph, Node
-from compiler.ops import OPS
+from compiler.ops import OPS, ChannelsLast
 
 from .atomic import write_bytes, write_text
 
@@ -70,8 +70,10 @@ class RenderError(Exception):
 
 
 def _width(shape: tuple[int, ...]) -> str:
-    """The paper's label of a block's input or output: its channels ('256-d'), or for a token
-    sequence [L, D] its tokens and width ('196 x 768-d')."""
+    """The paper's label of a block's input or output: its channels ('256-d'; a channels-last
+    map's too), or for a token sequence [L, D] its tokens and width ('196 x 768-d')."""
+    if isinstance(shape, ChannelsLast):  # [H, W, C]: Swin's blocks
+        return f"{shape[-1]}-d"
     return f"{shape[0]} x {shape[1]}-d" if len(shape) == 2 else f"{shape[0]}-d"
 
 

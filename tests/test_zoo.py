@@ -148,6 +148,8 @@ def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> No
     ref.eval()
     with torch.no_grad():
         assert close(ours(x), ref(x))
+        if name.startswith(("vit_", "swin_")):  # the same torch calls: the same bits
+            assert torch.equal(ours(x), ref(x))
     assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
 
 
@@ -206,6 +208,19 @@ def test_initialisation_follows_the_family(name: str) -> None:
         # the mean of n draws is within 6 standard errors; the std within 6 of its own
         assert abs(float(mine.mean()) - float(ref.mean())) <= 6 * std / n**0.5, key
         assert abs(float(mine.std()) - std) <= 6 * std * (2 / n) ** 0.5 + 1e-8, key
+
+
+def test_transform_input_constants_are_the_op_tables() -> None:
+    """The lowering writes torchvision's expressions out (netc emit copies it standalone); the
+    ONNX rule reads the op table's ImageNet mean and std: the two agree, value for value."""
+    from compiler import modules
+    from compiler.ops import IMAGENET_MEAN, IMAGENET_STD
+
+    zero = modules.transform_input(torch.zeros(1, 3, 1, 1)).flatten()
+    one = modules.transform_input(torch.ones(1, 3, 1, 1)).flatten()
+    shift = torch.tensor([(m - 0.5) / 0.5 for m in IMAGENET_MEAN])
+    scale = torch.tensor([s / 0.5 for s in IMAGENET_STD])
+    assert torch.equal(zero, shift) and torch.equal(one, scale + shift)
 
 
 @pytest.mark.parametrize(("name", "size"), [("googlenet", 64), ("inception_v3", 75)])

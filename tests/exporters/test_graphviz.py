@@ -142,6 +142,17 @@ def test_render_svg_and_png(tmp_path: Path) -> None:
 
 
 @needs_dot
+def test_transformer_blocks_are_drawn_on_their_own_input() -> None:
+    """A block of sequence ops is drawn on the tokens of a 14x14 map, a Swin block on a
+    channels-last map; the ends say what the block takes: tokens x width, or channels."""
+    graph, block = block_network(SPECS / "blocks" / "vit_encoder_block.yaml")
+    source = block_diagram(graph, block).source
+    assert 'label="196 x 64-d"' in source and "self-attention, 64 heads" in source
+    graph, block = block_network(SPECS / "blocks" / "swin_block.yaml", ["heads=4"])
+    source = block_diagram(graph, block).source
+    assert 'label="64-d"' in source and "56-d" not in source and "W-MSA 7x7, 4 heads" in source
+
+
 def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
     rendered = 0
     for path in spec_files(str(SPECS)):
