@@ -2,7 +2,7 @@
 move; ratios hold). Prints a table, writes JSON (default benchmarks/results.json) and, after a
 full run, docs/performance.md from it.
 
-    python benchmarks/run.py              # everything, ~6 minutes on 2 CPU cores
+    python benchmarks/run.py              # everything, ~12 minutes on 2 CPU cores
     python benchmarks/run.py --quick      # fewer repetitions, no torch.compile (~2 minutes)
     python benchmarks/run.py --doc-only   # docs/performance.md again from results.json
 
