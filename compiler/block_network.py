@@ -8,7 +8,7 @@ from .errors import COMMAND_LINE, SpecError, command_line_loc
 from .ir import Graph
 from .load import front_end
 from .lookup import is_block_file
-from .ops import OPS, PERMUTE, TOKENS
+from .ops import OPS, PERMUTE, TOKENS, channels
 from .source import Source, load_file, parse
 
 BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
@@ -41,12 +41,14 @@ def block_network(
     # a transformer's block reads a token sequence (drawn on the 196 tokens of a 14x14 map),
     # a Swin block a channels-last map
     nodes = block.data.get("nodes")
-    ops = (
-        {n.get("op") for n in nodes.values() if isinstance(n, dict)}
+    named = (
+        [n.get("op") for n in nodes.values() if isinstance(n, dict)]
         if isinstance(nodes, dict)
-        else set()
+        else []
     )
-    known = [OPS[op] for op in ops if op in OPS]
+    known = [
+        OPS[op] for op in named if isinstance(op, str) and op in OPS
+    ]  # bad ones: checked later
     layout = (
         SEQUENCE
         if any(op.sequence_input for op in known)
@@ -67,14 +69,13 @@ def _fitted(
     layout: str,
 ) -> Graph:
     """The one-block network, its input as wide as the block's output unless told."""
-    channels = in_channels or DEFAULT_REQUIRED
+    width = in_channels or DEFAULT_REQUIRED
     for _ in range(2):
-        graph = _one_block(block, name, stage, channels, size, layout)
-        shape = graph.shape_of(graph.output)
-        out = shape[-1] if layout else shape[0]
-        if in_channels is not None or out == channels:
+        graph = _one_block(block, name, stage, width, size, layout)
+        out = channels(graph.shape_of(graph.output))
+        if in_channels is not None or out == width:
             break
-        channels = out
+        width = out
     return graph
 
 

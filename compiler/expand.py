@@ -29,7 +29,7 @@ from typing import Any
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
 from .ir import INPUT, Feature, Graph, Node, Origin, Stage, feeding
-from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, ChannelsLast, Shape, ShapeError
+from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
 
@@ -501,12 +501,7 @@ class Expander:
             known = [shape for shape in in_shapes if shape is not None]
             if len(known) < len(in_shapes):
                 break
-            # channels of a map or vector; the last dimension of a token sequence [L, D] or a
-            # channels-last map [H, W, C]
-            in_ch = sum(
-                shape[-1] if len(shape) == 2 or isinstance(shape, ChannelsLast) else shape[0]
-                for shape in known
-            )
+            in_ch = sum(channels(shape) for shape in known)
             env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             out: str | None = BLOCK_INPUTS if dense else prev

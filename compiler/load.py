@@ -13,7 +13,7 @@ from .expand import DEFAULT_MAX_NODES, expand
 from .gc_pause import gc_paused
 from .ir import Graph
 from .passes import stats, verify
-from .resolve import load_resolved
+from .resolve import apply_overrides, load_resolved
 from .source import Source
 from .spec import check_network
 
@@ -40,13 +40,14 @@ def load_spec(
 
     Raises SpecError (with every located problem) for a bad spec; never imports torch.
     """
-    src = load_resolved(os.fspath(path), overrides)
+    base = load_resolved(os.fspath(path))  # read once; overrides apply to it in memory
+    src = apply_overrides(base, overrides) if overrides else base
     settings = src.data.get("published_weights") if isinstance(src.data, dict) else None
     if settings is not None:
         _check_published(src, settings)
     if published_weights and settings:
         # the spec's settings first: the caller's own overrides still win
-        src = load_resolved(os.fspath(path), [*settings, *(overrides or [])])
+        src = apply_overrides(base, [*settings, *(overrides or [])])
     graph = front_end(src, limits)
     graph.published_weights = published_weights
     return graph

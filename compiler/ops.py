@@ -27,6 +27,12 @@ class ChannelsLast(tuple):
     __slots__ = ()
 
 
+def channels(shape: Shape) -> int:
+    """The channels of a value: C of a map [C, H, W] or a vector [C]; the last dimension of a
+    channels-last map [H, W, C] or of a token sequence [L, D]."""
+    return shape[-1] if isinstance(shape, ChannelsLast) or len(shape) == 2 else shape[0]
+
+
 Attrs = dict[str, Any]
 REQUIRED = object()  # marks an attribute without a default
 
@@ -415,10 +421,14 @@ def _linear_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     weights = _weight_and_bias(a, e)
     if len(ctx.in_shapes[0]) == 1:
         return e.node("Gemm", [e.inputs[0], *weights], transB=1)
-    # channels-last [N, ..., C]: MatMul with the transposed weight, then the bias
-    weight_t = e.node("Transpose", [weights[0]], perm=[1, 0])
-    out = e.node("MatMul", [e.inputs[0], weight_t])
-    return e.node("Add", [out, weights[1]]) if a["bias"] else out
+    return _matmul_nodes(e, e.inputs[0], *weights)
+
+
+def _matmul_nodes(e: Emitter, x: str, weight: str, bias: str | None = None) -> str:
+    """A linear layer on [N, ..., C] (channels-last, a sequence, windows): MatMul with the
+    transposed [out, in] weight, then the bias if any."""
+    out = e.node("MatMul", [x, e.node("Transpose", [weight], perm=[1, 0])])
+    return e.node("Add", [out, bias]) if bias is not None else out
 
 
 def _linear_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
@@ -1113,8 +1123,7 @@ def _attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     _, dim = ctx.in_shapes[0]
     heads = a["heads"]
     head = dim // heads
-    w_t = e.node("Transpose", [e.param("in_proj_weight")], perm=[1, 0])
-    qkv = e.node("Add", [e.node("MatMul", [e.inputs[0], w_t]), e.param("in_proj_bias")])
+    qkv = _matmul_nodes(e, e.inputs[0], e.param("in_proj_weight"), e.param("in_proj_bias"))
 
     def part(k: int, perm: list[int]) -> str:
         piece = e.node("Slice", [qkv, e.ints([k * dim]), e.ints([(k + 1) * dim]), e.ints([-1])])
@@ -1126,8 +1135,7 @@ def _attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     weights = e.node("Softmax", [scores], axis=-1)
     mixed = e.node("Transpose", [e.node("MatMul", [weights, v])], perm=[0, 2, 1, 3])
     joined = e.node("Reshape", [mixed, e.ints([0, 0, dim])])
-    out_t = e.node("Transpose", [e.param("out_proj.weight")], perm=[1, 0])
-    return e.node("Add", [e.node("MatMul", [joined, out_t]), e.param("out_proj.bias")])
+    return _matmul_nodes(e, joined, e.param("out_proj.weight"), e.param("out_proj.bias"))
 
 
 def _init_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -1242,8 +1250,7 @@ def _patch_merging_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         axis=-1,
         epsilon=a["eps"],
     )
-    reduction_t = e.node("Transpose", [e.param("reduction.weight")], perm=[1, 0])
-    return e.node("MatMul", [normed, reduction_t])
+    return _matmul_nodes(e, normed, e.param("reduction.weight"))
 
 
 def _roll(e: Emitter, x: str, shift: int, axis: int, size: int) -> str:
@@ -1290,8 +1297,7 @@ def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     x = e.node("Reshape", [x, e.ints([-1, ph // win, win, pw // win, win, c])])
     x = e.node("Transpose", [x], perm=[0, 1, 3, 2, 4, 5])
     x = e.node("Reshape", [x, e.ints([-1, n, c])])  # [N * windows, n, C]
-    qkv_t = e.node("Transpose", [e.param("qkv.weight")], perm=[1, 0])
-    qkv = e.node("Add", [e.node("MatMul", [x, qkv_t]), e.param("qkv.bias")])
+    qkv = _matmul_nodes(e, x, e.param("qkv.weight"), e.param("qkv.bias"))
     qkv = e.node("Reshape", [qkv, e.ints([0, 0, 3, heads, c // heads])])
     qkv = e.node("Transpose", [qkv], perm=[2, 0, 3, 1, 4])  # [3, N * windows, heads, n, d]
 
@@ -1316,8 +1322,7 @@ def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     attn = e.node("Softmax", [attn], axis=-1)
     x = e.node("Transpose", [e.node("MatMul", [attn, part(2)])], perm=[0, 2, 1, 3])
     x = e.node("Reshape", [x, e.ints([-1, n, c])])
-    proj_t = e.node("Transpose", [e.param("proj.weight")], perm=[1, 0])
-    x = e.node("Add", [e.node("MatMul", [x, proj_t]), e.param("proj.bias")])
+    x = _matmul_nodes(e, x, e.param("proj.weight"), e.param("proj.bias"))
     x = e.node("Reshape", [x, e.ints([-1, ph // win, pw // win, win, win, c])])
     x = e.node("Transpose", [x], perm=[0, 1, 3, 2, 4, 5])
     x = e.node("Reshape", [x, e.ints([-1, ph, pw, c])])
@@ -1737,7 +1742,7 @@ OPS: dict[str, Op] = {
             lower=_class_token_lower,
             onnx=_class_token_onnx,
             label=lambda a, o: "class token",
-            diagram="weight",  # a learned tensor, drawn as a layer,
+            diagram="weight",  # a learned tensor, drawn as a layer
             params=lambda a, ins, o: ins[0][1],
             init=_init_zeros,
             fresh_output=True,
@@ -1752,7 +1757,7 @@ OPS: dict[str, Op] = {
             lower=_pos_embedding_lower,
             onnx=lambda a, ctx, e: e.node("Add", [e.inputs[0], e.param("")]),
             label=lambda a, o: "+ position embedding",
-            diagram="weight",  # a learned tensor, drawn as a layer,
+            diagram="weight",  # a learned tensor, drawn as a layer
             params=lambda a, ins, o: math.prod(ins[0]),
             init=_init_pos_embedding,
             fresh_output=True,

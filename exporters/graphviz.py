@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import graphviz
 
 from compiler.ir import INPUT, Graph, Node
-from compiler.ops import OPS, ChannelsLast
+from compiler.ops import OPS, channels
 
 from .atomic import write_bytes, write_text
 
@@ -72,9 +72,7 @@ class RenderError(Exception):
 def _width(shape: tuple[int, ...]) -> str:
     """The paper's label of a block's input or output: its channels ('256-d'; a channels-last
     map's too), or for a token sequence [L, D] its tokens and width ('196 x 768-d')."""
-    if isinstance(shape, ChannelsLast):  # [H, W, C]: Swin's blocks
-        return f"{shape[-1]}-d"
-    return f"{shape[0]} x {shape[1]}-d" if len(shape) == 2 else f"{shape[0]}-d"
+    return f"{shape[0]} x {channels(shape)}-d" if len(shape) == 2 else f"{channels(shape)}-d"
 
 
 def shape_text(shape: Iterable[int]) -> str:

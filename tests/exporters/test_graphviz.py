@@ -153,6 +153,16 @@ def test_transformer_blocks_are_drawn_on_their_own_input() -> None:
     assert 'label="64-d"' in source and "56-d" not in source and "W-MSA 7x7, 4 heads" in source
 
 
+def test_a_bad_op_in_a_block_file_is_a_located_error(tmp_path: Path) -> None:
+    """Choosing the input a block is drawn on reads its ops before they are checked: an op that
+    is no name still gets the checker's located error, not a traceback."""
+    block = tmp_path / "bad.yaml"
+    block.write_text("block: bad\nnodes:\n  a: {op: [conv]}\n")
+    code, _, err = run_cli("diagram", str(block), "-o", str(tmp_path / "b.dot"))
+    assert code == 2 and "bad.yaml:3:3: error: 'op' of node 'a'" in err
+    assert "Traceback" not in err and not (tmp_path / "b.dot").exists()
+
+
 def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
     rendered = 0
     for path in spec_files(str(SPECS)):
