@@ -23,7 +23,7 @@ from typing import Any
 
 from . import modules as netc_modules
 from .ir import Graph, Node
-from .lower import Part, class_name, plan, release, unit_below
+from .lower import Part, class_name, plan, registration_order, release, unit_below
 from .ops import OPS, InitContext
 
 
@@ -109,6 +109,7 @@ class Klass:
     name: str
     doc: str
     env_order: list[str]  # block parameter names, preferred names for constructor arguments
+    module_order: list[str] = field(default_factory=list)  # the block type's, if it has one
     instances: list[Instance] = field(default_factory=list)
     envs: list[dict[str, Any]] = field(default_factory=list)
     # filled by unify()
@@ -155,7 +156,10 @@ class Emitter:
             order = list(self.graph.block_params.get(part.path, {}))
         else:
             key, doc, order = class_name(part.path.rsplit(".", 1)[-1]), "", []
-        klass = self.classes.setdefault(key, Klass(name=key, doc=doc, env_order=order))
+        module_order = self.graph.module_orders.get(block_type or "", [])
+        klass = self.classes.setdefault(
+            key, Klass(name=key, doc=doc, env_order=order, module_order=module_order)
+        )
         klass.instances.append(inst)
         klass.envs.append(self.graph.block_params.get(part.path, {}))
         return klass, len(klass.instances) - 1
@@ -537,7 +541,11 @@ class Emitter:
             )
         lines.append("        super().__init__()")
         made: set[str] = set()
-        for rel in klass.order:
+        # registered as the lowering registers them: a block's module_order first
+        children = registration_order(
+            list(dict.fromkeys(rel.split(".")[0] for rel in klass.order)), klass.module_order
+        )
+        for rel in sorted(klass.order, key=lambda r: children.index(r.split(".")[0])):
             call = klass.calls.get(rel)
             if call is None:
                 continue

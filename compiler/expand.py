@@ -79,6 +79,7 @@ class Expander:
         self.blocks_done = 0  # block instances made so far
         self.block_count = 0  # block instances in the whole network
         self.block_params: dict[str, dict[str, Value]] = {}
+        self.module_orders: dict[str, list[str]] = {}
         self.numbers: dict[str, int] = {}  # flat containers -> their next member's number
 
     # ---- values ---------------------------------------------------------------------------
@@ -518,6 +519,8 @@ class Expander:
                 raise _Failed
             if not bt.flat:  # a flat block is no module: it has no path of its own
                 self.block_params[path] = dict(env)
+                if bt.module_order:
+                    self.module_orders[bt.name] = bt.module_order
                 self.scope[path] = out
                 info.blocks.append(path)
             self.blocks_done += 1
@@ -664,6 +667,7 @@ class Expander:
             features=features,
             aux=aux,
             block_params={b: p for b, p in self.block_params.items() if b in self.blocks_kept()},
+            module_orders=self.module_orders,
             origin=Origin(
                 file=spec.file,
                 name_loc=spec.loc("name"),

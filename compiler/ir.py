@@ -108,6 +108,8 @@ class Graph:
     aux: list[Feature] = field(default_factory=list)
     # loaded with the spec's settings for torchvision's published weights (load_spec's flag)
     published_weights: bool = False
+    # block type -> the order its modules are registered in, where not the order they run
+    module_orders: dict[str, list[str]] = field(default_factory=dict)
 
     def deployed(self) -> list[str]:
         """The nodes an eval-mode forward runs: all of them but those only the training-mode

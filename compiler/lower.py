@@ -201,7 +201,13 @@ class _Builder:
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
-            return block_class(block_type)(holder, g, class_name=class_name(block_type))
+            built = block_class(block_type)(holder, g, class_name=class_name(block_type))
+            # fx registers submodules in the order the graph uses them; the block may say other
+            for name in registration_order(
+                list(built._modules), self.graph.module_orders.get(block_type, [])
+            ):
+                built._modules[name] = built._modules.pop(name)
+            return built
         return _Built(holder, g, class_name=class_name(part.path.rsplit(".", 1)[-1]))
 
     def leaf_or_unit(self, part: Part) -> nn.Module:
@@ -330,6 +336,13 @@ def _with_aux(train: fx.GraphModule) -> fx.GraphModule:
 def _unpickle_with_aux(rebuild: Any, args: tuple[Any, ...], training: bool) -> fx.GraphModule:
     module = _with_aux(rebuild(*args))
     return module.train(training)
+
+
+def registration_order(names: list[str], declared: list[str]) -> list[str]:
+    """A block's children (``names``, in the order they run) in the order they are registered:
+    those its ``module_order`` names first, in that order, then the others as they run."""
+    first = [n for n in declared if n in names]
+    return first + [n for n in names if n not in first]
 
 
 def _var(path: str) -> str:

@@ -224,6 +224,84 @@ def relative_position_index(window: int) -> torch.Tensor:
     return relative.sum(-1).flatten()
 
 
+class WindowAttentionV2(nn.Module):
+    """Swin V2's (shifted) window attention (Liu et al. 2022, Sec. 3.2-3.3) over a channels-last
+    map [N, H, W, C]: the windows of WindowAttention, but scaled cosine attention (q and k
+    normalised, their product times a learned per-head scale, ``exp(logit_scale)`` at most
+    100, the keys without bias) and a continuous relative position bias: a small MLP
+    (``cpb_mlp``) maps each log-spaced offset of the buffer ``relative_coords_table`` to a bias
+    per head, 16 * sigmoid(.). The parameters, buffers and their order are torchvision's
+    ShiftedWindowAttentionV2's, and so is the order of the torch calls."""
+
+    relative_coords_table: torch.Tensor  # buffers
+    relative_position_index: torch.Tensor
+
+    def __init__(
+        self,
+        dim: int,
+        window: int,
+        shift: int,
+        heads: int,
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.dim, self.window, self.shift, self.heads = dim, window, shift, heads
+        self.attention_dropout = attention_dropout
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+        self.register_buffer("relative_coords_table", relative_coords_table(window))
+        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))))
+        self.cpb_mlp = nn.Sequential(
+            nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, heads, bias=False)
+        )
+
+    def reset_index(self) -> None:
+        """Compute the buffers again (after the module was built without storage)."""
+        with torch.no_grad():
+            self.relative_coords_table.copy_(relative_coords_table(self.window))
+            self.relative_position_index.copy_(relative_position_index(self.window))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.window * self.window
+        table = self.cpb_mlp(self.relative_coords_table).view(-1, self.heads)
+        bias = table[self.relative_position_index]
+        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        bias = 16 * torch.sigmoid(bias)
+        return window_attention(
+            x,
+            self.qkv.weight,
+            self.proj.weight,
+            bias,
+            [self.window, self.window],
+            self.heads,
+            [self.shift, self.shift],
+            self.attention_dropout,
+            self.dropout,
+            self.qkv.bias,
+            self.proj.bias,
+            self.training,
+            self.logit_scale,
+        )
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, shift={self.shift}, heads={self.heads}"
+
+
+def relative_coords_table(window: int) -> torch.Tensor:
+    """Swin V2's relative offsets (dy, dx) of a window, [1, 2w-1, 2w-1, 2] float32: each scaled
+    to [-8, 8], then log-spaced, sign * log2(1 + |.|) / 3."""
+    offsets = torch.arange(-(window - 1), window, dtype=torch.float32)
+    table = torch.stack(torch.meshgrid([offsets, offsets], indexing="ij"))
+    table = table.permute(1, 2, 0).contiguous().unsqueeze(0)
+    table[:, :, :, 0] /= window - 1
+    table[:, :, :, 1] /= window - 1
+    table *= 8
+    return torch.sign(table) * torch.log2(torch.abs(table) + 1.0) / 3.0
+
+
 def window_attention(
     x: torch.Tensor,
     qkv_weight: torch.Tensor,
@@ -237,8 +315,10 @@ def window_attention(
     qkv_bias: torch.Tensor | None,
     proj_bias: torch.Tensor | None,
     training: bool,
+    logit_scale: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Window attention on [N, H, W, C], as WindowAttention describes."""
+    """Window attention on [N, H, W, C], as WindowAttention describes; with ``logit_scale``,
+    Swin V2's scaled cosine attention (WindowAttentionV2)."""
     b, h, w, c = x.shape
     pad_r = (window_size[1] - w % window_size[1]) % window_size[1]
     pad_b = (window_size[0] - h % window_size[0]) % window_size[0]
@@ -257,11 +337,19 @@ def window_attention(
     )
     x = x.permute(0, 1, 3, 2, 4, 5).reshape(b * num_windows, window_size[0] * window_size[1], c)
 
+    if logit_scale is not None and qkv_bias is not None:  # V2: the keys have no bias
+        qkv_bias = qkv_bias.clone()
+        length = qkv_bias.numel() // 3
+        qkv_bias[length : 2 * length].zero_()
     qkv = F.linear(x, qkv_weight, qkv_bias)
     qkv = qkv.reshape(x.size(0), x.size(1), 3, heads, c // heads).permute(2, 0, 3, 1, 4)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    q = q * (c // heads) ** -0.5
-    attn = q.matmul(k.transpose(-2, -1))
+    if logit_scale is not None:  # V2: cosine similarity times a learned scale (at most 100)
+        attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+        attn = attn * torch.clamp(logit_scale, max=4.605170185988092).exp()  # log(100)
+    else:
+        q = q * (c // heads) ** -0.5
+        attn = q.matmul(k.transpose(-2, -1))
     attn = attn + bias
     if sum(shift) > 0:  # pairs that were not neighbours before the shift do not attend
         mask = x.new_zeros((pad_h, pad_w))
@@ -322,3 +410,17 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reduction(self.norm(patch_merging(x)))
+
+
+class PatchMergingV2(nn.Module):
+    """Swin V2's patch merging: as PatchMerging, but the layer norm after the reduction, on
+    the 2C channels (torchvision's PatchMergingV2)."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.dim, self.eps = dim, eps
+        self.reduction = nn.Linear(4 * dim, 2 * dim, bias=False)
+        self.norm = nn.LayerNorm(2 * dim, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.reduction(patch_merging(x)))

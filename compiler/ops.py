@@ -1195,6 +1195,53 @@ def _window_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     )
 
 
+# Swin V2's continuous position bias: an MLP from a 2-d offset through 512 hidden units
+CPB_HIDDEN = 512
+
+
+def _cpb_rows(window: int) -> int:
+    """The relative offsets (dy, dx) of a window: the rows the bias MLP runs on."""
+    return (2 * window - 1) ** 2
+
+
+def _window_attention_v2_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # V1's, plus the bias MLP once per forward on each relative offset
+    mlp = _cpb_rows(a["window"]) * (2 * CPB_HIDDEN + CPB_HIDDEN * a["heads"])
+    return _window_attention_macs(a, ins, out) + mlp
+
+
+def _window_attention_v2_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    c, heads = ins[0][2], a["heads"]
+    # qkv and proj, the logit scale per head, the bias MLP (its last linear has no bias)
+    return 4 * c * c + 4 * c + heads + 3 * CPB_HIDDEN + CPB_HIDDEN * heads
+
+
+def _window_attention_v2_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    c = ctx.in_shapes[0][2]
+    return Lowered(
+        modules.WindowAttentionV2(
+            c, a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"]
+        )
+    )
+
+
+def _init_window_attention_v2(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's Swin V2: every linear (qkv, proj, the bias MLP's) trunc_normal std 0.02
+    with zero biases, the logit scale log(10); the buffers computed."""
+    import torch
+    from torch import nn
+
+    for linear in (m.qkv, m.proj, m.cpb_mlp[0], m.cpb_mlp[2]):
+        nn.init.trunc_normal_(linear.weight, std=0.02)
+        if linear.bias is not None:
+            nn.init.zeros_(linear.bias)
+    with torch.no_grad():
+        m.logit_scale.copy_(torch.log(10 * torch.ones_like(m.logit_scale)))
+    m.reset_index()
+
+
 def _init_window_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's Swin: the bias table a normal of std 0.02 (truncated at +-2), the
     projections trunc_normal std 0.02 with zero biases; the index buffer computed."""
@@ -1215,12 +1262,14 @@ def _patch_merging_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _patch_merging_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from . import modules
 
-    return Lowered(modules.PatchMerging(ctx.in_shapes[0][2], eps=a["eps"]))
+    kind = modules.PatchMergingV2 if a["norm"] == "after" else modules.PatchMerging
+    return Lowered(kind(ctx.in_shapes[0][2], eps=a["eps"]))
 
 
 def _patch_merging_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
     c = ins[0][2]
-    return 4 * c * 2 * c + 2 * 4 * c  # the reduction, the norm's weight and bias
+    normed = 2 * c if a["norm"] == "after" else 4 * c
+    return 4 * c * 2 * c + 2 * normed  # the reduction, the norm's weight and bias
 
 
 def _init_patch_merging(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -1244,13 +1293,14 @@ def _patch_merging_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         for dy, dx in ((0, 0), (1, 0), (0, 1), (1, 1))
     ]
     merged = e.node("Concat", parts, axis=-1)
-    normed = e.node(
-        "LayerNormalization",
-        [merged, e.param("norm.weight"), e.param("norm.bias")],
-        axis=-1,
-        epsilon=a["eps"],
-    )
-    return _matmul_nodes(e, normed, e.param("reduction.weight"))
+
+    def norm(x: str) -> str:
+        inputs = [x, e.param("norm.weight"), e.param("norm.bias")]
+        return e.node("LayerNormalization", inputs, axis=-1, epsilon=a["eps"])
+
+    if a["norm"] == "after":
+        return norm(_matmul_nodes(e, merged, e.param("reduction.weight")))
+    return _matmul_nodes(e, norm(merged), e.param("reduction.weight"))
 
 
 def _roll(e: Emitter, x: str, shift: int, axis: int, size: int) -> str:
@@ -1284,6 +1334,41 @@ def _shift_mask(height: int, width: int, window: int, shift_h: int, shift_w: int
 
 
 def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return _windows_onnx(a, ctx, e, cosine=False)
+
+
+def _window_attention_v2_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    return _windows_onnx(a, ctx, e, cosine=True)
+
+
+def _normalize(e: Emitter, x: str) -> str:
+    """F.normalize over the last axis: x / max(||x||_2, 1e-12)."""
+    squares = e.node("ReduceSum", [e.node("Mul", [x, x]), e.ints([-1])], keepdims=1)
+    return e.node("Div", [x, e.node("Max", [e.node("Sqrt", [squares]), e.scalar(1e-12)])])
+
+
+def _position_bias(e: Emitter, n: int, heads: int, cosine: bool) -> str:
+    """The relative position bias [heads, n, n]: rows of the learned table (V1) or of the
+    bias MLP's output on the log-spaced offsets, 16 * sigmoid (V2), picked by the index."""
+    if cosine:
+        hidden = _matmul_nodes(
+            e,
+            e.param("relative_coords_table"),
+            e.param("cpb_mlp.0.weight"),
+            e.param("cpb_mlp.0.bias"),
+        )
+        rows = _matmul_nodes(e, e.node("Relu", [hidden]), e.param("cpb_mlp.2.weight"))
+        table = e.node("Reshape", [rows, e.ints([-1, heads])])
+    else:
+        table = e.param("relative_position_bias_table")
+    picked = e.node("Gather", [table, e.param("relative_position_index")])
+    bias = e.node("Transpose", [e.node("Reshape", [picked, e.ints([n, n, heads])])], perm=[2, 0, 1])
+    if cosine:
+        bias = e.node("Mul", [e.node("Sigmoid", [bias]), e.scalar(16.0)])
+    return bias
+
+
+def _windows_onnx(a: Attrs, ctx: LowerContext, e: Emitter, cosine: bool) -> str:
     h, w, c = ctx.in_shapes[0]
     win, heads = a["window"], a["heads"]
     ph, pw = _padded(h, win), _padded(w, win)
@@ -1297,7 +1382,10 @@ def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     x = e.node("Reshape", [x, e.ints([-1, ph // win, win, pw // win, win, c])])
     x = e.node("Transpose", [x], perm=[0, 1, 3, 2, 4, 5])
     x = e.node("Reshape", [x, e.ints([-1, n, c])])  # [N * windows, n, C]
-    qkv = _matmul_nodes(e, x, e.param("qkv.weight"), e.param("qkv.bias"))
+    qkv_bias = e.param("qkv.bias")
+    if cosine:  # the keys' third of the bias held at zero
+        qkv_bias = e.node("Mul", [qkv_bias, e.floats([1.0] * c + [0.0] * c + [1.0] * c)])
+    qkv = _matmul_nodes(e, x, e.param("qkv.weight"), qkv_bias)
     qkv = e.node("Reshape", [qkv, e.ints([0, 0, 3, heads, c // heads])])
     qkv = e.node("Transpose", [qkv], perm=[2, 0, 3, 1, 4])  # [3, N * windows, heads, n, d]
 
@@ -1305,14 +1393,15 @@ def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
         one = e.node("Slice", [qkv, e.ints([k]), e.ints([k + 1]), e.ints([0])])
         return e.node("Squeeze", [one, e.ints([0])])
 
-    q = e.node("Mul", [part(0), e.scalar((c // heads) ** -0.5)])
-    k_t = e.node("Transpose", [part(1)], perm=[0, 1, 3, 2])
-    attn = e.node("MatMul", [q, k_t])
-    table = e.node(
-        "Gather", [e.param("relative_position_bias_table"), e.param("relative_position_index")]
-    )
-    bias = e.node("Transpose", [e.node("Reshape", [table, e.ints([n, n, heads])])], perm=[2, 0, 1])
-    attn = e.node("Add", [attn, bias])
+    if cosine:
+        k_t = e.node("Transpose", [_normalize(e, part(1))], perm=[0, 1, 3, 2])
+        attn = e.node("MatMul", [_normalize(e, part(0)), k_t])
+        scale = e.node("Min", [e.param("logit_scale"), e.scalar(math.log(100.0))])
+        attn = e.node("Mul", [attn, e.node("Exp", [scale])])
+    else:
+        q = e.node("Mul", [part(0), e.scalar((c // heads) ** -0.5)])
+        attn = e.node("MatMul", [q, e.node("Transpose", [part(1)], perm=[0, 1, 3, 2])])
+    attn = e.node("Add", [attn, _position_bias(e, n, heads, cosine)])
     if sh or sw:
         mask = e.node(
             "Reshape", [e.floats(_shift_mask(ph, pw, win, sh, sw)), e.ints([1, windows, 1, n, n])]
@@ -1824,11 +1913,43 @@ OPS: dict[str, Op] = {
             channels_last_input=True,
         ),
         Op(
+            name="window_attention_v2",
+            doc="Swin V2's window attention over a channels-last map [H, W, C]: as "
+            "window_attention, but scaled cosine attention and a continuous relative position "
+            "bias from a small MLP (torchvision's ShiftedWindowAttentionV2: logit_scale, the "
+            "buffers relative_coords_table and relative_position_index, qkv, proj, cpb_mlp)",
+            attrs={
+                "heads": Attr(kind="int", min=1, doc="attention heads; divides the channels"),
+                "window": Attr(kind="int", default=8, min=2, doc="window side"),
+                "shift": Attr(kind="int", default=0, min=0, doc="less than the window"),
+                "attention_dropout": Attr(kind="float", default=0.0, min=0, max=1),
+                "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="after proj"),
+            },
+            shape=_window_attention_shape,
+            lower=_window_attention_v2_lower,
+            onnx=_window_attention_v2_onnx,
+            label=lambda a, o: (
+                f"{'SW' if a['shift'] else 'W'}-MSA {a['window']}x{a['window']}, "
+                f"{a['heads']} heads, cosine"
+            ),
+            diagram="weight",
+            params=_window_attention_v2_params,
+            macs=_window_attention_v2_macs,
+            init=_init_window_attention_v2,
+            weighted=True,
+            fresh_output=True,
+            channels_last_input=True,
+        ),
+        Op(
             name="patch_merging",
             doc="Swin's patch merging on a channels-last map: each 2x2 patch side by side "
             "[H/2, W/2, 4C], a layer norm and a bias-free linear to 2C (torchvision's "
-            "PatchMerging: reduction, norm)",
-            attrs={"eps": Attr(kind="float", default=1e-5, min=0, min_open=True)},
+            "PatchMerging: reduction, norm); norm: after puts the norm after the reduction, "
+            "on 2C (Swin V2's PatchMergingV2)",
+            attrs={
+                "eps": Attr(kind="float", default=1e-5, min=0, min_open=True),
+                "norm": Attr(kind="str", default="before", choices=("before", "after")),
+            },
             shape=_patch_merging_shape,
             lower=_patch_merging_lower,
             onnx=_patch_merging_onnx,

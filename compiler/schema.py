@@ -197,6 +197,13 @@ def block_type_schema() -> Json:
             "description": "not a module: each node is the next numbered member of the stage's "
             "path (VGG's features)",
         },
+        "module_order": {
+            "type": "array",
+            "items": {"type": "string"},
+            "uniqueItems": True,
+            "description": "the order the block's modules are registered in (its state_dict's "
+            "order), where it is not the order they run; modules not named follow as they run",
+        },
     }
     assert set(props) == set(BLOCK_KEYS)
     return {"type": "object", "properties": props, "additionalProperties": False}

@@ -59,6 +59,7 @@ BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "nodes": ((dict,), "a mapping of named nodes", True),
     "output": ((str,), "a node name", False),
     "flat": ((bool,), "true or false", False),
+    "module_order": ((list,), "a list of the block's module names, like [norm1, attn]", False),
 }
 SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "description": ((str,), "a text", False),
@@ -109,6 +110,8 @@ class BlockType:
     let_locs: dict[str, Loc]
     # not a module: its nodes are numbered on as members of the stage's path (VGG's features)
     flat: bool = False
+    # the order its modules are registered in (the state_dict's), where not the order they run
+    module_order: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -564,6 +567,7 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     nodes = c.nodes(top["nodes"], ("nodes",), f"block '{name}'")
     if not top["nodes"]:
         diags.error(src.loc(("nodes",)), f"block '{name}' has no nodes")
+    module_order = _module_order(top, nodes, name, src, diags)
     return BlockType(
         name=name,
         description=top.get("description", ""),
@@ -576,7 +580,36 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
         param_locs={k: src.loc(("params", k)) for k in params},
         let_locs={k: src.loc(("let", k)) for k in top.get("let", {})},
         flat=top.get("flat", False),
+        module_order=module_order,
     )
+
+
+def _module_order(
+    top: dict[str, Any], nodes: list[NodeSpec], name: str, src: Source, diags: Diagnostics
+) -> list[str]:
+    """A block's ``module_order``: names of its own children (the first part of a node's
+    name), each once; a flat block has no module to order."""
+    order = top.get("module_order", [])
+    children = list(dict.fromkeys(n.name.split(".")[0] for n in nodes))
+    if order and top.get("flat", False):
+        diags.error(
+            src.loc(("module_order",)),
+            f"block '{name}' is flat (not a module): it has no modules of its own to order",
+        )
+        return []
+    seen: set[str] = set()
+    for i, item in enumerate(order):
+        where = src.loc(("module_order", i))
+        if not isinstance(item, str) or item not in children:
+            diags.error(
+                where,
+                f"'{item}' is not a module of block '{name}'{suffix_hint(str(item), children)}",
+                "its modules: " + ", ".join(children),
+            )
+        elif item in seen:
+            diags.error(where, f"'{item}' is named twice in module_order")
+        seen.add(str(item))
+    return [str(item) for item in order]
 
 
 def shortcut_kinds(

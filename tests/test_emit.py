@@ -43,6 +43,8 @@ CASES = {
     "inception_v3": (["aux_outputs=null", "stages.AuxLogits=null"], 75),
     "vit_b_16": (["input=[3, 32, 32]", "params.layers=2"], 32),
     "swin_t": (["params.depths_3=2"], 64),
+    # a block whose modules are registered in another order than they run (module_order)
+    "swin_v2_t": (["params.depths_3=2"], 64),
 }
 
 RUNNER = """

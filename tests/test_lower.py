@@ -211,3 +211,31 @@ def test_a_skip_into_a_block_leaves_that_block_a_plain_container(tmp_path: Path)
         tap = m.get_submodule("layer1.1.conv1")(m.get_submodule("layer1.0")(stem))
         want = m.fc(tap.mean((2, 3)))
         torch.testing.assert_close(m(x), want)
+
+
+def test_module_order_sets_the_registration_order(tmp_path: Path) -> None:
+    """A block's ``module_order`` registers its modules in that order (Swin V2 registers each
+    norm before the layer it follows): named_children and the state_dict follow it, modules
+    not named follow in the order they run, and the forward still runs in graph order."""
+    spec = tmp_path / "post_norm.yaml"
+    spec.write_text(
+        "name: post_norm\ninput: [3, 8, 8]\n"
+        "block_types:\n  post:\n    module_order: [norm, conv]\n    nodes:\n"
+        "      conv: {op: conv, out: 4, kernel: 3}\n"
+        "      norm: {op: batchnorm}\n"
+        "      act: {op: relu}\n"
+        "      tail: {op: conv, out: 4, kernel: 1}\n"
+        "stages:\n  layer1: {block: post, repeat: 1}\n"
+    )
+    m = compiler.compile(spec, seed=0)
+    block = m.get_submodule("layer1.0")
+    assert [name for name, _ in block.named_children()] == ["norm", "conv", "act", "tail"]
+    assert list(block.state_dict())[:3] == ["norm.weight", "norm.bias", "norm.running_mean"]
+    x = torch.randn(2, 3, 8, 8)
+    m.eval()
+    with torch.no_grad():
+        assert torch.equal(m(x), block.tail(block.act(block.norm(block.conv(x)))))
+    # without it, the order they run
+    spec.write_text(spec.read_text().replace("    module_order: [norm, conv]\n", ""))
+    plain = compiler.compile(spec, seed=0).get_submodule("layer1.0")
+    assert [name for name, _ in plain.named_children()] == ["conv", "norm", "act", "tail"]

@@ -189,6 +189,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "inception_v3",
         "vit_b_16",
         "swin_t",
+        "swin_v2_t",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:

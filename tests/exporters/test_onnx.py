@@ -228,6 +228,7 @@ ZOO_FAMILIES = [
     "inception_v3",  # 1x7 and 7x1 kernels; at 299x299, which its training-only classifier needs
     "vit_b_16",  # token sequences, a class token, a position embedding, self-attention
     "swin_t",  # shifted window attention with its mask, padding to whole windows, patch merging
+    "swin_v2_t",  # cosine attention, the position-bias MLP, post-norm blocks and patch merging
 ]
 ZOO_INPUT: dict[str, list[str] | None] = {"inception_v3": None}
 
