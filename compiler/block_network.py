@@ -56,8 +56,17 @@ def block_network(
         if any(op.channels_last_input for op in known)
         else ""
     )
-    side = SEQUENCE_SIDE if layout == SEQUENCE else size
-    return _fitted(block, name, stage, in_channels, side, layout), f"{BLOCK_STAGE}.0"
+    # the guess first; a block that makes its own layout from a map (MaxViT's partitions) reads
+    # a plain one: the first layout that checks, else the guess's error
+    first: SpecError | None = None
+    for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE)):
+        side = SEQUENCE_SIDE if candidate == SEQUENCE else size
+        try:
+            return _fitted(block, name, stage, in_channels, side, candidate), f"{BLOCK_STAGE}.0"
+        except SpecError as e:
+            first = first or e
+    assert first is not None
+    raise first
 
 
 def _fitted(

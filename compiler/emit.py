@@ -141,13 +141,13 @@ class Emitter:
         self.classes: dict[str, Klass] = {}
         self.helpers: list[Any] = []  # netc module classes and functions the file needs
         self.seen: set[Any] = set()  # helpers visited (one that calls itself is copied once)
+        self.open: list[str] = []  # the classes of the parts being collected, outermost first
 
     # -- collecting ----------------------------------------------------------------------------
 
     def klass_for(self, part: Part) -> tuple[Klass, int]:
         """Register ``part`` as an instance of its class; returns the class and the index.
         Its children's classes are registered first, so they are unified first."""
-        inst = self.instance(part)
         block_type = self.block_types.get(part.path)
         if part.path == "":
             key, doc, order = class_name(self.graph.name), self.graph.description, []
@@ -155,7 +155,20 @@ class Emitter:
             key, doc = class_name(block_type), f"A '{block_type}' block."
             order = list(self.graph.block_params.get(part.path, {}))
         else:
-            key, doc, order = class_name(part.path.rsplit(".", 1)[-1]), "", []
+            # a part named as one it lies inside (MaxViT's layers.MBconv.layers) is another
+            # class: named by more of its path
+            names = part.path.split(".")
+            depth = 1
+            key = class_name(names[-1])
+            while key in self.open and depth < len(names):
+                depth += 1
+                key = class_name("_".join(names[-depth:]))
+            doc, order = "", []
+        self.open.append(key)
+        try:
+            inst = self.instance(part)
+        finally:
+            self.open.pop()
         module_order = self.graph.module_orders.get(block_type or "", [])
         klass = self.classes.setdefault(
             key, Klass(name=key, doc=doc, env_order=order, module_order=module_order)

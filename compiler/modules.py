@@ -424,3 +424,79 @@ class PatchMergingV2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.reduction(patch_merging(x)))
+
+
+class RelativeAttention(nn.Module):
+    """MaxViT's multi-head attention within groups of tokens [N, G, P, C] (Tu et al. 2022,
+    Sec. 3.1): q, k, v from one linear (``to_qkv``), keys scaled by C^-0.5 (the channels, not a
+    head's: torchvision's), a learned relative position bias over the sqrt(P) x sqrt(P) window
+    or grid (``relative_position_bias_table``, the int64 buffer ``relative_position_index``
+    [P, P]), softmax, and ``merge``. torchvision's RelativePositionalMultiHeadAttention: its
+    parameters, buffer and torch calls."""
+
+    relative_position_index: torch.Tensor  # a buffer
+
+    def __init__(self, dim: int, head_dim: int, tokens: int) -> None:
+        super().__init__()
+        self.dim, self.head_dim, self.tokens = dim, head_dim, tokens
+        self.heads = dim // head_dim
+        self.side = round(tokens**0.5)
+        self.to_qkv = nn.Linear(dim, dim * 3)
+        self.merge = nn.Linear(dim, dim)
+        self.relative_position_bias_table = nn.Parameter(
+            torch.empty((2 * self.side - 1) * (2 * self.side - 1), self.heads)
+        )
+        index = relative_position_index(self.side).view(tokens, tokens)
+        self.register_buffer("relative_position_index", index)
+
+    def reset_index(self) -> None:
+        """Compute the index buffer again (after the module was built without storage)."""
+        with torch.no_grad():
+            index = relative_position_index(self.side).view(self.tokens, self.tokens)
+            self.relative_position_index.copy_(index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, g, p, d = x.shape
+        heads, head_dim = self.heads, self.head_dim
+        q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)
+        q = q.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
+        k = k.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
+        v = v.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
+        k = k * self.dim**-0.5
+        dot = torch.einsum("B G H I D, B G H J D -> B G H I J", q, k)
+        index = self.relative_position_index.view(-1)
+        bias = self.relative_position_bias_table[index].view(self.tokens, self.tokens, -1)
+        bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+        dot = F.softmax(dot + bias, dim=-1)
+        out = torch.einsum("B G H I J, B G H J D -> B G H I D", dot, v)
+        out = out.permute(0, 1, 3, 2, 4).reshape(b, g, p, d)
+        return self.merge(out)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, tokens={self.tokens}"
+
+
+def partition(x: torch.Tensor, size: int, grid: bool) -> torch.Tensor:
+    """MaxViT's partition of a map [N, C, H, W] into groups of size x size tokens, [N, G, P, C]:
+    contiguous size x size windows (block attention), or, for ``grid``, the tokens that lie
+    H / size apart (grid attention: windows of H / size, then groups and tokens swapped), in
+    torchvision's calls (WindowPartition, SwapAxes)."""
+    b, c, h, w = x.shape
+    p = h // size if grid else size
+    x = x.reshape(b, c, h // p, p, w // p, p)
+    x = x.permute(0, 2, 4, 3, 5, 1)
+    x = x.reshape(b, (h // p) * (w // p), p * p, c)
+    return torch.swapaxes(x, -2, -3) if grid else x
+
+
+def departition(x: torch.Tensor, like: torch.Tensor, size: int, grid: bool) -> torch.Tensor:
+    """The inverse of partition: groups of tokens back to a map shaped as ``like`` [N, C, H, W]
+    (torchvision's SwapAxes, WindowDepartition)."""
+    h, w = like.shape[-2:]
+    p = h // size if grid else size
+    if grid:
+        x = torch.swapaxes(x, -2, -3)
+    b, _, _, c = x.shape
+    x = x.reshape(b, h // p, w // p, p, p, c)
+    x = x.permute(0, 5, 1, 3, 2, 4)
+    return x.reshape(b, c, h, w)

@@ -1421,6 +1421,151 @@ def _windows_onnx(a: Attrs, ctx: LowerContext, e: Emitter, cosine: bool) -> str:
     return x
 
 
+def _partition_tokens(a: Attrs, h: int, w: int) -> int:
+    """The side of the windows a partition cuts (``size``, or H / size for a grid)."""
+    return h // a["size"] if a["kind"] == "grid" else a["size"]
+
+
+def _partition_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    if isinstance(shape, ChannelsLast) or len(shape) != 3:
+        raise ShapeError(f"partition needs a [C, H, W] map, got {list(shape)}")
+    c, h, w = shape
+    size = a["size"]
+    if h % size:
+        raise ShapeError(f"size {size} does not divide the map's height {h}", "size")
+    p = _partition_tokens(a, h, w)
+    if w % p:
+        raise ShapeError(
+            f"the map's width {w} is no multiple of the windows' side {p}",
+            "size",
+            "a grid partition of H / size cells needs W to be a multiple of it (a square map)",
+        )
+    groups, tokens = (h // p) * (w // p), p * p
+    if a["kind"] == "grid":
+        groups, tokens = tokens, groups
+    return ChannelsLast((groups, tokens, c))
+
+
+def _partition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.partition, extra_args=(a["size"], a["kind"] == "grid"))
+
+
+def _partition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    c, h, w = ctx.in_shapes[0]
+    p = _partition_tokens(a, h, w)
+    x = e.node("Reshape", [e.inputs[0], e.ints([-1, c, h // p, p, w // p, p])])
+    x = e.node("Transpose", [x], perm=[0, 2, 4, 3, 5, 1])
+    x = e.node("Reshape", [x, e.ints([-1, (h // p) * (w // p), p * p, c])])
+    return e.node("Transpose", [x], perm=[0, 2, 1, 3]) if a["kind"] == "grid" else x
+
+
+def _departition_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    windows, like = ins
+    if not isinstance(windows, ChannelsLast):
+        raise ShapeError(f"departition needs groups of tokens [G, P, C], got {list(windows)}")
+    expected = _partition_shape(a, [like])  # the windows of `like`, cut the same way
+    if tuple(expected[:2]) != tuple(windows[:2]):
+        raise ShapeError(
+            f"{list(windows)} are not the {a['kind']} partition of size {a['size']} of a "
+            f"{list(like)} map ({list(expected[:2])} groups and tokens)",
+            None,
+            "the second input is the map the first was partitioned from",
+        )
+    return (windows[2], like[1], like[2])
+
+
+def _departition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    return Lowered(function=modules.departition, extra_args=(a["size"], a["kind"] == "grid"))
+
+
+def _departition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    c, h, w = ctx.out_shape
+    p = _partition_tokens(a, h, w)
+    x = e.inputs[0]
+    if a["kind"] == "grid":
+        x = e.node("Transpose", [x], perm=[0, 2, 1, 3])
+    x = e.node("Reshape", [x, e.ints([-1, h // p, w // p, p, p, c])])
+    x = e.node("Transpose", [x], perm=[0, 5, 1, 3, 2, 4])
+    return e.node("Reshape", [x, e.ints([-1, c, h, w])])
+
+
+def _relative_attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    if not isinstance(shape, ChannelsLast):
+        raise ShapeError(
+            f"relative_attention needs groups of tokens [G, P, C], got {list(shape)}",
+            None,
+            "op: partition cuts a [C, H, W] map into them",
+        )
+    _, tokens, c = shape
+    if math.isqrt(tokens) ** 2 != tokens:
+        raise ShapeError(f"{tokens} tokens per group are no square window")
+    if c % a["head_dim"]:
+        raise ShapeError(f"head_dim {a['head_dim']} does not divide the {c} channels", "head_dim")
+    return shape
+
+
+def _relative_attention_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    _, tokens, c = ins[0]
+    side = math.isqrt(tokens)
+    return 4 * c * c + 4 * c + (2 * side - 1) ** 2 * (c // a["head_dim"])
+
+
+def _relative_attention_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # to_qkv and merge (4 C^2 per token), q k^T and weights x v (P C per token each); torch's
+    # einsum contracts a dimension of size 1 element-wise, without a matmul, which FLOP counters
+    # (torchvision's figures among them) do not count, so neither does this
+    groups, tokens, c = ins[0]
+    products = (a["head_dim"] > 1) + (tokens > 1)
+    return groups * tokens * (4 * c * c + products * tokens * c)
+
+
+def _relative_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from . import modules
+
+    _, tokens, c = ctx.in_shapes[0]
+    return Lowered(modules.RelativeAttention(c, a["head_dim"], tokens))
+
+
+def _relative_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
+    c = ctx.in_shapes[0][2]
+    heads, head_dim = c // a["head_dim"], a["head_dim"]
+    qkv = _matmul_nodes(e, e.inputs[0], e.param("to_qkv.weight"), e.param("to_qkv.bias"))
+
+    def part(k: int) -> str:
+        one = e.node("Slice", [qkv, e.ints([k * c]), e.ints([(k + 1) * c]), e.ints([-1])])
+        one = e.node("Reshape", [one, e.ints([0, 0, 0, heads, head_dim])])
+        return e.node("Transpose", [one], perm=[0, 1, 3, 2, 4])  # [N, G, heads, P, d]
+
+    k = e.node("Mul", [part(1), e.scalar(c**-0.5)])
+    dot = e.node("MatMul", [part(0), e.node("Transpose", [k], perm=[0, 1, 2, 4, 3])])
+    picked = e.node(
+        "Gather", [e.param("relative_position_bias_table"), e.param("relative_position_index")]
+    )
+    bias = e.node("Transpose", [picked], perm=[2, 0, 1])  # [heads, P, P]
+    weights = e.node("Softmax", [e.node("Add", [dot, bias])], axis=-1)
+    out = e.node("Transpose", [e.node("MatMul", [weights, part(2)])], perm=[0, 1, 3, 2, 4])
+    out = e.node("Reshape", [out, e.ints([0, 0, 0, c])])
+    return _matmul_nodes(e, out, e.param("merge.weight"), e.param("merge.bias"))
+
+
+def _init_relative_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's MaxViT: the bias table trunc_normal std 0.02, the linears normal std 0.02
+    with zero biases; the index buffer computed."""
+    from torch import nn
+
+    nn.init.trunc_normal_(m.relative_position_bias_table, std=0.02)
+    for linear in (m.to_qkv, m.merge):
+        nn.init.normal_(linear.weight, std=0.02)
+        nn.init.zeros_(linear.bias)
+    m.reset_index()
+
+
 # ---- initialisation and folding rules (torch imported lazily) ------------------------------
 
 
@@ -1433,10 +1578,11 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     """torchvision's rules, by family: 'kaiming' normal (fan_out, relu) with the bias at PyTorch's
     default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet, VGG, MNASNet);
     'kaiming_fan_in' (normal, fan_in: DenseNet); 'kaiming_uniform' (fan_in, zero bias:
-    SqueezeNet); 'normal' (std 0.01, zero bias: SqueezeNet's last conv); 'trunc_normal' (std 0.02,
-    zero bias: ConvNeXt); 'trunc_normal_<std>' (truncated at +-2, the bias PyTorch's: GoogLeNet,
-    Inception v3); 'lecun_trunc_normal' (std sqrt(1 / fan_in), zero bias: ViT's patch
-    embedding); 'default' (PyTorch's own: AlexNet, ShuffleNet)."""
+    SqueezeNet); 'normal' (std 0.01, zero bias: SqueezeNet's last conv); 'normal_0.02' (zero
+    bias: MaxViT); 'trunc_normal' (std 0.02, zero bias: ConvNeXt); 'trunc_normal_<std>'
+    (truncated at +-2, the bias PyTorch's: GoogLeNet, Inception v3); 'lecun_trunc_normal' (std
+    sqrt(1 / fan_in), zero bias: ViT's patch embedding); 'default' (PyTorch's own: AlexNet,
+    ShuffleNet)."""
     from torch import nn
 
     rule = a["init"]
@@ -1454,6 +1600,8 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
     elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "normal_0.02":  # MaxViT
+        nn.init.normal_(m.weight, std=0.02)
     elif rule == "kaiming_uniform":
         nn.init.kaiming_uniform_(m.weight)
     elif rule == "kaiming_fan_in":
@@ -1484,8 +1632,8 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     MobileNet, RegNet, VGG), 'uniform' (+-1/sqrt(out): EfficientNet), 'trunc_normal' (std 0.02:
     ConvNeXt), 'kaiming_uniform' (fan_out, gain 1: MNASNet), 'zero_bias' (PyTorch's weight:
     DenseNet), 'xavier_uniform' (bias normal, std 1e-6: ViT's MLP), 'zeros' (ViT's head),
-    'trunc_normal_<std>' (GoogLeNet, Inception v3: the bias PyTorch's); the others zero the
-    bias."""
+    'trunc_normal_<std>' (GoogLeNet, Inception v3: the bias PyTorch's), 'normal_0.02' (MaxViT);
+    the others zero the bias."""
     import math
 
     from torch import nn
@@ -1500,6 +1648,8 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
         m.reset_parameters()
     elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "normal_0.02":  # MaxViT
+        nn.init.normal_(m.weight, std=0.02)
     elif rule == "uniform":
         bound = 1.0 / math.sqrt(m.out_features)
         nn.init.uniform_(m.weight, -bound, bound)
@@ -1561,6 +1711,7 @@ OPS: dict[str, Op] = {
                         "kaiming_fan_in",
                         "kaiming_uniform",
                         "normal",
+                        "normal_0.02",
                         "trunc_normal",
                         *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
                         "lecun_trunc_normal",
@@ -1570,7 +1721,8 @@ OPS: dict[str, Op] = {
                     "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
                     "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
                     "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
-                    "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT)",
+                    "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT), "
+                    "normal_0.02 (MaxViT)",
                 ),
             },
             shape=_conv_shape,
@@ -1657,6 +1809,7 @@ OPS: dict[str, Op] = {
             label="GELU",
         ),
         _elementwise("sigmoid", "logistic sigmoid", "Sigmoid", "Sigmoid"),
+        _elementwise("tanh", "hyperbolic tangent (MaxViT's classifier)", "Tanh", "Tanh"),
         Op(
             name="stochastic_depth",
             doc="drops the whole branch for a random share p of the samples in training "
@@ -1963,6 +2116,57 @@ OPS: dict[str, Op] = {
             channels_last_input=True,
         ),
         Op(
+            name="partition",
+            doc="MaxViT's partition of a [C, H, W] map into groups of size x size tokens, "
+            "channels-last [G, P, C]: contiguous windows (kind: window, block attention) or "
+            "tokens H / size apart (kind: grid, grid attention); torchvision's "
+            "WindowPartition (and SwapAxes)",
+            attrs={
+                "size": Attr(kind="int", min=1, doc="the side of a group: divides the height"),
+                "kind": Attr(kind="str", default="window", choices=("window", "grid")),
+            },
+            shape=_partition_shape,
+            lower=_partition_lower,
+            onnx=_partition_onnx,
+            label=lambda a, o: f"{a['kind']} partition {a['size']}x{a['size']}",
+            diagram="reshape",
+        ),
+        Op(
+            name="departition",
+            doc="the inverse of partition: groups of tokens [G, P, C] back to a [C, H, W] map; "
+            "its second input is the map they were cut from (for H and W)",
+            attrs={
+                "size": Attr(kind="int", min=1, doc="as the partition's"),
+                "kind": Attr(kind="str", default="window", choices=("window", "grid")),
+            },
+            shape=_departition_shape,
+            lower=_departition_lower,
+            onnx=_departition_onnx,
+            label=lambda a, o: f"{a['kind']} departition",
+            diagram="reshape",
+            inputs=(2, 2),
+        ),
+        Op(
+            name="relative_attention",
+            doc="MaxViT's multi-head attention within each group of tokens [G, P, C] with a "
+            "learned relative position bias (torchvision's RelativePositionalMultiHeadAttention: "
+            "to_qkv, merge, relative_position_bias_table, the buffer relative_position_index)",
+            attrs={
+                "head_dim": Attr(kind="int", min=1, doc="channels per head; divides the channels"),
+            },
+            shape=_relative_attention_shape,
+            lower=_relative_attention_lower,
+            onnx=_relative_attention_onnx,
+            label=lambda a, o: f"rel. MSA, {o[-1] // a['head_dim']} heads",
+            diagram="weight",
+            params=_relative_attention_params,
+            macs=_relative_attention_macs,
+            init=_init_relative_attention,
+            weighted=True,
+            fresh_output=True,
+            channels_last_input=True,
+        ),
+        Op(
             name="transform_input",
             doc="GoogLeNet's and Inception v3's transform_input: an ImageNet-normalised RGB "
             "input renormalised to [-1, 1] per channel, as torchvision does when it loads "
@@ -2055,6 +2259,7 @@ OPS: dict[str, Op] = {
                     choices=(
                         "default",
                         "normal",
+                        "normal_0.02",
                         "uniform",
                         "trunc_normal",
                         "kaiming_uniform",
@@ -2067,7 +2272,7 @@ OPS: dict[str, Op] = {
                     "(MobileNet, RegNet, VGG), uniform (EfficientNet), trunc_normal (ConvNeXt), "
                     "kaiming_uniform (MNASNet), zero_bias (DenseNet), trunc_normal_0.01 "
                     "(GoogLeNet), trunc_normal_0.1 / 0.001 (Inception v3), xavier_uniform and "
-                    "zeros (ViT)",
+                    "zeros (ViT), normal_0.02 (MaxViT)",
                 ),
             },
             shape=_linear_shape,

@@ -107,6 +107,7 @@ ADAPTERS: list[dict[str, Any]] = [
     {"op": "global_avgpool"},
     {"op": "permute", "dims": [0, 2, 3, 1]},  # channels-last, as inside a ConvNeXt block
     {"op": "tokens"},  # a token sequence [H * W, C], as inside a ViT
+    {"op": "partition", "size": 1},  # groups of tokens [G, P, C], as inside MaxViT
 ]
 
 
@@ -229,8 +230,8 @@ def test_every_attribute_boundary_is_checked_or_built(op: str, tmp_path: Path) -
                 node[key] = value
             stem: dict[str, Any] = {"adapt": adapter} if adapter else {}
             src = "adapt" if adapter else "input"
-            if least > 1:
-                node["in"] = [src] * least
+            if least > 1:  # the adapted value, then the input (a departition's map)
+                node["in"] = [src, *["input"] * (least - 1)]
             stem["node"] = node
             count("contract: attribute boundaries")
             graph = _check({"name": "boundary", "input": [3, 5, 5], "stem": stem})

@@ -45,6 +45,8 @@ CASES = {
     "swin_t": (["params.depths_3=2"], 64),
     # a block whose modules are registered in another order than they run (module_order)
     "swin_v2_t": (["params.depths_3=2"], 64),
+    # functions of two inputs (departition reads the map it restores), einsum attention
+    "maxvit_t": (["params.depths_3=1"], 224),
 }
 
 RUNNER = """

@@ -1,5 +1,6 @@
 """torchvision's classification zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet,
-SqueezeNet, DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3, ViT, Swin) from the
+SqueezeNet, DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3, ViT, Swin, Swin V2,
+MaxViT) from the
 library's specs, proven equal to torchvision's models as the ResNets are: counts against
 torchvision's weights meta,
 state_dict keys/order/shapes, strict load, eval and train outputs under the same random draws
@@ -10,7 +11,7 @@ Outputs are compared at a reduced input size (the figures at the crop size); the
 regnet_y_128gf, proves keys, shapes and counts on the meta device and its outputs in eval mode;
 VGG-13/16/19 (with and without BN) prove eval mode, their block and classifier train mode on
 VGG-11 and VGG-11-BN; Inception v3 runs eval at 75x75, its smallest input, and train mode at
-299x299, which its auxiliary classifier needs.
+299x299, which its auxiliary classifier needs; MaxViT-T runs at 224x224, its smallest input.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from tests.test_equivalence import assert_same_training_step, aten_ops, close
 
 SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
 # Inception v3's valid convolutions need 75x75 (its smallest input); its auxiliary classifier,
-# which runs in training, needs the 17x17 grid of a 299x299 input
-EVAL_SIZE = {"inception_v3": 75}
-TRAIN_SIZE = {"inception_v3": 299}
+# which runs in training, needs the 17x17 grid of a 299x299 input; MaxViT's 7x7 windows and grid
+# need a last map of 7x7, so 224x224
+EVAL_SIZE = {"inception_v3": 75, "maxvit_t": 224}
+TRAIN_SIZE = {"inception_v3": 299, "maxvit_t": 224}
 # torchvision's weights meta counts the auxiliary classifier where the weights hold it
 META_COUNTS_AUX = {"inception_v3"}
 # a ViT's position embedding fixes its input size: both networks are built for the size their
@@ -148,7 +150,7 @@ def test_eval_outputs_and_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> No
     ref.eval()
     with torch.no_grad():
         assert close(ours(x), ref(x))
-        if name.startswith(("vit_", "swin_")):  # the same torch calls: the same bits
+        if name.startswith(("vit_", "swin_", "maxvit_")):  # the same torch calls: the same bits
             assert torch.equal(ours(x), ref(x))
     assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
 
@@ -190,6 +192,7 @@ def test_train_mode_same_draws_stats_and_gradients(name: str) -> None:
         "vit_b_16",
         "swin_t",
         "swin_v2_t",
+        "maxvit_t",
     ],
 )
 def test_initialisation_follows_the_family(name: str) -> None:

@@ -229,8 +229,9 @@ ZOO_FAMILIES = [
     "vit_b_16",  # token sequences, a class token, a position embedding, self-attention
     "swin_t",  # shifted window attention with its mask, padding to whole windows, patch merging
     "swin_v2_t",  # cosine attention, the position-bias MLP, post-norm blocks and patch merging
+    "maxvit_t",  # block and grid partitions, relative attention; at 224x224, its smallest input
 ]
-ZOO_INPUT: dict[str, list[str] | None] = {"inception_v3": None}
+ZOO_INPUT: dict[str, list[str] | None] = {"inception_v3": None, "maxvit_t": None}
 
 
 @pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
