@@ -156,13 +156,14 @@ class Emitter:
             order = list(self.graph.block_params.get(part.path, {}))
         else:
             # a part named as one it lies inside (MaxViT's layers.MBconv.layers) is another
-            # class: named by more of its path
-            names = part.path.split(".")
-            depth = 1
-            key = class_name(names[-1])
-            while key in self.open and depth < len(names):
-                depth += 1
-                key = class_name("_".join(names[-depth:]))
+            # class, named after the class it lies in (MBconvLayers)
+            leaf = part.path.rsplit(".", 1)[-1]
+            key = class_name(leaf)
+            if key in self.open:
+                key = base = class_name(f"{self.open[-1]}_{leaf}")
+                count = 2
+                while key in self.open:
+                    key, count = f"{base}{count}", count + 1
             doc, order = "", []
         self.open.append(key)
         try:

@@ -138,15 +138,25 @@ def block_class(block_type: str) -> type[fx.GraphModule]:
     def __reduce__(self: fx.GraphModule) -> tuple[Any, ...]:
         # torch.fx pickles a GraphModule as a plain one; rebuild it as its block class
         rebuild, args = fx.GraphModule.__reduce__(self)
-        return (_unpickle_block, (block_type, rebuild, args))
+        return (_unpickle_block, (block_type, rebuild, args, list(self._modules)))
 
     namespace = {"__doc__": doc, "__module__": __name__, "__reduce__": __reduce__}
     return type(name, (_Built,), namespace)
 
 
-def _unpickle_block(block_type: str, rebuild: Any, args: tuple[Any, ...]) -> fx.GraphModule:
+def _unpickle_block(
+    block_type: str, rebuild: Any, args: tuple[Any, ...], order: list[str] | None = None
+) -> fx.GraphModule:
     plain = rebuild(*args)
-    return block_class(block_type)(plain, plain.graph, class_name=class_name(block_type))
+    block = block_class(block_type)(plain, plain.graph, class_name=class_name(block_type))
+    _register_in(block, order or [])  # fx rebuilds in the order the graph uses them
+    return block
+
+
+def _register_in(module: nn.Module, order: list[str]) -> None:
+    """Re-register ``module``'s children with those ``order`` names first, in that order."""
+    for name in registration_order(list(module._modules), order):
+        module._modules[name] = module._modules.pop(name)
 
 
 def _container(root: nn.Module, path: list[str]) -> nn.Module:
@@ -202,11 +212,9 @@ class _Builder:
         block_type = self.block_types.get(part.path)
         if block_type is not None:
             built = block_class(block_type)(holder, g, class_name=class_name(block_type))
-            # fx registers submodules in the order the graph uses them; the block may say other
-            for name in registration_order(
-                list(built._modules), self.graph.module_orders.get(block_type, [])
-            ):
-                built._modules[name] = built._modules.pop(name)
+            # fx registers submodules in the order the graph uses them; a block's module_order
+            # may say otherwise
+            _register_in(built, self.graph.module_orders.get(block_type, []))
             return built
         return _Built(holder, g, class_name=class_name(part.path.rsplit(".", 1)[-1]))
 

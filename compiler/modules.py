@@ -254,6 +254,8 @@ class WindowAttentionV2(nn.Module):
         self.register_buffer("relative_coords_table", relative_coords_table(window))
         self.register_buffer("relative_position_index", relative_position_index(window))
         self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))))
+        # 512 hidden units, as torchvision's (ops.CPB_HIDDEN counts them; `netc emit` copies
+        # this class standalone, so the figure is written here)
         self.cpb_mlp = nn.Sequential(
             nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, heads, bias=False)
         )
@@ -346,7 +348,8 @@ def window_attention(
     q, k, v = qkv[0], qkv[1], qkv[2]
     if logit_scale is not None:  # V2: cosine similarity times a learned scale (at most 100)
         attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
-        attn = attn * torch.clamp(logit_scale, max=4.605170185988092).exp()  # log(100)
+        # log(100), written out: `netc emit` copies this function into a file without `math`
+        attn = attn * torch.clamp(logit_scale, max=4.605170185988092).exp()
     else:
         q = q * (c // heads) ** -0.5
         attn = q.matmul(k.transpose(-2, -1))

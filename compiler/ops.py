@@ -1159,7 +1159,7 @@ def _channels_last(ins: list[Shape], op: str) -> Shape:
 
 
 def _window_attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    _, _, c = _channels_last(ins, "window_attention")
+    _, _, c = _channels_last(ins, "window attention")
     if c % a["heads"]:
         raise ShapeError(f"{a['heads']} heads do not divide the {c} channels", "heads")
     if a["shift"] >= a["window"]:
@@ -1421,26 +1421,24 @@ def _windows_onnx(a: Attrs, ctx: LowerContext, e: Emitter, cosine: bool) -> str:
     return x
 
 
-def _partition_tokens(a: Attrs, h: int, w: int) -> int:
+def _partition_tokens(a: Attrs, h: int) -> int:
     """The side of the windows a partition cuts (``size``, or H / size for a grid)."""
     return h // a["size"] if a["kind"] == "grid" else a["size"]
 
 
-def _partition_shape(a: Attrs, ins: list[Shape]) -> Shape:
+def _partition_shape(a: Attrs, ins: list[Shape], op: str = "partition") -> Shape:
     shape = ins[0]
     if isinstance(shape, ChannelsLast) or len(shape) != 3:
-        raise ShapeError(f"partition needs a [C, H, W] map, got {list(shape)}")
+        raise ShapeError(f"{op} needs a [C, H, W] map, got {list(shape)}")
     c, h, w = shape
     size = a["size"]
-    if h % size:
-        raise ShapeError(f"size {size} does not divide the map's height {h}", "size")
-    p = _partition_tokens(a, h, w)
-    if w % p:
-        raise ShapeError(
-            f"the map's width {w} is no multiple of the windows' side {p}",
-            "size",
-            "a grid partition of H / size cells needs W to be a multiple of it (a square map)",
-        )
+    if h % size or w % size:
+        raise ShapeError(f"size {size} does not divide the {h}x{w} map", "size")
+    if a["kind"] == "grid" and h != w:
+        # torchvision's grid cuts windows of H / size on both axes: size x size tokens only
+        # on a square map
+        raise ShapeError(f"a grid partition needs a square map, got {h}x{w}", "kind")
+    p = _partition_tokens(a, h)
     groups, tokens = (h // p) * (w // p), p * p
     if a["kind"] == "grid":
         groups, tokens = tokens, groups
@@ -1455,7 +1453,7 @@ def _partition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _partition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     c, h, w = ctx.in_shapes[0]
-    p = _partition_tokens(a, h, w)
+    p = _partition_tokens(a, h)
     x = e.node("Reshape", [e.inputs[0], e.ints([-1, c, h // p, p, w // p, p])])
     x = e.node("Transpose", [x], perm=[0, 2, 4, 3, 5, 1])
     x = e.node("Reshape", [x, e.ints([-1, (h // p) * (w // p), p * p, c])])
@@ -1466,7 +1464,8 @@ def _departition_shape(a: Attrs, ins: list[Shape]) -> Shape:
     windows, like = ins
     if not isinstance(windows, ChannelsLast):
         raise ShapeError(f"departition needs groups of tokens [G, P, C], got {list(windows)}")
-    expected = _partition_shape(a, [like])  # the windows of `like`, cut the same way
+    # the groups of `like`, cut the same way
+    expected = _partition_shape(a, [like], "departition's second input (the map)")
     if tuple(expected[:2]) != tuple(windows[:2]):
         raise ShapeError(
             f"{list(windows)} are not the {a['kind']} partition of size {a['size']} of a "
@@ -1485,7 +1484,7 @@ def _departition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _departition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
     c, h, w = ctx.out_shape
-    p = _partition_tokens(a, h, w)
+    p = _partition_tokens(a, h)
     x = e.inputs[0]
     if a["kind"] == "grid":
         x = e.node("Transpose", [x], perm=[0, 2, 1, 3])
@@ -1504,7 +1503,11 @@ def _relative_attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
         )
     _, tokens, c = shape
     if math.isqrt(tokens) ** 2 != tokens:
-        raise ShapeError(f"{tokens} tokens per group are no square window")
+        raise ShapeError(
+            f"{tokens} tokens per group are no square window",
+            None,
+            "op: partition cuts size x size groups",
+        )
     if c % a["head_dim"]:
         raise ShapeError(f"head_dim {a['head_dim']} does not divide the {c} channels", "head_dim")
     return shape

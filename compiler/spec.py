@@ -587,8 +587,9 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
 def _module_order(
     top: dict[str, Any], nodes: list[NodeSpec], name: str, src: Source, diags: Diagnostics
 ) -> list[str]:
-    """A block's ``module_order``: names of its own children (the first part of a node's
-    name), each once; a flat block has no module to order."""
+    """A block's ``module_order``: names of its own parts (the first part of a node's name),
+    each once; a part that holds no module (a function such as add) changes nothing; a flat
+    block has no module to order."""
     order = top.get("module_order", [])
     children = list(dict.fromkeys(n.name.split(".")[0] for n in nodes))
     if order and top.get("flat", False):
@@ -603,8 +604,8 @@ def _module_order(
         if not isinstance(item, str) or item not in children:
             diags.error(
                 where,
-                f"'{item}' is not a module of block '{name}'{suffix_hint(str(item), children)}",
-                "its modules: " + ", ".join(children),
+                f"'{item}' is not a part of block '{name}'{suffix_hint(str(item), children)}",
+                "its parts: " + (", ".join(children) or "none"),
             )
         elif item in seen:
             diags.error(where, f"'{item}' is named twice in module_order")

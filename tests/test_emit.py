@@ -143,3 +143,29 @@ def test_training_only_outputs_are_refused_with_the_reason() -> None:
 
     with pytest.raises(EmitError, match="training-only outputs"):
         emit(compiler.load_spec(SPECS / "googlenet.yaml"))
+
+
+def test_a_part_inside_one_of_its_own_name_is_a_class_of_its_own(tmp_path: Path) -> None:
+    """A part named as the part it lies in (MaxViT's ``layers.MBconv.layers``, here ``mlp`` in
+    a block type ``mlp``) is its own class, named after the class it lies in: one class per
+    structure, not one per instance, and the weights netc builds."""
+    spec = tmp_path / "nested.yaml"
+    spec.write_text(
+        "name: nested\ninput: [8]\n"
+        "block_types:\n  mlp:\n    nodes:\n"
+        "      mlp.a: {op: linear, out: 16}\n"
+        "      mlp.b: {op: linear, out: 8}\n"
+        "      sum: {op: add, in: [input, mlp.b]}\n"
+        "stages:\n  layers: {block: mlp, repeat: 3, path: 'mlp.{index}'}\n"
+    )
+    graph = compiler.load_spec(spec)
+    source = emit(graph)
+    classes = [line.split("(")[0][6:] for line in source.splitlines() if line.startswith("class ")]
+    assert {"Mlp", "MlpMlp"} <= set(classes) and len(classes) == len(set(classes))
+    namespace: dict[str, object] = {}
+    exec(compile(source, str(tmp_path / "nested.py"), "exec"), namespace)
+    built = namespace["build"](seed=0)  # type: ignore[operator]
+    ours = compiler.compile(graph, seed=0)
+    assert list(built.state_dict()) == list(ours.state_dict())
+    for key, value in ours.state_dict().items():
+        assert torch.equal(built.state_dict()[key], value), key

@@ -4,6 +4,7 @@ torch.compile, torch.export, jit.trace, state_dict round trips and .to(device)."
 from __future__ import annotations
 
 import copy
+import pickle
 from pathlib import Path
 
 import pytest
@@ -235,6 +236,16 @@ def test_module_order_sets_the_registration_order(tmp_path: Path) -> None:
     m.eval()
     with torch.no_grad():
         assert torch.equal(m(x), block.tail(block.act(block.norm(block.conv(x)))))
+    # a copy, a pickled copy, and torch.save / torch.load keep the order
+    saved = tmp_path / "m.pt"
+    torch.save(m, saved)
+    loaded = torch.load(saved, weights_only=False)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m)), loaded):
+        assert list(clone.state_dict()) == list(m.state_dict())
+        assert [n for n, _ in clone.get_submodule("layer1.0").named_children()][:2] == [
+            "norm",
+            "conv",
+        ]
     # without it, the order they run
     spec.write_text(spec.read_text().replace("    module_order: [norm, conv]\n", ""))
     plain = compiler.compile(spec, seed=0).get_submodule("layer1.0")

@@ -1,11 +1,9 @@
 """torchvision's classification zoo (MobileNet, EfficientNet, RegNet, ConvNeXt, VGG, AlexNet,
 SqueezeNet, DenseNet, MNASNet, ShuffleNetV2, GoogLeNet, Inception v3, ViT, Swin, Swin V2,
-MaxViT) from the
-library's specs, proven equal to torchvision's models as the ResNets are: counts against
-torchvision's weights meta,
-state_dict keys/order/shapes, strict load, eval and train outputs under the same random draws
-(dropout, stochastic depth), gradients and BN statistics, the aten op sequence, and each
-family's initialisation.
+MaxViT) from the library's specs, proven equal to torchvision's models as the ResNets are:
+counts against torchvision's weights meta, state_dict keys/order/shapes, strict load, eval and
+train outputs under the same random draws (dropout, stochastic depth), gradients and BN
+statistics, the aten op sequence, and each family's initialisation.
 
 Outputs are compared at a reduced input size (the figures at the crop size); the largest model,
 regnet_y_128gf, proves keys, shapes and counts on the meta device and its outputs in eval mode;
