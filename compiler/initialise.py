@@ -26,13 +26,14 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
     """
     ctx = InitContext(zero_init_residual=zero_init_residual)
     done: set[str] = set()
+    modules = dict(module.named_modules())  # one walk, not a get_submodule per node
     for node in graph.nodes.values():
         rule = OPS[node.op].init
         if rule is not None:
             # a node owns a module, or (layer_scale) a bare parameter of its block
-            holder = module.get_submodule(node.name.rpartition(".")[0])
-            target = holder._parameters.get(node.name.rpartition(".")[2])
-            rule(module.get_submodule(node.name) if target is None else target, node.attrs, ctx)
+            owner, _, leaf = node.name.rpartition(".")
+            target = modules[owner]._parameters.get(leaf)
+            rule(modules[node.name] if target is None else target, node.attrs, ctx)
             done.add(node.name)
     for name, _ in [*module.named_parameters(), *module.named_buffers()]:
         # a node's rule covers the module's children too (attention's out_proj)

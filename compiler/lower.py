@@ -353,6 +353,7 @@ def registration_order(names: list[str], declared: list[str]) -> list[str]:
     return first + [n for n in names if n not in first]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a network names thousands of values, a stage's alike
 def _var(path: str) -> str:
     """A Python variable name for a value named by a module path."""
     cleaned = "".join(c if c.isalnum() else "_" for c in path)

@@ -330,7 +330,8 @@ def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
     return Lowered(
-        nn.Conv2d(
+        bare(
+            nn.Conv2d,
             ctx.in_shapes[0][0],
             a["out"],
             a["kernel"],
@@ -389,7 +390,7 @@ def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
     c = ctx.in_shapes[0][0]
     cls = nn.BatchNorm2d if len(ctx.in_shapes[0]) == 3 else nn.BatchNorm1d
-    return Lowered(cls(c, eps=a["eps"], momentum=a["momentum"]))
+    return Lowered(bare(cls, c, eps=a["eps"], momentum=a["momentum"]))
 
 
 def _bn_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
@@ -414,7 +415,7 @@ def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _linear_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    return Lowered(nn.Linear(ctx.in_shapes[0][-1], a["out"], bias=a["bias"]))
+    return Lowered(bare(nn.Linear, ctx.in_shapes[0][-1], a["out"], bias=a["bias"]))
 
 
 def _linear_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
@@ -466,7 +467,7 @@ def _permute_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 def _layernorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    return Lowered(nn.LayerNorm(ctx.in_shapes[0][-1], eps=a["eps"]))
+    return Lowered(bare(nn.LayerNorm, ctx.in_shapes[0][-1], eps=a["eps"]))
 
 
 def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -591,7 +592,8 @@ def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
     return Lowered(
-        nn.ConvTranspose2d(
+        bare(
+            nn.ConvTranspose2d,
             ctx.in_shapes[0][0],
             a["out"],
             a["kernel"],
@@ -794,6 +796,54 @@ def _nn(name: str, *args: Any, **kw: Any) -> Any:
     from torch import nn
 
     return getattr(nn, name)(*args, **kw)
+
+
+_UNINITIALISED: dict[type, type] = {}
+_PROTOTYPES: dict[tuple[Any, ...], Any] = {}
+
+
+def bare(cls: type, *args: Any, **kw: Any) -> Any:
+    """``cls(*args, **kw)`` for a torch.nn layer without children (conv, BN, linear, layer
+    norm), without PyTorch's default initialisation: an instance of ``cls`` itself, its tensors
+    allocated (on the current default device) but not filled. Every weight the lowering makes is
+    given its value by the op's init rule (compiler.initialise), so the constructor's own init
+    would be thrown away; and the layers of a network repeat a few configurations, so each is
+    constructed once and copied (a network's layers cost half of what constructing them does)."""
+    key = (cls, args, tuple(sorted(kw.items())))
+    proto = _PROTOTYPES.get(key)
+    if proto is None:
+        quiet = _UNINITIALISED.get(cls)
+        if quiet is None:
+            quiet = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None})
+            _UNINITIALISED[cls] = quiet
+        proto = quiet(*args, **kw)
+        proto.__class__ = cls
+        assert not proto._modules, cls  # a copy shares nothing but immutable values
+        if len(_PROTOTYPES) >= 4096:
+            _PROTOTYPES.clear()
+        _PROTOTYPES[key] = proto
+    return _copy_layer(proto)
+
+
+def _copy_layer(proto: Any) -> Any:
+    """A layer like ``proto``: its containers copied, its tensors new and empty."""
+    import torch
+    from torch import nn
+
+    module = object.__new__(type(proto))
+    state = {k: v.copy() if isinstance(v, (dict, set, list)) else v for k, v in vars(proto).items()}
+    state["_parameters"] = {
+        k: None
+        if p is None
+        else nn.Parameter(torch.empty(p.shape, dtype=p.dtype), requires_grad=p.requires_grad)
+        for k, p in proto._parameters.items()
+    }
+    state["_buffers"] = {
+        k: None if b is None else torch.empty(b.shape, dtype=b.dtype)
+        for k, b in proto._buffers.items()
+    }
+    module.__dict__.update(state)
+    return module
 
 
 def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -1589,12 +1639,17 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     rule = a["init"]
+    if rule == "default":
+        m.reset_parameters()
+        return
     std = float(rule.rpartition("_")[2]) if rule.startswith("trunc_normal_") else 0.0
-    if rule == "default" or std or (m.bias is not None and rule == "kaiming"):
-        m.reset_parameters()  # PyTorch's default bias init needs the default weight's fan
+    if m.bias is not None and (std or rule == "kaiming"):
+        # PyTorch's default bias, uniform in +-1 / sqrt(fan_in), without filling the weight
+        fan_in = m.weight[0].numel()
+        bound = 1 / fan_in**0.5 if fan_in else 0.0
+        nn.init.uniform_(m.bias, -bound, bound)
     if std:  # GoogLeNet, Inception v3: the bias stays PyTorch's
         nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
-    if rule == "default" or std:
         return
     if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
@@ -1644,7 +1699,9 @@ def _init_linear(m: Any, a: Attrs, ctx: InitContext) -> None:
     rule = a["init"]
     if rule.startswith("trunc_normal_"):  # GoogLeNet, Inception v3: the bias stays PyTorch's
         std = float(rule.rpartition("_")[2])
-        m.reset_parameters()
+        if m.bias is not None:  # PyTorch's default, without filling the weight first
+            bound = 1 / math.sqrt(m.in_features) if m.in_features else 0.0
+            nn.init.uniform_(m.bias, -bound, bound)
         nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
         return
     if rule in ("default", "zero_bias"):

@@ -250,3 +250,45 @@ def test_module_order_sets_the_registration_order(tmp_path: Path) -> None:
     spec.write_text(spec.read_text().replace("    module_order: [norm, conv]\n", ""))
     plain = compiler.compile(spec, seed=0).get_submodule("layer1.0")
     assert [name for name, _ in plain.named_children()] == ["conv", "norm", "act", "tail"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "args", "kwargs"),
+    [
+        (torch.nn.Conv2d, (8, 16, 3), {"stride": 2, "padding": 1, "groups": 2, "bias": True}),
+        (torch.nn.BatchNorm2d, (16,), {"eps": 1e-3, "momentum": 0.01}),
+        (torch.nn.BatchNorm1d, (16,), {}),
+        (torch.nn.Linear, (16, 4), {"bias": False}),
+        (torch.nn.LayerNorm, (16,), {"eps": 1e-6}),
+        (torch.nn.ConvTranspose2d, (8, 4, 2), {"stride": 2}),
+    ],
+)
+def test_bare_layers_are_the_layers_torch_builds(
+    cls: type[torch.nn.Module], args: tuple[int, ...], kwargs: dict[str, object]
+) -> None:
+    """The lowering's layers skip PyTorch's default init (the init rules overwrite it) and
+    copy a prototype: each is an instance of the torch class itself, with the same attributes,
+    tensors of the same shapes and dtypes on the current device, and nothing shared with
+    another copy, so it trains, saves and loads as the layer torch builds."""
+    from compiler.ops import bare
+
+    fresh = cls(*args, **kwargs)
+    first, second = bare(cls, *args, **kwargs), bare(cls, *args, **kwargs)
+    assert type(first) is cls and repr(first) == repr(fresh)
+    plain = {k: v for k, v in vars(fresh).items() if k not in ("_parameters", "_buffers")}
+    assert {k: v for k, v in vars(first).items() if k in plain} == plain
+    assert set(vars(first)) == set(vars(fresh))
+
+    def layout(m: torch.nn.Module) -> list[tuple[object, ...]]:
+        return [(k, v.shape, v.dtype, v.device) for k, v in m.state_dict().items()]
+
+    assert layout(first) == layout(fresh)
+    for name, p in first.named_parameters():
+        assert isinstance(p, torch.nn.Parameter) and p.requires_grad
+        assert p is not second.get_parameter(name)
+    for holder in ("_parameters", "_buffers", "_modules", "_forward_hooks"):
+        assert getattr(first, holder) is not getattr(second, holder)
+    first.load_state_dict(fresh.state_dict())  # strict: the same keys and shapes
+    with torch.device("meta"):
+        on_meta = bare(cls, *args, **kwargs)
+    assert all(t.is_meta for t in on_meta.state_dict().values())
