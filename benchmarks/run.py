@@ -750,12 +750,14 @@ DOC_NOTES = """## How to read it
   pauses the garbage collector: without it the cost per layer grows with depth. Each generated
   module is compiled once by torch.fx, and modules of the same structure share one generated
   `forward` (see lowering.md).
-- For the small modern networks the fixed cost per module is what remains: RegNetY-400MF has 85
-  convs and 53 BatchNorms in 60 ms of torchvision construction; netc's build of the same, broken
-  down, is reading and expanding the spec ~10 ms, constructing the modules on the meta device
-  ~27 ms (PyTorch's module constructors, default init included, even without storage),
-  generating the fx modules ~13 ms and drawing the weights ~26 ms. Those rows are above the 1.1x
-  goal; the weights themselves are drawn exactly once, as the larger networks show.
+- For the small networks of many modules a fixed cost per module remains. netc builds its
+  layers without PyTorch's default init (each weight gets its value once, from its op's init
+  rule) and copies one prototype per layer configuration. RegNetY-400MF (85 convs, 53
+  BatchNorms), which torchvision builds in about 40 ms, then takes about 9 ms to read and expand
+  the spec, 21 ms to build the module tree (the layers and the fx modules), 3 ms to give the
+  weights storage and 25 ms to draw them. MobileNetV2, EfficientNet-B0 and GoogLeNet build within
+  1.1x of torchvision's constructor; RegNetY-400MF and DenseNet-121 (1.2x) and ShuffleNetV2
+  (2.2x: torchvision builds it in 14 ms, 6 of which netc spends reading the spec) do not.
 - Page faults per forward are minor faults (getrusage) over 5 forwards after a warm-up: memory the
   allocator returned to the kernel and touches again. Only the batch-8 ResNet-50 forward frees
   blocks large enough for glibc to hand back; netc's module then faults about 6% more than
