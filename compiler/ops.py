@@ -27,6 +27,21 @@ class ChannelsLast(tuple):
     __slots__ = ()
 
 
+class Groups(ChannelsLast):
+    """Groups of tokens ``[G, P, C]`` (MaxViT's partitions of a map): channels-last, so a linear,
+    a layer norm or an add acts on their channels as on any channels-last value, but no map:
+    window attention, patch merging and permute refuse them; departition makes a map again."""
+
+    __slots__ = ()
+
+
+def _layout(shape: Shape) -> str:
+    """What kind of value ``shape`` is, in words for an error."""
+    if isinstance(shape, Groups):
+        return "groups of tokens"
+    return "a channels-last value" if isinstance(shape, ChannelsLast) else "a [C, H, W] value"
+
+
 def channels(shape: Shape) -> int:
     """The channels of a value: C of a map [C, H, W] or a vector [C]; the last dimension of a
     channels-last map [H, W, C] or of a token sequence [L, D]."""
@@ -381,8 +396,9 @@ def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _same_layout(ins: list[Shape], op: str) -> None:
-    if len({isinstance(s, ChannelsLast) for s in ins}) > 1:
-        raise ShapeError(f"{op} of a channels-last and a [C, H, W] value")
+    layouts = list(dict.fromkeys(_layout(s) for s in ins))
+    if len(layouts) > 1:
+        raise ShapeError(f"{op} of {layouts[0]} and {layouts[1]}")
 
 
 def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -399,8 +415,8 @@ def _bn_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 
 def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    if isinstance(ins[0], ChannelsLast):
-        return ChannelsLast((*ins[0][:-1], a["out"]))
+    if isinstance(ins[0], ChannelsLast):  # a map, or groups of tokens: the same kind out
+        return type(ins[0])((*ins[0][:-1], a["out"]))
     if len(ins[0]) == 3:
         raise ShapeError(
             f"linear acts on the last dimension; a [C, H, W] input {list(ins[0])} would mix "
@@ -447,6 +463,12 @@ def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
     if dims[0] != 0:
         raise ShapeError(f"dims {list(dims)} moves the batch dimension; it must stay first", "dims")
     out = tuple(ins[0][d - 1] for d in dims[1:])
+    if isinstance(ins[0], Groups):
+        raise ShapeError(
+            f"dims {list(dims)} on groups of tokens {list(ins[0])}",
+            "dims",
+            "op: departition makes them a [C, H, W] map again",
+        )
     if isinstance(ins[0], ChannelsLast):
         # back to [C, H, W] only by the inverse order; anything else is no layout netc knows
         back = list(dims) == [0, 3, 1, 2]
@@ -1199,6 +1221,12 @@ def _init_attention(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 
 def _channels_last(ins: list[Shape], op: str) -> Shape:
+    if isinstance(ins[0], Groups):
+        raise ShapeError(
+            f"{op} needs a channels-last [H, W, C] map, got groups of tokens {list(ins[0])}",
+            None,
+            "op: departition makes them a map again",
+        )
     if not isinstance(ins[0], ChannelsLast):
         raise ShapeError(
             f"{op} needs a channels-last [H, W, C] map, got {list(ins[0])}",
@@ -1492,7 +1520,7 @@ def _partition_shape(a: Attrs, ins: list[Shape], op: str = "partition") -> Shape
     groups, tokens = (h // p) * (w // p), p * p
     if a["kind"] == "grid":
         groups, tokens = tokens, groups
-    return ChannelsLast((groups, tokens, c))
+    return Groups((groups, tokens, c))
 
 
 def _partition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -1512,8 +1540,12 @@ def _partition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 def _departition_shape(a: Attrs, ins: list[Shape]) -> Shape:
     windows, like = ins
-    if not isinstance(windows, ChannelsLast):
-        raise ShapeError(f"departition needs groups of tokens [G, P, C], got {list(windows)}")
+    if not isinstance(windows, Groups):
+        raise ShapeError(
+            f"departition needs groups of tokens [G, P, C], got {_layout(windows)} {list(windows)}",
+            None,
+            "op: partition makes them",
+        )
     # the groups of `like`, cut the same way
     expected = _partition_shape(a, [like], "departition's second input (the map)")
     if tuple(expected[:2]) != tuple(windows[:2]):
@@ -1545,9 +1577,10 @@ def _departition_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
 
 def _relative_attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
     shape = ins[0]
-    if not isinstance(shape, ChannelsLast):
+    if not isinstance(shape, Groups):
         raise ShapeError(
-            f"relative_attention needs groups of tokens [G, P, C], got {list(shape)}",
+            f"relative_attention needs groups of tokens [G, P, C], got {_layout(shape)} "
+            f"{list(shape)}",
             None,
             "op: partition cuts a [C, H, W] map into them",
         )
