@@ -810,19 +810,20 @@ DOC_NOTES = """## How to read it
   identical modules differ by that much here. The op-sequence row is the deterministic part: both
   modules dispatch exactly the same aten ops with the same shapes, in the same order.
 - Spec -> module is faster than torchvision's constructor for the ResNets and ConvNeXt because
-  netc builds on the meta device and initialises each weight once (torch's constructors
-  initialise every weight, then torchvision initialises it again). Building a deep network
-  pauses the garbage collector: without it the cost per layer grows with depth. Each generated
-  module is compiled once by torch.fx, and modules of the same structure share one generated
-  `forward` (see lowering.md).
+  netc builds without PyTorch's default init and initialises each weight once (torch's
+  constructors initialise every weight, then torchvision initialises it again). Building a deep
+  network pauses the garbage collector: without it the cost per layer grows with depth. Each
+  generated module is compiled once by torch.fx, and modules of the same structure share one
+  generated `forward` (see lowering.md).
 - For the small networks of many modules a fixed cost per module remains. netc builds its
-  layers without PyTorch's default init (each weight gets its value once, from its op's init
-  rule) and copies one prototype per layer configuration. RegNetY-400MF (85 convs, 53
-  BatchNorms), which torchvision builds in about 40 ms, then takes about 9 ms to read and expand
-  the spec, 21 ms to build the module tree (the layers and the fx modules), 3 ms to give the
-  weights storage and 25 ms to draw them. MobileNetV2, EfficientNet-B0 and GoogLeNet build within
-  1.1x of torchvision's constructor; RegNetY-400MF and DenseNet-121 (1.2x) and ShuffleNetV2
-  (2.2x: torchvision builds it in 14 ms, 6 of which netc spends reading the spec) do not.
+  layers (conv, BN, linear, layer norm) directly, without PyTorch's default init (each weight
+  gets its value once, from its op's init rule), copying one prototype per layer configuration;
+  other modules are built on the meta device and given storage after. RegNetY-400MF (85 convs,
+  53 BatchNorms), which torchvision builds in about 42 ms, then takes about 9 ms to read and
+  expand the spec, about 15 ms to build the module tree (mostly torch.fx's graphs) and 25 ms to
+  draw the weights. RegNetY-400MF and DenseNet-121 measure 1.05-1.2x from run to run, on the
+  edge of the 1.1x goal; ShuffleNetV2 (about 1.8x) does not reach it: torchvision builds it in
+  15 ms, 7 of which netc spends reading the spec.
 - The separate-process row builds and runs each model alone in a fresh process, torchvision's,
   netc's and torchvision's again (the control), in rotating order, 5 rounds; as a user runs it,
   with nothing shared. Its control shows how much a process of its own moves the time (a few

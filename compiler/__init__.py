@@ -48,8 +48,6 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
     ``"resnet50"``.
     """
-    import torch
-
     from .initialise import initialise, materialise, seeded
     from .lower import lower
 
@@ -77,10 +75,10 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     if zero_init_residual is None:
         zero_init_residual = graph.origin is not None and graph.origin.zero_init_residual
     with seeded(seed), gc_paused():
-        # built on the meta device (no memory, no default init), then given real storage and
-        # initialised once: torch's own constructors would initialise every weight twice
-        with torch.device("meta"):
-            module = lower(graph)
+        # the layers built without default init, the other modules on the meta device, then
+        # given real storage, and every weight initialised once: torch's own constructors would
+        # initialise every weight twice
+        module = lower(graph, meta_unless_bare=True)
         materialise(module)
         initialise(module, graph, zero_init_residual)
     if weights is not None:

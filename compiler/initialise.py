@@ -46,17 +46,17 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
 
 
 def materialise(module: nn.Module) -> None:
-    """Give every parameter and buffer of a module built on the meta device CPU storage,
+    """Give every parameter and buffer on the meta device storage on the current default device,
     uninitialised (``initialise`` fills it). ``Module.to_empty`` does the same through
     ``_apply``, at several times the cost per tensor; this module is fresh, with no hooks or
     shared tensors to preserve."""
     for sub in module.modules():
         for name, p in sub._parameters.items():
-            if p is not None:
+            if p is not None and p.is_meta:
                 fresh = torch.empty(p.shape, dtype=p.dtype)
                 sub._parameters[name] = nn.Parameter(fresh, requires_grad=p.requires_grad)
         for name, b in sub._buffers.items():
-            if b is not None:
+            if b is not None and b.is_meta:
                 sub._buffers[name] = torch.empty(b.shape, dtype=b.dtype)
 
 

@@ -26,6 +26,7 @@ import functools
 import operator
 from typing import Any
 
+import torch
 from torch import fx, nn
 from torch.fx.graph_module import _WrappedCall
 
@@ -261,9 +262,12 @@ class _Builder:
         values[node.name].name = _var(relative)
 
 
-def plan(graph: Graph) -> Part:
+def plan(graph: Graph, meta_unless_bare: bool = False) -> Part:
     """Each node's lowering (in ``node.meta['lowered']``, until :func:`release`) and the tree of
-    parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it."""
+    parts, sealed; the module tree is built from it, and ``netc emit`` writes source from it.
+    ``meta_unless_bare`` builds the modules of ops that are not ``bare`` on the meta device (their
+    constructors would draw values the init rules overwrite) and the bare layers where the
+    caller builds."""
     allowed = inplace_plan(graph)
     for node in graph.nodes.values():
         _check_names(node)
@@ -273,7 +277,12 @@ def plan(graph: Graph) -> Part:
             inplace_ok=allowed[node.name],
             in_sequence=node.name.rpartition(".")[2].isdigit(),
         )
-        node.meta["lowered"] = OPS[node.op].lower(node.attrs, ctx)
+        op = OPS[node.op]
+        if meta_unless_bare and not op.bare:
+            with torch.device("meta"):
+                node.meta["lowered"] = op.lower(node.attrs, ctx)
+        else:
+            node.meta["lowered"] = op.lower(node.attrs, ctx)
     tree = build_tree(graph)
     _mark_chains(tree)
     return tree
@@ -285,9 +294,11 @@ def release(graph: Graph) -> None:
         node.meta.pop("lowered", None)
 
 
-def lower(graph: Graph) -> fx.GraphModule:
-    """Build the module tree for ``graph``; its weights get values from compiler.initialise."""
-    tree = plan(graph)
+def lower(graph: Graph, meta_unless_bare: bool = False) -> fx.GraphModule:
+    """Build the module tree for ``graph``; its weights get values from compiler.initialise
+    (``meta_unless_bare``: see :func:`plan`; compiler.materialise then gives the meta tensors
+    storage)."""
+    tree = plan(graph, meta_unless_bare)
     token = _BUILDING.set(True)
     try:
         module = _Builder(graph).module(tree)

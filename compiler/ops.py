@@ -223,6 +223,9 @@ class Op:
     passes_through: bool = False
     # its output is a view of its first input (flatten, permute, chunk, crop): no memory of its own
     view: bool = False
+    # its module is a torch layer made by `bare`: storage allocated, nothing drawn, so it may be
+    # built on the real device at once (compile builds the others on the meta device)
+    bare: bool = False
     # whether, where no other node reads its first input, it writes into it (given the attributes
     # and the number of inputs): the memory analysis counts no new memory for it
     overwrites: Callable[[Attrs, int], bool] | None = None
@@ -1820,6 +1823,7 @@ OPS: dict[str, Op] = {
             },
             shape=_conv_shape,
             lower=_conv_lower,
+            bare=True,
             onnx=_conv_onnx,
             label=_conv_label,
             diagram="weight",
@@ -1844,6 +1848,7 @@ OPS: dict[str, Op] = {
             },
             shape=_bn_shape,
             lower=_bn_lower,
+            bare=True,
             onnx=_bn_onnx,
             label=lambda a, o: "BN",
             diagram="norm",
@@ -1994,6 +1999,7 @@ OPS: dict[str, Op] = {
             },
             shape=_tconv_shape,
             lower=_tconv_lower,
+            bare=True,
             onnx=_tconv_onnx,
             label=lambda a, o: f"{a['kernel']}x{a['kernel']} up-conv, {a['out']}, x{a['stride']}",
             diagram="weight",
@@ -2370,6 +2376,7 @@ OPS: dict[str, Op] = {
             },
             shape=_linear_shape,
             lower=_linear_lower,
+            bare=True,
             onnx=_linear_onnx,
             label=lambda a, o: f"fc {a['out']}",
             diagram="weight",
@@ -2397,6 +2404,7 @@ OPS: dict[str, Op] = {
             attrs={"eps": _LN_EPS},
             shape=_same,
             lower=_layernorm_lower,
+            bare=True,
             onnx=lambda a, ctx, e: _layernorm_nodes(a, e, e.inputs[0]),
             label=lambda a, o: "LN",
             diagram="norm",

@@ -35,21 +35,25 @@ def build_tree(graph: Graph) -> Part:
         part.members.append(node)
         parts = node.name.split(".")
         for depth, name in enumerate(parts):
-            path = ".".join(parts[: depth + 1])
-            part = part.children.setdefault(name, Part(path=path))
+            child = part.children.get(name)
+            if child is None:  # (a Part made only when new: networks have thousands of nodes)
+                child = part.children[name] = Part(path=".".join(parts[: depth + 1]))
+            part = child
             part.members.append(node)
         part.node = node
-    _seal(root, graph, {n: k for k, n in enumerate(graph.nodes)}, graph.consumers())
+    order = {n: k for k, n in enumerate(graph.nodes)}
+    _seal(root, order, graph.consumers(), set(graph.returns))
     return root
 
 
-def _seal(part: Part, graph: Graph, order: dict[str, int], readers: dict[str, list[str]]) -> None:
+def _seal(
+    part: Part, order: dict[str, int], readers: dict[str, list[str]], returned: set[str]
+) -> None:
     """Work out, bottom up, which parts are sealed."""
     for child in part.children.values():
-        _seal(child, graph, order, readers)
+        _seal(child, order, readers, returned)
     names = {n.name for n in part.members}
     part.inputs = list(dict.fromkeys(i for n in part.members for i in n.inputs if i not in names))
-    returned = set(graph.returns)
     exports = [
         n.name
         for n in part.members
