@@ -232,6 +232,8 @@ class Emitter:
         if getattr(thing, "__module__", "") != netc_modules.__name__ or thing in self.seen:
             return
         self.seen.add(thing)
+        for base in getattr(thing, "__bases__", ()):  # a class after the netc class it extends
+            self.need(base)
         source = inspect.getsource(thing)
         for name, other in vars(netc_modules).items():
             if (

@@ -179,25 +179,36 @@ class WindowAttention(nn.Module):
         self.dropout = dropout
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
+        self.add_position_state()
+
+    def add_position_state(self) -> None:
+        """The state the position bias comes from, registered after qkv and proj."""
         self.relative_position_bias_table = nn.Parameter(
-            torch.zeros((2 * window - 1) * (2 * window - 1), heads)
+            torch.zeros((2 * self.window - 1) * (2 * self.window - 1), self.heads)
         )
-        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.register_buffer("relative_position_index", relative_position_index(self.window))
 
     def reset_index(self) -> None:
         """Compute the index buffer again (after the module was built without storage)."""
         with torch.no_grad():
             self.relative_position_index.copy_(relative_position_index(self.window))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def position_bias(self) -> torch.Tensor:
+        """The relative position bias of a window's pairs, [1, heads, n, n]."""
         n = self.window * self.window
         bias = self.relative_position_bias_table[self.relative_position_index]
-        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+
+    def cosine_scale(self) -> torch.Tensor | None:
+        """Swin V2's learned scale of cosine attention; None: scaled dot products."""
+        return None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return window_attention(
             x,
             self.qkv.weight,
             self.proj.weight,
-            bias,
+            self.position_bias(),
             [self.window, self.window],
             self.heads,
             [self.shift, self.shift],
@@ -206,6 +217,7 @@ class WindowAttention(nn.Module):
             self.qkv.bias,
             self.proj.bias,
             self.training,
+            self.cosine_scale(),
         )
 
     def extra_repr(self) -> str:
@@ -224,7 +236,7 @@ def relative_position_index(window: int) -> torch.Tensor:
     return relative.sum(-1).flatten()
 
 
-class WindowAttentionV2(nn.Module):
+class WindowAttentionV2(WindowAttention):
     """Swin V2's (shifted) window attention (Liu et al. 2022, Sec. 3.2-3.3) over a channels-last
     map [N, H, W, C]: the windows of WindowAttention, but scaled cosine attention (q and k
     normalised, their product times a learned per-head scale, ``exp(logit_scale)`` at most
@@ -233,31 +245,16 @@ class WindowAttentionV2(nn.Module):
     per head, 16 * sigmoid(.). The parameters, buffers and their order are torchvision's
     ShiftedWindowAttentionV2's, and so is the order of the torch calls."""
 
-    relative_coords_table: torch.Tensor  # buffers
-    relative_position_index: torch.Tensor
+    relative_coords_table: torch.Tensor  # a buffer
 
-    def __init__(
-        self,
-        dim: int,
-        window: int,
-        shift: int,
-        heads: int,
-        attention_dropout: float = 0.0,
-        dropout: float = 0.0,
-    ) -> None:
-        super().__init__()
-        self.dim, self.window, self.shift, self.heads = dim, window, shift, heads
-        self.attention_dropout = attention_dropout
-        self.dropout = dropout
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-        self.register_buffer("relative_coords_table", relative_coords_table(window))
-        self.register_buffer("relative_position_index", relative_position_index(window))
-        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((heads, 1, 1))))
+    def add_position_state(self) -> None:
+        self.register_buffer("relative_coords_table", relative_coords_table(self.window))
+        self.register_buffer("relative_position_index", relative_position_index(self.window))
+        self.logit_scale = nn.Parameter(torch.log(10 * torch.ones((self.heads, 1, 1))))
         # 512 hidden units, as torchvision's (ops.CPB_HIDDEN counts them; `netc emit` copies
         # this class standalone, so the figure is written here)
         self.cpb_mlp = nn.Sequential(
-            nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, heads, bias=False)
+            nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, self.heads, bias=False)
         )
 
     def reset_index(self) -> None:
@@ -266,30 +263,15 @@ class WindowAttentionV2(nn.Module):
             self.relative_coords_table.copy_(relative_coords_table(self.window))
             self.relative_position_index.copy_(relative_position_index(self.window))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def position_bias(self) -> torch.Tensor:
         n = self.window * self.window
         table = self.cpb_mlp(self.relative_coords_table).view(-1, self.heads)
         bias = table[self.relative_position_index]
         bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
-        bias = 16 * torch.sigmoid(bias)
-        return window_attention(
-            x,
-            self.qkv.weight,
-            self.proj.weight,
-            bias,
-            [self.window, self.window],
-            self.heads,
-            [self.shift, self.shift],
-            self.attention_dropout,
-            self.dropout,
-            self.qkv.bias,
-            self.proj.bias,
-            self.training,
-            self.logit_scale,
-        )
+        return 16 * torch.sigmoid(bias)
 
-    def extra_repr(self) -> str:
-        return f"window={self.window}, shift={self.shift}, heads={self.heads}"
+    def cosine_scale(self) -> torch.Tensor | None:
+        return self.logit_scale
 
 
 def relative_coords_table(window: int) -> torch.Tensor:

@@ -1265,17 +1265,6 @@ def _window_attention_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
     return 4 * c * c + 4 * c + (2 * a["window"] - 1) ** 2 * a["heads"]
 
 
-def _window_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from . import modules
-
-    c = ctx.in_shapes[0][2]
-    return Lowered(
-        modules.WindowAttention(
-            c, a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"]
-        )
-    )
-
-
 # Swin V2's continuous position bias: an MLP from a 2-d offset through 512 hidden units
 CPB_HIDDEN = 512
 
@@ -1295,17 +1284,6 @@ def _window_attention_v2_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
     c, heads = ins[0][2], a["heads"]
     # qkv and proj, the logit scale per head, the bias MLP (its last linear has no bias)
     return 4 * c * c + 4 * c + heads + 3 * CPB_HIDDEN + CPB_HIDDEN * heads
-
-
-def _window_attention_v2_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from . import modules
-
-    c = ctx.in_shapes[0][2]
-    return Lowered(
-        modules.WindowAttentionV2(
-            c, a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"]
-        )
-    )
 
 
 def _init_window_attention_v2(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -1412,14 +1390,6 @@ def _shift_mask(height: int, width: int, window: int, shift_h: int, shift_w: int
             cells = [label[wy + i][wx + j] for i in range(window) for j in range(window)]
             out += [0.0 if p == q else -100.0 for p in cells for q in cells]
     return out
-
-
-def _window_attention_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
-    return _windows_onnx(a, ctx, e, cosine=False)
-
-
-def _window_attention_v2_onnx(a: Attrs, ctx: LowerContext, e: Emitter) -> str:
-    return _windows_onnx(a, ctx, e, cosine=True)
 
 
 def _normalize(e: Emitter, x: str) -> str:
@@ -1779,6 +1749,63 @@ DENSE_JOIN = "concat"
 TOKENS = "tokens"
 PERMUTE = "permute"
 
+
+def _window_attention_op(cosine: bool) -> Op:
+    """Swin's window attention (torchvision's ShiftedWindowAttention), or with ``cosine`` Swin
+    V2's (ShiftedWindowAttentionV2): the same windows, shifts and attributes; V2 scores by
+    scaled cosine similarity and computes its position bias with a small MLP."""
+    module = "WindowAttentionV2" if cosine else "WindowAttention"
+
+    def lower(a: Attrs, ctx: LowerContext) -> Lowered:
+        from . import modules
+
+        c = ctx.in_shapes[0][2]
+        args = (a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"])
+        return Lowered(getattr(modules, module)(c, *args))
+
+    def label(a: Attrs, o: Shape) -> str:
+        # the paper's names: W-MSA, and SW-MSA for shifted windows
+        kind = f"{'SW' if a['shift'] else 'W'}-MSA {a['window']}x{a['window']}, {a['heads']} heads"
+        return kind + ", cosine" if cosine else kind
+
+    doc = (
+        "Swin V2's window attention over a channels-last map [H, W, C]: as window_attention, "
+        "but scaled cosine attention and a continuous relative position bias from a small MLP "
+        "(torchvision's ShiftedWindowAttentionV2: logit_scale, the buffers relative_coords_table "
+        "and relative_position_index, qkv, proj, cpb_mlp)"
+        if cosine
+        else "Swin's window attention over a channels-last map [H, W, C]: multi-head attention "
+        "within window x window windows, shifted cyclically by shift (SW-MSA), with a learned "
+        "relative position bias (torchvision's ShiftedWindowAttention: "
+        "relative_position_bias_table, the buffer relative_position_index, qkv, proj)"
+    )
+    return Op(
+        name="window_attention_v2" if cosine else "window_attention",
+        doc=doc,
+        attrs={
+            "heads": Attr(kind="int", min=1, doc="attention heads; divides the channels"),
+            # V2's log-spaced offsets divide by window - 1
+            "window": Attr(
+                kind="int", default=8 if cosine else 7, min=2 if cosine else 1, doc="window side"
+            ),
+            "shift": Attr(kind="int", default=0, min=0, doc="less than the window"),
+            "attention_dropout": Attr(kind="float", default=0.0, min=0, max=1),
+            "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="after proj"),
+        },
+        shape=_window_attention_shape,
+        lower=lower,
+        onnx=lambda a, ctx, e: _windows_onnx(a, ctx, e, cosine),
+        label=label,
+        diagram="weight",
+        params=_window_attention_v2_params if cosine else _window_attention_params,
+        macs=_window_attention_v2_macs if cosine else _window_attention_macs,
+        init=_init_window_attention_v2 if cosine else _init_window_attention,
+        weighted=True,
+        fresh_output=True,
+        channels_last_input=True,
+    )
+
+
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
@@ -2136,62 +2163,8 @@ OPS: dict[str, Op] = {
             view=True,
             sequence_input=True,
         ),
-        Op(
-            name="window_attention",
-            doc="Swin's window attention over a channels-last map [H, W, C]: multi-head "
-            "attention within window x window windows, shifted cyclically by shift (SW-MSA), "
-            "with a learned relative position bias (torchvision's ShiftedWindowAttention: "
-            "relative_position_bias_table, the buffer relative_position_index, qkv, proj)",
-            attrs={
-                "heads": Attr(kind="int", min=1, doc="attention heads; divides the channels"),
-                "window": Attr(kind="int", default=7, min=1, doc="window side"),
-                "shift": Attr(kind="int", default=0, min=0, doc="less than the window"),
-                "attention_dropout": Attr(kind="float", default=0.0, min=0, max=1),
-                "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="after proj"),
-            },
-            shape=_window_attention_shape,
-            lower=_window_attention_lower,
-            onnx=_window_attention_onnx,
-            # the paper's names: W-MSA, and SW-MSA for shifted windows
-            label=lambda a, o: (
-                f"{'SW' if a['shift'] else 'W'}-MSA {a['window']}x{a['window']}, {a['heads']} heads"
-            ),
-            diagram="weight",
-            params=_window_attention_params,
-            macs=_window_attention_macs,
-            init=_init_window_attention,
-            weighted=True,
-            fresh_output=True,
-            channels_last_input=True,
-        ),
-        Op(
-            name="window_attention_v2",
-            doc="Swin V2's window attention over a channels-last map [H, W, C]: as "
-            "window_attention, but scaled cosine attention and a continuous relative position "
-            "bias from a small MLP (torchvision's ShiftedWindowAttentionV2: logit_scale, the "
-            "buffers relative_coords_table and relative_position_index, qkv, proj, cpb_mlp)",
-            attrs={
-                "heads": Attr(kind="int", min=1, doc="attention heads; divides the channels"),
-                "window": Attr(kind="int", default=8, min=2, doc="window side"),
-                "shift": Attr(kind="int", default=0, min=0, doc="less than the window"),
-                "attention_dropout": Attr(kind="float", default=0.0, min=0, max=1),
-                "dropout": Attr(kind="float", default=0.0, min=0, max=1, doc="after proj"),
-            },
-            shape=_window_attention_shape,
-            lower=_window_attention_v2_lower,
-            onnx=_window_attention_v2_onnx,
-            label=lambda a, o: (
-                f"{'SW' if a['shift'] else 'W'}-MSA {a['window']}x{a['window']}, "
-                f"{a['heads']} heads, cosine"
-            ),
-            diagram="weight",
-            params=_window_attention_v2_params,
-            macs=_window_attention_v2_macs,
-            init=_init_window_attention_v2,
-            weighted=True,
-            fresh_output=True,
-            channels_last_input=True,
-        ),
+        _window_attention_op(cosine=False),
+        _window_attention_op(cosine=True),
         Op(
             name="patch_merging",
             doc="Swin's patch merging on a channels-last map: each 2x2 patch side by side "
