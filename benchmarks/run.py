@@ -16,7 +16,9 @@ Sections (targets in brackets):
     eager at batch 1
     and 8; the network's FLOP/s as a fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
  4. inference lowering: BN folded + channels-last under torch.compile vs torchvision eager at
-    batch 8 [>= 1.5x], outputs allclose
+    batch 8 [>= 1.5x], outputs allclose; the eager inference module (BN folded) inside
+    compiler.allocator.keep_freed_memory vs torchvision eager with the default allocator, each
+    alone in a fresh process, resnet50, mobilenet_v2, densenet121 at batch 8 [>= 1.2x]
  5. modern families: mobilenet_v2, efficientnet_b0, regnet_y_400mf, convnext_tiny: eager batch 8
     against torchvision (paired, with the control) [>= 0.99], spec -> module vs torchvision's
     constructor [<= 1.1x], onnxruntime (the netc exporter's file) / torch eager at batch 8
@@ -152,6 +154,7 @@ def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, r
     t = rounds({"tv": lambda: ref(x), "netc": lambda: ours(x), "tv2": lambda: control(x)}, reps)
     ratio = paired_ratio(t, "tv", "netc")
     faults = {"tv": _faults_per_call(lambda: ref(x)), "netc": _faults_per_call(lambda: ours(x))}
+    peaks = {"tv": _peak_mib(lambda: ref(x)), "netc": _peak_mib(lambda: ours(x))}
     row(
         "zero_overhead",
         what,
@@ -162,38 +165,68 @@ def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, r
         control_tv_over_tv=paired_ratio(t, "tv", "tv2"),
         tv_faults=faults["tv"],
         netc_faults=faults["netc"],
+        tv_peak_mib=peaks["tv"],
+        netc_peak_mib=peaks["netc"],
         tv_s=statistics.median(t["tv"]),
         netc_s=statistics.median(t["netc"]),
     )
     print(f"      control: torchvision / a second torchvision {paired_ratio(t, 'tv', 'tv2'):.3f}x")
 
 
-# one model's steady-state forward time and page faults, alone in a fresh process
+# one model's steady-state forward time, page faults and peak resident memory, alone in a fresh
+# process; kind: tv | netc | netc_inference (BN folded) | any of them + "_kept" (run inside
+# compiler.allocator.keep_freed_memory)
 _ALONE = """
-import resource, statistics, sys, time
+import contextlib, resource, statistics, sys, time
 import torch
 sys.path.insert(0, sys.argv[5])
 kind, name, batch, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.set_grad_enabled(False)
 torch.manual_seed(0)
-if kind == "netc":
+if kind.startswith("netc"):
     import compiler
-    model = compiler.compile(name).eval()
+    model = compiler.compile(name, inference="inference" in kind).eval()
 else:
     import torchvision
     model = getattr(torchvision.models, name)().eval()
 x = torch.randn(batch, 3, 224, 224)
-for _ in range(3):
-    model(x)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-times = []
-for _ in range(calls):
-    start = time.perf_counter()
-    model(x)
-    times.append(time.perf_counter() - start)
-faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-print(statistics.median(times), faults)
+scope = contextlib.nullcontext()
+if kind.endswith("_kept"):
+    from compiler.allocator import keep_freed_memory
+    scope = keep_freed_memory()
+with scope:
+    for _ in range(3):
+        model(x)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - start)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(statistics.median(times), faults, peak_mib)
 """
+
+
+def _alone(kinds: list[str], name: str, batch: int, rounds_: int, calls: int) -> dict[str, Any]:
+    """Each kind built and run alone in a fresh process, ``rounds_`` times in rotating order:
+    per kind, the median forward seconds of each process, its faults per forward and its peak
+    resident memory (MiB)."""
+    out: dict[str, dict[str, list[float]]] = {
+        k: {"seconds": [], "faults": [], "peak_mib": []} for k in kinds
+    }
+    for r in range(rounds_):
+        shift = r % len(kinds)
+        for kind in kinds[shift:] + kinds[:shift]:
+            args = [kind.rstrip("2"), name, str(batch), str(calls), str(ROOT)]
+            done = subprocess.run(
+                [sys.executable, "-c", _ALONE, *args], capture_output=True, text=True, check=True
+            )
+            figures = zip(("seconds", "faults", "peak_mib"), done.stdout.split(), strict=True)
+            for key, value in figures:
+                out[kind][key].append(float(value))
+    return out
 
 
 def separate_processes(name: str, batch: int, rounds_: int, calls: int = 10) -> None:
@@ -203,18 +236,8 @@ def separate_processes(name: str, batch: int, rounds_: int, calls: int = 10) -> 
     over netc's in the same round. Weights are each process's own (same seed), so where they
     land in memory differs too: this row answers whether netc is slower in a process of its
     own, as a user runs it."""
-    kinds = ["tv", "netc", "tv2"]
-    seconds: dict[str, list[float]] = {k: [] for k in kinds}
-    faults: dict[str, list[float]] = {k: [] for k in kinds}
-    for r in range(rounds_):
-        for kind in kinds[r % 3 :] + kinds[: r % 3]:
-            args = [kind.rstrip("2"), name, str(batch), str(calls), str(ROOT)]
-            done = subprocess.run(
-                [sys.executable, "-c", _ALONE, *args], capture_output=True, text=True, check=True
-            )
-            median, per_call = done.stdout.split()
-            seconds[kind].append(float(median))
-            faults[kind].append(float(per_call))
+    got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls)
+    seconds = {k: v["seconds"] for k, v in got.items()}
     ratio = paired_ratio(seconds, "tv", "netc")
     row(
         "zero_overhead",
@@ -224,11 +247,43 @@ def separate_processes(name: str, batch: int, rounds_: int, calls: int = 10) -> 
         ">= 0.99",
         ratio >= 0.99,
         control_tv_over_tv=paired_ratio(seconds, "tv", "tv2"),
-        tv_faults=statistics.median(faults["tv"]),
-        netc_faults=statistics.median(faults["netc"]),
+        tv_faults=statistics.median(got["tv"]["faults"]),
+        netc_faults=statistics.median(got["netc"]["faults"]),
+        tv_peak_mib=statistics.median(got["tv"]["peak_mib"]),
+        netc_peak_mib=statistics.median(got["netc"]["peak_mib"]),
         tv_s=statistics.median(seconds["tv"]),
         netc_s=statistics.median(seconds["netc"]),
         processes=3 * rounds_,
+    )
+
+
+def kept_memory(name: str, batch: int, rounds_: int, calls: int = 10) -> None:
+    """The eager inference path: netc's inference module (BatchNorm folded into the convs) run
+    inside compiler.allocator.keep_freed_memory, against torchvision's model with the default
+    allocator, each alone in a fresh process, in rotating order; torchvision's model inside the
+    same scope shows what the policy alone gives; torchvision twice is the control."""
+    kinds = ["tv", "netc_inference_kept", "tv_kept", "tv2"]
+    got = _alone(kinds, name, batch, rounds_, calls)
+    seconds = {k: v["seconds"] for k, v in got.items()}
+    ratio = paired_ratio(seconds, "tv", "netc_inference_kept")
+    row(
+        "inference",
+        f"{name} eager batch {batch}: netc inference module, freed memory kept / torchvision",
+        ratio,
+        "x",
+        ">= 1.2",
+        ratio >= 1.2,
+        control_tv_over_tv=paired_ratio(seconds, "tv", "tv2"),
+        tv_kept_over_tv=paired_ratio(seconds, "tv", "tv_kept"),
+        **{f"{k}_faults": statistics.median(v["faults"]) for k, v in got.items()},
+        **{f"{k}_peak_mib": statistics.median(v["peak_mib"]) for k, v in got.items()},
+        **{f"{k}_s": statistics.median(v["seconds"]) for k, v in got.items()},
+        processes=len(kinds) * rounds_,
+    )
+    print(
+        f"      faults per forward: torchvision {statistics.median(got['tv']['faults']):,.0f}, "
+        f"netc kept {statistics.median(got['netc_inference_kept']['faults']):,.0f}; "
+        f"torchvision kept / torchvision {paired_ratio(seconds, 'tv', 'tv_kept'):.3f}x"
     )
 
 
@@ -242,6 +297,23 @@ def _faults_per_call(fn: Callable[[], Any], calls: int = 5) -> float:
     for _ in range(calls):
         fn()
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
+def _peak_mib(fn: Callable[[], Any]) -> float:
+    """How far one call raises the process's resident memory at its peak (MiB): Linux's
+    high-water mark, reset just before (/proc/self/clear_refs), less what was resident then.
+    In a process holding several models this is the call's own memory, weights excluded."""
+
+    def status(field: str) -> float:
+        with open("/proc/self/status") as f:
+            line = next(line for line in f if line.startswith(field))
+        return int(line.split()[1]) / 1024
+
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    resident = status("VmRSS:")
+    fn()
+    return status("VmHWM:") - resident
 
 
 def _aten_ops(module: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
@@ -337,13 +409,22 @@ def _torchvision(name: str) -> torch.nn.Module:
 
 
 def _construction(section: str, name: str, reps: int) -> None:
-    """One row: netc's spec -> module time over torchvision's constructor, interleaved."""
+    """Two rows: netc's spec -> module time over torchvision's constructor, interleaved; the
+    spec compiled again (its checked graph reused, as Python reuses an imported module) and
+    compiled for the first time in the process (read, checked, then built)."""
+    from compiler import spec_cache
 
     path = ROOT / "specs" / f"{name}.yaml"
+
+    def first() -> torch.nn.Module:
+        spec_cache.clear()
+        return compiler.compile(path)
+
     t = interleaved(
         {
             "tv": lambda: _torchvision(name),
             "netc": lambda: compiler.compile(path),
+            "first": first,
         },
         reps,
     )
@@ -357,6 +438,14 @@ def _construction(section: str, name: str, reps: int) -> None:
         ratio <= 1.1,
         tv_s=t["tv"],
         netc_s=t["netc"],
+    )
+    row(
+        section,
+        f"{name}: first compile of the spec (read and checked too) / torchvision constructor",
+        t["first"] / t["tv"],
+        "x",
+        tv_s=t["tv"],
+        netc_s=t["first"],
     )
 
 
@@ -611,10 +700,15 @@ def _unet_memory() -> None:
 def inference_lowering(reps: int) -> None:
     import torchvision
 
+    from compiler.allocator import keep_freed_memory
+
     print(
         "4. inference lowering (BN folded, channels-last, torch.compile with inductor freezing)"
         " vs torchvision eager"
     )
+    kept_memory("resnet50", 8, max(3, reps // 6))
+    for name in ("mobilenet_v2", "densenet121"):
+        kept_memory(name, 8, 3)
     torch.set_grad_enabled(False)
     ref = torchvision.models.resnet50().eval()
     graph = compiler.load_spec(ROOT / "specs" / "resnet50.yaml")
@@ -634,6 +728,12 @@ def inference_lowering(reps: int) -> None:
     t = interleaved({"tv": lambda: ref(x), "netc": lambda: fast(xc)}, reps)
     ratio = t["tv"] / t["netc"]
     same = torch.allclose(fast(xc), ref(x), rtol=1e-3, atol=1e-3 * float(ref(x).abs().max()))
+    faults = _faults_per_call(lambda: fast(xc))
+    with keep_freed_memory():
+        # the compiled module inside the allocator policy (torchvision still outside)
+        fast(xc)
+        kept = interleaved({"netc": lambda: fast(xc)}, max(5, reps // 3))["netc"]
+        kept_faults = _faults_per_call(lambda: fast(xc))
     row(
         "inference",
         "resnet50 batch 8: folded+compiled / torchvision eager",
@@ -644,6 +744,13 @@ def inference_lowering(reps: int) -> None:
         tv_s=t["tv"],
         netc_s=t["netc"],
         allclose=same,
+        compiled_faults=faults,
+        kept_s=kept,
+        kept_faults=kept_faults,
+    )
+    print(
+        f"      page faults per forward {faults:,.0f}; inside keep_freed_memory "
+        f"{kept * 1e3:.0f} ms ({t['tv'] / kept:.2f}x torchvision eager), {kept_faults:,.0f} faults"
     )
     torch.set_grad_enabled(True)
 
@@ -755,10 +862,29 @@ def _detail(r: Row) -> str:
     parts = []
     if "control_tv_over_tv" in r:
         parts.append(f"control (torchvision / torchvision) {r['control_tv_over_tv']:.3f}")
-    if "tv_faults" in r:
+    if "tv_kept_over_tv" in r:
+        parts.append(f"torchvision with freed memory kept / torchvision {r['tv_kept_over_tv']:.3f}")
+    if "tv_faults" in r and "netc_faults" in r:
         parts.append(
             f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
             f"netc {r['netc_faults']:,.0f}"
+        )
+    if "netc_inference_kept_faults" in r:
+        parts.append(
+            f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
+            f"netc {r['netc_inference_kept_faults']:,.0f}, torchvision with memory kept "
+            f"{r['tv_kept_faults']:,.0f}; peak resident memory: torchvision "
+            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_inference_kept_peak_mib']:,.0f} MiB"
+        )
+    elif "tv_peak_mib" in r and "processes" in r:
+        parts.append(
+            f"peak resident memory: torchvision {r['tv_peak_mib']:,.0f} MiB, "
+            f"netc {r['netc_peak_mib']:,.0f} MiB"
+        )
+    elif "tv_peak_mib" in r:
+        parts.append(
+            f"resident memory a forward adds at its peak: torchvision "
+            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB"
         )
     if "ops" in r:
         parts.append(f"{r['ops']} aten ops")
@@ -769,8 +895,19 @@ def _detail(r: Row) -> str:
     if "seconds" in r and isinstance(r["seconds"], dict):
         times = ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in r["seconds"].items())
         parts.append(times)
+    if "netc_inference_kept_s" in r:
+        parts.append(
+            f"torchvision {r['tv_s'] * 1000:.0f} ms, "
+            f"netc {r['netc_inference_kept_s'] * 1000:.0f} ms"
+        )
     if "tv_s" in r and "netc_s" in r:
         parts.append(f"torchvision {r['tv_s'] * 1000:.0f} ms, netc {r['netc_s'] * 1000:.0f} ms")
+    if "kept_faults" in r:
+        parts.append(
+            f"page faults per forward {r['compiled_faults']:,.0f}; inside keep_freed_memory "
+            f"{r['kept_s'] * 1000:.0f} ms ({r['tv_s'] / r['kept_s']:.2f}x torchvision), "
+            f"{r['kept_faults']:,.0f} faults"
+        )
     if "predicted_mib" in r:
         parts.append(
             f"analysis {r['predicted_mib']:.1f} MiB, measured {r['measured_mib']:.1f} MiB; "

@@ -46,11 +46,9 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     ``outputs`` (stage, block or node names) makes a backbone that returns those feature maps
     as a list, with ``feature_info`` as timm's ``features_only`` models have it; the spec's
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
-    ``"resnet50"``.
+    ``"resnet50"``; one compiled before in this process is not checked again while its files
+    are unchanged (compiler.spec_cache).
     """
-    from .initialise import initialise, materialise, seeded
-    from .lower import lower
-
     if outputs is not None:
         if isinstance(path_or_spec, Graph):
             raise ValueError("outputs= needs a spec file or name, not a loaded Graph")
@@ -58,11 +56,29 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     from .pretrained import is_named
 
     named = weights is not None and is_named(weights)
-    graph = (
-        path_or_spec
-        if isinstance(path_or_spec, Graph)
-        else load_spec(path_or_spec, overrides, published_weights=named)
-    )
+    if isinstance(path_or_spec, Graph):
+        return _build(path_or_spec, seed, zero_init_residual, weights, inference, partial)
+    from . import spec_cache
+
+    # a spec compiled before in this process, its files unchanged, is not checked again
+    with spec_cache.checked(path_or_spec, overrides, published_weights=named) as graph:
+        return _build(graph, seed, zero_init_residual, weights, inference, partial)
+
+
+def _build(
+    graph: Graph,
+    seed: int | None,
+    zero_init_residual: bool | None,
+    weights: str | os.PathLike[str] | None,
+    inference: bool,
+    partial: bool,
+) -> fx.GraphModule:
+    """compile()'s work once the spec is checked."""
+    from .initialise import initialise, materialise, seeded
+    from .lower import lower
+    from .pretrained import is_named
+
+    named = weights is not None and is_named(weights)
     settings = graph.origin.data.get("published_weights") if graph.origin is not None else None
     if named and settings and not graph.published_weights:
         from .weights import WeightsError

@@ -110,6 +110,10 @@ class Graph:
     published_weights: bool = False
     # block type -> the order its modules are registered in, where not the order they run
     module_orders: dict[str, list[str]] = field(default_factory=dict)
+    # what the lowering derives from the structure alone, kept for a graph that nothing changes
+    # any more (compiler.spec_cache sets it to {}); None: derived afresh each time
+    # (not copied by dataclasses.replace: a changed copy derives its own)
+    memo: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def deployed(self) -> list[str]:
         """The nodes an eval-mode forward runs: all of them but those only the training-mode

@@ -8,6 +8,7 @@ import functools
 import os
 from typing import Any
 
+from . import fs
 from .source import Source, load_file
 
 BLOCK_SEARCH_DEPTH = 3  # blocks/ folders looked for in the spec's folder and this many parents
@@ -38,7 +39,7 @@ def _folders_above(spec_file: str) -> list[list[str]]:
     out = []
     for _ in range(BLOCK_SEARCH_DEPTH + 1):
         candidate = os.path.join(folder, "blocks")
-        out.append([candidate] if os.path.isdir(candidate) else [])
+        out.append([candidate] if fs.isdir(candidate) else [])
         folder = os.path.dirname(folder)
     return out
 
@@ -47,7 +48,7 @@ def find_block_file(name: str, folders: list[str]) -> str | None:
     """The first ``<folder>/<name>.yaml`` that exists, or None."""
     for folder in folders:
         path = os.path.join(folder, f"{name}.yaml")
-        if os.path.isfile(path):
+        if fs.isfile(path):
             return path
     return None
 
@@ -68,7 +69,7 @@ def library_root() -> str:
     repository's ``specs/`` folder in a source checkout."""
     here = os.path.dirname(os.path.abspath(__file__))
     installed = os.path.join(here, "specs")
-    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(here), "specs")
+    return installed if fs.isdir(installed) else os.path.join(os.path.dirname(here), "specs")
 
 
 def library_spec(name: str) -> str | None:
@@ -77,12 +78,12 @@ def library_spec(name: str) -> str | None:
         return None
     stem = name[:-5] if name.endswith(".yaml") else name
     path = os.path.join(library_root(), *stem.split("/")) + ".yaml"
-    return path if os.path.isfile(path) else None
+    return path if fs.isfile(path) else None
 
 
 def spec_path(name: str) -> str:
     """A file that exists as given, else the library spec of that name, else ``name`` unchanged
     (the loader then reports it missing)."""
-    if os.path.exists(name):
+    if fs.exists(name):
         return name
     return library_spec(name) or name

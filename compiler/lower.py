@@ -268,23 +268,32 @@ def plan(graph: Graph, meta_unless_bare: bool = False) -> Part:
     ``meta_unless_bare`` builds the modules of ops that are not ``bare`` on the meta device (their
     constructors would draw values the init rules overwrite) and the bare layers where the
     caller builds."""
-    allowed = inplace_plan(graph)
-    for node in graph.nodes.values():
-        _check_names(node)
-        ctx = LowerContext(
-            in_shapes=[graph.shape_of(i) for i in node.inputs],
-            out_shape=node.shape,
-            inplace_ok=allowed[node.name],
-            in_sequence=node.name.rpartition(".")[2].isdigit(),
-        )
-        op = OPS[node.op]
+    memo = graph.memo if graph.memo is not None else {}
+    contexts = memo.get("contexts")
+    if contexts is None:
+        allowed = inplace_plan(graph)
+        contexts = []
+        for node in graph.nodes.values():
+            _check_names(node)
+            ctx = LowerContext(
+                in_shapes=[graph.shape_of(i) for i in node.inputs],
+                out_shape=node.shape,
+                inplace_ok=allowed[node.name],
+                in_sequence=node.name.rpartition(".")[2].isdigit(),
+            )
+            contexts.append((node, OPS[node.op], ctx))
+        memo["contexts"] = contexts
+    for node, op, ctx in contexts:
         if meta_unless_bare and not op.bare:
             with torch.device("meta"):
                 node.meta["lowered"] = op.lower(node.attrs, ctx)
         else:
             node.meta["lowered"] = op.lower(node.attrs, ctx)
-    tree = build_tree(graph)
-    _mark_chains(tree)
+    tree = memo.get("tree")
+    if tree is None:
+        # the tree and which parts are Sequentials follow from the structure and the ops alone
+        tree = memo["tree"] = build_tree(graph)
+        _mark_chains(tree)
     return tree
 
 

@@ -824,7 +824,7 @@ def _nn(name: str, *args: Any, **kw: Any) -> Any:
 
 
 _UNINITIALISED: dict[type, type] = {}
-_PROTOTYPES: dict[tuple[Any, ...], Any] = {}
+_PROTOTYPES: dict[tuple[Any, ...], _Prototype] = {}
 
 
 def bare(cls: type, *args: Any, **kw: Any) -> Any:
@@ -841,34 +841,55 @@ def bare(cls: type, *args: Any, **kw: Any) -> Any:
         if quiet is None:
             quiet = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None})
             _UNINITIALISED[cls] = quiet
-        proto = quiet(*args, **kw)
-        proto.__class__ = cls
-        assert not proto._modules, cls  # a copy shares nothing but immutable values
+        layer = quiet(*args, **kw)
+        layer.__class__ = cls
+        assert not layer._modules, cls  # a copy shares nothing but immutable values
+        proto = _Prototype(layer)
         if len(_PROTOTYPES) >= 4096:
             _PROTOTYPES.clear()
         _PROTOTYPES[key] = proto
-    return _copy_layer(proto)
+    return proto.copy()
 
 
-def _copy_layer(proto: Any) -> Any:
-    """A layer like ``proto``: its containers copied, its tensors new and empty."""
-    import torch
-    from torch import nn
+class _Prototype:
+    """A layer to copy: what its copies share (immutable values), what each gets its own of."""
 
-    module = object.__new__(type(proto))
-    state = {k: v.copy() if isinstance(v, (dict, set, list)) else v for k, v in vars(proto).items()}
-    state["_parameters"] = {
-        k: None
-        if p is None
-        else nn.Parameter(torch.empty(p.shape, dtype=p.dtype), requires_grad=p.requires_grad)
-        for k, p in proto._parameters.items()
-    }
-    state["_buffers"] = {
-        k: None if b is None else torch.empty(b.shape, dtype=b.dtype)
-        for k, b in proto._buffers.items()
-    }
-    module.__dict__.update(state)
-    return module
+    def __init__(self, layer: Any) -> None:
+        self.cls = type(layer)
+        self.state = dict(vars(layer))
+        # containers copied per layer (hooks, _parameters, _buffers, ...)
+        self.containers = [k for k, v in self.state.items() if isinstance(v, (dict, set, list))]
+        self.parameters = [
+            (k, None if p is None else (p.shape, p.dtype, p.requires_grad))
+            for k, p in layer._parameters.items()
+        ]
+        self.buffers = [
+            (k, None if b is None else (b.shape, b.dtype)) for k, b in layer._buffers.items()
+        ]
+        # the prototype keeps no tensors (a VGG classifier's would hold 400 MB)
+        self.state["_parameters"] = self.state["_buffers"] = {}
+
+    def copy(self) -> Any:
+        """A layer like the prototype: its containers copied, its tensors new and empty."""
+        import torch
+        from torch import nn
+
+        state = self.state.copy()
+        for k in self.containers:
+            state[k] = state[k].copy()
+        state["_parameters"] = {
+            k: None
+            if spec is None
+            else nn.Parameter(torch.empty(spec[0], dtype=spec[1]), requires_grad=spec[2])
+            for k, spec in self.parameters
+        }
+        state["_buffers"] = {
+            k: None if spec is None else torch.empty(spec[0], dtype=spec[1])
+            for k, spec in self.buffers
+        }
+        module = object.__new__(self.cls)
+        module.__dict__.update(state)
+        return module
 
 
 def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import fs
 from .errors import (
     COMMAND_LINE,
     Diagnostic,
@@ -55,7 +56,7 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
     if len(chain) >= MAX_EXTENDS:
         raise SpecError.at(loc, f"extends chain deeper than {MAX_EXTENDS}")
     base_path = os.path.normpath(os.path.join(os.path.dirname(path), parent))
-    if not os.path.exists(base_path):  # 'extends: resnet50' names a library spec
+    if not fs.exists(base_path):  # 'extends: resnet50' names a library spec
         base_path = library_spec(parent) or base_path
     base = _load_chain(shown_path(base_path), [*chain, real], loc)
     child = dict(src.data)

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from . import fs
 from .errors import Diagnostics, Loc, SpecError
 
 # Caps on what one file may ask of the reader. Generous for real specs (resnet1202 is ~60 lines).
@@ -58,17 +59,16 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
     where = Loc(name, 0, 0)
     if "\x00" in path:
         raise SpecError.at(where, "a file name cannot contain a NUL character")
-    if not os.path.exists(path):
+    if not fs.exists(path):
         raise SpecError.at(where, f"no such file: {path}")
-    if os.path.isdir(path):
+    if fs.isdir(path):
         raise SpecError.at(where, f"{path} is a directory, not a spec file")
     size = os.path.getsize(path)
     if size > MAX_FILE_BYTES:
         raise SpecError.at(
             where, f"file is {size} bytes; the cap for a spec is {MAX_FILE_BYTES} bytes"
         )
-    with open(path, "rb") as f:
-        raw = f.read(MAX_FILE_BYTES + 1)
+    raw = fs.read_bytes(path, MAX_FILE_BYTES + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
