@@ -9,7 +9,8 @@ full run, docs/performance.md from it.
 Sections (targets in brackets):
  1. zero overhead: compiled resnet18/50 vs torchvision, eager batch 1 and 8, torch.compile batch 8,
     medians of per-round paired ratios, shared weights, a second torchvision as the noise control
-    [ratio >= 0.99]; resnet50 eager batch 8 also with each model alone in a fresh process
+    [ratio >= 0.99]; resnet18 and resnet50 eager batch 8 also with each model alone in a fresh
+    process
  2. front end: `netc check` wall time (torch never imported); spec -> module vs torchvision's
     constructor [<= 1.1x]; check and compile time against depth, ResNet-20 .. ResNet-1202 [linear]
  3. deployment: resnet50 export + validation time, each exporter [<= 6 s]; onnxruntime vs torch
@@ -135,7 +136,9 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
         for batch in (1, 8):
             x = torch.randn(batch, 3, 224, 224)
             _throughput(f"{name} eager batch {batch}", *trio, x, reps * 2 if batch == 1 else reps)
-    separate_processes("resnet50", 8, max(3, reps // 6))
+    # each kind first, second and third in a round equally often: a multiple of 3 rounds
+    for name in ("resnet18", "resnet50"):
+        separate_processes(name, 8, 3 if reps < 31 else 6)
     if with_compile:
         for name, trio in models.items():
             x = torch.randn(8, 3, 224, 224)
@@ -800,6 +803,12 @@ def main() -> int:
         action="store_true",
         help="only write docs/performance.md from the JSON of an earlier run",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: put the sections' new rows into the existing JSON (each replacing "
+        "its old row) and write docs/performance.md again",
+    )
     parser.add_argument("--rows-to", help=argparse.SUPPRESS)  # a child process's rows go here
     args = parser.parse_args()
     if args.doc_only:
@@ -830,6 +839,8 @@ def main() -> int:
     from exporters.atomic import write_text
 
     data = {"machine": info, "rows": ROWS}
+    if args.merge and args.only:
+        data = _merged(json.loads(Path(args.json).read_text()), ROWS, args.only, info)
     write_text(args.json, json.dumps(data, indent=2) + "\n")
     missed = [r["what"] for r in ROWS if r["ok"] is False]
     print(f"done in {info['seconds']:.0f} s; wrote {args.json}; targets not reached: {len(missed)}")
@@ -838,13 +849,29 @@ def main() -> int:
     if args.quick:
         # 5 rounds resolve about +-5% on this kind of machine: the 0.99 targets need a full run
         print("  (--quick: too few rounds to judge the >= 0.99 ratios; run without --quick)")
-    elif not args.only:
+    elif not args.only or args.merge:
         write_doc(data, DOC)
         print(f"wrote {DOC}")
     return 0
 
 
 DOC = ROOT / "docs" / "performance.md"
+
+
+def _merged(
+    old: dict[str, Any], rows: list[Row], sections: list[str], info: dict[str, Any]
+) -> dict[str, Any]:
+    """An earlier run's results with some sections measured again: a new row replaces the old
+    row of the same name, a row with no old one follows the last row of its section."""
+    fresh = {(r["section"], r["what"]): r for r in rows}
+    merged = [fresh.pop((r["section"], r["what"]), r) for r in old["rows"]]
+    for r in fresh.values():
+        last = max((k for k, m in enumerate(merged) if m["section"] == r["section"]), default=-1)
+        merged.insert(last + 1 if last >= 0 else len(merged), r)
+    machine = dict(old["machine"])
+    again = {"sections": sections, "date": info["date"], "seconds": info["seconds"]}
+    machine["measured_again"] = [*machine.get("measured_again", []), again]
+    return {"machine": machine, "rows": merged}
 
 
 def _figure(r: Row) -> str:
@@ -965,14 +992,15 @@ DOC_NOTES = """## How to read it
   prototype per layer configuration; other modules are built on the meta device and given
   storage after.
 - The separate-process row builds and runs each model alone in a fresh process, torchvision's,
-  netc's and torchvision's again (the control), in rotating order, 5 rounds; as a user runs it,
-  with nothing shared. Its control shows how much a process of its own moves the time (a few
-  percent: where the weights and the allocator's arenas land); netc's page faults per forward
-  there are at most torchvision's.
+  netc's and torchvision's again (the control), in rotating order, 6 rounds (each kind first,
+  second and third in a round equally often); as a user runs it, with nothing shared. Its
+  control shows how much a process of its own moves the time (a few percent: where the weights
+  and the allocator's arenas land).
 - Page faults per forward are minor faults (getrusage) over 5 forwards after a warm-up: memory the
   allocator returned to the kernel and touches again. Peak resident memory beside an in-process
   row is how far one forward raises the process's resident memory (Linux's high-water mark,
-  reset before the call); beside a separate-process row, the process's peak.
+  reset before the call); beside a separate-process row, the process's peak, which importing
+  torch and building the model mostly set (about 960 MiB for every ResNet process here).
 - The allocator sees the same program from netc's module as from torchvision's:
   tests/test_lifetimes.py records every allocation and free of a forward (torch.profiler) and
   finds ResNet-50's, MobileNetV2's and ShuffleNetV2's sequences equal event for event, and
@@ -981,9 +1009,11 @@ DOC_NOTES = """## How to read it
   the process built before: in one process, ResNet-50 at batch 8 faulted 64,193 (torchvision)
   and 64,192 (netc) per forward built in that order, 57,069 and 56,762 built the other way
   round, and two torchvision models 72,307 and 67,923. Alone in fresh processes it is the same
-  lottery: netc 60,899 against torchvision's 62,000 in one run (ratio 1.015), 64,192 against
-  57,998 in the next (0.936, control 0.969); five rounds of three processes do not resolve the
-  1% this row is after.
+  lottery: for ResNet-50 netc faulted 60,899 times a forward against torchvision's 62,000 in one
+  run (ratio 1.015), 64,192 against 57,998 in the next (0.936, control 0.969, five unbalanced
+  rounds) and 59,472 against 57,050 in the run above (0.977, control 1.018, six balanced
+  rounds); ResNet-18 1.026 (control 1.002). Rounds of three processes this few do not resolve
+  the 1% these rows are after: the control itself moves 2-3%.
 - The eager inference path: glibc hands the memory of every large freed block back to the
   kernel, and the next forward faults it in again (ResNet-50 at batch 8: about 60,000 faults,
   a fifth of the forward). Memory planning proper (each op writing into a buffer the compiler
@@ -1025,6 +1055,12 @@ def write_doc(data: dict[str, Any], path: Path) -> None:
     from exporters.atomic import write_text
 
     lines = [DOC_INTRO.format(**data["machine"])]
+    for again in data["machine"].get("measured_again", []):
+        lines.insert(
+            1,
+            f"Measured again on {again['date']} ({again['seconds']:.0f} s): the rows of "
+            f"{', '.join(again['sections'])}.\n",
+        )
     for section, title in SECTION_TITLES.items():
         rows = [r for r in data["rows"] if r["section"] == section]
         if not rows:

@@ -18,6 +18,7 @@ above 128 KiB keeps up to 64 MiB more of freed memory than it would have.
 from __future__ import annotations
 
 import ctypes
+import os
 import platform
 import threading
 from collections.abc import Iterator
@@ -49,10 +50,13 @@ def _libc() -> Any | None:
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
 
 
-def _set(libc: Any, settings: dict[int, int]) -> None:
-    for param, value in settings.items():
-        if libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) != 1:
-            raise OSError(f"mallopt({param}, {value}) was refused")
+def _set(libc: Any, settings: dict[int, int]) -> list[int]:
+    """Apply every setting; the parameters glibc refused (none, in practice)."""
+    return [
+        param
+        for param, value in settings.items()
+        if libc.mallopt(ctypes.c_int(param), ctypes.c_int(value)) != 1
+    ]
 
 
 @contextmanager
@@ -64,6 +68,10 @@ def keep_freed_memory() -> Iterator[bool]:
     >>> with keep_freed_memory():
     ...     for batch in batches:
     ...         outputs = model(batch)
+
+    The policy is glibc's malloc's: with another allocator preloaded (jemalloc, tcmalloc) it
+    has no effect. Leaving the block replaces thresholds the process set itself (``mallopt``,
+    ``MALLOC_*_`` variables, ``GLIBC_TUNABLES``) with the values in ``AFTER``.
     """
     global _DEPTH
     libc = _libc()
@@ -72,7 +80,10 @@ def keep_freed_memory() -> Iterator[bool]:
         return
     with _LOCK:
         if _DEPTH == 0:
-            _set(libc, KEEP)
+            refused = _set(libc, KEEP)
+            if refused:
+                _set(libc, AFTER)  # nothing half applied
+                raise OSError(f"glibc refused mallopt parameters {refused}")
         _DEPTH += 1
     try:
         yield True
@@ -80,6 +91,8 @@ def keep_freed_memory() -> Iterator[bool]:
         with _LOCK:
             _DEPTH -= 1
             if _DEPTH == 0:
+                # every setting, then the trim, whatever glibc says to one of them; a refusal
+                # here is not raised over the block's own exception (none is expected)
                 _set(libc, AFTER)
                 libc.malloc_trim(ctypes.c_size_t(0))
 
@@ -87,3 +100,13 @@ def keep_freed_memory() -> Iterator[bool]:
 def keeping() -> bool:
     """Whether a ``keep_freed_memory`` block is in force now."""
     return _DEPTH > 0
+
+
+def _after_fork_in_child() -> None:
+    # a fork taken while another thread held the lock would leave the child's locked forever;
+    # the policy itself (glibc's state) and the depth carry over to the child as they are
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -292,8 +292,9 @@ def plan(graph: Graph, meta_unless_bare: bool = False) -> Part:
     tree = memo.get("tree")
     if tree is None:
         # the tree and which parts are Sequentials follow from the structure and the ops alone
-        tree = memo["tree"] = build_tree(graph)
+        tree = build_tree(graph)
         _mark_chains(tree)
+        memo["tree"] = tree  # kept only once whole
     return tree
 
 
@@ -307,10 +308,10 @@ def lower(graph: Graph, meta_unless_bare: bool = False) -> fx.GraphModule:
     """Build the module tree for ``graph``; its weights get values from compiler.initialise
     (``meta_unless_bare``: see :func:`plan`; compiler.materialise then gives the meta tensors
     storage)."""
-    tree = plan(graph, meta_unless_bare)
     token = _BUILDING.set(True)
     try:
-        module = _Builder(graph).module(tree)
+        # (inside: a lowering that fails halfway leaves no module on a kept graph's nodes)
+        module = _Builder(graph).module(plan(graph, meta_unless_bare))
     finally:
         _BUILDING.reset(token)
         release(graph)

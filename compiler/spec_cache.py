@@ -42,6 +42,7 @@ def checked(
 ) -> Iterator[Graph]:
     """The graph ``load_spec(path, overrides, published_weights=...)`` gives, for the
     duration of the ``with`` block: the caller may lower it but must not keep or change it."""
+    overrides = list(overrides) if overrides else None  # (a generator is read once, here)
     key = (os.getcwd(), os.fspath(path), tuple(overrides or ()), published_weights)
     with _GUARD:
         entry = _ENTRIES.get(key)
@@ -65,6 +66,15 @@ def checked(
             while len(_ENTRIES) > MAX_SPECS:
                 _ENTRIES.popitem(last=False)
         yield graph
+
+
+def _after_fork_in_child() -> None:
+    # a fork taken while another thread held the guard would leave the child's locked forever
+    global _GUARD
+    _GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def clear() -> None:

@@ -54,14 +54,15 @@ def test_freed_memory_is_kept_inside_the_block_only() -> None:
         [sys.executable, "-c", _PROBE, str(ROOT)], capture_output=True, text=True, check=True
     ).stdout
     seen = json.loads(out)
-    pages = 96 * 2**20 / 4096
-    # by default every 96 MiB block is unmapped when freed and faulted in again when filled
-    assert seen["before"] > 0.9 * pages
-    assert seen["nested"] < 0.01 * pages and seen["inside"] < 0.01 * pages
+    # by default every 96 MiB block is unmapped when freed and faulted in again when filled:
+    # a fault per page, or per huge page where transparent huge pages are always on
+    before = seen["before"]
+    assert before >= 96 * 2**20 / (2 * 2**20)
+    assert seen["nested"] < 0.01 * before and seen["inside"] < 0.01 * before
     assert seen["kept"] is True and seen["keeping"] is True
     # afterwards glibc returns freed memory to the kernel again (how often depends on where
     # the heap's free blocks lie: a quarter to all of the pages measured)
-    assert seen["after"] > 0.25 * pages
+    assert seen["after"] > 0.25 * before
     assert seen["keeping_after"] is False
 
 

@@ -108,7 +108,7 @@ def test_an_edited_parent_and_a_new_nearer_block_file_are_seen(
     assert _params(compiler.compile(child)) > smaller and len(front_ends) == 3
 
 
-def test_a_bad_spec_is_not_kept(tmp_path: Path, front_ends: list[str]) -> None:
+def test_a_bad_spec_errors_until_it_is_fixed(tmp_path: Path, front_ends: list[str]) -> None:
     spec = _resnet20_in(tmp_path)
     good = spec.read_text()
     spec.write_text(good.replace("n: 3", "n: -1"))
@@ -149,3 +149,42 @@ def test_a_graph_serves_one_build_at_a_time(front_ends: list[str]) -> None:
     for module in built:
         assert {k: v.shape for k, v in module.state_dict().items()} == shapes
         assert list(module.state_dict()) == list(shapes)
+    # no two builds share a module or a tensor
+    pointers = [{p.data_ptr() for p in m.parameters()} for m in [reference, meanwhile, *built]]
+    assert sum(map(len, pointers)) == len(set().union(*pointers))
+
+
+def test_inference_and_outputs_go_through_the_kept_graph(front_ends: list[str]) -> None:
+    """The kept graph serves BN folding and backbones as it serves a plain build (folding works
+    on a copy of it, never on the kept graph)."""
+    path = SPECS / "resnet18.yaml"
+    plain = compiler.compile(path, seed=1)
+    folded = compiler.compile(path, seed=1, inference=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    again = compiler.compile(path, seed=1)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in again.modules())
+    _same_state(plain, again)
+    x = torch.randn(1, 3, 64, 64)
+    assert torch.allclose(folded(x), plain.eval()(x), atol=1e-5)
+    assert len(front_ends) == 1
+    backbone = compiler.compile(path, outputs=["layer2", "layer4"])
+    assert [f.shape[1] for f in backbone.eval()(x)] == [128, 512]
+    compiler.compile(path, outputs=["layer2", "layer4"])
+    assert len(front_ends) == 2
+
+
+def test_a_file_that_appears_under_a_library_name_is_read(
+    tmp_path: Path, front_ends: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``compile("resnet20.yaml")`` means the library's spec until a file of that name appears
+    in the working folder; then it means the file."""
+    monkeypatch.chdir(tmp_path)
+    assert _params(compiler.compile("cifar/resnet20.yaml")) == RESNET20_PARAMS
+    (tmp_path / "cifar").mkdir()
+    spec = _resnet20_in(tmp_path / "cifar")
+    spec.rename(tmp_path / "cifar" / "resnet20.yaml")
+    (tmp_path / "cifar" / "resnet20.yaml").write_text(
+        (SPECS / "cifar" / "resnet20.yaml").read_text().replace("n: 3", "n: 2")
+    )
+    assert _params(compiler.compile("cifar/resnet20.yaml")) < RESNET20_PARAMS
+    assert len(front_ends) == 2
