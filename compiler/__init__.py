@@ -57,12 +57,12 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
 
     named = weights is not None and is_named(weights)
     if isinstance(path_or_spec, Graph):
-        return _build(path_or_spec, seed, zero_init_residual, weights, inference, partial)
+        return _build(path_or_spec, seed, zero_init_residual, weights, named, inference, partial)
     from . import spec_cache
 
     # a spec compiled before in this process, its files unchanged, is not checked again
     with spec_cache.checked(path_or_spec, overrides, published_weights=named) as graph:
-        return _build(graph, seed, zero_init_residual, weights, inference, partial)
+        return _build(graph, seed, zero_init_residual, weights, named, inference, partial)
 
 
 def _build(
@@ -70,15 +70,15 @@ def _build(
     seed: int | None,
     zero_init_residual: bool | None,
     weights: str | os.PathLike[str] | None,
+    named: bool,
     inference: bool,
     partial: bool,
 ) -> fx.GraphModule:
-    """compile()'s work once the spec is checked."""
+    """compile()'s work once the spec is checked (``named``: ``weights`` names published
+    weights)."""
     from .initialise import initialise, materialise, seeded
     from .lower import lower
-    from .pretrained import is_named
 
-    named = weights is not None and is_named(weights)
     settings = graph.origin.data.get("published_weights") if graph.origin is not None else None
     if named and settings and not graph.published_weights:
         from .weights import WeightsError

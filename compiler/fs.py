@@ -8,58 +8,47 @@ read, so an edit is seen whatever its timestamp or size.
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
-Answer = tuple[str, str, object]  # (question, path, answer)
+T = TypeVar("T")
+# (the question, as the function that answers it; the path; the answer)
+Answer = tuple[Callable[[str], Any], str, Any]
 
 _NOTES: contextvars.ContextVar[list[Answer] | None] = contextvars.ContextVar(
     "netc_fs_notes", default=None
 )
 
 
-def _noted(question: str, path: str, answer: object) -> None:
+def _asked(ask: Callable[[str], T], path: str) -> T:
+    answer = ask(path)
     notes = _NOTES.get()
     if notes is not None:
-        notes.append((question, path, answer))
+        notes.append((ask, path, answer))
+    return answer
 
 
 def exists(path: str) -> bool:
-    answer = os.path.exists(path)
-    _noted("exists", path, answer)
-    return answer
+    return _asked(os.path.exists, path)
 
 
 def isdir(path: str) -> bool:
-    answer = os.path.isdir(path)
-    _noted("isdir", path, answer)
-    return answer
+    return _asked(os.path.isdir, path)
 
 
 def isfile(path: str) -> bool:
-    answer = os.path.isfile(path)
-    _noted("isfile", path, answer)
-    return answer
+    return _asked(os.path.isfile, path)
 
 
 def read_bytes(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the file."""
-    with open(path, "rb") as f:
-        answer = f.read(limit)
-    _noted(f"read:{limit}", path, answer)
-    return answer
+    return _asked(functools.partial(_read, limit=limit), path)
 
 
-def _ask(question: str, path: str) -> object:
-    asks: dict[str, Callable[[str], object]] = {
-        "exists": os.path.exists,
-        "isdir": os.path.isdir,
-        "isfile": os.path.isfile,
-    }
-    if question in asks:
-        return asks[question](path)
-    limit = int(question.removeprefix("read:"))
+def _read(path: str, limit: int) -> bytes:
     with open(path, "rb") as f:
         return f.read(limit)
 
@@ -77,9 +66,9 @@ def noting() -> Iterator[list[Answer]]:
 
 def still_hold(notes: list[Answer]) -> bool:
     """Whether asking each noted question again gives the noted answer."""
-    for question, path, answer in notes:
+    for ask, path, answer in notes:
         try:
-            if _ask(question, path) != answer:
+            if ask(path) != answer:
                 return False
         except OSError:
             return False

@@ -36,17 +36,15 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
             rule(modules[node.name] if target is None else target, node.attrs, ctx)
             done.add(node.name)
     for owner, sub in modules.items():
-        for tensors in (sub._parameters, sub._buffers):
-            for leaf, tensor in tensors.items():
-                if tensor is None:
-                    continue
-                # a node's rule covers the module's children too (attention's out_proj)
-                name = f"{owner}.{leaf}" if owner else leaf
-                path = name
-                while path and path not in done:
-                    path = path.rpartition(".")[0]
-                if not path:
-                    raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
+        tensors = {**sub._parameters, **sub._buffers}
+        for leaf in (leaf for leaf, tensor in tensors.items() if tensor is not None):
+            # a node's rule covers the module's children too (attention's out_proj)
+            name = f"{owner}.{leaf}" if owner else leaf
+            path = name
+            while path and path not in done:
+                path = path.rpartition(".")[0]
+            if not path:
+                raise TypeError(f"no initialisation rule for '{name}' (op of node '{owner}')")
 
 
 def materialise(module: nn.Module) -> None:

@@ -292,3 +292,18 @@ def test_bare_layers_are_the_layers_torch_builds(
     with torch.device("meta"):
         on_meta = bare(cls, *args, **kwargs)
     assert all(t.is_meta for t in on_meta.state_dict().values())
+
+
+def test_a_tensor_no_init_rule_covers_is_an_error() -> None:
+    """initialise gives every parameter and buffer its value by its node's rule; one that no
+    rule covers (here a parameter added by hand) would keep uninitialised memory: an error."""
+    from compiler.initialise import initialise
+
+    graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
+    module = compiler.compile(graph)
+    initialise(module, graph)  # every tensor of the compiled network is covered
+    module.layer1.register_parameter("stray", torch.nn.Parameter(torch.empty(3)))
+    with pytest.raises(TypeError, match=r"no initialisation rule for 'layer1\.stray'"):
+        initialise(module, graph)
+    module.layer1.stray = None  # an unset parameter holds no memory: nothing to initialise
+    initialise(module, graph)
