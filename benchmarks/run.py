@@ -137,8 +137,14 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
             x = torch.randn(batch, 3, 224, 224)
             _throughput(f"{name} eager batch {batch}", *trio, x, reps * 2 if batch == 1 else reps)
     # each kind first, second and third in a round equally often: a multiple of 3 rounds
+    quick = reps < 31
     for name in ("resnet18", "resnet50"):
-        separate_processes(name, 8, 3 if reps < 31 else 6)
+        separate_processes(name, 8, 3 if quick else 12)
+    separate_processes("resnet50", 1, 3 if quick else 6)
+    for name in (*ZOO, *BRANCHING):
+        separate_processes(name, 8, 3 if quick else 6)
+    for name in TRANSFORMERS:
+        separate_processes(name, 2, 3 if quick else 6)
     if with_compile:
         for name, trio in models.items():
             x = torch.randn(8, 3, 224, 224)
@@ -176,72 +182,40 @@ def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, r
     print(f"      control: torchvision / a second torchvision {paired_ratio(t, 'tv', 'tv2'):.3f}x")
 
 
-# one model's steady-state forward time, page faults and peak resident memory, alone in a fresh
-# process; kind: tv | netc | netc_inference (BN folded) | any of them + "_kept" (run inside
-# compiler.allocator.keep_freed_memory)
-_ALONE = """
-import contextlib, resource, statistics, sys, time
-import torch
-sys.path.insert(0, sys.argv[5])
-kind, name, batch, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-torch.set_grad_enabled(False)
-torch.manual_seed(0)
-if kind.startswith("netc"):
-    import compiler
-    model = compiler.compile(name, inference="inference" in kind).eval()
-else:
-    import torchvision
-    model = getattr(torchvision.models, name)().eval()
-x = torch.randn(batch, 3, 224, 224)
-scope = contextlib.nullcontext()
-if kind.endswith("_kept"):
-    from compiler.allocator import keep_freed_memory
-    scope = keep_freed_memory()
-with scope:
-    for _ in range(3):
-        model(x)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - start)
-    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(statistics.median(times), faults, peak_mib)
-"""
-
-
 def _alone(kinds: list[str], name: str, batch: int, rounds_: int, calls: int) -> dict[str, Any]:
-    """Each kind built and run alone in a fresh process, ``rounds_`` times in rotating order:
-    per kind, the median forward seconds of each process, its faults per forward and its peak
-    resident memory (MiB)."""
-    out: dict[str, dict[str, list[float]]] = {
-        k: {"seconds": [], "faults": [], "peak_mib": []} for k in kinds
-    }
-    for r in range(rounds_):
-        shift = r % len(kinds)
-        for kind in kinds[shift:] + kinds[:shift]:
-            args = [kind.rstrip("2"), name, str(batch), str(calls), str(ROOT)]
-            done = subprocess.run(
-                [sys.executable, "-c", _ALONE, *args], capture_output=True, text=True, check=True
-            )
-            figures = zip(("seconds", "faults", "peak_mib"), done.stdout.split(), strict=True)
-            for key, value in figures:
-                out[kind][key].append(float(value))
-    return out
+    """Each kind built and run alone in a process of its own (benchmarks/forked.py: children
+    forked from one clean parent), ``rounds_`` times in rotating order: per kind and process,
+    the median forward seconds, faults per forward, the process's peak resident memory and what
+    the forwards added to it (MiB)."""
+    script = Path(__file__).resolve().parent / "forked.py"
+    args = [name, str(batch), str(rounds_), str(calls), *kinds]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, check=True
+    )
+    got: dict[str, Any] = json.loads(done.stdout)
+    return got
 
 
-def separate_processes(name: str, batch: int, rounds_: int, calls: int = 10) -> None:
+def _quartiles(times: dict[str, list[float]], num: str, den: str) -> list[float]:
+    """The lower and upper quartile of the per-round ratios num / den: how far rounds spread."""
+    q = statistics.quantiles((a / b for a, b in zip(times[num], times[den], strict=True)), n=4)
+    return [q[0], q[2]]
+
+
+def separate_processes(name: str, batch: int, rounds_: int, calls: int = 5) -> None:
     """The zero-overhead row measured without sharing a process: torchvision's model, netc's
-    and torchvision's again (the control), each built and run alone in a fresh process, in
+    and torchvision's again (the control), each built and run alone in a process of its own, in
     rotating order; the ratio is the median over rounds of torchvision's median forward time
     over netc's in the same round. Weights are each process's own (same seed), so where they
     land in memory differs too: this row answers whether netc is slower in a process of its
     own, as a user runs it."""
+    from compiler.passes.memory import peak_bytes
+
     got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls)
     seconds = {k: v["seconds"] for k, v in got.items()}
     ratio = paired_ratio(seconds, "tv", "netc")
+    # the activation memory `netc compile` predicts (per sample) for the batch
+    analysis_mib = peak_bytes(compiler.load_spec(name)) * batch / 2**20
     row(
         "zero_overhead",
         f"{name} eager batch {batch}, separate processes",
@@ -250,22 +224,32 @@ def separate_processes(name: str, batch: int, rounds_: int, calls: int = 10) -> 
         ">= 0.99",
         ratio >= 0.99,
         control_tv_over_tv=paired_ratio(seconds, "tv", "tv2"),
-        tv_faults=statistics.median(got["tv"]["faults"]),
-        netc_faults=statistics.median(got["netc"]["faults"]),
-        tv_peak_mib=statistics.median(got["tv"]["peak_mib"]),
-        netc_peak_mib=statistics.median(got["netc"]["peak_mib"]),
-        tv_s=statistics.median(seconds["tv"]),
-        netc_s=statistics.median(seconds["netc"]),
+        quartiles=_quartiles(seconds, "tv", "netc"),
+        control_quartiles=_quartiles(seconds, "tv", "tv2"),
+        **_medians(got, ("tv", "netc")),
+        analysis_mib=analysis_mib,
         processes=3 * rounds_,
     )
 
 
-def kept_memory(name: str, batch: int, rounds_: int, calls: int = 10) -> None:
-    """The eager inference path: netc's inference module (BatchNorm folded into the convs) run
-    inside compiler.allocator.keep_freed_memory, against torchvision's model with the default
-    allocator, each alone in a fresh process, in rotating order; torchvision's model inside the
-    same scope shows what the policy alone gives; torchvision twice is the control."""
-    kinds = ["tv", "netc_inference_kept", "tv_kept", "tv2"]
+def _medians(got: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, float]:
+    """Per kind, the median over its processes of each figure: {kind}_s, {kind}_faults,
+    {kind}_peak_mib (the process's peak), {kind}_forward_mib (what its forwards added)."""
+    return {
+        f"{k}_{'s' if key == 'seconds' else key}": statistics.median(values)
+        for k in kinds
+        for key, values in got[k].items()
+    }
+
+
+def kept_memory(name: str, batch: int, rounds_: int, calls: int = 5) -> None:
+    """The eager inference path: netc's inference module (BatchNorm folded into the convs, conv
+    weights channels-last) run inside compiler.allocator.keep_freed_memory, against
+    torchvision's model with the default allocator, each alone in a process of its own, in
+    rotating order. netc's inference module outside the scope shows what the lowering alone
+    gives, torchvision's model inside it what the policy alone gives; torchvision twice is the
+    control."""
+    kinds = ["tv", "netc_inference_kept", "netc_inference", "tv_kept", "tv2"]
     got = _alone(kinds, name, batch, rounds_, calls)
     seconds = {k: v["seconds"] for k, v in got.items()}
     ratio = paired_ratio(seconds, "tv", "netc_inference_kept")
@@ -277,15 +261,15 @@ def kept_memory(name: str, batch: int, rounds_: int, calls: int = 10) -> None:
         ">= 1.2",
         ratio >= 1.2,
         control_tv_over_tv=paired_ratio(seconds, "tv", "tv2"),
+        lowering_alone=paired_ratio(seconds, "tv", "netc_inference"),
         tv_kept_over_tv=paired_ratio(seconds, "tv", "tv_kept"),
-        **{f"{k}_faults": statistics.median(v["faults"]) for k, v in got.items()},
-        **{f"{k}_peak_mib": statistics.median(v["peak_mib"]) for k, v in got.items()},
-        **{f"{k}_s": statistics.median(v["seconds"]) for k, v in got.items()},
+        **_medians(got, tuple(kinds[:-1])),
         processes=len(kinds) * rounds_,
     )
     print(
         f"      faults per forward: torchvision {statistics.median(got['tv']['faults']):,.0f}, "
         f"netc kept {statistics.median(got['netc_inference_kept']['faults']):,.0f}; "
+        f"netc's lowering alone {paired_ratio(seconds, 'tv', 'netc_inference'):.3f}x, "
         f"torchvision kept / torchvision {paired_ratio(seconds, 'tv', 'tv_kept'):.3f}x"
     )
 
@@ -300,6 +284,13 @@ def _faults_per_call(fn: Callable[[], Any], calls: int = 5) -> float:
     for _ in range(calls):
         fn()
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
+
+
+def _memory(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Per named call: page faults per call in steady state ({name}_faults) and the resident
+    memory one call adds at its peak ({name}_peak_mib)."""
+    figures = {f"{k}_faults": _faults_per_call(f) for k, f in fns.items()}
+    return figures | {f"{k}_peak_mib": _peak_mib(f) for k, f in fns.items()}
 
 
 def _peak_mib(fn: Callable[[], Any]) -> float:
@@ -542,9 +533,8 @@ def deployment(reps: int) -> None:
             feeds = {"input": x.numpy()}
             session.run(None, feeds)
             module(x)
-            t = interleaved(
-                {"ort": lambda f=feeds: session.run(None, f), "torch": lambda x=x: module(x)}, reps
-            )
+            runs = {"ort": lambda f=feeds: session.run(None, f), "torch": lambda x=x: module(x)}
+            t = interleaved(runs, reps)
             row(
                 "deployment",
                 f"onnxruntime / torch eager throughput, batch {batch}",
@@ -552,6 +542,7 @@ def deployment(reps: int) -> None:
                 "x",
                 ort_s=t["ort"],
                 torch_s=t["torch"],
+                **_memory(runs),
             )
             flops = 2 * graph.macs * batch / t["ort"]
             goal = batch == 8
@@ -616,9 +607,9 @@ def _netc_file_against_dynamos(name: str, reps: int) -> None:
         feeds = {"input": x}
         for session in sessions.values():
             session.run(None, feeds)
-        t = interleaved(
-            {k: (lambda s=session: s.run(None, feeds)) for k, session in sessions.items()}, reps
-        )
+        runs = {k: (lambda s=session: s.run(None, feeds)) for k, session in sessions.items()}
+        t = interleaved(runs, reps)
+        memory = _memory(runs)
     ratio = t["dynamo"] / t["netc"]
     row(
         "transformers",
@@ -629,6 +620,7 @@ def _netc_file_against_dynamos(name: str, reps: int) -> None:
         ratio >= 0.9,
         netc_s=t["netc"],
         dynamo_s=t["dynamo"],
+        **memory,
     )
 
 
@@ -661,10 +653,9 @@ def _families(section: str, names: tuple[str, ...], reps: int, batch: int = 8) -
             )
             feeds = {"input": x.numpy()}
             session.run(None, feeds)
-            t = interleaved(
-                {"ort": lambda f=feeds: session.run(None, f), "torch": lambda: ours(x)},
-                max(5, reps // 3),
-            )
+            runs = {"ort": lambda f=feeds: session.run(None, f), "torch": lambda: ours(x)}
+            t = interleaved(runs, max(5, reps // 3))
+            memory = _memory(runs)
         row(
             section,
             f"{name}: onnxruntime / torch eager throughput, batch {batch}",
@@ -673,6 +664,7 @@ def _families(section: str, names: tuple[str, ...], reps: int, batch: int = 8) -
             ort_s=t["ort"],
             torch_s=t["torch"],
             passed=report.passed,
+            **memory,
         )
     torch.set_grad_enabled(True)
 
@@ -709,8 +701,8 @@ def inference_lowering(reps: int) -> None:
         "4. inference lowering (BN folded, channels-last, torch.compile with inductor freezing)"
         " vs torchvision eager"
     )
-    kept_memory("resnet50", 8, max(3, reps // 6))
-    for name in ("mobilenet_v2", "densenet121"):
+    kept_memory("resnet50", 8, 3 if reps < 31 else 6)
+    for name in (*ZOO, *BRANCHING):
         kept_memory(name, 8, 3)
     torch.set_grad_enabled(False)
     ref = torchvision.models.resnet50().eval()
@@ -732,6 +724,7 @@ def inference_lowering(reps: int) -> None:
     ratio = t["tv"] / t["netc"]
     same = torch.allclose(fast(xc), ref(x), rtol=1e-3, atol=1e-3 * float(ref(x).abs().max()))
     faults = _faults_per_call(lambda: fast(xc))
+    peaks = {"tv": _peak_mib(lambda: ref(x)), "netc": _peak_mib(lambda: fast(xc))}
     with keep_freed_memory():
         # the compiled module inside the allocator policy (torchvision still outside)
         fast(xc)
@@ -748,6 +741,8 @@ def inference_lowering(reps: int) -> None:
         netc_s=t["netc"],
         allclose=same,
         compiled_faults=faults,
+        tv_peak_mib=peaks["tv"],
+        netc_peak_mib=peaks["netc"],
         kept_s=kept,
         kept_faults=kept_faults,
     )
@@ -887,32 +882,38 @@ def _figure(r: Row) -> str:
 def _detail(r: Row) -> str:
     """The row's supporting figures: the control, the op count, the fit, the split of time."""
     parts = []
-    if "control_tv_over_tv" in r:
+    if "control_tv_over_tv" in r and "lowering_alone" not in r:
         parts.append(f"control (torchvision / torchvision) {r['control_tv_over_tv']:.3f}")
-    if "tv_kept_over_tv" in r:
-        parts.append(f"torchvision with freed memory kept / torchvision {r['tv_kept_over_tv']:.3f}")
-    if "tv_faults" in r and "netc_faults" in r:
+    if "processes" in r and "netc_inference_kept_s" in r:
+        parts += _kept_detail(r)
+    elif "processes" in r:
+        parts.append(
+            f"per-round ratios' quartiles {r['quartiles'][0]:.3f}-{r['quartiles'][1]:.3f} "
+            f"(control {r['control_quartiles'][0]:.3f}-{r['control_quartiles'][1]:.3f}), "
+            f"{r['processes']} processes"
+        )
         parts.append(
             f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
-            f"netc {r['netc_faults']:,.0f}"
+            f"netc {r['netc_faults']:,.0f}; peak resident memory of the process: torchvision "
+            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB, of which the "
+            f"forwards added {r['tv_forward_mib']:,.0f} and {r['netc_forward_mib']:,.0f} MiB "
+            f"(the analysis: {r['analysis_mib']:,.0f} MiB of activations at once)"
         )
-    if "netc_inference_kept_faults" in r:
+    elif "tv_faults" in r:
         parts.append(
             f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
-            f"netc {r['netc_inference_kept_faults']:,.0f}, torchvision with memory kept "
-            f"{r['tv_kept_faults']:,.0f}; peak resident memory: torchvision "
-            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_inference_kept_peak_mib']:,.0f} MiB"
+            f"netc {r['netc_faults']:,.0f}; resident memory a forward adds at its peak: "
+            f"torchvision {r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB"
         )
-    elif "tv_peak_mib" in r and "processes" in r:
-        parts.append(
-            f"peak resident memory: torchvision {r['tv_peak_mib']:,.0f} MiB, "
-            f"netc {r['netc_peak_mib']:,.0f} MiB"
-        )
-    elif "tv_peak_mib" in r:
-        parts.append(
-            f"resident memory a forward adds at its peak: torchvision "
-            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB"
-        )
+    for a, b in (("ort", "torch"), ("netc", "dynamo")):
+        if f"{a}_faults" in r and f"{b}_faults" in r:
+            names = {"ort": "onnxruntime", "torch": "torch", "netc": "netc's", "dynamo": "dynamo's"}
+            parts.append(
+                f"page faults per run: {names[a]} {r[f'{a}_faults']:,.0f}, "
+                f"{names[b]} {r[f'{b}_faults']:,.0f}; resident memory a run adds at its peak: "
+                f"{names[a]} {r[f'{a}_peak_mib']:,.0f} MiB, "
+                f"{names[b]} {r[f'{b}_peak_mib']:,.0f} MiB"
+            )
     if "ops" in r:
         parts.append(f"{r['ops']} aten ops")
     if "export_s" in r:
@@ -922,15 +923,12 @@ def _detail(r: Row) -> str:
     if "seconds" in r and isinstance(r["seconds"], dict):
         times = ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in r["seconds"].items())
         parts.append(times)
-    if "netc_inference_kept_s" in r:
-        parts.append(
-            f"torchvision {r['tv_s'] * 1000:.0f} ms, "
-            f"netc {r['netc_inference_kept_s'] * 1000:.0f} ms"
-        )
     if "tv_s" in r and "netc_s" in r:
         parts.append(f"torchvision {r['tv_s'] * 1000:.0f} ms, netc {r['netc_s'] * 1000:.0f} ms")
     if "kept_faults" in r:
         parts.append(
+            f"resident memory a forward adds at its peak: torchvision {r['tv_peak_mib']:,.0f} "
+            f"MiB, netc {r['netc_peak_mib']:,.0f} MiB; "
             f"page faults per forward {r['compiled_faults']:,.0f}; inside keep_freed_memory "
             f"{r['kept_s'] * 1000:.0f} ms ({r['tv_s'] / r['kept_s']:.2f}x torchvision), "
             f"{r['kept_faults']:,.0f} faults"
@@ -941,6 +939,28 @@ def _detail(r: Row) -> str:
             f"every output kept {r['all_outputs_mib']:.1f} MiB"
         )
     return "; ".join(parts)
+
+
+def _kept_detail(r: Row) -> list[str]:
+    """The supporting figures of an eager inference row (see kept_memory)."""
+    kinds = {
+        "tv": "torchvision",
+        "netc_inference_kept": "netc kept",
+        "netc_inference": "netc",
+        "tv_kept": "torchvision kept",
+    }
+    return [
+        f"netc's inference module with the default allocator / torchvision "
+        f"{r['lowering_alone']:.3f}; torchvision with freed memory kept / torchvision "
+        f"{r['tv_kept_over_tv']:.3f}; control (torchvision / torchvision) "
+        f"{r['control_tv_over_tv']:.3f}",
+        "page faults per forward: "
+        + ", ".join(f"{v} {r[k + '_faults']:,.0f}" for k, v in kinds.items()),
+        "peak resident memory of the process: "
+        + ", ".join(f"{v} {r[k + '_peak_mib']:,.0f} MiB" for k, v in kinds.items()),
+        "forward time: " + ", ".join(f"{v} {r[k + '_s'] * 1000:.0f} ms" for k, v in kinds.items()),
+        f"{r['processes']} processes",
+    ]
 
 
 SECTION_TITLES = {

@@ -42,7 +42,8 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     (its ``weights_from``, or its name), read from torch.hub's cache or downloaded there once.
     ``partial=True`` loads what fits and leaves the rest as initialised; the load's report (and
     the weights' preprocessing) is in ``module.meta["weights"]``. ``inference=True`` returns the
-    eval-mode module with each BatchNorm folded into the conv before it (compiler.folding).
+    eval-mode module with each BatchNorm folded into the conv before it (compiler.folding) and
+    its conv weights channels-last, which CPU convolutions run faster (compiler.layout).
     ``outputs`` (stage, block or node names) makes a backbone that returns those feature maps
     as a list, with ``feature_info`` as timm's ``features_only`` models have it; the spec's
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
@@ -101,8 +102,12 @@ def _build(
         module.meta["weights"] = _load_weights(module, graph, weights, partial).as_dict()
     if inference:
         from .folding import fold_module
+        from .layout import channels_last
 
-        module, _ = fold_module(module.eval(), graph)
+        folded, _ = fold_module(module.eval(), graph)
+        if "weights" in module.meta:  # the load's report and the weights' preprocessing
+            folded.meta["weights"] = module.meta["weights"]
+        module = channels_last(folded)
     return module
 
 

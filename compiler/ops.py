@@ -837,11 +837,18 @@ def bare(cls: type, *args: Any, **kw: Any) -> Any:
     key = (cls, args, tuple(sorted(kw.items())))
     proto = _PROTOTYPES.get(key)
     if proto is None:
+        import torch
+
         quiet = _UNINITIALISED.get(cls)
         if quiet is None:
             quiet = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None})
             _UNINITIALISED[cls] = quiet
-        layer = quiet(*args, **kw)
+        # on the meta device: the prototype's tensors would be freed at once, and glibc raises
+        # its mmap threshold to the largest block freed, so every later weight of that size or
+        # less would land in the heap instead of pages of its own (unlike torchvision's model),
+        # which moves where the forward's activations go and how often they fault
+        with torch.device("meta"):
+            layer = quiet(*args, **kw)
         layer.__class__ = cls
         assert not layer._modules, cls  # a copy shares nothing but immutable values
         proto = _Prototype(layer)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -73,3 +75,35 @@ def test_compile_inference_flag() -> None:
     assert not m.training
     assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in m.modules())
     assert m.get_submodule("layer1.0.conv1").bias is not None
+    weight = m.get_submodule("layer1.0.conv1").weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "resnet50.yaml",
+        "mobilenet_v2.yaml",
+        "densenet121.yaml",
+        "shufflenet_v2_x1_0.yaml",
+        "googlenet.yaml",
+        "efficientnet_b0.yaml",
+    ],
+)
+def test_inference_module_computes_the_same(spec: str, tmp_path: Path) -> None:
+    # the whole inference path (weights loaded, BN folded, channels-last) against the eval module
+    g = compiler.load_spec(SPECS / spec, ["input=[3, 64, 64]"])
+    m = calibrate(compiler.compile(g, seed=0), g.input_shape)
+    torch.save(m.state_dict(), tmp_path / "w.pt")
+    fast = compiler.compile(g, weights=tmp_path / "w.pt", inference=True)
+    assert not fast.training and len(fast.state_dict()) < len(m.state_dict())
+    assert fast.meta["weights"]["absent"] == []  # the load report survives the folding
+    convs = [p for p in fast.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    x = torch.randn(3, *g.input_shape)
+    with torch.no_grad():
+        a, b = m(x), fast(x)
+        exact = m.double()(x.double())
+    assert b.shape == a.shape and b.is_contiguous()
+    assert (b.double() - exact).abs().max() <= 3 * (a.double() - exact).abs().max() + 1e-6
+    assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
