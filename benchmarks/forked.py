@@ -10,7 +10,9 @@ heap ends up), which moves a ResNet-50 forward by a few percent whichever model 
 
 KIND: tv | netc | netc_inference (compile(inference=True)); "_kept" at the end runs the
 forwards inside compiler.allocator.keep_freed_memory; a trailing "2" is a second instance of
-the same kind (the control). The kinds run in rotating order, ROUNDS times. Prints JSON: per
+the same kind (the control). The kinds run in rotating order, ROUNDS times. Where the parent's
+heap ends up differs from parent to parent and moves every child's faults and time by a few
+percent, differently per model: benchmarks/run.py runs one round per parent. Prints JSON: per
 kind, for each child, its median forward seconds over CALLS forwards (after 3 warm-up forwards),
 its minor page faults per forward, its process's peak resident memory (MiB) and how far the
 forwards raised resident memory above the built model's (MiB).
@@ -88,24 +90,29 @@ def in_child(kind: str, *args: Any) -> dict[str, float]:
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: measure, send, leave without running the parent's exit handlers
-        os.close(read)
-        code = 0
+        code = 1
         try:
-            os.write(write, json.dumps(measure(kind, *args)).encode())
-        except BaseException as e:  # the parent reports it; a child must never return
-            os.write(write, json.dumps({"error": repr(e)}).encode())
-            code = 1
-        os._exit(code)
+            os.close(read)
+            try:
+                message = {"figures": measure(kind, *args)}
+            except Exception as e:  # the parent reports it
+                message = {"error": repr(e)}
+            os.write(write, json.dumps(message).encode())
+            code = 0 if "figures" in message else 1
+        finally:  # a child never returns into the parent's loop, whatever happened
+            os._exit(code)
     os.close(write)
     data = b""
     while chunk := os.read(read, 1 << 16):
         data += chunk
     os.close(read)
-    os.waitpid(pid, 0)
-    got: dict[str, Any] = json.loads(data)
-    if "error" in got:
-        raise RuntimeError(f"{kind} {args[0]}: {got['error']}")
-    return got
+    _, status = os.waitpid(pid, 0)
+    got: dict[str, Any] = json.loads(data) if data else {}
+    if "figures" not in got:
+        ended = f"exit status {os.waitstatus_to_exitcode(status)}"
+        raise RuntimeError(f"{kind} {args[0]}: {got.get('error', ended)}")
+    figures: dict[str, float] = got["figures"]
+    return figures
 
 
 def main() -> int:

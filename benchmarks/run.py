@@ -2,24 +2,24 @@
 move; ratios hold). Prints a table, writes JSON (default benchmarks/results.json) and, after a
 full run, docs/performance.md from it.
 
-    python benchmarks/run.py              # everything, ~21 minutes on 2 CPU cores
-    python benchmarks/run.py --quick      # fewer repetitions, no torch.compile (~2 minutes)
+    python benchmarks/run.py              # everything, ~45 minutes on 2 CPU cores
+    python benchmarks/run.py --quick      # fewer repetitions, no torch.compile (~5 minutes)
     python benchmarks/run.py --doc-only   # docs/performance.md again from results.json
 
 Sections (targets in brackets):
  1. zero overhead: compiled resnet18/50 vs torchvision, eager batch 1 and 8, torch.compile batch 8,
     medians of per-round paired ratios, shared weights, a second torchvision as the noise control
-    [ratio >= 0.99]; resnet18 and resnet50 eager batch 8 also with each model alone in a fresh
-    process
+    [ratio >= 0.99]; page faults and resident memory per forward; every eager row (and each zoo
+    family's) also with each model alone in a process of its own
  2. front end: `netc check` wall time (torch never imported); spec -> module vs torchvision's
     constructor [<= 1.1x]; check and compile time against depth, ResNet-20 .. ResNet-1202 [linear]
  3. deployment: resnet50 export + validation time, each exporter [<= 6 s]; onnxruntime vs torch
-    eager at batch 1
-    and 8; the network's FLOP/s as a fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
+    eager at batch 1 and 8, with page faults and resident memory; the network's FLOP/s as a
+    fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
  4. inference lowering: BN folded + channels-last under torch.compile vs torchvision eager at
-    batch 8 [>= 1.5x], outputs allclose; the eager inference module (BN folded) inside
-    compiler.allocator.keep_freed_memory vs torchvision eager with the default allocator, each
-    alone in a fresh process, resnet50, mobilenet_v2, densenet121 at batch 8 [>= 1.2x]
+    batch 8 [>= 1.5x], outputs allclose; the eager inference module (BN folded, channels-last)
+    inside compiler.allocator.keep_freed_memory vs torchvision eager with the default allocator,
+    each alone in a process of its own, resnet50 and every zoo family at batch 8 [>= 1.2x]
  5. modern families: mobilenet_v2, efficientnet_b0, regnet_y_400mf, convnext_tiny: eager batch 8
     against torchvision (paired, with the control) [>= 0.99], spec -> module vs torchvision's
     constructor [<= 1.1x], onnxruntime (the netc exporter's file) / torch eager at batch 8
@@ -141,10 +141,10 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
     for name in ("resnet18", "resnet50"):
         separate_processes(name, 8, 3 if quick else 12)
     separate_processes("resnet50", 1, 3 if quick else 6)
-    for name in (*ZOO, *BRANCHING):
-        separate_processes(name, 8, 3 if quick else 6)
-    for name in TRANSFORMERS:
-        separate_processes(name, 2, 3 if quick else 6)
+    for name in () if quick else (*ZOO, *BRANCHING):
+        separate_processes(name, 8, 6)
+    for name in () if quick else TRANSFORMERS:
+        separate_processes(name, 2, 6)
     if with_compile:
         for name, trio in models.items():
             x = torch.randn(8, 3, 224, 224)
@@ -183,17 +183,28 @@ def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, r
 
 
 def _alone(kinds: list[str], name: str, batch: int, rounds_: int, calls: int) -> dict[str, Any]:
-    """Each kind built and run alone in a process of its own (benchmarks/forked.py: children
-    forked from one clean parent), ``rounds_`` times in rotating order: per kind and process,
-    the median forward seconds, faults per forward, the process's peak resident memory and what
-    the forwards added to it (MiB)."""
+    """Each kind built and run alone in a process of its own, ``rounds_`` times in rotating
+    order: per kind and process, the median forward seconds, faults per forward, the process's
+    peak resident memory and what the forwards added to it (MiB). A round's processes are
+    forked from one fresh parent (benchmarks/forked.py), so they start from the same state; each
+    round has a parent of its own, because where a parent's heap ends up moves the faults (and
+    the time) of every model forked from it, by a few percent and differently for each."""
     script = Path(__file__).resolve().parent / "forked.py"
-    args = [name, str(batch), str(rounds_), str(calls), *kinds]
-    done = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, check=True
-    )
-    got: dict[str, Any] = json.loads(done.stdout)
-    return got
+    out: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
+    for r in range(rounds_):
+        shift = r % len(kinds)
+        order = kinds[shift:] + kinds[:shift]
+        done = subprocess.run(
+            [sys.executable, str(script), name, str(batch), "1", str(calls), *order],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{script.name} {name} {order}: {done.stderr.strip()}")
+        for kind, figures in json.loads(done.stdout).items():
+            for key, values in figures.items():
+                out[kind].setdefault(key, []).extend(values)
+    return out
 
 
 def _quartiles(times: dict[str, list[float]], num: str, den: str) -> list[float]:
@@ -701,9 +712,9 @@ def inference_lowering(reps: int) -> None:
         "4. inference lowering (BN folded, channels-last, torch.compile with inductor freezing)"
         " vs torchvision eager"
     )
-    kept_memory("resnet50", 8, 3 if reps < 31 else 6)
-    for name in (*ZOO, *BRANCHING):
-        kept_memory(name, 8, 3)
+    # five kinds: five rounds put each kind in each place of a round once
+    for name in ("resnet50",) if reps < 31 else ("resnet50", *ZOO, *BRANCHING):
+        kept_memory(name, 8, 1 if reps < 31 else 5)
     torch.set_grad_enabled(False)
     ref = torchvision.models.resnet50().eval()
     graph = compiler.load_spec(ROOT / "specs" / "resnet50.yaml")
