@@ -1028,16 +1028,29 @@ DOC_NOTES = """## How to read it
   PyTorch's default init (each weight gets its value once, from its op's init rule), copying one
   prototype per layer configuration; other modules are built on the meta device and given
   storage after.
-- The separate-process row builds and runs each model alone in a fresh process, torchvision's,
-  netc's and torchvision's again (the control), in rotating order, 6 rounds (each kind first,
-  second and third in a round equally often); as a user runs it, with nothing shared. Its
-  control shows how much a process of its own moves the time (a few percent: where the weights
-  and the allocator's arenas land).
+- The separate-process rows build and run each model alone in a process of its own. In each
+  round a fresh parent imports torch, torchvision and netc, runs no op, and forks one child per
+  model: torchvision's, netc's and torchvision's again (the control), in rotating order; each
+  child builds its model, runs 3 warm-up forwards and times 5-20 (12 rounds for the ResNets at
+  batch 8, 6 for the others). Forking starts every child of a round from the same state and
+  saves the 2-3 s of importing torch; each round has a parent of its own because where a
+  parent's heap ends up moves the faults of every child it forks (torchvision's ResNet-18 at
+  batch 8 faulted 14,125 times a forward in the children of one parent, 17,531 in another's).
+  Where a process's weights land in physical memory moves its speed more, whichever model it
+  runs: one process copying ResNet-50's weights to new memory eight times ran its batch-1
+  forward in 55.6 to 81.3 ms. So a row's figure is torchvision's lower quartile of its
+  processes' forward times over netc's (each model where its weights landed well), the
+  control's the same way, and the details give the median of per-round ratios and each kind's
+  range. Even so the controls move 1-10% (RegNetY-400MF's 0.899 in the run above); a row whose
+  control is as far from 1.0 as its ratio does not resolve 1%.
 - Page faults per forward are minor faults (getrusage) over 5 forwards after a warm-up: memory the
-  allocator returned to the kernel and touches again. Peak resident memory beside an in-process
-  row is how far one forward raises the process's resident memory (Linux's high-water mark,
-  reset before the call); beside a separate-process row, the process's peak, which importing
-  torch and building the model mostly set (about 960 MiB for every ResNet process here).
+  allocator returned to the kernel and touches again. Resident memory beside an in-process row
+  is how far one forward raises the process's resident memory (Linux's high-water mark, reset
+  before the call). Beside a separate-process row: the process's peak (the parent's imports
+  included, about 450 MiB), and how far the forwards raised resident memory above the built
+  model, set beside the activation memory the analysis (`netc compile`) predicts for the
+  batch. The rise is above the analysis: it also holds what the allocator keeps after a free,
+  oneDNN's scratch memory and its reordered copies of the weights.
 - The allocator sees the same program from netc's module as from torchvision's:
   tests/test_lifetimes.py records every allocation and free of a forward (torch.profiler) and
   finds ResNet-50's, MobileNetV2's and ShuffleNetV2's sequences equal event for event, and
@@ -1048,25 +1061,40 @@ DOC_NOTES = """## How to read it
   round, and two torchvision models 72,307 and 67,923. Alone in fresh processes it is the same
   lottery: for ResNet-50 netc faulted 60,899 times a forward against torchvision's 62,000 in one
   run (ratio 1.015), 64,192 against 57,998 in the next (0.936, control 0.969, five unbalanced
-  rounds) and 59,472 against 57,050 in the run above (0.977, control 1.018, six balanced
-  rounds); ResNet-18 1.026 (control 1.002). Rounds of three processes this few do not resolve
+  rounds) and 59,472 against 57,050 in a third (0.977, control 1.018, six balanced rounds);
+  ResNet-18 1.026 (control 1.002). Rounds of three processes this few do not resolve
   the 1% these rows are after: the control itself moves 2-3%.
-- The eager inference path: glibc hands the memory of every large freed block back to the
-  kernel, and the next forward faults it in again (ResNet-50 at batch 8: about 60,000 faults,
-  a fifth of the forward). Memory planning proper (each op writing into a buffer the compiler
-  reserved) is not open to an eager PyTorch module: the aten ops allocate their own outputs,
-  and oneDNN's convolutions take no output buffer. The cost is not the allocation but the
-  pages going back to the kernel, so netc offers an allocator policy the caller opts into for
-  a scope, `compiler.allocator.keep_freed_memory()`: inside, no block is unmapped and the heap
-  is trimmed only past 2 GiB free; on leaving it the memory is returned (malloc_trim) and glibc
-  is set to where its own dynamic thresholds settle. The rows run each model alone in a fresh
-  process: netc's inference module (BatchNorm folded) inside the scope against torchvision's
-  model with the default allocator. The policy alone gives torchvision's own model 1.24x
-  (ResNet-50) and 2.25x (MobileNetV2, whose batch-8 activations fault 79,000 times a forward);
-  folding adds the rest. DenseNet-121 gains 1.07x: its batch-8 forward faults 24,000 times,
-  and its BatchNorms come before the convs (pre-activation), so few fold. The compiled module
-  (inductor plans its own buffers) faults 14,000 times a forward outside the scope and none
-  inside.
+- Building leaves the allocator as torchvision's constructors do. glibc raises its mmap
+  threshold to the largest block freed; when netc's layer prototypes had real tensors, the
+  first layer of each configuration allocated and freed a weight (9 MiB for ResNet-18's widest
+  conv), every later weight under that size went into the heap instead of pages of its own,
+  and ResNet-18 at batch 8 faulted 17,217 times a forward against torchvision's 14,125 in
+  children of the same parent (0.963). The prototypes are made on the meta device now, and
+  tests/test_lifetimes.py holds every build to freeing no block of 128 KiB or more.
+- The eager inference path, `compile(..., inference=True)`: BatchNorm folded into the convs,
+  and the conv weights stored channels-last (compiler/layout.py). oneDNN's convolutions work in
+  NHWC; given NCHW tensors PyTorch reorders every conv's input and output, with channels-last
+  weights it runs the conv in NHWC and the feature maps stay so. The lowering alone, with the
+  default allocator: 1.38x torchvision's ResNet-50, 2.7x MobileNetV2, 2.0x EfficientNet-B0,
+  1.6x RegNetY-400MF, 1.4x DenseNet-121 (whose BatchNorms mostly come before their convs, so
+  few fold: the gain is the layout), 2.3x GoogLeNet, 1.7x ShuffleNetV2, and 1.0x ConvNeXt-T
+  (its work is in linear layers and depthwise convs). By default glibc hands the memory of
+  every large freed block back to the kernel and the next forward faults it in again
+  (ResNet-50 at batch 8: about 60,000 faults, a fifth of the forward; MobileNetV2 79,000).
+  Memory planning proper (each op writing into a buffer the compiler reserved) is not open to
+  an eager PyTorch module: the aten ops allocate their own outputs, and oneDNN's convolutions
+  take no output buffer. The cost is not the allocation but the pages going back to the
+  kernel, so netc offers an allocator policy the caller opts into for a scope,
+  `compiler.allocator.keep_freed_memory()`: inside, no block is unmapped and the heap is
+  trimmed only past 2 GiB free; on leaving it the memory is returned (malloc_trim) and glibc
+  is set to where its own dynamic thresholds settle. Each row runs every model alone in a
+  process of its own, five rounds: netc's inference module inside the scope against
+  torchvision's model with the default allocator is 1.25x (ConvNeXt-T) to 4.3x
+  (MobileNetV2), with 1 fault a forward; the policy alone gives torchvision's own model 1.0x
+  (ShuffleNetV2, which does not fault at batch 8) to 2.3x. Building the inference module frees
+  the unfolded weights, so in a process of its own it starts from a raised mmap threshold;
+  inside the scope that does not matter. The compiled module (inductor plans its own buffers)
+  faults 14,000 times a forward outside the scope and none inside.
 - DenseNet-121 runs faster than torchvision's with the same aten ops. The likely cause, not
   measured apart: torchvision's dense block iterates a ModuleDict and appends to a list, and each
   layer tests its input's type and its checkpointing flag in Python, where netc's generated

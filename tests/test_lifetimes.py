@@ -5,6 +5,7 @@ allocator as torchvision's constructors do, having freed no large block."""
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 import pytest
@@ -53,6 +54,7 @@ def test_building_frees_no_large_block(name: str, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(ops, "_PROTOTYPES", {})  # every layer configuration built afresh
     spec_cache.clear()
+    gc.collect()  # earlier tests' modules, freed now rather than while the build is watched
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         module = compiler.compile(name)
     # an allocation counts on the op that made it; a free outside any op is a "[memory]" event
