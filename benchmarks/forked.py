@@ -35,36 +35,26 @@ import torchvision
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from procfs import reset_high_water_mark, status
+
 import compiler
 from compiler.allocator import keep_freed_memory
-
-
-def _status(field: str) -> float:
-    """A /proc/self/status figure in MiB (VmRSS: resident now, VmHWM: its high-water mark)."""
-    with open("/proc/self/status") as f:
-        line = next(line for line in f if line.startswith(field))
-    return int(line.split()[1]) / 1024
-
-
-def _reset_high_water_mark() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
 
 
 def measure(kind: str, name: str, batch: int, calls: int, size: int) -> dict[str, float]:
     """One child's figures (see the module's docstring)."""
     torch.set_grad_enabled(False)
     torch.manual_seed(0)
-    _reset_high_water_mark()
+    reset_high_water_mark()
     base = kind.removesuffix("_kept")
     if base == "tv":
         model = getattr(torchvision.models, name)().eval()
     else:
         model = compiler.compile(name, inference=base == "netc_inference").eval()
     x = torch.randn(batch, 3, size, size)
-    build_peak = _status("VmHWM:")
-    _reset_high_water_mark()
-    built = _status("VmRSS:")
+    build_peak = status("VmHWM:")
+    reset_high_water_mark()
+    built = status("VmRSS:")
     scope = keep_freed_memory() if kind.endswith("_kept") else contextlib.nullcontext()
     with scope:
         for _ in range(3):
@@ -76,7 +66,7 @@ def measure(kind: str, name: str, batch: int, calls: int, size: int) -> dict[str
             model(x)
             times.append(time.perf_counter() - start)
         faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-        forward_peak = _status("VmHWM:")
+        forward_peak = status("VmHWM:")
     return {
         "seconds": statistics.median(times),
         "faults": faults,

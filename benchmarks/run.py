@@ -311,14 +311,9 @@ def _peak_mib(fn: Callable[[], Any]) -> float:
     """How far one call raises the process's resident memory at its peak (MiB): Linux's
     high-water mark, reset just before (/proc/self/clear_refs), less what was resident then.
     In a process holding several models this is the call's own memory, weights excluded."""
+    from procfs import reset_high_water_mark, status
 
-    def status(field: str) -> float:
-        with open("/proc/self/status") as f:
-            line = next(line for line in f if line.startswith(field))
-        return int(line.split()[1]) / 1024
-
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
+    reset_high_water_mark()
     resident = status("VmRSS:")
     fn()
     return status("VmHWM:") - resident
@@ -922,9 +917,9 @@ def _detail(r: Row) -> str:
             f"netc {r['netc_faults']:,.0f}; resident memory a forward adds at its peak: "
             f"torchvision {r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB"
         )
+    names = {"ort": "onnxruntime", "torch": "torch", "netc": "netc's", "dynamo": "dynamo's"}
     for a, b in (("ort", "torch"), ("netc", "dynamo")):
         if f"{a}_faults" in r and f"{b}_faults" in r:
-            names = {"ort": "onnxruntime", "torch": "torch", "netc": "netc's", "dynamo": "dynamo's"}
             parts.append(
                 f"page faults per run: {names[a]} {r[f'{a}_faults']:,.0f}, "
                 f"{names[b]} {r[f'{b}_faults']:,.0f}; resident memory a run adds at its peak: "

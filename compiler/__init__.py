@@ -104,10 +104,7 @@ def _build(
         from .folding import fold_module
         from .layout import channels_last
 
-        folded, _ = fold_module(module.eval(), graph)
-        if "weights" in module.meta:  # the load's report and the weights' preprocessing
-            folded.meta["weights"] = module.meta["weights"]
-        module = channels_last(folded)
+        module = channels_last(fold_module(module.eval(), graph)[0])
     return module
 
 

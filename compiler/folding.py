@@ -41,6 +41,8 @@ def fold_module(module: fx.GraphModule, graph: Graph) -> tuple[fx.GraphModule, G
         else:
             target[key] = source.get(key, torch.zeros_like(scale)) * scale + shift
     folded.load_state_dict(target, strict=True)
+    if "weights" in module.meta:  # the load's report and the weights' preprocessing
+        folded.meta["weights"] = module.meta["weights"]
     return folded.eval(), folded_graph
 
 

@@ -873,7 +873,7 @@ class _Prototype:
         self.buffers = [
             (k, None if b is None else (b.shape, b.dtype)) for k, b in layer._buffers.items()
         ]
-        # the prototype keeps no tensors (a VGG classifier's would hold 400 MB)
+        # the prototype keeps shapes, not tensors: each copy gets its own
         self.state["_parameters"] = self.state["_buffers"] = {}
 
     def copy(self) -> Any:

@@ -22,6 +22,21 @@ def calibrate(m: torch.nn.Module, shape: tuple[int, ...]) -> torch.nn.Module:
     return m.eval()
 
 
+def _computes_the_same(
+    m: torch.nn.Module, other: torch.nn.Module, shape: tuple[int, ...]
+) -> torch.Tensor:
+    """``other``'s output on a random batch, checked against the eval module ``m``'s: as exact
+    as the float32 network itself is, against float64 (``m`` is left in float64)."""
+    x = torch.randn(3, *shape)
+    with torch.no_grad():
+        a, b = m(x), other(x)
+        exact = m.double()(x.double())
+    assert b.shape == a.shape
+    assert (b.double() - exact).abs().max() <= 3 * (a.double() - exact).abs().max() + 1e-6
+    assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
+    return b
+
+
 def test_fold_pass_is_pure_and_complete() -> None:
     g = compiler.load_spec(SPECS / "resnet50.yaml")
     before = len(g.nodes)
@@ -60,13 +75,7 @@ def test_folded_module_computes_the_same(spec: str) -> None:
     from compiler.folding import fold_module
 
     folded, fg = fold_module(m, g)
-    x = torch.randn(3, *g.input_shape)
-    with torch.no_grad():
-        a, b = m(x), folded(x)
-        exact = m.double()(x.double())
-    # as exact as the unfolded float32 network is, against float64
-    assert (b.double() - exact).abs().max() <= 3 * (a.double() - exact).abs().max() + 1e-6
-    assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
+    _computes_the_same(m, folded, g.input_shape)
     assert sum(p.numel() for p in folded.parameters()) == fg.params
 
 
@@ -100,10 +109,5 @@ def test_inference_module_computes_the_same(spec: str, tmp_path: Path) -> None:
     assert fast.meta["weights"]["absent"] == []  # the load report survives the folding
     convs = [p for p in fast.parameters() if p.dim() == 4]
     assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
-    x = torch.randn(3, *g.input_shape)
-    with torch.no_grad():
-        a, b = m(x), fast(x)
-        exact = m.double()(x.double())
-    assert b.shape == a.shape and b.is_contiguous()
-    assert (b.double() - exact).abs().max() <= 3 * (a.double() - exact).abs().max() + 1e-6
-    assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
+    b = _computes_the_same(m, fast, g.input_shape)
+    assert b.is_contiguous()
