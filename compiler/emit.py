@@ -23,7 +23,15 @@ from typing import Any
 
 from . import modules as netc_modules
 from .ir import Graph, Node
-from .lower import Part, class_name, plan, registration_order, release, unit_below
+from .lower import (
+    Part,
+    class_name,
+    is_contiguous,
+    plan,
+    registration_order,
+    release,
+    unit_below,
+)
 from .ops import OPS, InitContext
 
 
@@ -50,6 +58,13 @@ class BuiltBy:
 
     klass: str
     index: int
+
+
+@dataclass
+class Named:
+    """``OrderedDict([(name, module), ...])``: an nn.Sequential whose indices have gaps."""
+
+    pairs: list[tuple[str, Any]]
 
 
 @dataclass
@@ -142,6 +157,7 @@ class Emitter:
         self.helpers: list[Any] = []  # netc module classes and functions the file needs
         self.seen: set[Any] = set()  # helpers visited (one that calls itself is copied once)
         self.open: list[str] = []  # the classes of the parts being collected, outermost first
+        self.named_sequential = False  # a Sequential built from an OrderedDict is written
 
     # -- collecting ----------------------------------------------------------------------------
 
@@ -249,7 +265,12 @@ class Emitter:
         if part.node is not None:
             return self.leaf(part.node.meta["lowered"].module)
         if part.chain:
-            return Call("nn.Sequential", [self.call_for(kid) for kid in part.children.values()])
+            calls = [self.call_for(kid) for kid in part.children.values()]
+            if is_contiguous(list(part.children)):
+                return Call("nn.Sequential", calls)
+            # indices with gaps (a folded BatchNorm's): the Sequential is built by name
+            self.named_sequential = True
+            return Call("nn.Sequential", [Named(list(zip(part.children, calls, strict=True)))])
         klass, index = self.klass_for(part)
         return BuiltBy(klass.name, index)
 
@@ -476,10 +497,10 @@ class Emitter:
         # a class is unified after every class its instances build, so parents see params
         for klass in self.dependency_order():
             self.unify(klass)
-        parts = [self.header(), *self.helper_sources(), *self.init_sources()]
-        for klass in self.classes.values():
-            parts.append(self.class_source(klass, root=klass is root))
-        parts.append(self.build_source(root))
+        body = [self.class_source(k, root=k is root) for k in self.classes.values()]
+        body.append(self.build_source(root))
+        # the header last: writing the classes tells which imports they need
+        parts = [self.header(), *self.helper_sources(), *self.init_sources(), *body]
         return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
     def dependency_order(self) -> list[Klass]:
@@ -518,6 +539,7 @@ class Emitter:
             "",
             "from __future__ import annotations",
             "",
+            *(["from collections import OrderedDict"] if self.named_sequential else []),
             "from collections.abc import Callable",
             "from dataclasses import dataclass",
             "from typing import Any",
@@ -722,6 +744,9 @@ def _type_of(klass: Klass, param: str) -> str:
 def _render(value: Any) -> str:
     if isinstance(value, Slot):
         return value.name
+    if isinstance(value, Named):
+        pairs = "".join(f"            ({k!r}, {_render(v)}),\n" for k, v in value.pairs)
+        return f"OrderedDict(\n        [\n{pairs}        ]\n    )"
     if isinstance(value, Call):
         parts = [_render(a) for a in value.args]
         parts += [

@@ -7,8 +7,9 @@ indexing and slicing work as they do on torchvision's models:
 
 - a part is *sealed* when its nodes run one after another and nothing outside it reads any of
   them but one (its output): such a part is called as one module;
-- a sealed part whose children are ``0 .. k-1`` in a chain (each reads only the one before) is an
-  ``nn.Sequential`` (torchvision's ``layer1``, ``downsample``);
+- a sealed part whose children are ``0 .. k-1`` (or increasing indices with gaps, once folding
+  removed a BatchNorm) in a chain (each reads only the one before) is an ``nn.Sequential``
+  (torchvision's ``layer1``, ``downsample``);
 - any other sealed part is a ``torch.fx.GraphModule`` with a straight-line ``forward`` taking the
   values it reads from outside as arguments; a block instance is one of the class named after
   its block type (``Bottleneck``), shared by every instance of that type;
@@ -23,7 +24,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import operator
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -39,7 +42,8 @@ from .tree import Part, build_tree, unit_below
 
 
 def _mark_chains(part: Part) -> None:
-    """Which sealed parts are ``nn.Sequential``s: children ``0 .. k-1``, each a module of one input
+    """Which sealed parts are ``nn.Sequential``s: children named by increasing indices (``0 ..
+    k-1``, or with gaps where folding removed a BatchNorm: ``0, 2``), each a module of one input
     reading only the one before."""
     for child in part.children.values():
         _mark_chains(child)
@@ -47,7 +51,7 @@ def _mark_chains(part: Part) -> None:
         return
     kids = list(part.children.values())
     previous = part.inputs
-    part.chain = list(part.children) == [str(i) for i in range(len(kids))] and part.path != ""
+    part.chain = _indices(list(part.children)) and part.path != ""
     for kid in kids:
         # a leaf in a chain is a module of one input (a function such as flatten is no module)
         is_module = kid.node is None or (
@@ -58,6 +62,18 @@ def _mark_chains(part: Part) -> None:
             break
         previous = [kid.output]
     part.chain = part.chain and previous == [part.output]
+
+
+def _indices(names: list[str]) -> bool:
+    """Whether ``names`` are increasing list indices as nn.Sequential writes them."""
+    if not all(n.isdecimal() and str(int(n)) == n for n in names):
+        return False
+    return all(int(a) < int(b) for a, b in itertools.pairwise(names))
+
+
+def is_contiguous(names: list[str]) -> bool:
+    """``0 .. k-1``: the names ``nn.Sequential(*modules)`` gives."""
+    return names == [str(i) for i in range(len(names))]
 
 
 _BUILDING: contextvars.ContextVar[bool] = contextvars.ContextVar("netc_building", default=False)
@@ -181,8 +197,9 @@ class _Builder:
 
     def module(self, part: Part) -> nn.Module:
         """The module for a sealed part (the network, a stage, a block, a sub-container)."""
-        if part.chain:
-            return nn.Sequential(*(self.leaf_or_unit(kid) for kid in part.children.values()))
+        if part.chain:  # (by name: after folding, a Sequential's indices may have gaps)
+            kids = ((name, self.leaf_or_unit(kid)) for name, kid in part.children.items())
+            return nn.Sequential(OrderedDict(kids))
         holder = nn.Module()
         g = fx.Graph()
         values: dict[str, fx.Node] = {}

@@ -14,6 +14,7 @@ import torch
 
 import compiler
 from compiler.emit import emit
+from compiler.passes.fold import fold_affine
 from tests.conftest import ROOT, SPECS, run_cli
 from tests.test_equivalence import aten_ops
 
@@ -84,6 +85,22 @@ def test_emitted_source_is_the_compiled_network(name: str, tmp_path: Path) -> No
     if name.endswith("_features"):
         spec = SPECS / "resnet18.yaml"
     graph = compiler.load_spec(spec, [*overrides, f"input=[3, {size}, {size}]"])
+    _check_emitted(graph, size, tmp_path)
+
+
+def test_a_folded_network_emits_its_sequentials_by_name(tmp_path: Path) -> None:
+    """Folding removes each BatchNorm from its Sequential (a conv-BN-activation [0, 1, 2] keeps
+    0 and 2); the emitted source builds those from an OrderedDict, as the lowering does."""
+    graph = compiler.load_spec(SPECS / "mobilenet_v3_small.yaml", ["input=[3, 64, 64]"])
+    folded, pairs = fold_affine(graph)
+    assert pairs
+    source = _check_emitted(folded, 64, tmp_path)
+    assert "OrderedDict(" in source
+
+
+def _check_emitted(graph: compiler.Graph, size: int, tmp_path: Path) -> str:
+    """Run ``emit(graph)``'s source where netc cannot be imported and compare it with
+    compiler.compile(graph): keys, initial weights, outputs, aten ops, lint. Returns the source."""
     source = tmp_path / "model.py"
     source.write_text(emit(graph))
     x = torch.randn(2, 3, size, size)
@@ -117,6 +134,7 @@ def test_emitted_source_is_the_compiled_network(name: str, tmp_path: Path) -> No
         capture_output=True, text=True,
     )  # fmt: skip
     assert lint.returncode == 0, lint.stdout
+    return source.read_text()
 
 
 def test_one_class_per_block_type_reads_like_torchvision() -> None:

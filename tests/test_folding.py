@@ -111,3 +111,37 @@ def test_inference_module_computes_the_same(spec: str, tmp_path: Path) -> None:
     assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
     b = _computes_the_same(m, fast, g.input_shape)
     assert b.is_contiguous()
+
+
+@pytest.mark.parametrize("spec", ["mobilenet_v2", "shufflenet_v2_x1_0"])
+def test_inference_module_indexes_like_torchvision(spec: str) -> None:
+    """A conv-BN-activation Sequential keeps its indices 0 and 2 once the BatchNorm is folded
+    away, and stays an nn.Sequential: positional indexing and slicing work on it."""
+    import torchvision
+
+    reference = getattr(torchvision.models, spec)()
+    folded = compiler.compile(spec, inference=True)
+    checked = 0
+    for name, part in reference.named_modules():
+        # (torchvision's Sequential subclasses too; an empty one has no netc counterpart)
+        if not isinstance(part, torch.nn.Sequential) or not name or not len(part):
+            continue
+        ours = folded.get_submodule(name)
+        assert type(ours) is torch.nn.Sequential, name
+        kept = [k for k, m in part.named_children() if not isinstance(m, torch.nn.BatchNorm2d)]
+        assert [k for k, _ in ours.named_children()] == kept, name
+        for i, k in enumerate(kept):  # position i is the i-th module kept
+            assert _kind(ours[i]) == _kind(part.get_submodule(k)), (name, k)
+        assert [_kind(m) for m in ours[1:]] == [_kind(part.get_submodule(k)) for k in kept[1:]]
+        checked += 1
+    assert checked > 10
+    assert isinstance(folded.get_submodule("conv1" if "shuffle" in spec else "features.0")[0],
+                      torch.nn.Conv2d)  # fmt: skip
+
+
+def _kind(m: torch.nn.Module) -> str:
+    """What a Sequential holds at a position: a Sequential (torchvision's subclasses, such as
+    Conv2dNormActivation, count as one), a torch.nn layer by its class, or a block."""
+    if isinstance(m, torch.nn.Sequential):
+        return "Sequential"
+    return type(m).__name__ if type(m).__module__.startswith("torch.nn") else "block"
