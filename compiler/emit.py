@@ -60,11 +60,7 @@ class BuiltBy:
     index: int
 
 
-@dataclass
-class Named:
-    """``OrderedDict([(name, module), ...])``: an nn.Sequential whose indices have gaps."""
-
-    pairs: list[tuple[str, Any]]
+TUPLE = ""  # a Call of no function: a tuple literal
 
 
 @dataclass
@@ -268,9 +264,11 @@ class Emitter:
             calls = [self.call_for(kid) for kid in part.children.values()]
             if is_contiguous(list(part.children)):
                 return Call("nn.Sequential", calls)
-            # indices with gaps (a folded BatchNorm's): the Sequential is built by name
+            # indices with gaps (a folded BatchNorm's): nn.Sequential(OrderedDict(((name, m), ...)))
+            # made of Calls, so classes unify and walk it as any other constructor call
             self.named_sequential = True
-            return Call("nn.Sequential", [Named(list(zip(part.children, calls, strict=True)))])
+            pairs = [Call(TUPLE, [name, c]) for name, c in zip(part.children, calls, strict=True)]
+            return Call("nn.Sequential", [Call("OrderedDict", [Call(TUPLE, pairs)])])
         klass, index = self.klass_for(part)
         return BuiltBy(klass.name, index)
 
@@ -497,10 +495,10 @@ class Emitter:
         # a class is unified after every class its instances build, so parents see params
         for klass in self.dependency_order():
             self.unify(klass)
-        body = [self.class_source(k, root=k is root) for k in self.classes.values()]
-        body.append(self.build_source(root))
-        # the header last: writing the classes tells which imports they need
-        parts = [self.header(), *self.helper_sources(), *self.init_sources(), *body]
+        parts = [self.header(), *self.helper_sources(), *self.init_sources()]
+        for klass in self.classes.values():
+            parts.append(self.class_source(klass, root=klass is root))
+        parts.append(self.build_source(root))
         return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
     def dependency_order(self) -> list[Klass]:
@@ -744,11 +742,10 @@ def _type_of(klass: Klass, param: str) -> str:
 def _render(value: Any) -> str:
     if isinstance(value, Slot):
         return value.name
-    if isinstance(value, Named):
-        pairs = "".join(f"            ({k!r}, {_render(v)}),\n" for k, v in value.pairs)
-        return f"OrderedDict(\n        [\n{pairs}        ]\n    )"
     if isinstance(value, Call):
         parts = [_render(a) for a in value.args]
+        if value.func == TUPLE:
+            return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
         parts += [
             f"{k}={_render(v)}"
             for k, v in value.kwargs.items()
