@@ -6,16 +6,20 @@ measurement this saves the 2-3 s of importing torch per process, and takes away 
 between two interpreters before the model is built (imports, hash seeds: where the allocator's
 heap ends up), which moves a ResNet-50 forward by a few percent whichever model runs.
 
-    python benchmarks/forked.py NAME BATCH ROUNDS CALLS KIND...
+    python benchmarks/forked.py NAME BATCH ROUNDS CALLS PLACEMENTS KIND...
 
 KIND: tv | netc | netc_inference (compile(inference=True)); "_kept" at the end runs the
 forwards inside compiler.allocator.keep_freed_memory; a trailing "2" is a second instance of
 the same kind (the control). The kinds run in rotating order, ROUNDS times. Where the parent's
 heap ends up differs from parent to parent and moves every child's faults and time by a few
-percent, differently per model: benchmarks/run.py runs one round per parent. Prints JSON: per
-kind, for each child, its median forward seconds over CALLS forwards (after 3 warm-up forwards),
-its minor page faults per forward, its process's peak resident memory (MiB) and how far the
-forwards raised resident memory above the built model's (MiB).
+percent, differently per model: benchmarks/run.py runs one round per parent. Where a model's
+weights lie in physical memory moves its forward by up to a third, so a child measures
+PLACEMENTS of them: the weights as built, then copied to fresh memory (PLACEMENTS - 1 times),
+the same for every kind. Prints JSON: per kind, for each child and placement, the median forward
+seconds over CALLS forwards (after 3 warm-up forwards, 1 after a copy) and the minor page faults
+per forward; for each child, its process's peak resident memory over the build and the
+forwards on the weights as built (MiB), and how far those forwards raised resident memory above
+the built model's (MiB). A "_kept" kind measures one placement.
 """
 
 from __future__ import annotations
@@ -41,8 +45,23 @@ import compiler
 from compiler.allocator import keep_freed_memory
 
 
-def measure(kind: str, name: str, batch: int, calls: int, size: int) -> dict[str, float]:
-    """One child's figures (see the module's docstring)."""
+def replace_weights(model: torch.nn.Module) -> None:
+    """Copy every weight and buffer to freshly allocated memory (all copies made before the old
+    tensors are let go, so none reuses the block just freed): another draw of where the weights
+    lie in physical memory, for torchvision's model and netc's alike."""
+    tensors = [*model.parameters(), *model.buffers()]
+    copies = [t.data.clone() for t in tensors]
+    for tensor, copy in zip(tensors, copies, strict=True):
+        tensor.data = copy
+
+
+def measure(
+    kind: str, name: str, batch: int, calls: int, size: int, placements: int
+) -> dict[str, list[float]]:
+    """One child's figures (see the module's docstring), times and faults per placement."""
+    if placements < 1 or (placements > 1 and kind.endswith("_kept")):
+        # (copies made inside keep_freed_memory would land in the memory it keeps)
+        raise ValueError("PLACEMENTS: at least 1, and 1 for a _kept kind")
     torch.set_grad_enabled(False)
     torch.manual_seed(0)
     reset_high_water_mark()
@@ -56,26 +75,30 @@ def measure(kind: str, name: str, batch: int, calls: int, size: int) -> dict[str
     reset_high_water_mark()
     built = status("VmRSS:")
     scope = keep_freed_memory() if kind.endswith("_kept") else contextlib.nullcontext()
+    out: dict[str, list[float]] = {"seconds": [], "faults": []}
     with scope:
-        for _ in range(3):
-            model(x)
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            model(x)
-            times.append(time.perf_counter() - start)
-        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
-        forward_peak = status("VmHWM:")
-    return {
-        "seconds": statistics.median(times),
-        "faults": faults,
-        "peak_mib": max(build_peak, forward_peak),
-        "forward_mib": forward_peak - built,
-    }
+        for placement in range(placements):
+            if placement:
+                replace_weights(model)
+            for _ in range(3 if placement == 0 else 1):
+                model(x)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            times = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                model(x)
+                times.append(time.perf_counter() - start)
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+            out["faults"].append(faults / calls)
+            out["seconds"].append(statistics.median(times))
+            if placement == 0:  # what the forwards add to the model as built
+                forward_peak = status("VmHWM:")
+    out["peak_mib"] = [max(build_peak, forward_peak)]
+    out["forward_mib"] = [forward_peak - built]
+    return out
 
 
-def in_child(kind: str, *args: Any) -> dict[str, float]:
+def in_child(kind: str, *args: Any) -> dict[str, list[float]]:
     """``measure`` in a forked child; its figures come back through a pipe."""
     read, write = os.pipe()
     pid = os.fork()
@@ -101,20 +124,20 @@ def in_child(kind: str, *args: Any) -> dict[str, float]:
     if "figures" not in got:
         ended = f"exit status {os.waitstatus_to_exitcode(status)}"
         raise RuntimeError(f"{kind} {args[0]}: {got.get('error', ended)}")
-    figures: dict[str, float] = got["figures"]
+    figures: dict[str, list[float]] = got["figures"]
     return figures
 
 
 def main() -> int:
-    name, batch, rounds, calls, *kinds = sys.argv[1:]
+    name, batch, rounds, calls, placements, *kinds = sys.argv[1:]
     size = 224
     out: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     for r in range(int(rounds)):
         shift = r % len(kinds)
         for kind in kinds[shift:] + kinds[:shift]:
-            got = in_child(kind.rstrip("2"), name, int(batch), int(calls), size)
-            for key, value in got.items():
-                out[kind].setdefault(key, []).append(value)
+            got = in_child(kind.rstrip("2"), name, int(batch), int(calls), size, int(placements))
+            for key, values in got.items():
+                out[kind].setdefault(key, []).extend(values)
     print(json.dumps(out))
     return 0
 
