@@ -101,8 +101,9 @@ def test_a_folded_network_emits_its_sequentials_by_name(tmp_path: Path) -> None:
 def _check_emitted(graph: compiler.Graph, size: int, tmp_path: Path) -> str:
     """Run ``emit(graph)``'s source where netc cannot be imported and compare it with
     compiler.compile(graph): keys, initial weights, outputs, aten ops, lint. Returns the source."""
+    text = emit(graph)
     source = tmp_path / "model.py"
-    source.write_text(emit(graph))
+    source.write_text(text)
     x = torch.randn(2, 3, size, size)
     torch.save(x, tmp_path / "x.pt")
     runner = tmp_path / "runner.py"
@@ -134,7 +135,7 @@ def _check_emitted(graph: compiler.Graph, size: int, tmp_path: Path) -> str:
         capture_output=True, text=True,
     )  # fmt: skip
     assert lint.returncode == 0, lint.stdout
-    return source.read_text()
+    return text
 
 
 def test_one_class_per_block_type_reads_like_torchvision() -> None:
