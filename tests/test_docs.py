@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import ROOT
 
@@ -20,12 +21,17 @@ def test_links_to_files_resolve() -> None:
             assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
 
 
-def test_performance_doc_is_generated_from_the_results() -> None:
+def _benchmark_script() -> Any:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import run  # type: ignore[import-not-found]
     finally:
         sys.path.pop(0)
+    return run
+
+
+def test_performance_doc_is_generated_from_the_results() -> None:
+    run = _benchmark_script()
     data = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "performance.md"
@@ -33,6 +39,34 @@ def test_performance_doc_is_generated_from_the_results() -> None:
         fresh = path.read_text()
     saved = (ROOT / "docs" / "performance.md").read_text()
     assert saved == fresh, "regenerate it: python benchmarks/run.py --doc-only"
+
+
+def test_a_section_measured_again_replaces_its_rows_and_its_earlier_note() -> None:
+    run = _benchmark_script()
+
+    def made(section: str, what: str, value: float) -> dict[str, Any]:
+        return {"section": section, "what": what, "value": value}
+
+    old = {
+        "machine": {
+            "date": "day 1",
+            "measured_again": [
+                {"sections": ["compiled"], "date": "day 2", "seconds": 1.0},
+                {"sections": ["alone", "compiled"], "date": "day 3", "seconds": 1.0},
+            ],
+        },
+        "rows": [made("zero", "a", 1.0), made("compiled", "b", 1.0), made("zero", "c", 1.0)],
+    }
+    fresh = [made("compiled", "b", 2.0), made("compiled", "d", 3.0)]
+    merged = run._merged(old, fresh, ["compiled"], {"date": "day 4", "seconds": 2.0})
+    assert [(r["what"], r["value"]) for r in merged["rows"]] == [
+        ("a", 1.0),
+        ("b", 2.0),
+        ("d", 3.0),
+        ("c", 1.0),
+    ]
+    # day 2 measured nothing day 4 did not; day 3 also measured "alone", which still stands
+    assert [a["date"] for a in merged["machine"]["measured_again"]] == ["day 3", "day 4"]
 
 
 def test_the_docs_speak_of_the_software_not_its_making() -> None:
