@@ -20,6 +20,9 @@ seconds over CALLS forwards (after 3 warm-up forwards, 1 after a copy) and the m
 per forward; for each child, its process's peak resident memory over the build and the
 forwards on the weights as built (MiB), and how far those forwards raised resident memory above
 the built model's (MiB). A "_kept" kind measures one placement.
+
+With FORKED_CORE=N in the environment the parent and its children run on CPU core N alone
+(benchmarks/run.py sets it with OMP_NUM_THREADS=1 for its "pinned" rows).
 """
 
 from __future__ import annotations
@@ -130,6 +133,8 @@ def in_child(kind: str, *args: Any) -> dict[str, list[float]]:
 
 def main() -> int:
     name, batch, rounds, calls, placements, *kinds = sys.argv[1:]
+    if core := os.environ.get("FORKED_CORE"):
+        os.sched_setaffinity(0, {int(core)})  # inherited by every child
     size = 224
     out: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     for r in range(int(rounds)):

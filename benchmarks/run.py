@@ -12,6 +12,8 @@ Sections (targets in brackets):
     [ratio >= 0.99]; page faults and resident memory per forward
  1b. (section "alone") every eager row of 1, and each zoo family's, with each model alone in a
     process of its own, several placements of its weights per process [ratio >= 0.99]
+ 1c. (section "pinned") the rows of 1b with every process on one thread pinned to one core,
+    the other cores left to the system [ratio >= 0.99]
  2. front end: `netc check` wall time (torch never imported); spec -> module vs torchvision's
     constructor [<= 1.1x]; check and compile time against depth, ResNet-20 .. ResNet-1202 [linear]
  3. deployment: resnet50 export + validation time, each exporter [<= 6 s]; onnxruntime vs torch
@@ -147,6 +149,10 @@ def zero_overhead(reps: int, with_compile: bool) -> None:
     torch.set_grad_enabled(True)
 
 
+# forwards of about 100 ms or less: more of them per placement
+FAST = ("regnet_y_400mf", "shufflenet_v2_x1_0")
+
+
 def alone(quick: bool) -> None:
     """The zero-overhead rows measured in separate processes (each model alone in its own)."""
     print("1b. zero overhead, each model alone in a process (target >= 0.99)")
@@ -155,12 +161,28 @@ def alone(quick: bool) -> None:
     separate_processes("resnet18", 8, 3 if quick else 12, calls=8)
     separate_processes("resnet50", 8, 3 if quick else 12)
     separate_processes("resnet50", 1, 3 if quick else 6, calls=10)
-    # forwards of about 100 ms or less: more of them per placement
-    fast = ("regnet_y_400mf", "shufflenet_v2_x1_0")
     for name in () if quick else (*ZOO, *BRANCHING):
-        separate_processes(name, 8, 6, calls=10 if name in fast else 4)
+        separate_processes(name, 8, 6, calls=10 if name in FAST else 4)
     for name in () if quick else TRANSFORMERS:
         separate_processes(name, 2, 6, calls=4)
+    torch.set_grad_enabled(True)
+
+
+def alone_pinned(quick: bool) -> None:
+    """The separate-process rows again with each process on one thread pinned to one core: on a
+    shared machine the system's own work (kernel threads, other tenants) lands on a core a
+    two-thread forward waits for; on one core with the other left to it, a process's forward
+    times spread a few percent instead of ten or more."""
+    print("1c. zero overhead, each model alone in a process on one pinned thread (>= 0.99)")
+    torch.set_grad_enabled(False)
+    separate_processes("resnet18", 8, 3 if quick else 6, calls=8, placements=2, pinned=True)
+    separate_processes("resnet50", 8, 3 if quick else 6, calls=4, placements=2, pinned=True)
+    separate_processes("resnet50", 1, 3 if quick else 6, calls=10, placements=2, pinned=True)
+    for name in () if quick else (*ZOO, *BRANCHING):
+        calls = 10 if name in FAST else 4
+        separate_processes(name, 8, 6, calls=calls, placements=2, pinned=True)
+    for name in () if quick else TRANSFORMERS:
+        separate_processes(name, 2, 6, calls=4, placements=2, pinned=True)
     torch.set_grad_enabled(True)
 
 
@@ -194,7 +216,13 @@ def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, r
 
 
 def _alone(
-    kinds: list[str], name: str, batch: int, rounds_: int, calls: int, placements: int = 1
+    kinds: list[str],
+    name: str,
+    batch: int,
+    rounds_: int,
+    calls: int,
+    placements: int = 1,
+    pinned: bool = False,
 ) -> dict[str, Any]:
     """Each kind built and run alone in a process of its own, ``rounds_`` times in rotating
     order: per kind, process and placement of its weights (see forked.py), the median forward
@@ -202,8 +230,14 @@ def _alone(
     added to it (MiB). A round's processes are
     forked from one fresh parent (benchmarks/forked.py), so they start from the same state; each
     round has a parent of its own, because where a parent's heap ends up moves the faults (and
-    the time) of every model forked from it, by a few percent and differently for each."""
+    the time) of every model forked from it, by a few percent and differently for each.
+    ``pinned``: each process runs one thread on the machine's last core, leaving the others to
+    the rest of the system."""
     script = Path(__file__).resolve().parent / "forked.py"
+    env = None
+    if pinned:
+        core = max(os.sched_getaffinity(0))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "FORKED_CORE": str(core)}
     out: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     for r in range(rounds_):
         shift = r % len(kinds)
@@ -221,6 +255,7 @@ def _alone(
             ],
             capture_output=True,
             text=True,
+            env=env,
         )
         if done.returncode != 0:
             raise RuntimeError(f"{script.name} {name} {order}: {done.stderr.strip()}")
@@ -235,7 +270,7 @@ def _lower_quartile(values: list[float]) -> float:
 
 
 def separate_processes(
-    name: str, batch: int, rounds_: int, calls: int = 5, placements: int = 3
+    name: str, batch: int, rounds_: int, calls: int = 5, placements: int = 3, pinned: bool = False
 ) -> None:
     """The zero-overhead row measured without sharing a process: torchvision's model, netc's
     and torchvision's again (the control), each built and run alone in a process of its own, in
@@ -248,10 +283,10 @@ def separate_processes(
     weights landed well, which a systematic cost of netc's (its heap, its build) still shows and
     the lottery no longer swamps; the median of per-round ratios is reported beside it. Faults:
     the median over processes and placements, and in how many rounds (parents) netc's median
-    was at most torchvision's."""
+    was at most torchvision's. ``pinned``: one thread on one core in every process (_alone)."""
     from compiler.passes.memory import peak_bytes
 
-    got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls, placements)
+    got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls, placements, pinned)
     seconds = {k: v["seconds"] for k, v in got.items()}
     # per round (parent), each kind's median over its placements: the pairs the round makes
     rounds_of = {
@@ -265,7 +300,8 @@ def separate_processes(
     analysis_mib = peak_bytes(compiler.load_spec(name)) * batch / 2**20
     row(
         "zero_overhead",
-        f"{name} eager batch {batch}, separate processes",
+        f"{name} eager batch {batch}, separate processes"
+        + (", one pinned thread" if pinned else ""),
         ratio,
         "x",
         ">= 0.99",
@@ -858,6 +894,7 @@ def machine() -> dict[str, Any]:
 SECTIONS: dict[str, Callable[[int, bool], None]] = {
     "zero": lambda reps, quick: zero_overhead(reps, with_compile=not quick),
     "alone": lambda reps, quick: alone(quick),
+    "pinned": lambda reps, quick: alone_pinned(quick),
     "front": lambda reps, quick: front_end(reps),
     "deploy": lambda reps, quick: deployment(reps),
     "inference": lambda reps, quick: None if quick else inference_lowering(reps),
@@ -1065,6 +1102,7 @@ def _kept_detail(r: Row) -> list[str]:
 SECTION_WORDS = {
     "zero": "zero overhead in one process",
     "alone": "zero overhead in separate processes",
+    "pinned": "zero overhead in separate processes on one pinned thread",
     "front": "front end",
     "deploy": "deployment",
     "inference": "inference lowering (eager)",

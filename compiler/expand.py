@@ -289,6 +289,14 @@ class Expander:
             block=ctx.block,
         )
         node.meta["attr_locs"] = ns.attr_locs
+        held = [
+            self.resolve(h, local, loc, ctx, pending)
+            for h, loc in zip(ns.holds, ns.holds_locs, strict=True)
+        ]
+        # only nodes of this block (a node switched off passes on a value from outside it)
+        holds = [h for h in held if h in self.nodes and self.nodes[h].block == ctx.block]
+        if holds:
+            node.meta["holds"] = holds
         self.add_node(node, ctx)
         return node.name
 

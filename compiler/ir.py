@@ -180,7 +180,8 @@ def dump(graph: Graph) -> str:
         attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items())
         args = ", ".join(f"%{i}" for i in n.inputs)
         shape = "x".join(map(str, n.meta.get("shape", ()))) or "?"
-        lines.append(f"  %{n.name} = {n.op}({args}) {{{attrs}}} : {shape}")
+        held = "".join(f" holds %{h}" for h in n.meta.get("holds", ()))
+        lines.append(f"  %{n.name} = {n.op}({args}) {{{attrs}}} : {shape}{held}")
     return "\n".join(lines) + "\n"
 
 

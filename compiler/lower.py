@@ -36,6 +36,7 @@ from torch.fx.graph_module import _WrappedCall
 from .errors import SpecError
 from .features import feature_info
 from .ir import Graph, Node
+from .modules import hold
 from .ops import OPS, LowerContext, Lowered
 from .passes.memory import inplace_plan
 from .tree import Part, build_tree, unit_below
@@ -55,7 +56,9 @@ def _mark_chains(part: Part) -> None:
     for kid in kids:
         # a leaf in a chain is a module of one input (a function such as flatten is no module)
         is_module = kid.node is None or (
-            kid.node.meta["lowered"].module is not None and len(kid.node.inputs) == 1
+            kid.node.meta["lowered"].module is not None
+            and len(kid.node.inputs) == 1
+            and not kid.node.meta.get("holds")
         )
         if not (kid.sealed and is_module and kid.inputs == previous and len(previous) == 1):
             part.chain = False
@@ -277,6 +280,10 @@ class _Builder:
             assert lowered.function is not None  # the op table guarantees one of the two
             values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
         values[node.name].name = _var(relative)
+        for held in node.meta.get("holds", ()):
+            if held in values:  # (a node inside a nested part is not this forward's to hold)
+                values[node.name] = g.call_function(hold, (values[node.name], values[held]))
+                values[node.name].name = _var(relative) + "_held"
 
 
 def plan(graph: Graph, meta_unless_bare: bool = False) -> Part:

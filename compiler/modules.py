@@ -85,6 +85,13 @@ def concat(*xs: torch.Tensor) -> torch.Tensor:
     return torch.cat(xs, 1)
 
 
+def hold(x: torch.Tensor, held: torch.Tensor) -> torch.Tensor:
+    """``x``, with ``held`` referenced until now: generated code frees each value after its last
+    use, so a node that holds another (a block type's ``holds``) frees that memory after itself,
+    as a Python local is freed when its function returns. Runs no op."""
+    return x
+
+
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     """``x.mean([2, 3])``: ShuffleNetV2's and MNASNet's global average, [N, C, H, W] -> [N, C]."""
     return x.mean([2, 3])

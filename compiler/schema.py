@@ -80,6 +80,12 @@ def _node_common() -> Json:
             "description": "a condition; false switches the node off (it passes its input on)",
             "anyOf": [{"type": "boolean"}, {"type": "string"}],
         },
+        "holds": {
+            **_inputs(),
+            "description": "nodes of the same block whose memory is freed only after this node "
+            "has run, in the order listed (as a Python local lives until its function returns); "
+            "changes no value",
+        },
     }
 
 

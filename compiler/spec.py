@@ -69,7 +69,7 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
 }
 STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
 CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
-NODE_KEYS = ("op", "in", "when")  # every node's own keys; the rest are the op's attributes
+NODE_KEYS = ("op", "in", "when", "holds")  # every node's own keys; the rest are attributes
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
 SHORTCUT_RULE_ATTRS = ("out", "stride", "dilation")  # what a shortcut kind's rule reads
@@ -92,6 +92,11 @@ class NodeSpec:
     attr_locs: dict[str, Loc]
     in_locs: list[Loc]
     when_loc: Loc
+    # nodes of the same block whose memory is released only after this node has run, as a
+    # Python local lives until its function returns (torchvision's DenseNet layer keeps its
+    # concat until its bottleneck conv returns); changes no value, only when memory is freed
+    holds: list[str] = field(default_factory=list)
+    holds_locs: list[Loc] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -263,7 +268,7 @@ class _Checker:
                 self.diags.error(
                     self.src.key_loc((*path, key)),
                     f"op '{op}' has no attribute '{key}'"
-                    f"{suffix_hint(key, [*allowed, 'in', 'when'])}",
+                    f"{suffix_hint(key, [*allowed, 'in', 'when', 'holds'])}",
                     "attributes: " + (", ".join(sorted(allowed)) or "none"),
                 )
                 continue
@@ -277,6 +282,7 @@ class _Checker:
                 if spec.default is REQUIRED and key not in data:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
+        holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
         return NodeSpec(
             name=name,
             op=op,
@@ -287,16 +293,18 @@ class _Checker:
             attr_locs=attr_locs,
             in_locs=in_locs,
             when_loc=self.src.loc((*path, "when")),
+            holds=holds or [],
+            holds_locs=holds_locs,
         )
 
-    def inputs(self, value: Any, path: Path) -> tuple[list[str] | None, list[Loc]]:
+    def inputs(self, value: Any, path: Path, key: str = "in") -> tuple[list[str] | None, list[Loc]]:
         if value is None:
             return None, []
         items = value if isinstance(value, list) else [value]
         if not items or not all(
             isinstance(v, (str, int)) and not isinstance(v, bool) for v in items
         ):
-            self.diags.error(self.src.loc(path), "'in' must be a node name or a list of names")
+            self.diags.error(self.src.loc(path), f"'{key}' must be a node name or a list of names")
             return None, []
         locs = [
             self.src.loc((*path, i)) if isinstance(value, list) else self.src.loc(path)

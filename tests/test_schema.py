@@ -13,7 +13,7 @@ import yaml
 
 from compiler.ops import OPS, REQUIRED
 from compiler.schema import library_schema
-from compiler.spec import NETWORK_KEYS
+from compiler.spec import NETWORK_KEYS, NODE_KEYS
 from tests.conftest import ROOT, SPECS, TESTS, run_cli
 
 SCHEMA = library_schema()
@@ -98,7 +98,7 @@ def test_the_schema_follows_the_op_table_and_the_spec_keys() -> None:
     defs = SCHEMA["$defs"]
     for name, op in OPS.items():
         node = defs[f"op_{name}"]
-        assert set(node["properties"]) == {"op", "in", "when", *op.attrs}, name
+        assert set(node["properties"]) == {*NODE_KEYS, *op.attrs}, name
         assert set(node["required"]) == {"op"} | {
             k for k, a in op.attrs.items() if a.default is REQUIRED
         }

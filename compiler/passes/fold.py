@@ -31,6 +31,8 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
         attrs = absorbs(node.attrs) if absorbs and node.name in absorbing else dict(node.attrs)
         inputs = [pairs.get(i, i) for i in node.inputs]
         nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
+        if "holds" in node.meta:  # (a held value folded away is its absorbing node's)
+            nodes[node.name].meta["holds"] = [pairs.get(h, h) for h in node.meta["holds"]]
     stages = [
         dataclasses.replace(s, blocks=list(s.blocks), nodes=[n for n in s.nodes if n not in pairs])
         for s in graph.stages

@@ -101,7 +101,8 @@ def _release_points(graph: Graph) -> dict[str, int]:
     for node in graph.nodes.values():
         if not readers[node.name] and node.name not in returned:
             release[node.name] = index[node.name]  # read by nothing: dropped at once
-        for value in node.inputs:
+        # a value a node holds is released after it, as after a reader
+        for value in [*node.inputs, *node.meta.get("holds", ())]:
             if value in returned:
                 continue
             frame = _frame(tree, value, node.name)
