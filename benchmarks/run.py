@@ -1186,6 +1186,20 @@ DOC_NOTES = """## How to read it
   placement per process, put ResNet-18 at 0.984 (control 0.984), EfficientNet-B0 at 1.091
   (1.019) and DenseNet-121 at 1.008 (1.024) where the table's has 1.142 (1.032). The
   in-process rows, which share one process, one set of weights and paired rounds, resolve 1%.
+- The rows marked "one pinned thread" (section "pinned") are measured the same way with every
+  process on one thread pinned to the machine's last core, the other core left to the rest of
+  the system, two placements per process and six parents. On this VM the system's own work
+  (DAMON's kdamond pages cold memory out, system-wide) preempts one thread of a two-thread
+  forward and the forward waits for it. In a quiet stretch a ResNet-18 process's forward times
+  spread 3% on one pinned thread (346-358 ms) against 7-11% on two threads minutes before; in
+  the table's run the machine was busier and they spread 4-45%. 10 of the 12 rows are at 0.99
+  or above (0.991-1.065); ResNet-50 at batch 1 is 0.987 (control 1.005) and ShuffleNetV2 0.985
+  (control 0.952). The controls land at 0.952-1.073 and the medians of per-round ratios at
+  0.934-1.032 (controls 0.974-1.046), so these rows resolve a few percent, better than the
+  two-thread rows and still not 1%. The first pinned run, before DenseNet's lifetimes were
+  torchvision's, put DenseNet-121 at 0.921 (control 0.992; per round 0.946 against 0.995) with
+  29,679 faults a forward against torchvision's 3,913, netc's at most torchvision's in none of 6
+  parents; in the table's run 1.030 (control 1.024), 5,379 faults against 4,041.
 - Page faults per forward are minor faults (getrusage) over the timed forwards after a warm-up:
   memory the allocator returned to the kernel and touches again. Beside a separate-process row,
   the median over processes and placements, and in how many rounds (parents) netc's faults were
@@ -1199,9 +1213,22 @@ DOC_NOTES = """## How to read it
   batch. The rise is above the analysis: it also holds what the allocator keeps after a free,
   oneDNN's scratch memory and its reordered copies of the weights.
 - The allocator sees the same program from netc's module as from torchvision's:
-  tests/test_lifetimes.py records every allocation and free of a forward (torch.profiler) and
-  finds ResNet-50's, MobileNetV2's and ShuffleNetV2's sequences equal event for event, and
-  DenseNet-121's equal but for its last feature map, which netc frees one event earlier. What
+  tests/test_lifetimes.py records what a forward allocates and frees, interleaved, in order
+  (torch.profiler: each innermost op's own memory and each free between ops), and finds the
+  sequences of ResNet-50, MobileNetV2, ShuffleNetV2, DenseNet-121, GoogLeNet, Inception v3,
+  SqueezeNet 1.1 and ViT-B/16 equal event for event. Compared once, outside the tests,
+  ResNet-18, ResNeXt-50, Wide ResNet-50, EfficientNet-B0 and V2-S, RegNetX/Y-400MF, ConvNeXt-T
+  and -S, MobileNetV3, MNASNet, VGG-11-BN and AlexNet match too; Swin-T's differ in the order
+  of a few frees in its attention. Five of them did not match before: the
+  generated code frees a value right after its last reader, while torchvision's Python keeps a
+  local until its function returns and frees a list's items last to first. DenseNet's layer
+  keeps its concat until the bottleneck conv has run and the bottleneck until the layer
+  returns; GoogLeNet's and Inception v3's modules and SqueezeNet's Fire free their branches in
+  reverse after the concat; ViT's encoder keeps its input until its layer norm returns. The
+  block types now say so (a node's `holds`), and the analysis counts it. DenseNet-121 at batch 8
+  on one thread, in processes forked from one parent, faulted 23,800-31,100 times a forward
+  after the first against torchvision's 0-9,400; with its lifetimes torchvision's, 0-11,800,
+  settling to 0-2,400 by the fourth forward as torchvision's settles to 0. What
   still moves the faults is where each model's blocks land in the heap, which depends on what
   the process built before: in one process, ResNet-50 at batch 8 faulted 64,193 (torchvision)
   and 64,192 (netc) per forward built in that order, 57,069 and 56,762 built the other way

@@ -289,14 +289,24 @@ class Expander:
             block=ctx.block,
         )
         node.meta["attr_locs"] = ns.attr_locs
-        held = [
-            self.resolve(h, local, loc, ctx, pending)
-            for h, loc in zip(ns.holds, ns.holds_locs, strict=True)
-        ]
-        # only nodes of this block (a node switched off passes on a value from outside it)
-        holds = [h for h in held if h in self.nodes and self.nodes[h].block == ctx.block]
+        holds: list[str] = []
+        for h, loc in zip(ns.holds, ns.holds_locs, strict=True):
+            if "{" in h and h not in local:
+                h = self.rendered(h, env, loc, ctx, f"'holds' of '{ns.name}'")
+            value = self.resolve(h, local, loc, ctx, pending)
+            if value is None or value not in self.nodes or self.nodes[value].block != ctx.block:
+                self.error(
+                    ctx,
+                    loc,
+                    f"'{ns.name}' holds '{h}', which is not a node of its block",
+                    "holds keeps values of the node's own block (of the stem and head, for "
+                    "theirs) until the node has run",
+                )
+                raise _Failed
+            holds.append(value)
         if holds:
             node.meta["holds"] = holds
+            node.meta["holds_locs"] = list(ns.holds_locs)
         self.add_node(node, ctx)
         return node.name
 

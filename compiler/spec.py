@@ -248,6 +248,12 @@ class _Checker:
         dynamic = op.startswith("{") and op.endswith("}")  # chosen by the block's parameters
         if op == SHORTCUT_OP:
             allowed = set(SHORTCUT_ATTRS) - {"kind"}
+            if "holds" in data:
+                self.diags.error(
+                    self.src.key_loc((*path, "holds")),
+                    f"shortcut '{name}' cannot hold values",
+                    "put holds on the node that joins the shortcut",
+                )
         elif dynamic:  # its attributes are checked once the expansion knows the op
             allowed = {k for k in data if k not in NODE_KEYS}
         elif op not in OPS:

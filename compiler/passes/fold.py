@@ -31,8 +31,19 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
         attrs = absorbs(node.attrs) if absorbs and node.name in absorbing else dict(node.attrs)
         inputs = [pairs.get(i, i) for i in node.inputs]
         nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
-        if "holds" in node.meta:  # (a held value folded away is its absorbing node's)
-            nodes[node.name].meta["holds"] = [pairs.get(h, h) for h in node.meta["holds"]]
+        # a held value folded away is its absorbing node's; a folded node's holds pass to it
+        held = [
+            *node.meta.get("holds", ()),
+            *(
+                h
+                for f, a in pairs.items()
+                if a == node.name
+                for h in graph.nodes[f].meta.get("holds", ())
+            ),
+        ]
+        held = [h for h in dict.fromkeys(pairs.get(h, h) for h in held) if h != node.name]
+        if held:
+            nodes[node.name].meta["holds"] = held
     stages = [
         dataclasses.replace(s, blocks=list(s.blocks), nodes=[n for n in s.nodes if n not in pairs])
         for s in graph.stages

@@ -102,7 +102,8 @@ def _release_points(graph: Graph) -> dict[str, int]:
         if not readers[node.name] and node.name not in returned:
             release[node.name] = index[node.name]  # read by nothing: dropped at once
         # a value a node holds is released after it, as after a reader
-        for value in [*node.inputs, *node.meta.get("holds", ())]:
+        held = (h for h in node.meta.get("holds", ()) if h in graph.nodes)  # (aux pruned)
+        for value in [*node.inputs, *held]:
             if value in returned:
                 continue
             frame = _frame(tree, value, node.name)

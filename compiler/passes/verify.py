@@ -65,6 +65,36 @@ def _path_prefix(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
 RULES: list[Rule] = [_known_op, _inputs_earlier, _arity, _name, _path_prefix]
 
 
+def _holds(graph: Graph) -> Iterator[Diagnostic]:
+    """A held value must be at hand where the holder runs: an input of the holder's module, one
+    of its own nodes, or the output of a module directly inside it (a value inside a nested
+    module is that module's local)."""
+    holders = [n for n in graph.nodes.values() if n.meta.get("holds")]
+    if not holders:
+        return
+    from ..tree import build_tree, unit_below
+
+    tree = build_tree(graph)
+    for node in holders:
+        frame = part = tree
+        for segment in node.name.split(".")[:-1]:
+            part = part.children[segment]
+            if part.sealed:
+                frame = part
+        names = {m.name for m in frame.members}
+        locs = node.meta.get("holds_locs") or [node.loc] * len(node.meta["holds"])
+        for held, loc in zip(node.meta["holds"], locs, strict=True):
+            unit = unit_below(frame, graph.nodes[held]) if held in names else None
+            if held in frame.inputs or (held in names and (unit is None or unit.output == held)):
+                continue
+            yield Diagnostic(
+                loc,
+                f"node '{node.name}' holds '{held}', which is inside a module of its own there"
+                + (f" ('{unit.path}', whose output is '{unit.output}')" if unit else ""),
+                ["hold a value of the holder's own module, or a nested module's output"],
+            )
+
+
 def run(graph: Graph) -> None:
     """Check every rule on every node; raise SpecError listing all failures."""
     seen: set[str] = set()
@@ -80,6 +110,8 @@ def run(graph: Graph) -> None:
                 reported.add(key)
             diags.extend(Diagnostic(node.loc, m) for m in messages)
         seen.add(node.name)
+    if not diags:  # (the tree needs a well-formed graph)
+        diags.extend(_holds(graph))
     if graph.output not in graph.nodes:
         loc = next(iter(graph.nodes.values())).loc if graph.nodes else UNKNOWN
         diags.append(Diagnostic(loc, f"output '{graph.output}' is not a node"))
