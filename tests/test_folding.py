@@ -145,3 +145,28 @@ def _kind(m: torch.nn.Module) -> str:
     if isinstance(m, torch.nn.Sequential):
         return "Sequential"
     return type(m).__name__ if type(m).__module__.startswith("torch.nn") else "block"
+
+
+def test_holds_survive_folding(tmp_path: Path) -> None:
+    # a held BatchNorm folded away is held as its conv; a folded BatchNorm's holds pass to it
+    spec = tmp_path / "held.yaml"
+    spec.write_text(
+        "name: held\ninput: [3, 8, 8]\nstem:\n"
+        "  conv1: {op: conv, out: 4, kernel: 3}\n"
+        "  bn1: {op: batchnorm}\n"
+        "  relu1: {op: relu}\n"
+        "  conv2: {op: conv, out: 4, kernel: 3}\n"
+        "  bn2: {op: batchnorm, holds: relu1}\n"
+        "  conv3: {op: conv, out: 4, kernel: 3, holds: bn1}\n"
+    )
+    graph = compiler.load_spec(spec)
+    folded, pairs = fold_affine(graph)
+    assert pairs == {"bn1": "conv1", "bn2": "conv2"}
+    assert folded.nodes["conv2"].meta["holds"] == ["relu1"]
+    assert folded.nodes["conv3"].meta["holds"] == ["conv1"]
+    module = compiler.compile(spec, seed=0, inference=True)
+    assert "compiler_modules_hold(conv2, relu1)" in module.code
+    assert "compiler_modules_hold(conv3, conv1)" in module.code
+    x = torch.randn(2, 3, 8, 8)
+    eager = compiler.compile(spec, seed=0).eval()
+    assert torch.allclose(module(x), eager(x), atol=1e-5)
