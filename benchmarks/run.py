@@ -156,16 +156,7 @@ FAST = ("regnet_y_400mf", "shufflenet_v2_x1_0")
 def alone(quick: bool) -> None:
     """The zero-overhead rows measured in separate processes (each model alone in its own)."""
     print("1b. zero overhead, each model alone in a process (target >= 0.99)")
-    torch.set_grad_enabled(False)
-    # each kind first, second and third in a round equally often: a multiple of 3 rounds
-    separate_processes("resnet18", 8, 3 if quick else 12, calls=8)
-    separate_processes("resnet50", 8, 3 if quick else 12)
-    separate_processes("resnet50", 1, 3 if quick else 6, calls=10)
-    for name in () if quick else (*ZOO, *BRANCHING):
-        separate_processes(name, 8, 6, calls=10 if name in FAST else 4)
-    for name in () if quick else TRANSFORMERS:
-        separate_processes(name, 2, 6, calls=4)
-    torch.set_grad_enabled(True)
+    _separate_rows(quick, pinned=False)
 
 
 def alone_pinned(quick: bool) -> None:
@@ -174,15 +165,23 @@ def alone_pinned(quick: bool) -> None:
     two-thread forward waits for; on one core with the other left to it, a process's forward
     times spread a few percent instead of ten or more."""
     print("1c. zero overhead, each model alone in a process on one pinned thread (>= 0.99)")
+    _separate_rows(quick, pinned=True)
+
+
+def _separate_rows(quick: bool, pinned: bool) -> None:
+    """Every separate-process row; pinned (one thread, each forward slower): half the ResNet
+    parents and two placements of the weights where the others measure three."""
     torch.set_grad_enabled(False)
-    separate_processes("resnet18", 8, 3 if quick else 6, calls=8, placements=2, pinned=True)
-    separate_processes("resnet50", 8, 3 if quick else 6, calls=4, placements=2, pinned=True)
-    separate_processes("resnet50", 1, 3 if quick else 6, calls=10, placements=2, pinned=True)
+    # each kind first, second and third in a round equally often: a multiple of 3 rounds
+    resnet_rounds = 3 if quick else 6 if pinned else 12
+    placements = 2 if pinned else 3
+    separate_processes("resnet18", 8, resnet_rounds, 8, placements, pinned)
+    separate_processes("resnet50", 8, resnet_rounds, 4 if pinned else 5, placements, pinned)
+    separate_processes("resnet50", 1, 3 if quick else 6, 10, placements, pinned)
     for name in () if quick else (*ZOO, *BRANCHING):
-        calls = 10 if name in FAST else 4
-        separate_processes(name, 8, 6, calls=calls, placements=2, pinned=True)
+        separate_processes(name, 8, 6, 10 if name in FAST else 4, placements, pinned)
     for name in () if quick else TRANSFORMERS:
-        separate_processes(name, 2, 6, calls=4, placements=2, pinned=True)
+        separate_processes(name, 2, 6, 4, placements, pinned)
     torch.set_grad_enabled(True)
 
 

@@ -281,7 +281,9 @@ class _Builder:
             values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
         values[node.name].name = _var(relative)
         for held in node.meta.get("holds", ()):
-            if held in values:  # (a node inside a nested part is not this forward's to hold)
+            # (a spec's holds are at hand, verify checks it; after folding, a held BatchNorm is its
+            # conv, which a module of its own could hide)
+            if held in values:
                 values[node.name] = g.call_function(hold, (values[node.name], values[held]))
                 values[node.name].name = _var(relative) + "_held"
 

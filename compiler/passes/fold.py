@@ -22,25 +22,19 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
         src = graph.nodes.get(node.inputs[0])
         if src is not None and OPS[src.op].absorbs is not None and readers[src.name] == [node.name]:
             pairs[node.name] = src.name
-    absorbing = set(pairs.values())
+    folded_into = {conv: affine for affine, conv in pairs.items()}  # (one affine per conv)
     nodes: dict[str, Node] = {}
     for node in graph.nodes.values():
         if node.name in pairs:
             continue
         absorbs = OPS[node.op].absorbs
-        attrs = absorbs(node.attrs) if absorbs and node.name in absorbing else dict(node.attrs)
+        attrs = absorbs(node.attrs) if absorbs and node.name in folded_into else dict(node.attrs)
         inputs = [pairs.get(i, i) for i in node.inputs]
         nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
         # a held value folded away is its absorbing node's; a folded node's holds pass to it
-        held = [
-            *node.meta.get("holds", ()),
-            *(
-                h
-                for f, a in pairs.items()
-                if a == node.name
-                for h in graph.nodes[f].meta.get("holds", ())
-            ),
-        ]
+        held = list(node.meta.get("holds", ()))
+        if node.name in folded_into:
+            held += graph.nodes[folded_into[node.name]].meta.get("holds", ())
         held = [h for h in dict.fromkeys(pairs.get(h, h) for h in held) if h != node.name]
         if held:
             nodes[node.name].meta["holds"] = held
