@@ -170,19 +170,80 @@ def alone_pinned(quick: bool) -> None:
 
 def _separate_rows(quick: bool, pinned: bool) -> None:
     """Every separate-process row; pinned (one thread, each forward slower): half the ResNet
-    parents and two placements of the weights where the others measure three."""
+    parents and two placements of the weights where the others measure three. Pinned rows with
+    ``--cores`` run side by side, one row per core (see _side_by_side)."""
     torch.set_grad_enabled(False)
     # each kind first, second and third in a round equally often: a multiple of 3 rounds
     resnet_rounds = 3 if quick else 6 if pinned else 12
     placements = 2 if pinned else 3
-    separate_processes("resnet18", 8, resnet_rounds, 8, placements, pinned)
-    separate_processes("resnet50", 8, resnet_rounds, 4 if pinned else 5, placements, pinned)
-    separate_processes("resnet50", 1, 3 if quick else 6, 10, placements, pinned)
-    for name in () if quick else (*ZOO, *BRANCHING):
-        separate_processes(name, 8, 6, 10 if name in FAST else 4, placements, pinned)
-    for name in () if quick else TRANSFORMERS:
-        separate_processes(name, 2, 6, 4, placements, pinned)
+    plan = [
+        ("resnet18", 8, resnet_rounds, 8),
+        ("resnet50", 8, resnet_rounds, 4 if pinned else 5),
+        ("resnet50", 1, 3 if quick else 6, 10),
+    ]
+    if not quick:
+        plan += [(n, 8, 6, 10 if n in FAST else 4) for n in (*ZOO, *BRANCHING)]
+        plan += [(n, 2, 6, 4) for n in TRANSFORMERS]
+    if pinned and CORES:
+        _side_by_side(plan, placements)
+    else:
+        for name, batch, rounds_, calls in plan:
+            separate_processes(name, batch, rounds_, calls, placements, pinned)
     torch.set_grad_enabled(True)
+
+
+# --cores: the cores the pinned rows run on side by side, one row per core at a time
+CORES: list[int] = []
+
+
+def _side_by_side(plan: list[tuple[str, int, int, int]], placements: int) -> None:
+    """The pinned rows on a machine of many cores: each row's processes on one core of CORES
+    (one per physical core, the system's core left out), as many rows at once as there are
+    cores. A row's kinds still alternate on its own core, so what its neighbours do to the
+    shared cache and memory bandwidth reaches torchvision's processes and netc's alike; the
+    control row shows how much. Rows are recorded in the plan's order."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    free: queue.Queue[int] = queue.Queue()
+    for core in CORES:
+        free.put(core)
+
+    def measure(name: str, batch: int, rounds_: int, calls: int) -> tuple[dict[str, Any], int]:
+        core = free.get()
+        try:
+            kinds = ["tv", "netc", "tv2"]
+            return _alone(kinds, name, batch, rounds_, calls, placements, True, core), core
+        finally:
+            free.put(core)
+
+    with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
+        futures = [pool.submit(measure, *task) for task in plan]
+        for (name, batch, rounds_, _), future in zip(plan, futures, strict=True):
+            got, core = future.result()
+            _separate_row(name, batch, rounds_, placements, True, got, core=core, beside=len(CORES))
+
+
+def parse_cores(text: str) -> list[int]:
+    """'1-7,9' -> [1, 2, 3, 4, 5, 6, 7, 9]: the --cores argument, each core one the process
+    may run on."""
+    cores: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            cores += range(int(first), int(last or first) + 1)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a core list like 1-7,9: {text!r}") from None
+    allowed = os.sched_getaffinity(0)
+    if not cores or not set(cores) <= allowed:
+        raise argparse.ArgumentTypeError(
+            f"cores {text!r}: this process may run on {_core_list(sorted(allowed))}"
+        )
+    return cores
+
+
+def _core_list(cores: list[int]) -> str:
+    return ",".join(map(str, cores))
 
 
 def _throughput(what: str, ref: Any, ours: Any, control: Any, x: torch.Tensor, reps: int) -> None:
@@ -222,6 +283,7 @@ def _alone(
     calls: int,
     placements: int = 1,
     pinned: bool = False,
+    core: int | None = None,
 ) -> dict[str, Any]:
     """Each kind built and run alone in a process of its own, ``rounds_`` times in rotating
     order: per kind, process and placement of its weights (see forked.py), the median forward
@@ -230,12 +292,12 @@ def _alone(
     forked from one fresh parent (benchmarks/forked.py), so they start from the same state; each
     round has a parent of its own, because where a parent's heap ends up moves the faults (and
     the time) of every model forked from it, by a few percent and differently for each.
-    ``pinned``: each process runs one thread on the machine's last core, leaving the others to
-    the rest of the system."""
+    ``pinned``: each process runs one thread on one core (``core``, else the machine's last),
+    leaving the others to the rest of the system."""
     script = Path(__file__).resolve().parent / "forked.py"
     env = None
     if pinned:
-        core = max(os.sched_getaffinity(0))
+        core = max(os.sched_getaffinity(0)) if core is None else core
         env = {**os.environ, "OMP_NUM_THREADS": "1", "FORKED_CORE": str(core)}
     out: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     for r in range(rounds_):
@@ -283,9 +345,22 @@ def separate_processes(
     the lottery no longer swamps; the median of per-round ratios is reported beside it. Faults:
     the median over processes and placements, and in how many rounds (parents) netc's median
     was at most torchvision's. ``pinned``: one thread on one core in every process (_alone)."""
+    got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls, placements, pinned)
+    _separate_row(name, batch, rounds_, placements, pinned, got)
+
+
+def _separate_row(
+    name: str,
+    batch: int,
+    rounds_: int,
+    placements: int,
+    pinned: bool,
+    got: dict[str, Any],
+    **extra: Any,
+) -> None:
+    """The row of separate_processes from its processes' figures (_alone)."""
     from compiler.passes.memory import peak_bytes
 
-    got = _alone(["tv", "netc", "tv2"], name, batch, rounds_, calls, placements, pinned)
     seconds = {k: v["seconds"] for k, v in got.items()}
     # per round (parent), each kind's median over its placements: the pairs the round makes
     rounds_of = {
@@ -316,6 +391,7 @@ def separate_processes(
         # in how many rounds netc's faults (the control's) were at most torchvision's
         fault_rounds=[_at_most(faults["netc"], faults["tv"]), rounds_],
         control_fault_rounds=[_at_most(faults["tv2"], faults["tv"]), rounds_],
+        **extra,
     )
 
 
@@ -878,11 +954,13 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     import onnxruntime
+    import torchvision
 
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
         "torch_threads": torch.get_num_threads(),
         "onnxruntime": onnxruntime.__version__,
         "python": platform.python_version(),
@@ -922,8 +1000,29 @@ def main() -> int:
         help="with --only: put the sections' new rows into the existing JSON (each replacing "
         "its old row) and write docs/performance.md again",
     )
+    parser.add_argument(
+        "--cores",
+        type=parse_cores,
+        help="the pinned rows side by side, one row per core at a time, on these cores "
+        "(e.g. 1-15 on a 16-core machine; one core per physical core, the system's left out)",
+    )
+    parser.add_argument(
+        "--other-machine",
+        metavar="JSON",
+        help="put the rows of a run on another machine (its --json file) beside the rows of "
+        "this JSON, replacing an earlier run of the same CPU, and write docs/performance.md",
+    )
     parser.add_argument("--rows-to", help=argparse.SUPPRESS)  # a child process's rows go here
     args = parser.parse_args()
+    CORES[:] = args.cores or []
+    if args.other_machine:
+        data = _with_other(json.loads(Path(args.json).read_text()), args.other_machine)
+        from exporters.atomic import write_text
+
+        write_text(args.json, json.dumps(data, indent=2) + "\n")
+        write_doc(data, DOC)
+        print(f"wrote {args.json} and {DOC}")
+        return 0
     if args.doc_only:
         write_doc(json.loads(Path(args.json).read_text()), DOC)
         print(f"wrote {DOC}")
@@ -946,6 +1045,7 @@ def main() -> int:
     for name in args.only or list(SECTIONS):
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             cmd = [sys.executable, __file__, "--only", name, "--rows-to", out.name]
+            cmd += ["--cores", _core_list(CORES)] if CORES else []
             subprocess.run(cmd + (["--quick"] if args.quick else []), check=True)
             ROWS.extend(json.loads(Path(out.name).read_text()))
     info["seconds"] = time.perf_counter() - start
@@ -987,6 +1087,18 @@ def _merged(
     earlier = [a for a in machine.get("measured_again", []) if not {*a["sections"]} <= {*sections}]
     machine["measured_again"] = [*earlier, again]
     return {"machine": machine, "rows": merged}
+
+
+def _with_other(data: dict[str, Any], path: str) -> dict[str, Any]:
+    """``data`` with the run in ``path`` (another machine's results) among its other machines,
+    in place of an earlier run on the same CPU with as many cores."""
+    other = json.loads(Path(path).read_text())
+
+    def key(run: dict[str, Any]) -> tuple[str, int]:
+        return run["machine"]["cpu"], run["machine"]["cores"]
+
+    kept = [o for o in data.get("other_machines", []) if key(o) != key(other)]
+    return {**data, "other_machines": [*kept, {"machine": other["machine"], "rows": other["rows"]}]}
 
 
 def _figure(r: Row) -> str:
@@ -1046,6 +1158,8 @@ def _detail(r: Row) -> str:
                 f"{names[a]} {r[f'{a}_peak_mib']:,.0f} MiB, "
                 f"{names[b]} {r[f'{b}_peak_mib']:,.0f} MiB"
             )
+    if "beside" in r:
+        parts.append(f"on core {r['core']}, {r['beside']} rows at a time")
     if "ops" in r:
         parts.append(f"{r['ops']} aten ops")
     if "export_s" in r:
@@ -1310,6 +1424,22 @@ DOC_NOTES = """## How to read it
 """
 
 
+def _other_machine(other: dict[str, Any]) -> list[str]:
+    """The table of a run on another machine (--other-machine), its machine first."""
+    m = other["machine"]
+    return [
+        f"## On another machine: {m['cpu']}, {m['cores']} cores",
+        "",
+        f"Measured on {m['date']} ({m['seconds']:.0f} s) with torch {m['torch']}, torchvision "
+        f"{m.get('torchvision', 'unrecorded')}, Python {m['python']}.",
+        "",
+        "| measured | result | details |",
+        "|---|---:|---|",
+        *(f"| {r['what']} | {_figure(r)} | {_detail(r)} |" for r in other["rows"]),
+        "",
+    ]
+
+
 def write_doc(data: dict[str, Any], path: Path) -> None:
     """docs/performance.md from a results.json: the machine, a table per section, notes."""
     from exporters.atomic import write_text
@@ -1328,6 +1458,8 @@ def write_doc(data: dict[str, Any], path: Path) -> None:
         lines += [f"## {title}", "", "| measured | result | details |", "|---|---:|---|"]
         lines += [f"| {r['what']} | {_figure(r)} | {_detail(r)} |" for r in rows]
         lines.append("")
+    for other in data.get("other_machines", []):
+        lines += _other_machine(other)
     lines.append(DOC_NOTES)
     write_text(str(path), "\n".join(lines))
 
