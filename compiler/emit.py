@@ -581,6 +581,14 @@ class Emitter:
         children = registration_order(
             list(dict.fromkeys(rel.split(".")[0] for rel in klass.order)), klass.module_order
         )
+        # the spec's module lists below this class's part (a list is outside every block, so
+        # its class has one instance)
+        base = klass.instances[0].part.path
+        lists = {
+            p[len(base) + 1 :] if base else p
+            for p in self.graph.module_lists
+            if not base or p.startswith(base + ".")
+        }
         for rel in sorted(klass.order, key=lambda r: children.index(r.split(".")[0])):
             call = klass.calls.get(rel)
             if call is None:
@@ -590,7 +598,8 @@ class Emitter:
                 holder = ".".join(parents[: depth + 1])
                 if holder not in made:
                     made.add(holder)
-                    lines.append(_assign("self", holder, "nn.Module()"))
+                    kind = "nn.ModuleList()" if holder in lists else "nn.Module()"
+                    lines.append(_assign("self", holder, kind))
             text = _render(call)
             if rel in klass.optional and not isinstance(call, Slot):
                 text = f"{text} if {klass.optional[rel]} else None"

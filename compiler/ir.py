@@ -110,6 +110,9 @@ class Graph:
     published_weights: bool = False
     # block type -> the order its modules are registered in, where not the order they run
     module_orders: dict[str, list[str]] = field(default_factory=dict)
+    # containers whose children the enclosing module calls one by one (an nn.ModuleList), so
+    # each child's input is freed once that child has run, not when the last one has
+    module_lists: list[str] = field(default_factory=list)
     # what the lowering derives from the structure alone, kept for a graph that nothing changes
     # any more (compiler.spec_cache sets it to {}); None: derived afresh each time
     # (not copied by dataclasses.replace: a changed copy derives its own)

@@ -179,13 +179,16 @@ def _register_in(module: nn.Module, order: list[str]) -> None:
         module._modules[name] = module._modules.pop(name)
 
 
-def _container(root: nn.Module, path: list[str]) -> nn.Module:
-    """The nested container for a dotted path, made on demand (plain nn.Module holders)."""
+def _container(root: nn.Module, path: list[str], base: str, lists: list[str]) -> nn.Module:
+    """The nested container for a dotted path below ``root`` (whose own path is ``base``),
+    made on demand: an nn.ModuleList where the spec's ``module_lists`` name it, else a plain
+    nn.Module holder."""
     node = root
-    for part in path:
+    for depth, part in enumerate(path):
         child = node._modules.get(part)
         if child is None:
-            child = nn.Module()
+            where = ".".join([base, *path[: depth + 1]] if base else path[: depth + 1])
+            child = nn.ModuleList() if where in lists else nn.Module()
             node.add_module(part, child)
         node = child
     return node
@@ -218,17 +221,19 @@ class _Builder:
                 done.add(unit.path)
                 relative = unit.path[prefix:]
                 *parents, leaf = relative.split(".")
-                _container(holder, parents).add_module(leaf, self.module(unit))
+                lists = self.graph.module_lists
+                _container(holder, parents, part.path, lists).add_module(leaf, self.module(unit))
                 args = tuple(values[i] for i in unit.inputs)
                 values[unit.output] = g.call_module(relative, args)
                 values[unit.output].name = _var(relative)
         if part.path == "":
             returned = [values[r] for r in self.graph.returns]
+            name = class_name(self.graph.name)
             if self.graph.aux:  # training: (output, *aux); eval: a pruned copy, see _with_aux
                 g.output((returned[0], *[values[a.node] for a in self.graph.aux]))
-                return _with_aux(_Built(holder, g, class_name=class_name(self.graph.name)))
+                return _with_aux(self.lists_kept(_Built(holder, g, class_name=name), ""))
             g.output(returned if self.graph.features else returned[0])
-            return _Built(holder, g, class_name=class_name(self.graph.name))
+            return self.lists_kept(_Built(holder, g, class_name=name), "")
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
@@ -237,7 +242,26 @@ class _Builder:
             # may say otherwise
             _register_in(built, self.graph.module_orders.get(block_type, []))
             return built
-        return _Built(holder, g, class_name=class_name(part.path.rsplit(".", 1)[-1]))
+        name = class_name(part.path.rsplit(".", 1)[-1])
+        return self.lists_kept(_Built(holder, g, class_name=name), part.path)
+
+    def lists_kept(self, built: fx.GraphModule, base: str) -> fx.GraphModule:
+        """``built`` with its module lists as nn.ModuleLists again: fx copies the modules its
+        graph calls into plain nn.Module holders."""
+        prefix = base + "." if base else ""
+        for path in self.graph.module_lists:
+            if not path.startswith(prefix):
+                continue
+            *parents, leaf = path[len(prefix) :].split(".")
+            holder: nn.Module = built
+            for name in parents:
+                holder = holder.get_submodule(name)
+            listed = nn.ModuleList()
+            # by name: after folding, a list's indices may have gaps (a BatchNorm child removed)
+            for name, child in holder.get_submodule(leaf).named_children():
+                listed.add_module(name, child)
+            holder._modules[leaf] = listed
+        return built
 
     def leaf_or_unit(self, part: Part) -> nn.Module:
         if part.node is None:
@@ -256,13 +280,16 @@ class _Builder:
     ) -> None:
         lowered: Lowered = node.meta["lowered"]
         args = tuple(values[i] for i in node.inputs)
+        base = node.name[: len(node.name) - len(relative)].rstrip(".")
+        lists = self.graph.module_lists
         if lowered.module is not None:
             *parents, leaf = relative.split(".")
-            _container(holder, parents).add_module(leaf, lowered.module)
+            _container(holder, parents, base, lists).add_module(leaf, lowered.module)
             values[node.name] = g.call_module(relative, args)
         elif lowered.parameter is not None:  # a bare parameter of the enclosing module
             *parents, leaf = relative.split(".")
-            _container(holder, parents).register_parameter(leaf, nn.Parameter(lowered.parameter))
+            container = _container(holder, parents, base, lists)
+            container.register_parameter(leaf, nn.Parameter(lowered.parameter))
             param = g.get_attr(relative)
             param.name = _var(relative) + "_param"
             assert lowered.function is not None  # the op that owns it applies it

@@ -202,20 +202,23 @@ class WindowAttention(nn.Module):
 
     def position_bias(self) -> torch.Tensor:
         """The relative position bias of a window's pairs, [1, heads, n, n]."""
-        n = self.window * self.window
-        bias = self.relative_position_bias_table[self.relative_position_index]
-        return bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        return pair_bias(
+            self.relative_position_bias_table, self.relative_position_index, self.window
+        )
 
     def cosine_scale(self) -> torch.Tensor | None:
         """Swin V2's learned scale of cosine attention; None: scaled dot products."""
         return None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # a local, not a temporary argument: the bias is freed after the attention's own
+        # values, when this frame ends, as in torchvision's forward (the allocator sees the same)
+        bias = self.position_bias()
         return window_attention(
             x,
             self.qkv.weight,
             self.proj.weight,
-            self.position_bias(),
+            bias,
             [self.window, self.window],
             self.heads,
             [self.shift, self.shift],
@@ -229,6 +232,17 @@ class WindowAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"window={self.window}, shift={self.shift}, heads={self.heads}"
+
+
+def pair_bias(table: torch.Tensor, index: torch.Tensor, window: int) -> torch.Tensor:
+    """Each pair of a window's positions' row of a bias table [offsets, heads], as
+    [1, heads, n, n] (n = window^2)."""
+    n = window * window
+    # rebound step by step, so the gathered rows are freed before the table, as torchvision's
+    bias = table[index]
+    bias = bias.view(n, n, -1)
+    bias = bias.permute(2, 0, 1).contiguous().unsqueeze(0)
+    return bias
 
 
 def relative_position_index(window: int) -> torch.Tensor:
@@ -271,10 +285,13 @@ class WindowAttentionV2(WindowAttention):
             self.relative_position_index.copy_(relative_position_index(self.window))
 
     def position_bias(self) -> torch.Tensor:
-        n = self.window * self.window
-        table = self.cpb_mlp(self.relative_coords_table).view(-1, self.heads)
-        bias = table[self.relative_position_index]
-        bias = bias.view(n, n, -1).permute(2, 0, 1).contiguous().unsqueeze(0)
+        # the MLP's table is a temporary argument, not a local: freed before the sigmoid runs,
+        # as in torchvision's
+        bias = pair_bias(
+            self.cpb_mlp(self.relative_coords_table).view(-1, self.heads),
+            self.relative_position_index,
+            self.window,
+        )
         return 16 * torch.sigmoid(bias)
 
     def cosine_scale(self) -> torch.Tensor | None:
@@ -338,7 +355,8 @@ def window_attention(
     if logit_scale is not None:  # V2: cosine similarity times a learned scale (at most 100)
         attn = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
         # log(100), written out: `netc emit` copies this function into a file without `math`
-        attn = attn * torch.clamp(logit_scale, max=4.605170185988092).exp()
+        logit_scale = torch.clamp(logit_scale, max=4.605170185988092).exp()
+        attn = attn * logit_scale
     else:
         q = q * (c // heads) ** -0.5
         attn = q.matmul(k.transpose(-2, -1))
@@ -448,9 +466,12 @@ class RelativeAttention(nn.Module):
             self.relative_position_index.copy_(index)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the locals and their rebinding are torchvision's, so each value is freed when it is
+        # there (the allocator sees the same program)
         b, g, p, d = x.shape
         heads, head_dim = self.heads, self.head_dim
-        q, k, v = torch.chunk(self.to_qkv(x), 3, dim=-1)
+        qkv = self.to_qkv(x)
+        q, k, v = torch.chunk(qkv, 3, dim=-1)
         q = q.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
         k = k.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
         v = v.reshape(b, g, p, heads, head_dim).permute(0, 1, 3, 2, 4)
@@ -462,7 +483,8 @@ class RelativeAttention(nn.Module):
         dot = F.softmax(dot + bias, dim=-1)
         out = torch.einsum("B G H I J, B G H J D -> B G H I D", dot, v)
         out = out.permute(0, 1, 3, 2, 4).reshape(b, g, p, d)
-        return self.merge(out)
+        out = self.merge(out)
+        return out
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, tokens={self.tokens}"

@@ -279,6 +279,12 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
             "items": {"type": "string"},
             "description": "values returned beside the output in training mode only",
         },
+        "module_lists": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "containers whose children the enclosing module calls one by one "
+            "(an nn.ModuleList), so each child's input is freed once that child has run",
+        },
     }
     assert set(props) == set(NETWORK_KEYS), set(props) ^ set(NETWORK_KEYS)
     for key, value in props.items():

@@ -49,6 +49,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "output": ((str,), "a node name", False),
     "outputs": ((list,), "a list of stage or node names, like [layer2, layer3, layer4]", False),
     "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
+    "module_lists": ((list,), "a list of module paths, like [blocks]", False),
 }
 BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "block": ((str,), "the block type's name", True),
@@ -172,6 +173,8 @@ class NetworkSpec:
     outputs: list[str]  # feature maps returned instead of the output, if any
     # values returned beside the output in training mode only (GoogLeNet's aux classifiers)
     aux_outputs: list[str] = field(default_factory=list)
+    # containers whose children the enclosing module calls one by one (torchvision's ModuleList)
+    module_lists: list[str] = field(default_factory=list)
     # network-wide attribute defaults per op ({batchnorm: {eps: 0.001}}), with their locations
     op_defaults: dict[str, dict[str, tuple[Raw, Loc]]] = field(default_factory=dict)
     block_types: dict[str, BlockType]
@@ -354,6 +357,7 @@ def check_network(src: Source) -> NetworkSpec:
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     outputs = _outputs(c, top)
     aux_outputs = _outputs(c, top, "aux_outputs")
+    module_lists = _outputs(c, top, "module_lists")
     op_defaults = _op_defaults(c, top)
     diags.raise_if_any()
     return NetworkSpec(
@@ -369,6 +373,7 @@ def check_network(src: Source) -> NetworkSpec:
         output=top.get("output"),
         outputs=outputs,
         aux_outputs=aux_outputs,
+        module_lists=module_lists,
         op_defaults=op_defaults,
         block_types=block_types,
         shortcut_types=shortcut_types,

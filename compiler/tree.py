@@ -3,7 +3,9 @@ modules of their own (torch is not imported: the memory analysis reads it as the
 
 A part is *sealed* when its nodes run one after another (no node of another part runs in between)
 and nothing outside it reads any of them but one, its output; a sealed part is called as one
-module, which holds its inputs until it returns.
+module, which holds its inputs until it returns. A part the spec names in ``module_lists`` is
+not: its children are called one by one from the enclosing module (torchvision's ModuleList
+iterated in a forward), so each child's input is freed once that child has run.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def build_tree(graph: Graph) -> Part:
         part.node = node
     order = {n: k for k, n in enumerate(graph.nodes)}
     _seal(root, order, graph.consumers(), set(graph.returns))
+    for path in graph.module_lists:  # a list is no module of its own: its children are called
+        part = root
+        for name in path.split("."):
+            part = part.children[name]
+        part.sealed = False
     return root
 
 

@@ -42,6 +42,9 @@ LIFETIME_CASES = {
     "inception_v3": (2, 96),
     "squeezenet1_1": (2, 64),
     "vit_b_16": (1, 224),
+    "swin_t": (1, 224),
+    "swin_v2_t": (1, 224),
+    "maxvit_t": (1, 224),
 }
 
 
@@ -61,7 +64,8 @@ def test_a_forward_allocates_and_frees_as_torchvisions_does(name: str) -> None:
     # the same program for the allocator, free for free: where torchvision's Python keeps a
     # value longer than its last reader (a local until its function returns, a list freed last
     # item first), the block type's holds say so: DenseNet's concat and bottleneck, the
-    # Inception modules' and Fire's branches, ViT's encoder input
+    # Inception modules' and Fire's branches, ViT's encoder input; and where it loops over a
+    # ModuleList, the network's module_lists (MaxViT's blocks)
     assert mine == theirs
 
 
