@@ -221,7 +221,8 @@ def _side_by_side(plan: list[tuple[str, int, int, int]], placements: int) -> Non
         futures = [pool.submit(measure, *task) for task in plan]
         for (name, batch, rounds_, _), future in zip(plan, futures, strict=True):
             got, core = future.result()
-            _separate_row(name, batch, rounds_, placements, True, got, core=core, beside=len(CORES))
+            at_once = min(len(CORES), len(plan))
+            _separate_row(name, batch, rounds_, placements, True, got, core=core, beside=at_once)
 
 
 def parse_cores(text: str) -> list[int]:
@@ -1313,6 +1314,20 @@ DOC_NOTES = """## How to read it
   torchvision's, put DenseNet-121 at 0.921 (control 0.992; per round 0.946 against 0.995) with
   29,679 faults a forward against torchvision's 3,913, netc's at most torchvision's in none of 6
   parents; in the table's run 1.030 (control 1.024), 5,379 faults against 4,041.
+- "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
+  torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
+  core 0 left to the system, the same processes, placements and parents per row. It is not a
+  quieter machine for this: sharing the cache and memory bandwidth with eleven neighbours,
+  a process's forward times spread 34-82% (ResNet-18 316-576 ms for torchvision), the controls
+  land at 0.940-1.071 and 9 of the 12 rows at 0.99 or above; RegNetY-400MF 0.966 (control
+  0.976), ViT-B/16 0.976 (1.015), GoogLeNet 0.983 (1.027). Run one row at a time on one core
+  there, with the other 15 idle, three parents per row (`--quick`), ResNet-18 was 0.974 and
+  ResNet-50 at batch 8 1.033: a few percent again. DenseNet-121 there faulted 68,066 times a
+  forward against torchvision's 50,074, netc's at most torchvision's in none of 6 parents,
+  where on this machine with the same torch 2.11 netc's children fault less (41,882 against
+  47,444, one parent); the forwards allocate and free the same blocks in the same order under
+  torch 2.11 too (tests/test_lifetimes.py passes with it), so what differs is the heap the
+  build leaves, which these rows cannot tell apart from the lottery of where it lands.
 - Page faults per forward are minor faults (getrusage) over the timed forwards after a warm-up:
   memory the allocator returned to the kernel and touches again. Beside a separate-process row,
   the median over processes and placements, and in how many rounds (parents) netc's faults were
