@@ -208,6 +208,10 @@ def _side_by_side(plan: list[tuple[str, int, int, int]], placements: int) -> Non
     free: queue.Queue[int] = queue.Queue()
     for core in CORES:
         free.put(core)
+    # this process (its threads, the rows' analysis) keeps off the measured cores
+    rest = os.sched_getaffinity(0) - set(CORES)
+    if rest:
+        os.sched_setaffinity(0, rest)
 
     def measure(name: str, batch: int, rounds_: int, calls: int) -> tuple[dict[str, Any], int]:
         core = free.get()
@@ -235,6 +239,7 @@ def parse_cores(text: str) -> list[int]:
             cores += range(int(first), int(last or first) + 1)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a core list like 1-7,9: {text!r}") from None
+    cores = sorted(set(cores))  # (a core named twice would run two rows at once)
     allowed = os.sched_getaffinity(0)
     if not cores or not set(cores) <= allowed:
         raise argparse.ArgumentTypeError(
@@ -1052,9 +1057,12 @@ def main() -> int:
     info["seconds"] = time.perf_counter() - start
     from exporters.atomic import write_text
 
-    data = {"machine": info, "rows": ROWS}
+    data: dict[str, Any] = {"machine": info, "rows": ROWS}
     if args.merge and args.only:
         data = _merged(json.loads(Path(args.json).read_text()), ROWS, args.only, info)
+    elif Path(args.json).exists():  # the runs on other machines stay beside a new full run
+        earlier = json.loads(Path(args.json).read_text()).get("other_machines")
+        data |= {"other_machines": earlier} if earlier else {}
     write_text(args.json, json.dumps(data, indent=2) + "\n")
     missed = [r["what"] for r in ROWS if r["ok"] is False]
     print(f"done in {info['seconds']:.0f} s; wrote {args.json}; targets not reached: {len(missed)}")
@@ -1087,7 +1095,7 @@ def _merged(
     # an earlier re-measurement of no other section is superseded by this one
     earlier = [a for a in machine.get("measured_again", []) if not {*a["sections"]} <= {*sections}]
     machine["measured_again"] = [*earlier, again]
-    return {"machine": machine, "rows": merged}
+    return {**old, "machine": machine, "rows": merged}  # (other machines' runs kept)
 
 
 def _with_other(data: dict[str, Any], path: str) -> dict[str, Any]:
@@ -1160,7 +1168,7 @@ def _detail(r: Row) -> str:
                 f"{names[b]} {r[f'{b}_peak_mib']:,.0f} MiB"
             )
     if "beside" in r:
-        parts.append(f"on core {r['core']}, {r['beside']} rows at a time")
+        parts.append(f"on core {r['core']}, up to {r['beside']} rows at a time")
     if "ops" in r:
         parts.append(f"{r['ops']} aten ops")
     if "export_s" in r:
@@ -1316,11 +1324,13 @@ DOC_NOTES = """## How to read it
   parents; in the table's run 1.030 (control 1.024), 5,379 faults against 4,041.
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
-  core 0 left to the system, the same processes, placements and parents per row. It is not a
-  quieter machine for this: sharing the cache and memory bandwidth with eleven neighbours,
-  a process's forward times spread 34-82% (ResNet-18 316-576 ms for torchvision), the controls
-  land at 0.940-1.071 and 9 of the 12 rows at 0.99 or above; RegNetY-400MF 0.966 (control
-  0.976), ViT-B/16 0.976 (1.015), GoogLeNet 0.983 (1.027). Run one row at a time on one core
+  core 0 left to the system, the same processes, placements and parents per row (the
+  orchestrating process, which now keeps to core 0, was not pinned in that run). It is not a
+  quieter machine for this: sharing the cache and memory bandwidth with up to eleven
+  neighbours, a process's forward times spread 34-82% (ResNet-18 316-576 ms for torchvision),
+  the controls land at 0.948-1.071 (per round 0.940-1.067) and 9 of the 12 rows at 0.99 or
+  above; RegNetY-400MF 0.966 (control 0.976), ViT-B/16 0.976 (1.015), GoogLeNet 0.983
+  (1.027). Run one row at a time on one core
   there, with the other 15 idle, three parents per row (`--quick`), ResNet-18 was 0.974 and
   ResNet-50 at batch 8 1.033: a few percent again. DenseNet-121 there faulted 68,066 times a
   forward against torchvision's 50,074, netc's at most torchvision's in none of 6 parents,

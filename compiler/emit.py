@@ -559,6 +559,12 @@ class Emitter:
         rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))
         return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in rules)]
 
+    def lists_below(self, base: str) -> list[str]:
+        """The spec's module lists inside the part at ``base``, relative to it."""
+        if not base:
+            return list(self.graph.module_lists)
+        return [p[len(base) + 1 :] for p in self.graph.module_lists if p.startswith(base + ".")]
+
     def class_source(self, klass: Klass, root: bool) -> str:
         n = len(klass.instances)
         lines = [f"class {klass.name}(nn.Module):"]
@@ -581,14 +587,11 @@ class Emitter:
         children = registration_order(
             list(dict.fromkeys(rel.split(".")[0] for rel in klass.order)), klass.module_order
         )
-        # the spec's module lists below this class's part (a list is outside every block, so
-        # its class has one instance)
-        base = klass.instances[0].part.path
-        lists = {
-            p[len(base) + 1 :] if base else p
-            for p in self.graph.module_lists
-            if not base or p.startswith(base + ".")
-        }
+        # the spec's module lists below this class's part, the same in every instance
+        found = {frozenset(self.lists_below(inst.part.path)) for inst in klass.instances}
+        if len(found) > 1:
+            raise EmitError(f"{klass.name}: instances differ in their module lists")
+        lists = next(iter(found))
         for rel in sorted(klass.order, key=lambda r: children.index(r.split(".")[0])):
             call = klass.calls.get(rel)
             if call is None:

@@ -726,6 +726,7 @@ class Expander:
                 )
             )
             inside = [b for b in self.block_params if path == b or path.startswith(b + ".")]
+            leaves = [k for k in kids if f"{prefix}{k}" in self.nodes]
             if path in self.nodes:
                 self.error(top, loc, f"'{path}' is a node, not a container of modules")
             elif not kids:
@@ -747,8 +748,18 @@ class Expander:
                 self.error(
                     top,
                     loc,
-                    f"'{path}' is inside the block '{inside[0]}'",
+                    f"'{path}' is a block"
+                    if path == inside[0]
+                    else f"'{path}' is inside the block '{inside[0]}'",
                     "a module list is a container of the network's, outside its blocks",
+                )
+            elif leaves:
+                self.error(
+                    top,
+                    loc,
+                    f"'{prefix}{leaves[0]}' is a node: a module list's children are parts "
+                    "holding nodes",
+                    f"name its nodes {prefix}{leaves[0]}.0, {prefix}{leaves[0]}.1 ...",
                 )
             elif path in out:
                 self.error(top, loc, f"'{path}' is already a module list")

@@ -179,6 +179,7 @@ def _fmt(value: Any) -> str:
 def dump(graph: Graph) -> str:
     """A readable, stable text form of the graph: one line per node with its shape."""
     lines = [f"graph {graph.name}(input: {list(graph.input_shape)}) -> %{graph.output}"]
+    lines += [f"  module list {path}" for path in graph.module_lists]
     for n in graph.nodes.values():
         attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items())
         args = ", ".join(f"%{i}" for i in n.inputs)

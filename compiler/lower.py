@@ -256,6 +256,8 @@ class _Builder:
             holder: nn.Module = built
             for name in parents:
                 holder = holder.get_submodule(name)
+            if leaf not in holder._modules:  # (folding removed every node of the list)
+                continue
             listed = nn.ModuleList()
             # by name: after folding, a list's indices may have gaps (a BatchNorm child removed)
             for name, child in holder.get_submodule(leaf).named_children():

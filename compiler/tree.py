@@ -46,10 +46,11 @@ def build_tree(graph: Graph) -> Part:
     order = {n: k for k, n in enumerate(graph.nodes)}
     _seal(root, order, graph.consumers(), set(graph.returns))
     for path in graph.module_lists:  # a list is no module of its own: its children are called
-        part = root
+        listed: Part | None = root
         for name in path.split("."):
-            part = part.children[name]
-        part.sealed = False
+            listed = listed.children.get(name) if listed is not None else None
+        if listed is not None:  # (none left when folding or pruning removed all its nodes)
+            listed.sealed = False
     return root
 
 

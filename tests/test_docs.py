@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -69,6 +71,23 @@ def test_a_section_measured_again_replaces_its_rows_and_its_earlier_note() -> No
     assert [a["date"] for a in merged["machine"]["measured_again"]] == ["day 3", "day 4"]
 
 
+def test_another_machines_run_stays_and_replaces_its_own_earlier_run(tmp_path: Path) -> None:
+    run = _benchmark_script()
+
+    def machine(cpu: str, date: str) -> dict[str, Any]:
+        return {"cpu": cpu, "cores": 16, "date": date}
+
+    here = {"machine": machine("here", "day 1"), "rows": []}
+    for date in ("day 2", "day 3"):
+        other = tmp_path / f"{date}.json"
+        other.write_text(json.dumps({"machine": machine("there", date), "rows": [{"x": date}]}))
+        here = run._with_other(here, str(other))
+    assert [o["machine"]["date"] for o in here["other_machines"]] == ["day 3"]
+    # a section of this machine measured again keeps the other machine's run
+    merged = run._merged(here, [], ["zero"], {"date": "day 4", "seconds": 1.0})
+    assert merged["other_machines"] == here["other_machines"]
+
+
 def test_the_docs_speak_of_the_software_not_its_making() -> None:
     for doc in DOCS:
         text = doc.read_text().lower()
@@ -92,3 +111,17 @@ def test_examples_check_compile_and_are_shown_verbatim() -> None:
         with torch.no_grad():
             out = module(torch.randn(1, *graph.input_shape))
         assert out.shape == (1, *graph.shape_of(graph.output))
+
+
+def test_cores_for_side_by_side_rows_are_read_like_taskset_lists() -> None:
+    run = _benchmark_script()
+    import argparse
+    import os
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert run.parse_cores(f"{allowed[0]}-{allowed[0]}") == [allowed[0]]
+    # (a core named twice is one core: two rows at once on it would disturb each other)
+    assert run.parse_cores(",".join(map(str, [*allowed, allowed[0]]))) == allowed
+    for bad in ("x", "", f"{allowed[-1] + 1}"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            run.parse_cores(bad)

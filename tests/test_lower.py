@@ -183,7 +183,7 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
         "  blocks.0.1: {op: relu}\n"
         "  blocks.1.0: {op: conv, out: 4, kernel: 3, padding: 1}\n"
         "  blocks.1.1: {op: relu}\n"
-        "  blocks.2: {op: conv, out: 4, kernel: 3, padding: 1}\n"
+        "  blocks.2.0: {op: conv, out: 4, kernel: 3, padding: 1}\n"
     )
     listed, called = tmp_path / "listed.yaml", tmp_path / "called.yaml"
     listed.write_text(text)
@@ -208,6 +208,22 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
     assert isinstance(emitted.blocks, torch.nn.ModuleList)
     emitted.load_state_dict(a.state_dict())
     assert torch.equal(emitted.eval()(x), a(x))
+
+
+def test_a_module_list_that_folding_empties_is_gone(tmp_path: Path) -> None:
+    spec = tmp_path / "folded.yaml"
+    spec.write_text(
+        "name: folded\ninput: [3, 8, 8]\nmodule_lists: [blocks]\nstem:\n"
+        "  stem: {op: conv, out: 4, kernel: 3, padding: 1}\n"
+        "  blocks.0.0: {op: batchnorm}\n"
+        "  head: {op: conv, out: 4, kernel: 3, padding: 1}\n"
+    )
+    folded = compiler.compile(spec, seed=0, inference=True)
+    plain = compiler.compile(spec, seed=0).eval()
+    assert isinstance(plain.blocks, torch.nn.ModuleList)
+    assert not hasattr(folded, "blocks")  # the BatchNorm is in the stem's conv now
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(folded(x), plain(x))
 
 
 def test_the_callers_input_is_never_modified(tmp_path: Path) -> None:

@@ -79,15 +79,6 @@ def _holds(graph: Graph) -> Iterator[Diagnostic]:
     deployed = set(graph.deployed()) if graph.aux else None
     for node in holders:
         locs = node.meta.get("holds_locs") or [node.loc] * len(node.meta["holds"])
-        if deployed is not None and node.name in deployed:
-            for held, loc in zip(node.meta["holds"], locs, strict=True):
-                if held not in deployed:
-                    yield Diagnostic(
-                        loc,
-                        f"node '{node.name}' holds '{held}', which only the training outputs "
-                        "(aux_outputs) need: an eval forward does not compute it",
-                        ["hold it from a node of the training outputs' branch"],
-                    )
         frame = part = tree
         for segment in node.name.split(".")[:-1]:
             part = part.children[segment]
@@ -95,6 +86,14 @@ def _holds(graph: Graph) -> Iterator[Diagnostic]:
                 frame = part
         names = {m.name for m in frame.members}
         for held, loc in zip(node.meta["holds"], locs, strict=True):
+            if deployed is not None and node.name in deployed and held not in deployed:
+                yield Diagnostic(
+                    loc,
+                    f"node '{node.name}' holds '{held}', which only the training outputs "
+                    "(aux_outputs) need: an eval forward does not compute it",
+                    ["hold it from a node of the training outputs' branch"],
+                )
+                continue
             unit = unit_below(frame, graph.nodes[held]) if held in names else None
             if held in frame.inputs or (held in names and (unit is None or unit.output == held)):
                 continue
