@@ -154,6 +154,18 @@ def test_inplace_only_where_autograd_and_skips_allow(tmp_path: Path) -> None:
     assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(grad, x.grad, atol=1e-6)
 
 
+def _with_and_without(
+    tmp_path: Path, text: str, part: str
+) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The spec ``text`` compiled in eval mode as written (with.yaml) and without ``part``,
+    both with the same weights."""
+    made = []
+    for name, spec in (("with", text), ("without", text.replace(part, ""))):
+        (tmp_path / f"{name}.yaml").write_text(spec)
+        made.append(compiler.compile(tmp_path / f"{name}.yaml", seed=0).eval())
+    return made[0], made[1]
+
+
 def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> None:
     text = (
         "name: held\ninput: [3, 8, 8]\nstem:\n"
@@ -162,10 +174,7 @@ def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> N
         "  conv2: {op: conv, out: 4, kernel: 3, holds: conv1}\n"
         "  conv3: {op: conv, out: 4, kernel: 3}\n"
     )
-    held, plain = tmp_path / "held.yaml", tmp_path / "plain.yaml"
-    held.write_text(text)
-    plain.write_text(text.replace(", holds: conv1", ""))
-    a, b = compiler.compile(held, seed=0).eval(), compiler.compile(plain, seed=0).eval()
+    a, b = _with_and_without(tmp_path, text, ", holds: conv1")
     # the generated code frees a value after its last reader, or after the node holding it
     assert "bn1 = self.bn1(conv1);  conv1 = None" in b.code
     assert "conv2_held = compiler_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
@@ -185,10 +194,7 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
         "  blocks.1.1: {op: relu}\n"
         "  blocks.2.0: {op: conv, out: 4, kernel: 3, padding: 1}\n"
     )
-    listed, called = tmp_path / "listed.yaml", tmp_path / "called.yaml"
-    listed.write_text(text)
-    called.write_text(text.replace("module_lists: [blocks]\n", ""))
-    a, b = compiler.compile(listed, seed=0).eval(), compiler.compile(called, seed=0).eval()
+    a, b = _with_and_without(tmp_path, text, "module_lists: [blocks]\n")
     # called as one Sequential, the stem's output is held until the last block has run; as a
     # list, until the first has
     assert isinstance(a.blocks, torch.nn.ModuleList) and len(a.blocks) == 3
@@ -200,7 +206,7 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
     assert torch.equal(a(x), b(x))
     assert torch.equal(torch.jit.script(a)(x), b(x))
     # the memory analysis follows: the same peak the running module has
-    graph = compiler.load_spec(listed)
+    graph = compiler.load_spec(tmp_path / "with.yaml")
     assert peak_bytes(graph, batch=2) == peak_live_bytes(a, x)
     ns: dict[str, Any] = {}
     exec(compile(emit(graph), "listed.py", "exec"), ns)
