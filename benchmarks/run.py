@@ -1323,14 +1323,18 @@ DOC_NOTES = """## How to read it
   (DAMON's kdamond pages cold memory out, system-wide) preempts one thread of a two-thread
   forward and the forward waits for it. In a quiet stretch a ResNet-18 process's forward times
   spread 3% on one pinned thread (346-358 ms) against 7-11% on two threads minutes before; in
-  the table's run the machine was busier and they spread 4-45%. 10 of the 12 rows are at 0.99
-  or above (0.991-1.065); ResNet-50 at batch 1 is 0.987 (control 1.005) and ShuffleNetV2 0.985
-  (control 0.952). The controls land at 0.952-1.073 and the medians of per-round ratios at
-  0.934-1.032 (controls 0.974-1.046), so these rows resolve a few percent, better than the
+  the table's run ResNet-18's spread 6% (350-371 ms) and ViT-B/16's 36%. 8 of the 12 rows are
+  at 0.99 or above; ResNet-18 is 0.983 (control 1.001), ResNet-50 at batch 8 0.984 (1.011),
+  ViT-B/16 0.975 (1.005) and Swin-T 0.972 (0.991). The controls land at 0.978-1.020 and the
+  medians of per-round ratios at 0.926-1.057 (controls 0.982-1.019). The run before put 10 of
+  the 12 at 0.99 or above, with ResNet-18 at 0.991, ViT-B/16 at 1.001 and Swin-T at 1.011, and
+  ResNet-50 at batch 1 (0.987) and ShuffleNetV2 (0.985) below, where this run has 1.008 and
+  1.001: rows move by 2-4% between runs, so these rows resolve a few percent, better than the
   two-thread rows and still not 1%. The first pinned run, before DenseNet's lifetimes were
   torchvision's, put DenseNet-121 at 0.921 (control 0.992; per round 0.946 against 0.995) with
   29,679 faults a forward against torchvision's 3,913, netc's at most torchvision's in none of 6
-  parents; in the table's run 1.030 (control 1.024), 5,379 faults against 4,041.
+  parents; the run after the holds 1.030 (control 1.024), 5,379 faults against 4,041; the
+  table's 1.003 (control 0.999), 10,560 against 4,305, in one parent of six.
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
   core 0 left to the system, the same processes, placements and parents per row (the
