@@ -166,6 +166,13 @@ def _with_and_without(
     return made[0], made[1]
 
 
+def _assert_same_network(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor) -> None:
+    """The same state_dict keys and outputs, scripted too: only when memory is freed differs."""
+    assert list(a.state_dict()) == list(b.state_dict())
+    assert torch.equal(a(x), b(x))
+    assert torch.equal(torch.jit.script(a)(x), b(x))
+
+
 def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> None:
     text = (
         "name: held\ninput: [3, 8, 8]\nstem:\n"
@@ -179,9 +186,7 @@ def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> N
     assert "bn1 = self.bn1(conv1);  conv1 = None" in b.code
     assert "conv2_held = compiler_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
     x = torch.randn(2, 3, 8, 8)
-    assert list(a.state_dict()) == list(b.state_dict())
-    assert torch.equal(a(x), b(x))
-    assert torch.equal(torch.jit.script(a)(x), b(x))
+    _assert_same_network(a, b, x)
 
 
 def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
@@ -202,9 +207,7 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
     assert 'blocks_0 = getattr(self.blocks, "0")(stem);  stem = None' in a.code
     assert "blocks = self.blocks(stem);  stem = None" in b.code
     x = torch.randn(2, 3, 8, 8)
-    assert list(a.state_dict()) == list(b.state_dict())
-    assert torch.equal(a(x), b(x))
-    assert torch.equal(torch.jit.script(a)(x), b(x))
+    _assert_same_network(a, b, x)
     # the memory analysis follows: the same peak the running module has
     graph = compiler.load_spec(tmp_path / "with.yaml")
     assert peak_bytes(graph, batch=2) == peak_live_bytes(a, x)
