@@ -8,11 +8,12 @@ heap ends up), which moves a ResNet-50 forward by a few percent whichever model 
 
     python benchmarks/forked.py NAME BATCH ROUNDS CALLS PLACEMENTS KIND...
 
-KIND: tv | netc | netc_inference (compile(inference=True)); "_kept" at the end runs the
-forwards inside compiler.allocator.keep_freed_memory; a trailing "2" is a second instance of
-the same kind (the control). The kinds run in rotating order, ROUNDS times. Where the parent's
-heap ends up differs from parent to parent and moves every child's faults and time by a few
-percent, differently per model: benchmarks/run.py runs one round per parent. Where a model's
+KIND: tv | netc | netc_inference (compile(inference=True)) | tv_gc (torchvision's model with
+one gc.collect() after its build, its build's garbage freed before the forwards); "_kept" at the
+end runs the forwards inside compiler.allocator.keep_freed_memory; a trailing "2" is a second
+instance of the same kind (the control). The kinds run in rotating order, ROUNDS times.
+Where the parent's heap ends up differs from parent to parent and moves every child's faults
+and time, differently per model: benchmarks/run.py runs one round per parent. Where a model's
 weights lie in physical memory moves its forward by up to a third, so a child measures
 PLACEMENTS of them: the weights as built, then copied to fresh memory (PLACEMENTS - 1 times),
 the same for every kind. Prints JSON: per kind, for each child and placement, the median forward
@@ -28,6 +29,7 @@ With FORKED_CORE=N in the environment the parent and its children run on CPU cor
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -69,10 +71,12 @@ def measure(
     torch.manual_seed(0)
     reset_high_water_mark()
     base = kind.removesuffix("_kept")
-    if base == "tv":
+    if base in ("tv", "tv_gc"):
         model = getattr(torchvision.models, name)().eval()
     else:
         model = compiler.compile(name, inference=base == "netc_inference").eval()
+    if base == "tv_gc":  # frees the build's cyclic garbage now, not whenever the GC next runs
+        gc.collect()
     x = torch.randn(batch, 3, size, size)
     build_peak = status("VmHWM:")
     reset_high_water_mark()
