@@ -185,9 +185,10 @@ def heaps(quick: bool) -> None:
     torchvision's again with one gc.collect() after its build (tv_gc, the control), each alone
     in a child of each of 21 fresh parents (forked.py), one placement, 5 forwards after 3
     warm-ups. A child's faults follow the heap its parent and its build leave: the control
-    faults as torchvision's child of the same parent does, to a few faults, while the same
-    model moves severalfold from parent to parent. So a row of separate_processes, 6-12
-    parents, says little about faults; this row compares the medians over 21."""
+    faulted at most as often as torchvision's child of the same parent in every parent
+    measured, while the same model moves severalfold from parent to parent. So a row of
+    separate_processes, 6-12 parents, says little about faults; this row compares the medians
+    over 21."""
     print("1d. page faults per forward over many parents (netc's median <= torchvision's)")
     torch.set_grad_enabled(False)
     parents = 3 if quick else 21  # each kind first, second and third equally often
@@ -1402,21 +1403,22 @@ DOC_NOTES = """## How to read it
   29,679 faults a forward against torchvision's 3,913, netc's at most torchvision's in none of 6
   parents; the run after the holds 1.030 (control 1.024), 5,379 faults against 4,041; the
   table's 1.003 (control 0.999), 10,560 against 4,305, in one parent of six.
-- The rows "page faults per forward, median over parents" (section "heaps") count faults in
-  21 parents per model: each fresh parent forks torchvision's model, netc's and, as the control,
+- The rows "page faults per forward, median over parents" (section "heaps") count faults in 21
+  parents per model: each fresh parent forks torchvision's model, netc's and, as the control,
   torchvision's again with one `gc.collect()` after its build, in rotating order; each child
-  runs 3 forwards, then counts 5. In one parent the control faults as torchvision's child does,
-  to within a few faults (at most torchvision's in all 21 parents of every row), while the same
-  torchvision model faults 16,586-116,876 times a forward across DenseNet-121's parents and
-  1,595-19,366 across Swin-T's: the count follows where the parent's heap ends and how the
-  build's own allocations fall into it (netc's compile makes Python objects that torchvision's
-  constructor does not), not the forward, whose allocations and frees are torchvision's, block
-  for block (tests/test_lifetimes.py). netc's median is at most torchvision's for ResNet-50
-  (59,804 against 60,425), MobileNetV2 (77,579 against 78,670), DenseNet-121 (55,390 against
-  57,432) and Swin-T (6,985 against 7,817), and 0.3% above for ResNet-18 (14,278 against
-  14,239); netc faults at most as often as torchvision in the same parent in 10 to 15 of the
-  21 parents, model by model. The six-parent rows above say less: DenseNet-121's two-thread
-  row counted 36,033 faults for torchvision against 62,396 for netc in its parents.
+  runs 3 forwards, then counts 5. The control faults at most as often as torchvision's child of
+  the same parent in all 21 parents of every row, its median, least and most within 2 faults of
+  torchvision's, while the same torchvision model faults 16,586-116,876 times a forward across
+  DenseNet-121's parents and 1,595-19,366 across Swin-T's: the count follows where the parent's
+  heap ends and, likely, how the build's own allocations fall into it (netc's compile makes
+  Python objects that torchvision's constructor does not), not the forward, whose allocations
+  and frees are torchvision's, block for block (tests/test_lifetimes.py). netc's median is at
+  most torchvision's for ResNet-50 (59,804 against 60,425), MobileNetV2 (77,579 against 78,670),
+  DenseNet-121 (55,390 against 57,432) and Swin-T (6,985 against 7,817), and 0.3% above for
+  ResNet-18 (14,278 against 14,239); netc faults at most as often as torchvision in the same
+  parent in 10 to 15 of the 21 parents, model by model. The six-parent rows above say less:
+  DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for netc in
+  its parents.
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
   core 0 left to the system, the same processes, placements and parents per row (the

@@ -93,19 +93,20 @@ def test_a_faults_row_compares_medians_over_parents_and_counts_each_parent() -> 
     got = {
         "tv": {"faults": [100.0, 0.0, 50.0, 70.0]},
         "netc": {"faults": [90.0, 10.0, 80.0, 70.0]},
-        "tv_gc": {"faults": [0.0, 20.0, 60.0, 30.0]},
+        "tv_gc": {"faults": [0.0, 20.0, 40.0, 30.0]},
     }
     run._heap_row("densenet121", 8, got)
     r = run.ROWS.pop()
     assert (r["value"], r["tv_faults"], r["tv_gc_faults"]) == (75.0, 60.0, 25.0)
     assert r["ok"] is False  # netc's median (75) above torchvision's (60)
     assert r["fault_rounds"] == [2, 4]  # parents 1 and 4
-    assert r["control_fault_rounds"] == [2, 4]  # parents 1 and 4
-    assert r["fault_spread"]["netc"] == [10.0, 90.0]
+    assert r["control_fault_rounds"] == [3, 4]  # parents 1, 3 and 4
+    assert (r["fault_spread"]["netc"], r["fault_spread"]["tv_gc"]) == ([10.0, 90.0], [0.0, 40.0])
     assert run._figure(r) == "75"
     detail = run._detail(r)
     assert "over 4 parents: torchvision median 60 (0-100), netc 75 (10-90)" in detail
-    assert "netc in 2, torchvision after gc.collect() in 2" in detail
+    assert "torchvision with one gc.collect() after its build 25 (0-40)" in detail
+    assert "netc in 2, torchvision after gc.collect() in 3" in detail
 
 
 def test_the_docs_speak_of_the_software_not_its_making() -> None:
