@@ -1418,7 +1418,10 @@ DOC_NOTES = """## How to read it
   ResNet-18 (14,278 against 14,239); netc faults at most as often as torchvision in the same
   parent in 10 to 15 of the 21 parents, model by model. The six-parent rows above say less:
   DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for netc in
-  its parents.
+  its parents. It is also why a separate-process row's control understates the noise in netc's
+  ratio: the control's child of a parent gets torchvision's heap, faults and all, and netc's
+  child a heap of its own, so netc's per-round ratios spread wider (the pinned rows' medians of
+  per-round ratios 0.926-1.057, their controls' 0.982-1.019).
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
   core 0 left to the system, the same processes, placements and parents per row (the
