@@ -170,12 +170,14 @@ def alone_pinned(quick: bool) -> None:
     _separate_rows(quick, pinned=True)
 
 
-# the rows of section "heaps": (model, batch)
+# the rows of section "heaps": those of the separate-process sections, (model, batch)
 HEAP_ROWS = (
     ("resnet18", 8),
     ("resnet50", 8),
-    ("mobilenet_v2", 8),
-    ("densenet121", 8),
+    ("resnet50", 1),
+    *((n, 8) for n in ("mobilenet_v2", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny")),
+    *((n, 8) for n in ("densenet121", "googlenet", "shufflenet_v2_x1_0")),
+    ("vit_b_16", 2),
     ("swin_t", 2),
 )
 
@@ -1404,24 +1406,28 @@ DOC_NOTES = """## How to read it
   parents; the run after the holds 1.030 (control 1.024), 5,379 faults against 4,041; the
   table's 1.003 (control 0.999), 10,560 against 4,305, in one parent of six.
 - The rows "page faults per forward, median over parents" (section "heaps") count faults in 21
-  parents per model: each fresh parent forks torchvision's model, netc's and, as the control,
-  torchvision's again with one `gc.collect()` after its build, in rotating order; each child
-  runs 3 forwards, then counts 5. The control faults at most as often as torchvision's child of
-  the same parent in all 21 parents of every row, its median, least and most within 2 faults of
-  torchvision's, while the same torchvision model faults 16,586-116,876 times a forward across
-  DenseNet-121's parents and 1,595-19,366 across Swin-T's: the count follows where the parent's
-  heap ends and, likely, how the build's own allocations fall into it (netc's compile makes
-  Python objects that torchvision's constructor does not), not the forward, whose allocations
-  and frees are torchvision's, block for block (tests/test_lifetimes.py). netc's median is at
-  most torchvision's for ResNet-50 (59,804 against 60,425), MobileNetV2 (77,579 against 78,670),
-  DenseNet-121 (55,390 against 57,432) and Swin-T (6,985 against 7,817), and 0.3% above for
-  ResNet-18 (14,278 against 14,239); netc faults at most as often as torchvision in the same
-  parent in 10 to 15 of the 21 parents, model by model. The six-parent rows above say less:
-  DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for netc in
-  its parents. It is also why a separate-process row's control understates the noise in netc's
-  ratio: the control's child of a parent gets torchvision's heap, faults and all, and netc's
-  child a heap of its own, so netc's per-round ratios spread wider (the pinned rows' medians of
-  per-round ratios 0.926-1.057, their controls' 0.982-1.019).
+  parents for each model of the separate-process rows: each fresh parent forks torchvision's
+  model, netc's and, as the control, torchvision's again with one `gc.collect()` after its
+  build, in rotating order; each child runs 3 forwards, then counts 5. The control faults at
+  most as often as torchvision's child of the same parent in all 21 parents of 11 rows, its
+  median, least and most within 2 faults of torchvision's (ViT-B/16's in 15 of 21, within 92),
+  while the same torchvision model faults 15,487-103,893 times a forward across DenseNet-121's
+  parents, 2-34,121 across GoogLeNet's and 410-15,510 across Swin-T's: the count follows where
+  the parent's heap ends and, likely, how the build's own allocations fall into it (netc's
+  compile makes Python objects that torchvision's constructor does not), not the forward, whose
+  allocations and frees are torchvision's, block for block (tests/test_lifetimes.py). netc's
+  median is at most torchvision's for 9 of the 12 models; ResNet-18's is 0.4 faults above
+  (14,278.4 against 14,278.0), Swin-T's 4.7% (7,222 against 6,900) and DenseNet-121's 61%
+  (50,383 against 31,293), though netc faulted at most as often as torchvision in 13 of
+  DenseNet-121's 21 parents. In the same parent netc faults at most as often as torchvision in 8
+  to 18 of the 21, model by model. Even medians over 21 parents move between runs: the run
+  before this one put netc's median 3.6% below torchvision's for DenseNet-121 (55,390 against
+  57,432) and 11% below for Swin-T (6,985 against 7,817). The six-parent rows above say less
+  still: DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for
+  netc in its parents. It is also why a separate-process row's control understates the noise in
+  netc's ratio: the control's child of a parent gets torchvision's heap, faults and all, and
+  netc's child a heap of its own, so netc's per-round ratios spread wider (the pinned rows'
+  medians of per-round ratios 0.926-1.057, their controls' 0.982-1.019).
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
   core 0 left to the system, the same processes, placements and parents per row (the
