@@ -170,18 +170,6 @@ def alone_pinned(quick: bool) -> None:
     _separate_rows(quick, pinned=True)
 
 
-# the rows of section "heaps": those of the separate-process sections, (model, batch)
-HEAP_ROWS = (
-    ("resnet18", 8),
-    ("resnet50", 8),
-    ("resnet50", 1),
-    *((n, 8) for n in ("mobilenet_v2", "efficientnet_b0", "regnet_y_400mf", "convnext_tiny")),
-    *((n, 8) for n in ("densenet121", "googlenet", "shufflenet_v2_x1_0")),
-    ("vit_b_16", 2),
-    ("swin_t", 2),
-)
-
-
 def heaps(quick: bool) -> None:
     """Page faults per forward over many parents: torchvision's model, netc's, and
     torchvision's again with one gc.collect() after its build (tv_gc, the control), each alone
@@ -194,7 +182,8 @@ def heaps(quick: bool) -> None:
     print("1d. page faults per forward over many parents (netc's median <= torchvision's)")
     torch.set_grad_enabled(False)
     parents = 3 if quick else 21  # each kind first, second and third equally often
-    for name, batch in HEAP_ROWS:
+    # the models and batches of the separate-process rows
+    for name, batch, *_ in _separate_plan(quick=False, pinned=False):
         _heap_row(name, batch, _alone(["tv", "netc", "tv_gc"], name, batch, parents, calls=5))
     torch.set_grad_enabled(True)
 
@@ -203,6 +192,7 @@ def _heap_row(name: str, batch: int, got: dict[str, Any]) -> None:
     """The row of ``heaps`` from its children's figures (_alone, one placement each)."""
     faults = {k: v["faults"] for k, v in got.items()}
     median = {k: statistics.median(v) for k, v in faults.items()}
+    parents = len(faults["tv"])
     row(
         "zero_overhead",
         f"{name} eager batch {batch}: page faults per forward, median over parents",
@@ -215,9 +205,9 @@ def _heap_row(name: str, batch: int, got: dict[str, Any]) -> None:
         tv_gc_faults=median["tv_gc"],
         fault_spread={k: [min(v), max(v)] for k, v in faults.items()},
         # in how many parents netc's faults (tv_gc's) were at most torchvision's
-        fault_rounds=[_at_most(faults["netc"], faults["tv"]), len(faults["tv"])],
-        control_fault_rounds=[_at_most(faults["tv_gc"], faults["tv"]), len(faults["tv"])],
-        parents=len(faults["tv"]),
+        fault_rounds=[_at_most(faults["netc"], faults["tv"]), parents],
+        control_fault_rounds=[_at_most(faults["tv_gc"], faults["tv"]), parents],
+        parents=parents,
     )
 
 
@@ -226,9 +216,20 @@ def _separate_rows(quick: bool, pinned: bool) -> None:
     parents and two placements of the weights where the others measure three. Pinned rows with
     ``--cores`` run side by side, one row per core (see _side_by_side)."""
     torch.set_grad_enabled(False)
+    placements = 2 if pinned else 3
+    plan = _separate_plan(quick, pinned)
+    if pinned and CORES:
+        _side_by_side(plan, placements)
+    else:
+        for name, batch, rounds_, calls in plan:
+            separate_processes(name, batch, rounds_, calls, placements, pinned)
+    torch.set_grad_enabled(True)
+
+
+def _separate_plan(quick: bool, pinned: bool) -> list[tuple[str, int, int, int]]:
+    """The separate-process rows: (model, batch, parents, forwards timed per placement)."""
     # each kind first, second and third in a round equally often: a multiple of 3 rounds
     resnet_rounds = 3 if quick else 6 if pinned else 12
-    placements = 2 if pinned else 3
     plan = [
         ("resnet18", 8, resnet_rounds, 8),
         ("resnet50", 8, resnet_rounds, 4 if pinned else 5),
@@ -237,12 +238,7 @@ def _separate_rows(quick: bool, pinned: bool) -> None:
     if not quick:
         plan += [(n, 8, 6, 10 if n in FAST else 4) for n in (*ZOO, *BRANCHING)]
         plan += [(n, 2, 6, 4) for n in TRANSFORMERS]
-    if pinned and CORES:
-        _side_by_side(plan, placements)
-    else:
-        for name, batch, rounds_, calls in plan:
-            separate_processes(name, batch, rounds_, calls, placements, pinned)
-    torch.set_grad_enabled(True)
+    return plan
 
 
 # --cores: the cores the pinned rows run on side by side, one row per core at a time
