@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from . import arguments
 from .errors import SpecError
 from .gc_pause import gc_paused
 from .ir import Graph
@@ -25,12 +27,12 @@ __all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "load_spec"
 
 def compile(  # noqa: A001 - the interface other code relies on is compiler.compile
     path_or_spec: str | os.PathLike[str] | Graph,
-    overrides: list[str] | None = None,
+    overrides: Iterable[str] | None = None,
     seed: int | None = None,
     zero_init_residual: bool | None = None,
     weights: str | os.PathLike[str] | None = None,
     inference: bool = False,
-    outputs: list[str] | None = None,
+    outputs: Iterable[str] | None = None,
     partial: bool = False,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
@@ -49,11 +51,33 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
     ``"resnet50"``; one compiled before in this process is not checked again while its files
     are unchanged (compiler.spec_cache).
+
+    Raises SpecError for a bad spec, TypeError or ValueError for an argument of the wrong kind
+    (checked before anything is read or built).
     """
+    fn = "compile()"
+    if not isinstance(path_or_spec, Graph):
+        path_or_spec = arguments.spec_path(fn, path_or_spec, graph_ok=True)
+    overrides = arguments.overrides(fn, overrides)
+    seed = arguments.seed(fn, seed)
+    zero_init_residual = arguments.optional_flag(fn, "zero_init_residual", zero_init_residual)
+    weights = arguments.weights_path(fn, weights)
+    inference = arguments.flag(fn, "inference", inference)
+    outputs = arguments.names(fn, "outputs", outputs)
+    partial = arguments.flag(fn, "partial", partial)
+    # a loaded Graph is final: overrides or outputs given with one would be dropped unread
+    if isinstance(path_or_spec, Graph) and overrides:
+        raise ValueError(
+            f"{fn}: overrides need a spec file or name, not a loaded Graph; "
+            "pass them to load_spec() instead"
+        )
+    if isinstance(path_or_spec, Graph) and outputs is not None:
+        raise ValueError(
+            f"{fn}: outputs need a spec file or name, not a loaded Graph; "
+            f"load it with load_spec(..., overrides=['outputs={json.dumps(outputs)}'])"
+        )
     if outputs is not None:
-        if isinstance(path_or_spec, Graph):
-            raise ValueError("outputs= needs a spec file or name, not a loaded Graph")
-        overrides = [*(overrides or []), f"outputs={json.dumps(list(outputs))}"]
+        overrides = [*(overrides or []), f"outputs={json.dumps(outputs)}"]
     from .pretrained import is_named
 
     named = weights is not None and is_named(weights)

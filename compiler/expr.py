@@ -3,8 +3,10 @@
 ``width * base_width // 64 * groups`` or ``2 if stride > 1 else 1`` are parsed with Python's
 ``ast`` (parsing only; nothing is executed) and walked over a whitelist: numbers, strings, names
 bound by the spec, + - * / // % **, comparisons, and/or/not, ``a if c else b`` and a few pure
-functions. No attribute access, no subscripts, no other calls; results beyond 2**62 are refused, so
-``2 ** 10 ** 10`` fails at once instead of hanging.
+functions. No attribute access, no subscripts, no other calls. Nothing may cost more than its
+text suggests: results beyond 2**62 are refused (a power is judged before it is computed, so
+``2 ** 10 ** 10`` fails at once instead of hanging), strings are never operands, each function
+takes a fixed count of numbers, and ``round`` at most 20 digits either way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ Value = int | float | bool | str
 MAX_LENGTH = 200  # characters in one expression
 MAX_NODES = 100  # AST nodes in one expression
 MAX_MAGNITUDE = 2**62  # any larger intermediate is refused
+MAX_NDIGITS = 20  # round()'s digits either way: 10 ** 20 > MAX_MAGNITUDE
 
 
 class ExprError(Exception):
@@ -43,6 +46,26 @@ def _floor(x: Any) -> int:
     return math.floor(x)
 
 
+def _least(*values: Any) -> Any:
+    return min(values)  # min(7) is 7, not Python's "int object is not iterable"
+
+
+def _greatest(*values: Any) -> Any:
+    return max(values)
+
+
+def _round(x: Any, ndigits: Any = None) -> Any:
+    """Python's round, with ``ndigits`` bounded: an int rounded to -N digits costs 10 ** N
+    (``round(10, -2**62)`` would never return); no width needs more than 20 either way."""
+    if ndigits is None:
+        return round(x)
+    if not isinstance(ndigits, int):
+        raise ValueError(f"ndigits must be a whole number, got {_short(ndigits)}")
+    if abs(ndigits) > MAX_NDIGITS:
+        raise ValueError(f"ndigits must be from -{MAX_NDIGITS} to {MAX_NDIGITS}, got {ndigits}")
+    return round(x, ndigits)
+
+
 def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     """torchvision's ``_make_divisible``: ``v`` rounded to a multiple of ``divisor``, at least
     ``min_value`` (default: the divisor), never more than 10% below ``v`` (width multipliers of
@@ -56,15 +79,17 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
     return new_v + divisor if new_v < 0.9 * v else new_v
 
 
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": min,
-    "max": max,
-    "abs": abs,
-    "int": int,
-    "ceil": _ceil,
-    "floor": _floor,
-    "round": round,  # Python's: halves to even, as numpy's round (RegNet's widths)
-    "make_divisible": make_divisible,
+# each function with the numbers it takes (fewest, most): checked before the call, so no
+# function ever sees an argument it does not expect (int's base, round's third)
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    "min": (_least, 1, MAX_NODES),
+    "max": (_greatest, 1, MAX_NODES),
+    "abs": (abs, 1, 1),
+    "int": (int, 1, 1),
+    "ceil": (_ceil, 1, 1),
+    "floor": (_floor, 1, 1),
+    "round": (_round, 1, 2),  # Python's: halves to even, as numpy's round (RegNet's widths)
+    "make_divisible": (make_divisible, 2, 3),
 }
 CALLABLE = ", ".join(FUNCTIONS)
 
@@ -180,20 +205,22 @@ class _Evaluator:
         self.number(node.right, right)
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
             raise self.fail(node, "division by zero")
-        if isinstance(node.op, ast.Pow) and (
-            not isinstance(right, int)
-            or right < 0
-            or (abs(left) > 1 and right * math.log2(abs(left)) > 62)  # type: ignore[arg-type]
-        ):
-            raise self.fail(
-                node,
-                f"power {_short(left)} ** {_short(right)} is too large "
-                "or not a whole non-negative exponent",
-            )
+        if isinstance(node.op, ast.Pow):
+            self.check_power(node, left, right)
         try:
             return fn(left, right)
         except ArithmeticError as e:
             raise self.fail(node, f"arithmetic error: {e}") from None
+
+    def check_power(self, node: ast.BinOp, left: Any, right: Any) -> None:
+        """Refuse ``left ** right`` unless the exponent is whole and not negative, and the result
+        is within MAX_MAGNITUDE: known from the logarithm before anything is computed."""
+        if not isinstance(right, int):
+            raise self.fail(node, f"the exponent of ** must be a whole number, got {_short(right)}")
+        if right < 0:
+            raise self.fail(node, f"the exponent of ** must not be negative, got {right}")
+        if abs(left) > 1 and right * math.log2(abs(left)) > 62:
+            raise self.fail(node, f"power {_short(left)} ** {_short(right)} is too large")
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Value:
         if isinstance(node.op, ast.And):
@@ -230,19 +257,34 @@ class _Evaluator:
         return self.visit(node.body) if self.visit(node.test) else self.visit(node.orelse)
 
     def visit_Call(self, node: ast.Call) -> Value:
-        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             raise self.fail(node, f"only {CALLABLE} may be called")
+        name = node.func.id
+        if node.keywords:
+            raise self.fail(node, f"{name}() takes no keyword arguments")
+        fn, fewest, most = FUNCTIONS[name]
+        if not fewest <= len(node.args) <= most:
+            raise self.fail(node, f"{name}() takes {_count(fewest, most)}, got {len(node.args)}")
         args = [self.visit(a) for a in node.args]
         for a, v in zip(node.args, args, strict=True):
             self.number(a, v)
         try:
-            return FUNCTIONS[node.func.id](*args)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise self.fail(node, f"{node.func.id}(): {e}") from None
+            return fn(*args)
+        except (TypeError, ValueError, ArithmeticError) as e:
+            raise self.fail(node, f"{name}(): {e}") from None
 
     def number(self, node: ast.AST, value: Value) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(node, f"expected a number, got {value!r}")
+
+
+def _count(fewest: int, most: int) -> str:
+    """How many numbers a function takes, in words: '1 number', '2 to 3 numbers'."""
+    if fewest == most:
+        return f"{fewest} number" + ("" if fewest == 1 else "s")
+    if most >= MAX_NODES:
+        return f"at least {fewest} number" + ("" if fewest == 1 else "s")
+    return f"{fewest} to {most} numbers"
 
 
 def _short(value: Any) -> str:
