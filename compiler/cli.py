@@ -18,19 +18,24 @@ Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any, NoReturn
 
 from . import __version__
+from .access import SEARCH_PATH
 from .errors import SpecError
 from .ir import Graph, dump
 from .load import Limits, load_spec
 from .summary import aligned, summary, table
 
 EXIT_OK, EXIT_FAILURE, EXIT_SPEC = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as a shell reports
 
 # shown under each command's --help
 EXAMPLES = {
@@ -82,6 +87,15 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a spec value, e.g. --set stages.layer3.repeat=23 "
         "(repeatable; the value is YAML)",
+    )
+    p.add_argument(
+        "--path",
+        dest="search_path",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder whose specs 'extends:' may read, besides the spec's own folder and the "
+        f"library (repeatable; added before {SEARCH_PATH})",
     )
     p.add_argument(
         "--max-nodes",
@@ -162,6 +176,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     graph = _load(args, args.spec)
+    if args.onnx and not _writable(args.onnx, args.report):
+        return EXIT_FAILURE
     from . import compile as build
     from .weights import WeightsError
 
@@ -283,14 +299,15 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     from exporters.graphviz import RenderError, render
 
     dot = _diagram_of(args)
+    if not _writable(args.output):
+        return EXIT_FAILURE
     try:
-        render(dot, args.output)
+        render(dot, args.output, timeout=args.dot_timeout)
     except RenderError as e:
         print(f"netc: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as e:
-        print(f"netc: error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _cannot_write(args.output, e)
     if not args.quiet:
         print(f"wrote {args.output}")
     return EXIT_OK
@@ -298,7 +315,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
     """Build, export and validate; prints the report, writes --report; exit status."""
-    from exporters.onnx import ExportError, export, write_report
+    from exporters.onnx import ExportError, export
 
     from . import compile as build
     from .folding import fold_module
@@ -329,17 +346,33 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
         if e.report is not None:
             print(e.report.text(), file=sys.stderr)
             if args.report:
-                write_report(e.report, args.report)
+                _write_report(e.report, args.report)
         return EXIT_FAILURE
+    except OSError as e:  # the output became unwritable after the check, or the disk is full
+        return _cannot_write(output, e)
     if not args.quiet:
         print(report.text())
     if args.report:
-        write_report(report, args.report)
+        return _write_report(report, args.report)
+    return EXIT_OK
+
+
+def _write_report(report: Any, path: str) -> int:
+    """Write --report; the exit status."""
+    from exporters.onnx import write_report
+
+    try:
+        write_report(report, path)
+    except OSError as e:
+        return _cannot_write(path, e)
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    return _export(args, _load(args, args.spec), args.output)
+    graph = _load(args, args.spec)
+    if not _writable(args.output, args.report):
+        return EXIT_FAILURE
+    return _export(args, graph, args.output)
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
@@ -388,11 +421,32 @@ def _write_output(path: str, text: str, quiet: bool) -> int:
     try:
         write_text(path, text)
     except OSError as e:
-        print(f"netc: error: cannot write {path}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _cannot_write(path, e)
     if not quiet:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _cannot_write(path: str, e: OSError) -> int:
+    """Say that ``path`` cannot be written, and why, in one line; the exit status."""
+    print(f"netc: error: cannot write {path}: {e.strerror or e}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
+def _writable(*paths: str | None) -> bool:
+    """Whether every output path given may be written (exporters.atomic.check_target); the
+    first that may not is reported. Checked before the work, which can take minutes."""
+    from exporters.atomic import check_target
+
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            check_target(path)
+        except OSError as e:
+            _cannot_write(path, e)
+            return False
+    return True
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -415,6 +469,8 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
     from .gradflow import measure, plot, table
 
     graphs = [_load(args, spec) for spec in args.specs]
+    if not _writable(args.output):
+        return EXIT_FAILURE
     flows = []
     for g in graphs:
         if not args.json:
@@ -422,7 +478,9 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
         flows.append(measure(g, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr))
     try:
         plot(flows, args.output)
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        return _cannot_write(args.output, e)
+    except ValueError as e:  # matplotlib: a format it does not know
         print(f"netc: error: cannot write {args.output}: {e}", file=sys.stderr)
         return EXIT_FAILURE
     if args.json:
@@ -564,6 +622,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=6,
         help="--detail blocks: show at most this many blocks per stage (default 6)",
     )
+    from exporters.options import DOT_TIMEOUT_S
+
+    p.add_argument(
+        "--dot-timeout",
+        type=float,
+        default=DOT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop Graphviz's layout after this long (default {DOT_TIMEOUT_S:g})",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_spec_options(p)
     p.set_defaults(func=cmd_diagram)
@@ -645,16 +712,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised where the program is, so that cleanups run (atomic_path removes its
+    temporary file) as they do for Ctrl-C's KeyboardInterrupt. A SystemExit, so that code
+    catching Exception lets it through."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated(EXIT_TERMINATED)
+
+
+@contextlib.contextmanager
+def _search_path(folders: list[str]) -> Iterator[None]:
+    """``--path`` folders before NETC_PATH's (compiler.access reads it) while a command runs."""
+    before = os.environ.get(SEARCH_PATH)
+    if folders:
+        os.environ[SEARCH_PATH] = os.pathsep.join([*folders, *([before] if before else [])])
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(SEARCH_PATH, None)
+        else:
+            os.environ[SEARCH_PATH] = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        previous: Any = signal.signal(signal.SIGTERM, _on_sigterm)
+        installed = True
+    except ValueError:  # not the main thread (main() called from a worker): no handler there
+        installed = False
+    try:
+        with _search_path(getattr(args, "search_path", [])):
+            return func(args)
     except SpecError as e:
         print(e.render(), file=sys.stderr)
         return EXIT_SPEC
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except Terminated:
+        return EXIT_TERMINATED
     except BrokenPipeError:  # `netc list | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
+    finally:
+        if installed:  # main() called in-process (tests): leave no handler behind
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

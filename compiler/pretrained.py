@@ -3,9 +3,11 @@
 The name is resolved through torchvision's own weights registry (``get_model_weights``): the
 model is the spec's ``weights_from`` or, by default, its ``name``. The checkpoint lives where
 ``torch.hub`` keeps it (``$TORCH_HOME/hub/checkpoints/<file of the url>``): read from there when
-present, downloaded there once otherwise (with the hash prefix of its file name checked, as
-torch.hub does). The weights' preprocessing (resize, crop, mean, std, interpolation) is kept so
-that a deployment knows how to feed the model.
+present, downloaded there once otherwise. The file name holds a sha256 prefix
+(resnet50-11ad3fa6.pth): a download is checked against it, as torch.hub does, and so is a cached
+file on every load, since a cache can be damaged or replaced; the verdict is kept per process
+while the file is unchanged (same size, mtime and inode). The weights' preprocessing (resize,
+crop, mean, std, interpolation) is kept so that a deployment knows how to feed the model.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from .weights import WeightsError
 SOURCE = "torchvision"
 DOWNLOAD_TIMEOUT_S = 30
 _HASH = re.compile(r"-([a-f0-9]*)\.")  # torch.hub's: resnet50-11ad3fa6.pth holds a sha256 prefix
+CHUNK = 1 << 20
+
+# a cached file's sha256 by (path, size, mtime_ns, inode, device): hashed once per process while
+# the file is unchanged (a ResNet-50 checkpoint takes a few tenths of a second to hash)
+_digests: dict[tuple[str, int, int, int, int], str] = {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,8 +84,10 @@ def resolve(request: str, model: str) -> Pretrained:
 
 
 def fetch(weights: Pretrained) -> str:
-    """The checkpoint's path, downloading it into the cache first if it is not there."""
+    """The checkpoint's path, downloading it into the cache first if it is not there; a cached
+    file whose sha256 does not start with the hash in its name is refused (WeightsError)."""
     if os.path.isfile(weights.path):
+        _check_cached(weights)
         return weights.path
     folder = os.path.dirname(weights.path)
     try:
@@ -94,6 +103,49 @@ def fetch(weights: Pretrained) -> str:
     return weights.path
 
 
+def _check_cached(weights: Pretrained) -> None:
+    """Refuse a cached checkpoint whose sha256 does not start with the hash in its name."""
+    match = _HASH.search(os.path.basename(weights.path))
+    if not match or not match.group(1):
+        return  # a name without a hash (torch.hub checks none either)
+    expected = match.group(1)
+    try:
+        digest = _digest(weights.path)
+    except OSError as e:
+        raise WeightsError(
+            f"{weights.path}: error: cannot read checkpoint: {e.strerror or e}"
+        ) from None
+    if not digest.startswith(expected):
+        raise WeightsError(
+            f"{weights.path}: error: the file's sha256 ({digest[:16]}...) does not start with "
+            f"{expected}, the hash in its name: it is damaged or is not {weights.name}\n"
+            f"  note: delete it; it will be downloaded again from {weights.url}"
+        )
+
+
+def _key(path: str) -> tuple[str, int, int, int, int]:
+    st = os.stat(path)
+    return (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def _digest(path: str) -> str:
+    """sha256 of ``path``, hex; from memory when this process hashed the unchanged file before."""
+    key = _key(path)
+    digest = _digests.get(key)
+    if digest is None:
+        digest = _digests[key] = _sha256(path)
+    return digest
+
+
+def _sha256(path: str) -> str:
+    """sha256 of the file ``path``, hex, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _download(url: str, path: str) -> None:
     """``url`` to ``path`` through a temporary file beside it; the sha256 must start with the
     hash in the file name, as torch.hub checks."""
@@ -106,11 +158,12 @@ def _download(url: str, path: str) -> None:
             open(tmp, "wb") as out,
             urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
         ):
-            while chunk := response.read(1 << 20):
+            while chunk := response.read(CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
         if expected and not digest.hexdigest().startswith(expected.group(1)):
             raise ValueError(f"the download's sha256 does not start with {expected.group(1)}")
+    _digests[_key(path)] = digest.hexdigest()  # checked while downloading: not hashed again
 
 
 def _preprocess(weights: Any) -> dict[str, Any]:

@@ -4,11 +4,17 @@ Checkpoints are read with ``torch.load(weights_only=True)``: only tensors and pl
 never arbitrary pickled objects. A checkpoint that does not fit the spec gets a report of missing,
 unexpected and wrong-shape keys, each missing or wrong key located at the spec node it belongs to;
 a partial load takes what fits and reports the rest the same way.
+
+Values are checked as well as names and shapes, since load_state_dict converts silently: a
+tensor without data (meta), a sparse or quantized one, one whose kind differs from the module's
+(bool, integer or complex into a float parameter; integer buffers such as BatchNorm's
+num_batches_tracked stay integers), and NaN or infinite values are refused, each by key.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +24,7 @@ from torch import nn
 from .ir import Graph
 
 WRAPPERS = ("state_dict", "model", "model_state", "net")  # common checkpoint nestings
+SHOWN = 12  # keys listed per kind of problem: enough to see the pattern; counts say how many
 
 
 class WeightsError(Exception):
@@ -30,7 +37,10 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: error: no such checkpoint file")
     try:
-        data: Any = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about sparse and legacy contents; what matters is reported below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for corrupt or unsafe files
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise WeightsError(f"{path}: error: cannot read checkpoint: {first}") from None
@@ -41,7 +51,68 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
     ):
         raise WeightsError(f"{path}: error: not a state_dict (a mapping of names to tensors)")
+    odd = {k: why for k, v in data.items() if (why := _not_plain(v))}
+    if odd:
+        raise WeightsError(
+            f"{path}: error: {len(odd)} entries are not plain tensors with data\n"
+            + _listed([f"{k}: {why}" for k, why in odd.items()])
+        )
     return data
+
+
+def _not_plain(t: torch.Tensor) -> str | None:
+    """Why ``t`` cannot be copied into a module's parameter, or None when it can."""
+    if t.is_meta:
+        return "a meta tensor (no data)"
+    if t.layout != torch.strided:
+        return f"a sparse tensor ({t.layout})"
+    if t.is_quantized:
+        return f"a quantized tensor ({t.dtype})"
+    return None
+
+
+def _kind(dtype: torch.dtype) -> str:
+    """What a dtype holds; a load within one kind converts faithfully (float16 -> float32)."""
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if dtype == torch.bool else "integer"
+
+
+def _listed(lines: list[str], indent: str = "  ") -> str:
+    """The first SHOWN lines, indented, and how many more there are."""
+    shown = [indent + line for line in lines[:SHOWN]]
+    if len(lines) > SHOWN:
+        shown.append(f"{indent}... and {len(lines) - SHOWN} more")
+    return "\n".join(shown)
+
+
+def _check_values(
+    source: str, graph: Graph, own: dict[str, torch.Tensor], fits: dict[str, torch.Tensor]
+) -> None:
+    """Refuse entries whose kind differs from the module's, and non-finite values."""
+    kinds = [
+        f"{k}: checkpoint {v.dtype}, spec {own[k].dtype}{where(graph, k)}"
+        for k, v in fits.items()
+        if _kind(v.dtype) != _kind(own[k].dtype)
+    ]
+    finite = []
+    for k, v in fits.items():
+        if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all()):
+            nan, inf = int(torch.isnan(v).sum()), int(torch.isinf(v).sum())
+            finite.append(f"{k}: {nan:,} NaN, {inf:,} infinite of {v.numel():,}{where(graph, k)}")
+    if not kinds and not finite:
+        return
+    counts = f"{len(kinds)} of the wrong type, {len(finite)} not finite"
+    lines = [
+        f"{source}: error: the checkpoint's values cannot be loaded into '{graph.name}' ({counts})"
+    ]
+    if kinds:
+        lines += ["  wrong type (a load would convert it silently):", _listed(kinds, "    ")]
+    if finite:
+        lines += ["  NaN or infinite values:", _listed(finite, "    ")]
+    raise WeightsError("\n".join(lines))
 
 
 @dataclass(kw_only=True)
@@ -88,6 +159,7 @@ def load_weights(
     if not partial and (missing or unexpected or wrong):
         raise WeightsError(_report(where, graph, own, state, missing, unexpected, wrong))
     fits = {k: v for k, v in state.items() if k in own and k not in wrong}
+    _check_values(where, graph, own, fits)
     module.load_state_dict(fits, strict=not partial)
     return LoadReport(
         source=where,

@@ -77,7 +77,8 @@ class Report:
     versions: dict[str, str]
     folded_batchnorm: bool
     ir_version: int = 0
-    file_bytes: int = 0
+    written: bool = False  # the file is in place; False after any failure (nothing was written)
+    file_bytes: int | None = None  # the written file's size; None when nothing was written
     inputs: list[dict[str, Any]] = field(default_factory=list)
     outputs: list[dict[str, Any]] = field(default_factory=list)
     op_counts: dict[str, int] = field(default_factory=dict)
@@ -99,14 +100,27 @@ class Report:
     def text(self) -> str:
         """The readable report `netc export` prints."""
         v = self.versions
+        weights = (
+            f"{self.weight_bytes:,} bytes of weights for {self.params:,} parameters "
+            f"({self.weight_bytes / max(self.params, 1):.2f} B/param)"
+        )
+        if self.written:
+            head, file = (
+                f"exported {self.spec} -> {self.path}",
+                f"{self.file_bytes:,} bytes, {weights}",
+            )
+        else:  # a failed export: what was measured, and that the target was left as it was
+            head, file = (
+                f"not exported: {self.spec}; nothing was written to {self.path}",
+                "not written",
+            )
         lines = [
-            f"exported {self.spec} -> {self.path}",
+            head,
             f"  versions   netc {v['netc']}, torch {v['torch']}, onnx {v['onnx']}, "
             f"onnxruntime {v['onnxruntime']}, onnxscript {v.get('onnxscript', '-')}",
             f"  exporter   {self.exporter}, opset {self.opset}, IR version {self.ir_version}, "
             f"BatchNorm {'folded into convs' if self.folded_batchnorm else 'kept'}",
-            f"  file       {self.file_bytes:,} bytes, {self.weight_bytes:,} bytes of weights for "
-            f"{self.params:,} parameters ({self.weight_bytes / max(self.params, 1):.2f} B/param)",
+            f"  file       {file}",
         ]
         for kind, items in (("input", self.inputs), ("output", self.outputs)):
             for io in items:
@@ -191,7 +205,8 @@ def export(
     seed: int = 0,
     preprocess: dict[str, Any] | None = None,
 ) -> Report:
-    """Export ``module`` (built from ``graph``) to ``path``; raise ExportError on any failure.
+    """Export ``module`` (built from ``graph``) to ``path``; raise ExportError on any failure
+    of the export, OSError when ``path`` cannot be written (exporters.atomic.check_target).
 
     ``reference`` is what onnxruntime's outputs are compared with (default: ``module``, the
     module exported: the check is that the file computes what that module computes; the BatchNorm
@@ -239,7 +254,9 @@ def export(
                 raise ExportError(f"validation failed: {report.verdict}", report)
         else:
             report.verdict = "not validated (--no-validate)"
-        report.file_bytes = os.path.getsize(tmp)
+        size = os.path.getsize(tmp)
+    # only now, with the file renamed into place, does the report say it was written
+    report.written, report.file_bytes = True, size
     return report
 
 

@@ -40,7 +40,16 @@ def torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def offline(url: str, path: str) -> None:
         raise OSError("network is unreachable")
 
+    def as_named(path: str) -> str:
+        """The sha256 a cached file's name promises: random stand-ins cannot have the real one
+        (the check itself is tested in tests/adversarial/test_weights.py)."""
+        match = pretrained._HASH.search(os.path.basename(path))
+        assert match is not None
+        return match.group(1).ljust(64, "0")
+
     monkeypatch.setattr(pretrained, "_download", offline)
+    monkeypatch.setattr(pretrained, "_sha256", as_named)
+    monkeypatch.setattr(pretrained, "_digests", {})  # no stand-in's verdict outlives the test
     return tmp_path
 
 

@@ -114,7 +114,7 @@ def test_export_failure_keeps_the_previous_file(
     path.write_bytes(b"previous good file")
 
     def broken(model: object, args: object, f: str | None = None, **kw: object) -> None:
-        Path(f or next(tmp_path.glob(".m.onnx.*.tmp"))).write_bytes(b"half a model")
+        Path(f or next(tmp_path.glob(".netc-*.tmp"))).write_bytes(b"half a model")
         raise RuntimeError("exporter crashed")
 
     monkeypatch.setattr(torch.onnx, "export", broken)
