@@ -95,7 +95,7 @@ def _one_block(
     # a flat block (VGG's layers, numbered in their container) is drawn as the block it is
     drawn = {k: v for k, v in block.data.items() if k != "flat"}
     data: dict[str, object] = {
-        "name": f"{name} block",
+        "name": f"{name}_block",
         "input": [channels, size, size],
         "block_types": {name: drawn},
         "stages": {BLOCK_STAGE: stage},

@@ -14,6 +14,7 @@ flag and an ``if`` in ``forward``, as in torchvision's ``Bottleneck``.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import operator
 import re
@@ -33,6 +34,7 @@ from .lower import (
     unit_below,
 )
 from .ops import OPS, InitContext
+from .pysource import access, assign, docstring, is_attribute, literal, string, variable
 
 
 class EmitError(Exception):
@@ -292,7 +294,7 @@ class Emitter:
         flags: dict[tuple[bool, ...], str] = {}
         for rel in order:
             if not all(present[rel]):
-                name = _var(rel.split(".")[0])
+                name = variable(rel.split(".")[0])
                 klass.optional[rel] = flags.setdefault(present[rel], name)
         self.unify_inputs(klass, present)
         # constructor literals: one parameter per distinct vector of values
@@ -327,7 +329,7 @@ class Emitter:
         calls: list[tuple[int, Any]],
         flags: dict[tuple[bool, ...], str],
     ) -> None:
-        name = _var(rel)
+        name = variable(rel)
         if rel in klass.optional:
             flag = klass.optional[rel]
             if sum(f == flag for f in klass.optional.values()) == 1:  # the flag was only this
@@ -480,9 +482,9 @@ class Emitter:
             matches = all(
                 v is None or env.get(key) == v for env, v in zip(klass.envs, vector, strict=True)
             )
-            if key != "index" and matches and key not in klass.params:
+            if key != "index" and matches and key not in klass.params and is_attribute(key):
                 return key
-        base = _var(label.replace(".", "_"))
+        base = variable(label.replace(".", "_"))
         name, k = base, 2
         while name in klass.params or name in klass.env_order:
             name, k = f"{base}_{k}", k + 1
@@ -530,10 +532,11 @@ class Emitter:
     def header(self) -> str:
         g = self.graph
         lines = [
-            f'"""{g.name}: {g.description or "a network"}'.rstrip(),
-            "",
-            "Written by `netc emit` from the spec; it needs only PyTorch. `build(seed=...)` gives",
-            'the weights netc\'s `compile(spec, seed=...)` gives."""',
+            docstring(
+                f"{g.name}: {g.description or 'a network'}".rstrip()
+                + "\n\nWritten by `netc emit` from the spec; it needs only PyTorch. "
+                "`build(seed=...)` gives\nthe weights netc's `compile(spec, seed=...)` gives."
+            ),
             "",
             "from __future__ import annotations",
             "",
@@ -569,7 +572,7 @@ class Emitter:
         n = len(klass.instances)
         lines = [f"class {klass.name}(nn.Module):"]
         doc = klass.doc or f"Generated from the spec ({n} instance{'s' * (n > 1)})."
-        lines.append(f'    """{doc}"""')
+        lines.append(f"    {docstring(doc)}")
         lines.append("")
         if root:
             lines.append("    def __init__(self, init: bool = True) -> None:")
@@ -602,11 +605,11 @@ class Emitter:
                 if holder not in made:
                     made.add(holder)
                     kind = "nn.ModuleList()" if holder in lists else "nn.Module()"
-                    lines.append(_assign("self", holder, kind))
+                    lines.append(assign("self", holder, kind))
             text = _render(call)
             if rel in klass.optional and not isinstance(call, Slot):
                 text = f"{text} if {klass.optional[rel]} else None"
-            lines.append(_assign("self", rel, text))
+            lines.append(assign("self", rel, text))
         # a function step only some instances have (the residual add of a block whose first
         # instance changes its shape) runs under a flag the forward reads
         for flag in dict.fromkeys(self.optional_functions(klass).values()):
@@ -649,7 +652,7 @@ class Emitter:
         taken = {getattr(h, "__name__", "") for h in self.helpers} | {"torch", "nn", "F"}
 
         def local(r: str) -> str:
-            name = _var(r)
+            name = variable(r)
             return name + "_" if name in taken else name
 
         flags = self.optional_functions(klass)
@@ -660,7 +663,7 @@ class Emitter:
             ins = [ref(r) for r in klass.inputs[rel]]
             target = local(rel)
             if step.parameter:
-                ins = [_access("self", rel), *ins]
+                ins = [access("self", rel), *ins]
             if step.function is not None:
                 if step.item is None:
                     body = _function_lines(step, ins, target)
@@ -683,11 +686,11 @@ class Emitter:
                     f"            {target} = {ref(alias) if alias else 'None'}",
                 ]
                 continue
-            call = f"{_access('self', rel)}({', '.join(ins)})"
+            call = f"{access('self', rel)}({', '.join(ins)})"
             if rel in klass.optional:
                 alias = klass.alias.get(rel)
                 fallback = ref(alias) if alias else "None"
-                call = f"{call} if {_access('self', rel)} is not None else {fallback}"
+                call = f"{call} if {access('self', rel)} is not None else {fallback}"
             lines.append(f"        {target} = {call}")
         outs = [ref(o) for o in klass.output]
         lines.append(f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}")
@@ -711,7 +714,7 @@ class Emitter:
         for node, rule in self.init_rules():
             wanted = re.findall(r'a\["(\w+)"\]', inspect.getsource(rule))
             attrs = {k: node.attrs[k] for k in dict.fromkeys(wanted)}
-            rows.append(f"    ({node.name!r}, {rule.__name__}, {attrs!r}),")
+            rows.append(f"    ({string(node.name)}, {rule.__name__}, {literal(attrs)}),")
         return "\n".join(
             [
                 "# every leaf with weights: its path, its initialisation rule, the attributes the",
@@ -768,7 +771,7 @@ def _render(value: Any) -> str:
             inner = ",\n".join(f"            {p}" for p in _runs(value.args))
             return f"nn.Sequential(\n{inner},\n        )"
         return text
-    return repr(value)
+    return literal(value)
 
 
 def _runs(calls: list[Any]) -> list[str]:
@@ -790,7 +793,7 @@ def _runs(calls: list[Any]) -> list[str]:
 
 def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
     fn = step.function
-    extra = ", ".join(repr(e) for e in step.extra)
+    extra = ", ".join(literal(e) for e in step.extra)
     if fn is operator.iadd:
         return [f"{ins[0]} += {ins[1]}", f"{target} = {ins[0]}"]
     infix = {operator.add: "+", operator.mul: "*", operator.sub: "-", operator.truediv: "/"}
@@ -807,26 +810,6 @@ def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
     raise EmitError(f"no source form for the function {fn!r}")
 
 
-def _var(path: str) -> str:
-    cleaned = "".join(c if c.isalnum() else "_" for c in path)
-    return cleaned if cleaned[:1].isalpha() else "v_" + cleaned
-
-
-def _access(base: str, rel: str) -> str:
-    out = base
-    for part in rel.split("."):
-        out = f"{out}.{part}" if part.isidentifier() else f'getattr({out}, "{part}")'
-    return out
-
-
-def _assign(base: str, rel: str, text: str) -> str:
-    *parents, leaf = rel.split(".")
-    holder = _access(base, ".".join(parents)) if parents else base
-    if leaf.isidentifier():
-        return f"        {holder}.{leaf} = {text}"
-    return f'        {holder}.add_module("{leaf}", {text})'
-
-
 def emit(graph: Graph) -> str:
     """The standalone source of ``graph``'s network (raises EmitError when it cannot be)."""
     import torch
@@ -839,6 +822,11 @@ def emit(graph: Graph) -> str:
     with torch.device("meta"):
         tree = plan(graph)
     try:
-        return Emitter(graph, tree).source()
+        source = Emitter(graph, tree).source()
     finally:
         release(graph)
+    try:  # what the spec controls is escaped as it is written; this proves the file parses
+        ast.parse(source)
+    except SyntaxError as e:
+        raise EmitError(f"the generated source does not parse (line {e.lineno}: {e.msg})") from None
+    return source

@@ -7,6 +7,7 @@ Every problem in a spec becomes a :class:`Diagnostic`; a phase collects all of t
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,20 @@ class Loc:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file
+
+
+# control characters (terminal escapes, carriage returns), bidirectional controls (which reorder
+# what a reader sees), line separators (a line break for one reader and not another), surrogates
+# and the byte-order mark: no spec needs them, and each could disguise text where it is printed
+HIDDEN = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff\ufeff]"
+)
+
+
+def shown(text: str, mark: str = "") -> str:
+    """``text`` safe to print: each hidden character as its escape (``\\x1b``), or as ``mark``
+    where the columns must stay (a snippet above its caret)."""
+    return HIDDEN.sub(lambda m: mark or repr(m.group())[1:-1], text)
 
 
 UNKNOWN = Loc("<unknown>", 0, 0)
@@ -48,13 +63,13 @@ class Diagnostic:
 
     def render(self) -> str:
         """Format like a C compiler: location, message, source line, caret, notes."""
-        out = [f"{self.loc}: error: {self.message}"]
+        out = [shown(f"{self.loc}: error: {self.message}")]
         if self.loc.text and self.loc.line > 0:
-            text, col = _window(self.loc.text.rstrip("\n"), self.loc.col)
+            text, col = _window(shown(self.loc.text.rstrip("\n"), "\ufffd"), self.loc.col)
             gutter = f"{self.loc.line:>5} | "
             out.append(gutter + text)
             out.append(" " * (len(gutter) - 2) + "| " + " " * max(col - 1, 0) + "^")
-        out.extend(f"  note: {n}" for n in self.notes)
+        out.extend(shown(f"  note: {n}") for n in self.notes)
         return "\n".join(out)
 
 

@@ -24,8 +24,9 @@ import contextlib
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
+from .caps import Caps, Tally
 from .errors import Diagnostics, Loc, SpecError, suffix_hint
 from .expr import ExprError, Value, evaluate
 from .ir import INPUT, Feature, Graph, Node, Origin, Stage, feeding
@@ -33,7 +34,6 @@ from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
 from .passes import shapes
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
 
-DEFAULT_MAX_NODES = 200_000  # a ResNet-1001 has ~3,000; beyond this a spec is a mistake
 MAX_REPEAT = 10_000
 
 
@@ -64,11 +64,13 @@ Local = dict[str, str | None]  # a block's names -> node names (None: a removed 
 class Expander:
     """Builds the Graph; all errors go to ``diags`` and are raised together at the end."""
 
-    def __init__(self, spec: NetworkSpec, max_nodes: int = DEFAULT_MAX_NODES) -> None:
+    def __init__(self, spec: NetworkSpec, caps: Caps | None = None) -> None:
         self.spec = spec
-        self.max_nodes = max_nodes
+        self.max_nodes = (caps or Caps()).max_nodes
+        self.tally = Tally(caps or Caps())  # a cap refuses by the node that passes it
         self.diags = Diagnostics()
         self.nodes: dict[str, Node] = {}
+        self.added: list[str] = []  # node names in the order made (a stage slices its own)
         self.shapes: dict[str, Shape | None] = {INPUT: tuple(spec.input)}
         self.scope: dict[str, str] = {INPUT: INPUT}  # network-wide names -> node names
         self.later = {e.name for _, es in spec.sections for e in es}
@@ -198,13 +200,18 @@ class Expander:
             )
             raise SpecError(self.diags.items)
         in_shapes = [self.shapes[i] for i in node.inputs]
+        if problem := self.tally.reads(len(node.inputs)):
+            self.refuse(node.loc, *problem)
         self.nodes[node.name] = node
+        self.added.append(node.name)
         self.scope.setdefault(node.name, node.name)  # any node by module path: layer1.0.conv1
         self.shapes[node.name] = None
         if any(s is None for s in in_shapes):
             return  # an earlier error; do not pile on
         try:
-            self.shapes[node.name] = shapes.infer(node, in_shapes)  # type: ignore[arg-type]
+            shape = self.shapes[node.name] = shapes.infer(node, in_shapes)  # type: ignore[arg-type]
+            if problem := self.tally.made(node, in_shapes, shape):  # type: ignore[arg-type]
+                self.refuse(node.loc, *problem)
         except ShapeError as e:
             loc = node.meta["attr_locs"].get(e.attr, node.loc) if e.attr else node.loc
             note = e.note
@@ -216,6 +223,11 @@ class Expander:
                 )
             self.error(ctx, loc, f"node '{node.name}' ({node.op}): {e.message}", note)
             raise _Failed from None
+
+    def refuse(self, loc: Loc, message: str, note: str) -> NoReturn:
+        """Stop at once: a cap is passed, and going on would spend what the cap bounds."""
+        self.diags.error(loc, message, note)
+        raise SpecError(self.diags.items)
 
     def make(
         self,
@@ -485,7 +497,7 @@ class Expander:
         )
         if st.input is not None:  # the stage reads another value than the entry before it
             prev = self.resolve(st.input, {}, st.locs["in"], top, set()) or prev
-        first_node = len(self.nodes)
+        first_node = len(self.added)
         dense = st.connect == "dense"
         if dense and bt.flat:
             self.error(
@@ -546,7 +558,7 @@ class Expander:
             reads.append(out)
         if dense and len(reads) == repeat + 1:
             prev = self.dense_output(st, reads, info.blocks, top)
-        info.nodes = list(self.nodes)[first_node:]
+        info.nodes = self.added[first_node:]
         self.stages.append(info)
         return prev
 
@@ -674,6 +686,7 @@ class Expander:
             output = features[-1].node
             self.keep_only_what_feeds([f.node for f in features])
         _name_loose_stages(self.stages)
+        kept = self.blocks_kept()
         return Graph(
             name=spec.name,
             input_shape=tuple(spec.input),
@@ -684,7 +697,7 @@ class Expander:
             family=spec.family,
             features=features,
             aux=aux,
-            block_params={b: p for b, p in self.block_params.items() if b in self.blocks_kept()},
+            block_params={b: p for b, p in self.block_params.items() if b in kept},
             module_orders=self.module_orders,
             module_lists=self.module_lists(top),
             origin=Origin(
@@ -815,6 +828,6 @@ def _name_loose_stages(stages: list[Stage]) -> None:
                 st.name = f"{st.name}.{seen[st.name]}"
 
 
-def expand(spec: NetworkSpec, max_nodes: int = DEFAULT_MAX_NODES) -> Graph:
+def expand(spec: NetworkSpec, caps: Caps | None = None) -> Graph:
     """Expand a validated spec into a shaped IR graph; raises SpecError with every problem."""
-    return Expander(spec, max_nodes).run()
+    return Expander(spec, caps).run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -43,13 +44,36 @@ def isfile(path: str) -> bool:
     return _asked(os.path.isfile, path)
 
 
+def realpath(path: str) -> str:
+    return _asked(os.path.realpath, path)
+
+
 def read_bytes(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the file."""
     return _asked(functools.partial(_read, limit=limit), path)
 
 
+class NotAFile(OSError):
+    """The path is something other than a regular file (a pipe, a socket, a device...)."""
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
 def _read(path: str, limit: int) -> bytes:
-    with open(path, "rb") as f:
+    # opened without blocking (a named pipe with no writer would wait forever) and checked on
+    # the open file, so a file swapped for a pipe after an earlier look is still refused
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        kind = stat.S_IFMT(os.fstat(fd).st_mode)
+        if kind != stat.S_IFREG:
+            raise NotAFile(f"{path} is {_KINDS.get(kind, 'not a regular file')}, not a spec file")
         return f.read(limit)
 
 

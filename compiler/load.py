@@ -5,11 +5,15 @@ Nothing here imports torch: ``netc check`` and editors use this path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import Diagnostic, Loc, SpecError
-from .expand import DEFAULT_MAX_NODES, expand
+from . import arguments
+from .caps import Caps
+from .errors import SpecError
+from .expand import expand
 from .gc_pause import gc_paused
 from .ir import Graph
 from .passes import stats, verify
@@ -22,14 +26,19 @@ from .spec import check_network
 class Limits:
     """Caps checked before anything is allocated; raise them with the CLI flags named here."""
 
-    max_nodes: int = DEFAULT_MAX_NODES  # --max-nodes
-    max_params: int = 2_000_000_000  # --max-params: 8 GB of float32 weights
-    max_activation_bytes: int = 8 << 30  # --max-activation-mb: 8 GiB of outputs per sample
+    max_nodes: int = Caps.max_nodes  # --max-nodes
+    max_params: int = Caps.max_params  # --max-params: 8 GB of float32 weights
+    max_activation_bytes: int = Caps.max_activation_bytes  # --max-activation-mb: 8 GiB/sample
+
+    def __post_init__(self) -> None:
+        # a cap of 1e6 or True would compare as a number and never say why it is wrong
+        for name, value in vars(self).items():
+            arguments.whole("Limits()", name, value)
 
 
 def load_spec(
     path: str | os.PathLike[str],
-    overrides: list[str] | None = None,
+    overrides: Iterable[str] | None = None,
     limits: Limits | None = None,
     published_weights: bool = False,
 ) -> Graph:
@@ -38,9 +47,15 @@ def load_spec(
     the spec's ``published_weights`` settings before ``overrides``: what torchvision's builder
     sets when it loads the weights it publishes (GoogLeNet's ``transform_input``).
 
-    Raises SpecError (with every located problem) for a bad spec; never imports torch.
+    Raises SpecError (with every located problem) for a bad spec, TypeError or ValueError for
+    an argument of the wrong kind; never imports torch.
     """
-    base = load_resolved(os.fspath(path))  # read once; overrides apply to it in memory
+    fn = "load_spec()"
+    path = arguments.spec_path(fn, path)
+    overrides = arguments.overrides(fn, overrides)
+    limits = arguments.instance(fn, "limits", limits, Limits, "compiler.Limits")
+    published_weights = arguments.flag(fn, "published_weights", published_weights)
+    base = load_resolved(path)  # read once; overrides apply to it in memory
     src = apply_overrides(base, overrides) if overrides else base
     settings = src.data.get("published_weights") if isinstance(src.data, dict) else None
     if settings is not None:
@@ -71,37 +86,12 @@ def _check_published(src: Source, settings: object) -> None:
 
 
 def front_end(src: Source, limits: Limits | None = None) -> Graph:
-    """The front end from a resolved Source: spec, expansion, verify, stats, caps."""
+    """The front end from a resolved Source: spec, expansion (which applies the caps as it
+    goes), verify, stats."""
     limits = limits or Limits()
     spec = check_network(src)
     with gc_paused():
-        graph = expand(spec, limits.max_nodes)
+        graph = expand(spec, Caps(**dataclasses.asdict(limits)))
         verify.run(graph)
         stats.run(graph)
-    _check_limits(graph, spec.loc("name"), limits)
     return graph
-
-
-def _check_limits(graph: Graph, loc: Loc, limits: Limits) -> None:
-    problems = []
-    if graph.params > limits.max_params:
-        problems.append(
-            Diagnostic(
-                loc,
-                f"the network has {graph.params:,} parameters; the cap is {limits.max_params:,}",
-                ["raise it with --max-params if this is intended"],
-            )
-        )
-    act = graph.activation_bytes
-    if act > limits.max_activation_bytes:
-        problems.append(
-            Diagnostic(
-                loc,
-                f"one sample needs {act / 2**20:,.0f} MiB of "
-                f"activations; the cap is "
-                f"{limits.max_activation_bytes / 2**20:,.0f} MiB",
-                ["raise it with --max-activation-mb if this is intended"],
-            )
-        )
-    if problems:
-        raise SpecError(problems)

@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from . import fs
+from .access import trusted_block_file, trusted_block_folder
 from .source import Source, load_file
 
 BLOCK_SEARCH_DEPTH = 3  # blocks/ folders looked for in the spec's folder and this many parents
@@ -39,23 +40,32 @@ def _folders_above(spec_file: str) -> list[list[str]]:
     out = []
     for _ in range(BLOCK_SEARCH_DEPTH + 1):
         candidate = os.path.join(folder, "blocks")
-        out.append([candidate] if fs.isdir(candidate) else [])
+        usable = fs.isdir(candidate) and trusted_block_folder(candidate, library_root())
+        out.append([candidate] if usable else [])
         folder = os.path.dirname(folder)
     return out
 
 
 def find_block_file(name: str, folders: list[str]) -> str | None:
-    """The first ``<folder>/<name>.yaml`` that exists, or None."""
+    """The first ``<folder>/<name>.yaml`` that exists, or None. A file that resolves outside
+    its folder (a symlink to elsewhere) is passed over, never read."""
     for folder in folders:
         path = os.path.join(folder, f"{name}.yaml")
-        if fs.isfile(path):
+        if fs.isfile(path) and trusted_block_file(path, folder, library_root()):
             return path
     return None
 
 
 def available_blocks(folders: list[str]) -> set[str]:
-    """Every block type name the folders offer, for did-you-mean notes."""
-    return {f[:-5] for d in folders for f in os.listdir(d) if f.endswith(".yaml")}
+    """Every block type name the folders offer, for did-you-mean notes (an unreadable folder
+    offers none)."""
+    names: set[str] = set()
+    for folder in folders:
+        try:
+            names.update(f[:-5] for f in os.listdir(folder) if f.endswith(".yaml"))
+        except OSError:
+            continue
+    return names
 
 
 @functools.cache

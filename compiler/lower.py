@@ -437,6 +437,7 @@ def _var(path: str) -> str:
 
 
 def class_name(name: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in name).split()
+    # ASCII only: the name is a class in generated source ('x²' is alnum but no identifier)
+    words = "".join(c if c.isascii() and c.isalnum() else " " for c in name).split()
     cleaned = "".join(w[:1].upper() + w[1:] for w in words)
     return cleaned if cleaned[:1].isalpha() else "Net" + cleaned

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from . import fs
+from .access import SEARCH_PATH, refusal, roots
 from .errors import (
     COMMAND_LINE,
     Diagnostic,
@@ -20,7 +21,7 @@ from .errors import (
     command_line_loc,
     suffix_hint,
 )
-from .lookup import library_spec, spec_path
+from .lookup import library_root, library_spec, spec_path
 from .source import Path, Source, load_file, parse
 
 MAX_EXTENDS = 16  # depth of an extends chain
@@ -29,13 +30,14 @@ MAX_EXTENDS = 16  # depth of an extends chain
 def load_resolved(path: str, overrides: list[str] | None = None) -> Source:
     """Load ``path`` (a file, or a library spec name like ``resnet50``) with its extends chain
     merged and the overrides applied."""
-    src = _load_chain(spec_path(path), [])
+    named = spec_path(path)
+    src = _load_chain(named, [], allowed=roots(named, library_root()))
     if overrides:
         src = apply_overrides(src, overrides)
     return src
 
 
-def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
+def _load_chain(path: str, chain: list[str], allowed: list[str], via: Loc | None = None) -> Source:
     real = os.path.realpath(path)
     try:
         src = load_file(path)
@@ -58,7 +60,13 @@ def _load_chain(path: str, chain: list[str], via: Loc | None = None) -> Source:
     base_path = os.path.normpath(os.path.join(os.path.dirname(path), parent))
     if not fs.exists(base_path):  # 'extends: resnet50' names a library spec
         base_path = library_spec(parent) or base_path
-    base = _load_chain(shown_path(base_path), [*chain, real], loc)
+    elif why := refusal(base_path, allowed):  # checked before the file is opened
+        raise SpecError.at(
+            loc,
+            f"cannot extend: {shown_path(base_path)} {why}",
+            f"name its folder with --path or {SEARCH_PATH} if you trust it",
+        )
+    base = _load_chain(shown_path(base_path), [*chain, real], allowed, loc)
     child = dict(src.data)
     del child["extends"]
     replace = child.pop("replace", [])

@@ -8,14 +8,14 @@ constructs a Python object other than those plain values.
 
 from __future__ import annotations
 
-import os
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from . import fs
-from .errors import Diagnostics, Loc, SpecError
+from .errors import HIDDEN, Diagnostics, Loc, SpecError
 
 # Caps on what one file may ask of the reader. Generous for real specs (resnet1202 is ~60 lines).
 MAX_FILE_BYTES = 1 << 20  # a spec larger than 1 MiB is not hand-written
@@ -63,12 +63,16 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
         raise SpecError.at(where, f"no such file: {path}")
     if fs.isdir(path):
         raise SpecError.at(where, f"{path} is a directory, not a spec file")
-    size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
+    try:
+        raw = fs.read_bytes(path, MAX_FILE_BYTES + 1)
+    except fs.NotAFile as e:
+        raise SpecError.at(where, str(e)) from None
+    except OSError as e:  # unreadable, /proc/self/mem, a socket (ENXIO)...
+        raise SpecError.at(where, f"cannot read {path}: {e.strerror or e}") from None
+    if len(raw) > MAX_FILE_BYTES:
         raise SpecError.at(
-            where, f"file is {size} bytes; the cap for a spec is {MAX_FILE_BYTES} bytes"
+            where, f"file is too large: the cap for a spec is {MAX_FILE_BYTES} bytes"
         )
-    raw = fs.read_bytes(path, MAX_FILE_BYTES + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -148,6 +152,11 @@ class _Builder:
                 self.mark_loc(node.start_mark),
                 f"more than {MAX_VALUES} values after expanding aliases; refusing (alias bomb?)",
             )
+        if len(path) > MAX_DEPTH:  # aliases nest without nesting the text _check_depth reads
+            raise SpecError.at(
+                self.mark_loc(node.start_mark),
+                f"nested deeper than {MAX_DEPTH} levels once aliases are expanded",
+            )
         quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
         self.src.values[path] = self.mark_loc(node.start_mark, quoted)
         if isinstance(node, yaml.MappingNode):
@@ -158,7 +167,23 @@ class _Builder:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag not in _SCALAR_TAGS:
             return self.bad_tag(node, path)
-        return self.constructor.construct_object(node)
+        value = self.constructor.construct_object(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.diags.error(self.src.values[path], f"{node.value!r}: spec numbers are finite")
+        if isinstance(value, str):
+            self.plain_text(value, self.src.values[path])
+        return value
+
+    def plain_text(self, text: str, loc: Loc) -> None:
+        """Refuse characters that would let text leave its place where it is shown or written."""
+        found = HIDDEN.search(text)
+        if found:
+            self.diags.error(
+                loc,
+                f"text holds the character U+{ord(found.group()):04X}; spec text may not hold "
+                "control characters (other than tab and newline), bidirectional controls or "
+                "line separators",
+            )
 
     def mapping(self, node: yaml.MappingNode, path: Path) -> Any:
         if node.tag != _MAP_TAG:
@@ -177,6 +202,7 @@ class _Builder:
                 self.diags.error(kloc, f"mapping key {knode.value!r} must be a name")
                 continue
             key = str(key)
+            self.plain_text(key, kloc)
             if key in out:
                 prev = self.src.keys[(*path, key)]
                 self.diags.error(kloc, f"duplicate key '{key}' (first defined at line {prev.line})")

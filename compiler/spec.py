@@ -7,6 +7,7 @@ names they use are bound.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from .lookup import (
     is_block_file,
 )
 from .ops import OPS, REQUIRED
+from .pysource import is_attribute
 from .resolve import shown_path
 from .source import Path, Source, load_file
 
@@ -68,6 +70,8 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "remove": ((bool,), "true or false", False),
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
+MAX_NAME = 128
+NETWORK_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
 STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
 CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
 NODE_KEYS = ("op", "in", "when", "holds")  # every node's own keys; the rest are attributes
@@ -191,6 +195,17 @@ class _Checker:
 
     def __init__(self, src: Source, diags: Diagnostics) -> None:
         self.src, self.diags = src, diags
+
+    def names(self, data: Any, path: Path, what: str) -> None:
+        """Each key of the mapping at ``path`` names a parameter: an ASCII identifier, no
+        keyword (expressions read it, and generated source writes it as an argument)."""
+        for key in data if isinstance(data, dict) else ():
+            if not is_attribute(key):
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"{what} {key!r} must be a name: ASCII letters, digits and '_', not "
+                    "starting with a digit, and no Python keyword",
+                )
 
     def mapping(
         self,
@@ -347,6 +362,7 @@ def check_network(src: Source) -> NetworkSpec:
     diags = Diagnostics()
     c = _Checker(src, diags)
     top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
+    _network_name(c, top)
     shape = _input_shape(c, top)
     params = _network_params(c, top)
     sections = _sections(c, top)
@@ -429,8 +445,20 @@ def _input_shape(c: _Checker, top: dict[str, Any]) -> list[int]:
     return list(shape)
 
 
+def _network_name(c: _Checker, top: dict[str, Any]) -> None:
+    name = top.get("name")
+    if isinstance(name, str) and not NETWORK_NAME.fullmatch(name):
+        c.diags.error(
+            c.src.loc(("name",)),
+            f"the network's name {name!r} must be ASCII letters, digits, '_', '-' and '.' "
+            f"(at most {MAX_NAME} characters, starting with a letter or digit)",
+            "it names classes, files and diagrams; prose goes in 'description'",
+        )
+
+
 def _network_params(c: _Checker, top: dict[str, Any]) -> dict[str, Raw]:
     params: dict[str, Raw] = {}
+    c.names(top.get("params"), ("params",), "parameter")
     for key, value in top.get("params", {}).items():
         if not isinstance(value, (int, float, str, bool)):
             c.diags.error(
@@ -575,6 +603,8 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     name = top["block"]
     if expected is not None and name != expected:
         diags.error(src.loc(("block",)), f"file defines block '{name}', expected '{expected}'")
+    c.names(top.get("params"), ("params",), "parameter")
+    c.names(top.get("let"), ("let",), "name")
     params = {k: (REQUIRED if v is None else v) for k, v in top.get("params", {}).items()}
     first_only = [str(x) for x in top.get("first_only", [])]
     for i, p in enumerate(first_only):

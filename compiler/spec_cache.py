@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from . import fs
+from .access import SEARCH_PATH
 from .ir import Graph
 from .load import load_spec
 
@@ -43,7 +44,9 @@ def checked(
     """The graph ``load_spec(path, overrides, published_weights=...)`` gives, for the
     duration of the ``with`` block: the caller may lower it but must not keep or change it."""
     overrides = list(overrides) if overrides else None  # (a generator is read once, here)
-    key = (os.getcwd(), os.fspath(path), tuple(overrides or ()), published_weights)
+    # NETC_PATH decides which files the spec may read (compiler.access)
+    trusted = os.environ.get(SEARCH_PATH, "")
+    key = (os.getcwd(), os.fspath(path), tuple(overrides or ()), published_weights, trusted)
     with _GUARD:
         entry = _ENTRIES.get(key)
         if entry is not None:

@@ -187,7 +187,11 @@ def test_parameter_cap() -> None:
     limits = compiler.Limits(max_params=1_000_000)
     with pytest.raises(SpecError) as e:
         compiler.load_spec(SPECS / "resnet18.yaml", limits=limits)
-    assert "11,689,512 parameters; the cap is 1,000,000" in e.value.render()
+    # refused by the node that passes the cap, before the rest of the network is expanded
+    assert (
+        "basic.yaml:16:3: error: the network has more than 1,000,000 parameters by node "
+        "'layer3.0.conv2'; the cap is 1,000,000"
+    ) in e.value.render()
     assert "--max-params" in e.value.render()
 
 

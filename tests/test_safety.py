@@ -79,6 +79,9 @@ def test_no_code_execution_paths_in_compiler_or_exporters() -> None:
         # reads a built module's attributes named by its constructor's signature, and looks a
         # function up in torch only to compare it by identity; nothing is called
         ("emit.py", "getattr with a computed name"),
+        # Graphviz's dot, found on PATH, with -T and a format from FORMATS, no shell, the
+        # drawing on stdin and a time limit (the graphviz package ran it the same way)
+        ("graphviz.py", "subprocess.run()"),
     }
     problems = [p for p in problems if (p.split(":")[0], p.split(": ", 1)[1]) not in allowed]
     assert problems == []
@@ -170,7 +173,9 @@ def test_activation_cap() -> None:
     limits = compiler.Limits(max_activation_bytes=10 << 20)
     with pytest.raises(SpecError) as e:
         compiler.load_spec(SPECS / "resnet50.yaml", limits=limits)
-    assert "MiB of activations; the cap is 10 MiB" in e.value.render()
+    assert "more than 10 MiB of activations by node 'layer1.0.conv1'; the cap is 10 MiB" in (
+        e.value.render()
+    )
     assert "--max-activation-mb" in e.value.render()
     code, _, err = run_cli("check", str(SPECS / "resnet50.yaml"), "--max-activation-mb", "10")
     assert code == 2 and "cap is 10 MiB" in err
@@ -180,7 +185,7 @@ def test_activation_cap() -> None:
 def test_huge_widths_are_refused_before_allocation() -> None:
     with pytest.raises(SpecError) as e:
         compiler.load_spec(SPECS / "resnet18.yaml", ["stages.layer4.width=10**7"])
-    assert "parameters; the cap is" in e.value.render()
+    assert "parameters by node 'layer4.0.conv1'; the cap is 2,000,000,000" in e.value.render()
 
 
 def test_extends_cannot_loop_or_go_missing(tmp_path: Path) -> None:
@@ -189,7 +194,7 @@ def test_extends_cannot_loop_or_go_missing(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="extends loop"):
         compiler.load_spec(tmp_path / "a.yaml")
     (tmp_path / "n.yaml").write_text('extends: "a\\0b.yaml"\nname: n\n')  # found by fuzzing
-    with pytest.raises(SpecError, match="'extends' must be a file or library spec"):
+    with pytest.raises(SpecError, match="text holds the character U\\+0000"):
         compiler.load_spec(tmp_path / "n.yaml")
     (tmp_path / "c.yaml").write_text("extends: /nonexistent/dir/x.yaml\nname: c\n")
     with pytest.raises(SpecError, match="cannot extend: no such file"):

@@ -88,9 +88,10 @@ def test_an_edited_spec_is_read_again_whatever_its_timestamp(
 
 
 def test_an_edited_parent_and_a_new_nearer_block_file_are_seen(
-    tmp_path: Path, front_ends: list[str]
+    tmp_path: Path, front_ends: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # resnet20's block type, from the library's blocks/ folder, until one appears nearer
+    monkeypatch.setenv("NETC_PATH", str(tmp_path))  # the parent lies above the child's folder
     parent = _resnet20_in(tmp_path)
     child = tmp_path / "a" / "child.yaml"
     child.parent.mkdir()
