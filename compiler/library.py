@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import SpecError
+from .access import refusal
+from .errors import Loc, SpecError
 from .ir import Graph
 from .load import load_spec
 
@@ -32,8 +33,12 @@ def read_library(folder: str, names: bool = False) -> list[Entry]:
     """Load every spec under ``folder``; errors are kept per entry, not raised. With ``names``
     each entry is called by its library name (``cifar/resnet20``) instead of its path."""
     entries = []
+    within = [os.path.realpath(folder)]
     for path in spec_files(folder):
         shown = os.path.relpath(path, folder)[:-5].replace(os.sep, "/") if names else path
+        if why := refusal(path, within):  # a link out of the folder is not read
+            entries.append(Entry(shown, None, SpecError.at(Loc(path, 0, 0), f"{path} {why}")))
+            continue
         try:
             entries.append(Entry(shown, load_spec(path)))
         except SpecError as e:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import itertools
+import keyword
 import operator
 from collections import OrderedDict
 from typing import Any
@@ -436,8 +437,14 @@ def _var(path: str) -> str:
     return cleaned if cleaned[:1].isalpha() else "v_" + cleaned
 
 
+# what `netc emit`'s module defines or imports beside its classes: a class must not shadow it
+_TAKEN = frozenset({"Any", "Attrs", "Callable", "InitContext", "OrderedDict"})
+
+
 def class_name(name: str) -> str:
-    # ASCII only: the name is a class in generated source ('x²' is alnum but no identifier)
+    """A class name from a spec's name: its ASCII letters and digits in CamelCase ('x²' is
+    alnum but no identifier), never a keyword ('true' -> 'TrueNet') or a name emit uses."""
     words = "".join(c if c.isascii() and c.isalnum() else " " for c in name).split()
     cleaned = "".join(w[:1].upper() + w[1:] for w in words)
-    return cleaned if cleaned[:1].isalpha() else "Net" + cleaned
+    cleaned = cleaned if cleaned[:1].isalpha() else "Net" + cleaned
+    return cleaned + "Net" if keyword.iskeyword(cleaned) or cleaned in _TAKEN else cleaned
