@@ -104,7 +104,7 @@ def _build(
     from .initialise import initialise, materialise, seeded
     from .lower import lower
 
-    settings = graph.origin.data.get("published_weights") if graph.origin is not None else None
+    settings = graph.origin.published_weights if graph.origin is not None else ()
     if named and settings and not graph.published_weights:
         from .weights import WeightsError
 
@@ -140,8 +140,7 @@ def _load_weights(
 
     if not is_named(weights):
         return load_weights(module, graph, weights, partial)
-    data = graph.origin.data if graph.origin is not None else {}
-    model = data.get("weights_from") or graph.name
+    model = (graph.origin.weights_from if graph.origin is not None else "") or graph.name
     published = resolve(str(weights), model)
     report = load_weights(module, graph, fetch(published), partial, source=published.name)
     report.preprocess = published.preprocess

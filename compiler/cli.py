@@ -159,7 +159,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path in args.specs:
         try:
             g = _load(args, path)
-            if g.origin is not None and g.origin.data.get("published_weights"):
+            if g.origin is not None and g.origin.published_weights:
                 # what --weights torchvision builds is checked too
                 load_spec(path, args.overrides, _limits(args), published_weights=True)
         except SpecError as e:

@@ -213,7 +213,7 @@ class Expander:
             if problem := self.tally.made(node, in_shapes, shape):  # type: ignore[arg-type]
                 self.refuse(node.loc, *problem)
         except ShapeError as e:
-            loc = node.meta["attr_locs"].get(e.attr, node.loc) if e.attr else node.loc
+            loc = node.attr_locs.get(e.attr, node.loc) if e.attr else node.loc
             note = e.note
             if OPS[node.op].joins_shortcut and node.block in self.identity_blocks:
                 note = (
@@ -300,7 +300,7 @@ class Expander:
             stage=ctx.stage,
             block=ctx.block,
         )
-        node.meta["attr_locs"] = ns.attr_locs
+        node.attr_locs = ns.attr_locs
         holds: list[str] = []
         for h, loc in zip(ns.holds, ns.holds_locs, strict=True):
             if "{" in h and h not in local:
@@ -316,9 +316,7 @@ class Expander:
                 )
                 raise _Failed
             holds.append(value)
-        if holds:
-            node.meta["holds"] = holds
-            node.meta["holds_locs"] = list(ns.holds_locs)
+        node.holds, node.holds_locs = holds, list(ns.holds_locs)
         self.add_node(node, ctx)
         return node.name
 
@@ -578,7 +576,6 @@ class Expander:
             stage=st.name,
             block=None,
         )
-        node.meta["attr_locs"] = {}
         self.add_node(node, top)
         return node.name
 
@@ -705,6 +702,8 @@ class Expander:
                 name_loc=spec.loc("name"),
                 zero_init_residual=spec.zero_init_residual,
                 data=spec.source.data,
+                weights_from=spec.source.data.get("weights_from") or "",
+                published_weights=tuple(spec.source.data.get("published_weights") or ()),
             ),
         )
 

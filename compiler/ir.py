@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,12 @@ class Node:
     stage: str  # the stem/stages/head entry it belongs to ('stem' and 'head' for loose nodes)
     block: str | None = None  # the block instance path, e.g. 'layer1.0'
     shortcut: str | None = None  # the shortcut kind, for nodes a shortcut rule created
-    meta: dict[str, Any] = field(default_factory=dict)
+    # values of its block the node keeps alive until it has run (the spec's ``holds:``), and
+    # where the spec names each
+    holds: list[str] = field(default_factory=list)
+    holds_locs: list[Loc] = field(default_factory=list)
+    attr_locs: dict[str, Loc] = field(default_factory=dict)  # where the spec sets each attribute
+    meta: dict[str, Any] = field(default_factory=dict)  # what passes annotate: shape, counts
 
     @property
     def shape(self) -> Shape:
@@ -58,7 +64,10 @@ class Origin:
     file: str
     name_loc: Loc  # the spec's 'name:' line, where whole-network errors point
     zero_init_residual: bool  # the spec's own setting; compile() may override it
-    data: Any  # the resolved spec data (after extends and overrides)
+    data: Mapping[str, object]  # the resolved spec data (after extends and overrides), hashed
+    weights_from: str = ""  # the torchvision model whose published weights it takes ('' : name)
+    # the --set overrides torchvision's builder applies for its published weights
+    published_weights: tuple[str, ...] = ()
 
     @property
     def spec_sha256(self) -> str:
@@ -184,7 +193,7 @@ def dump(graph: Graph) -> str:
         attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items())
         args = ", ".join(f"%{i}" for i in n.inputs)
         shape = "x".join(map(str, n.meta.get("shape", ()))) or "?"
-        held = "".join(f" holds %{h}" for h in n.meta.get("holds", ()))
+        held = "".join(f" holds %{h}" for h in n.holds)
         lines.append(f"  %{n.name} = {n.op}({args}) {{{attrs}}} : {shape}{held}")
     return "\n".join(lines) + "\n"
 

@@ -59,7 +59,7 @@ def _mark_chains(part: Part) -> None:
         is_module = kid.node is None or (
             kid.node.meta["lowered"].module is not None
             and len(kid.node.inputs) == 1
-            and not kid.node.meta.get("holds")
+            and not kid.node.holds
         )
         if not (kid.sealed and is_module and kid.inputs == previous and len(previous) == 1):
             part.chain = False
@@ -310,7 +310,7 @@ class _Builder:
             assert lowered.function is not None  # the op table guarantees one of the two
             values[node.name] = g.call_function(lowered.function, (*args, *lowered.extra_args))
         values[node.name].name = _var(relative)
-        for held in node.meta.get("holds", ()):
+        for held in node.holds:
             # (a spec's holds are at hand, verify checks it; after folding, a held BatchNorm is its
             # conv, which a module of its own could hide)
             if held in values:

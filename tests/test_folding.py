@@ -162,8 +162,8 @@ def test_holds_survive_folding(tmp_path: Path) -> None:
     graph = compiler.load_spec(spec)
     folded, pairs = fold_affine(graph)
     assert pairs == {"bn1": "conv1", "bn2": "conv2"}
-    assert folded.nodes["conv2"].meta["holds"] == ["relu1"]
-    assert folded.nodes["conv3"].meta["holds"] == ["conv1"]
+    assert folded.nodes["conv2"].holds == ["relu1"]
+    assert folded.nodes["conv3"].holds == ["conv1"]
     module = compiler.compile(spec, seed=0, inference=True)
     assert "compiler_modules_hold(conv2, relu1)" in module.code
     assert "compiler_modules_hold(conv3, conv1)" in module.code

@@ -30,14 +30,15 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
         absorbs = OPS[node.op].absorbs
         attrs = absorbs(node.attrs) if absorbs and node.name in folded_into else dict(node.attrs)
         inputs = [pairs.get(i, i) for i in node.inputs]
-        nodes[node.name] = dataclasses.replace(node, inputs=inputs, attrs=attrs, meta={})
         # a held value folded away is its absorbing node's; a folded node's holds pass to it
-        held = list(node.meta.get("holds", ()))
+        held = list(node.holds)
         if node.name in folded_into:
-            held += graph.nodes[folded_into[node.name]].meta.get("holds", ())
+            held += graph.nodes[folded_into[node.name]].holds
         held = [h for h in dict.fromkeys(pairs.get(h, h) for h in held) if h != node.name]
-        if held:
-            nodes[node.name].meta["holds"] = held
+        # the spec's fields are copied by replace; only the passes' annotations start afresh
+        nodes[node.name] = dataclasses.replace(
+            node, inputs=inputs, attrs=attrs, holds=held, holds_locs=[], meta={}
+        )
     stages = [
         dataclasses.replace(s, blocks=list(s.blocks), nodes=[n for n in s.nodes if n not in pairs])
         for s in graph.stages

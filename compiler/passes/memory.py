@@ -102,7 +102,7 @@ def _release_points(graph: Graph) -> dict[str, int]:
         if not readers[node.name] and node.name not in returned:
             release[node.name] = index[node.name]  # read by nothing: dropped at once
         # a value a node holds is released after it, as after a reader
-        held = (h for h in node.meta.get("holds", ()) if h in graph.nodes)  # (aux pruned)
+        held = (h for h in node.holds if h in graph.nodes)  # (aux pruned)
         for value in [*node.inputs, *held]:
             if value in returned:
                 continue

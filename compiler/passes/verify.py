@@ -69,7 +69,7 @@ def _holds(graph: Graph) -> Iterator[Diagnostic]:
     """A held value must be at hand where the holder runs: an input of the holder's module, one
     of its own nodes, or the output of a module directly inside it (a value inside a nested
     module is that module's local)."""
-    holders = [n for n in graph.nodes.values() if n.meta.get("holds")]
+    holders = [n for n in graph.nodes.values() if n.holds]
     if not holders:
         return
     from ..tree import build_tree, unit_below
@@ -78,14 +78,14 @@ def _holds(graph: Graph) -> Iterator[Diagnostic]:
     # an eval forward runs only these: a node it runs cannot keep one only training computes
     deployed = set(graph.deployed()) if graph.aux else None
     for node in holders:
-        locs = node.meta.get("holds_locs") or [node.loc] * len(node.meta["holds"])
+        locs = node.holds_locs or [node.loc] * len(node.holds)
         frame = part = tree
         for segment in node.name.split(".")[:-1]:
             part = part.children[segment]
             if part.sealed:
                 frame = part
         names = {m.name for m in frame.members}
-        for held, loc in zip(node.meta["holds"], locs, strict=True):
+        for held, loc in zip(node.holds, locs, strict=True):
             if deployed is not None and node.name in deployed and held not in deployed:
                 yield Diagnostic(
                     loc,
