@@ -35,9 +35,9 @@ class _Builder:
         self.initializers: list[onnx.TensorProto] = []
 
 
-class _NodeEmitter:
-    """The :class:`compiler.ops.Emitter` for one IR node. Its last ONNX node, whose output is the
-    IR node's value, takes the IR node's name (``layer2.0.shortcut``); any before it are named
+class _NodeWriter:
+    """The :class:`compiler.ops.OnnxWriter` for one IR node. Its last ONNX node, whose output is
+    the IR node's value, takes the IR node's name (``layer2.0.shortcut``); any before it are named
     ``layer2.0.shortcut/Slice``."""
 
     def __init__(self, builder: _Builder, name: str, inputs: list[str]) -> None:
@@ -96,12 +96,12 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     returned = dict(zip(graph.returns, output_names(graph), strict=True))
     for node in (graph.nodes[n] for n in graph.deployed()):
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, False)
-        emitter = _NodeEmitter(builder, node.name, [names[i] for i in node.inputs])
-        out = OPS[node.op].onnx(node.attrs, ctx, emitter)
+        writer = _NodeWriter(builder, node.name, [names[i] for i in node.inputs])
+        out = OPS[node.op].onnx(node.attrs, ctx, writer)
         value = returned.get(node.name, node.name)
         if value in builder.used:  # a bare parameter holds the node's name (layer_scale)
             value = f"{value}/output"
-        emitter.finish(out, value)
+        writer.finish(out, value)
         names[node.name] = value
     # every learned tensor must have gone into the file: a module that does not match its graph
     # (an extra layer, a renamed one) is refused here rather than exported without it

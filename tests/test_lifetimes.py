@@ -15,6 +15,8 @@ from torch.profiler import ProfilerActivity, profile
 
 import compiler
 
+pytestmark = pytest.mark.zoo
+
 
 def _memory_events(module: torch.nn.Module, x: torch.Tensor) -> list[int]:
     """What one eval forward allocates (+bytes) and frees (-bytes), in order: each innermost
@@ -74,9 +76,10 @@ def test_building_frees_no_large_block(name: str, monkeypatch: pytest.MonkeyPatc
     # glibc raises its mmap threshold to the largest block freed: a build that freed a 9 MiB
     # temporary put every later weight under that size in the heap instead of pages of its own,
     # unlike torchvision's constructors, and moved where the forwards' activations land
-    from compiler import ops, spec_cache
+    from compiler import spec_cache
+    from compiler.ops import records
 
-    monkeypatch.setattr(ops, "_PROTOTYPES", {})  # every layer configuration built afresh
+    monkeypatch.setattr(records, "_PROTOTYPES", {})  # every layer configuration built afresh
     spec_cache.clear()
     gc.collect()  # earlier tests' modules, freed now rather than while the build is watched
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:

@@ -77,15 +77,21 @@ def test_attribute_ranges(attr: Attr, value: float, problem: str | None) -> None
 
 
 def test_no_other_module_names_an_op() -> None:
-    """Op names appear as string literals only in the op table (and the spec language's own
-    pseudo-op 'shortcut'): compiler/ and exporters/ dispatch on the entry's fields."""
+    """Op names appear as string literals only in the op table, the package compiler/ops/ (and
+    the spec language's own pseudo-op 'shortcut'): compiler/, exporters/ and benchmarks/ dispatch
+    on the entry's fields."""
     root = Path(__file__).resolve().parent.parent
+    table = root / "compiler" / "ops"
     # words that are also op names but mean something else there
     homonyms = {"exporters/graphviz.py": {"identity"}}  # the identity shortcut, in the legend
-    for path in [*root.glob("compiler/**/*.py"), *root.glob("exporters/*.py")]:
-        if path.name == "ops.py":
+    paths = [*root.glob("compiler/**/*.py"), *root.glob("exporters/*.py")]
+    paths += root.glob("benchmarks/*.py")
+    assert any(p.is_relative_to(table) for p in paths) and len(paths) > 40
+    for path in paths:
+        if path.is_relative_to(table):
             continue
         text = path.read_text()
-        for name in set(OPS) - homonyms.get(str(path.relative_to(root)), set()):
+        where = str(path.relative_to(root))
+        for name in set(OPS) - homonyms.get(where, set()):
             for quoted in (f'"{name}"', f"'{name}'"):
                 assert quoted not in text, f"{path.relative_to(root)} names op {quoted}"

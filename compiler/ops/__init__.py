@@ -1,0 +1,169 @@
+"""The primitive ops: every op is declared once, in the module of its kind, and :data:`OPS`
+gathers them here.
+
+An entry holds the attribute schema, how many inputs the op takes, its shape rule, its parameter
+and multiply-accumulate counts, its torch lowering, its ONNX nodes and its diagram label. Shapes
+exclude the batch dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Lowerings
+import torch lazily and ONNX rules write through an :class:`OnnxWriter`, so this table can be
+read by ``netc check`` without importing torch or onnx.
+
+The ops are grouped by kind, as ONNX's op schemas and TVM's op registry are: ``records`` holds
+the records (:class:`Op`, :class:`Attr`, the contexts the rules receive) and the helpers the
+kinds share; ``conv``, ``norm``, ``activation``, ``merge``, ``pool``, ``reshape``, ``linear``,
+``tokens`` and ``windows`` each declare the ops of one kind, each op's rules right before its
+entry, and list them (``OPS_CONV``, ...).
+
+Adding an op is adding one :class:`Op` entry to its kind's list and its name to ``_ORDER``;
+nothing else in the compiler names ops.
+"""
+
+from __future__ import annotations
+
+from .activation import OPS_ACTIVATION
+from .conv import OPS_CONV
+from .linear import OPS_LINEAR
+from .merge import DENSE_JOIN, OPS_MERGE
+from .norm import IMAGENET_MEAN, IMAGENET_STD, OPS_NORM
+from .pool import OPS_POOL
+from .records import (
+    DIAGRAM_KINDS,
+    REQUIRED,
+    Attr,
+    Attrs,
+    ChannelsLast,
+    Counter,
+    Groups,
+    InitContext,
+    LowerContext,
+    Lowered,
+    NotExportable,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    bare,
+    channels,
+)
+from .reshape import OPS_RESHAPE, PERMUTE
+from .tokens import OPS_TOKENS, TOKENS
+from .windows import CPB_HIDDEN, OPS_WINDOWS
+
+__all__ = [
+    "CPB_HIDDEN",
+    "DENSE_JOIN",
+    "DIAGRAM_KINDS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "OPS",
+    "OPS_ACTIVATION",
+    "OPS_CONV",
+    "OPS_LINEAR",
+    "OPS_MERGE",
+    "OPS_NORM",
+    "OPS_POOL",
+    "OPS_RESHAPE",
+    "OPS_TOKENS",
+    "OPS_WINDOWS",
+    "PERMUTE",
+    "REQUIRED",
+    "TOKENS",
+    "Attr",
+    "Attrs",
+    "ChannelsLast",
+    "Counter",
+    "Groups",
+    "InitContext",
+    "LowerContext",
+    "Lowered",
+    "NotExportable",
+    "OnnxWriter",
+    "Op",
+    "Shape",
+    "ShapeError",
+    "bare",
+    "channels",
+]
+
+# every op, by kind
+_KINDS: tuple[list[Op], ...] = (
+    OPS_CONV,
+    OPS_NORM,
+    OPS_ACTIVATION,
+    OPS_MERGE,
+    OPS_POOL,
+    OPS_RESHAPE,
+    OPS_LINEAR,
+    OPS_TOKENS,
+    OPS_WINDOWS,
+)
+
+# the table's order, which `netc schema`, the documentation's op list and the tests keep (the
+# order the ops joined the table, not their kinds): a new op goes at the end
+_ORDER = (
+    "conv",
+    "batchnorm",
+    "relu",
+    "relu6",
+    "hardswish",
+    "hardsigmoid",
+    "silu",
+    "gelu",
+    "sigmoid",
+    "tanh",
+    "stochastic_depth",
+    "identity",
+    "dropout",
+    "add",
+    "mul",
+    "conv_transpose",
+    "crop",
+    "upsample",
+    "chunk",
+    "channel_shuffle",
+    "tokens",
+    "class_token",
+    "pos_embedding",
+    "self_attention",
+    "select_token",
+    "window_attention",
+    "window_attention_v2",
+    "patch_merging",
+    "partition",
+    "departition",
+    "relative_attention",
+    "transform_input",
+    "concat",
+    "maxpool",
+    "avgpool",
+    "global_avgpool",
+    "adaptive_avgpool",
+    "global_mean",
+    "flatten",
+    "linear",
+    "permute",
+    "layernorm",
+    "layernorm2d",
+    "layer_scale",
+    "pad_channels",
+)
+
+
+def _table() -> dict[str, Op]:
+    """The kinds' ops by name, in ``_ORDER``; refuses an op declared twice or left unordered."""
+    by_name: dict[str, Op] = {}
+    for op in (op for kind in _KINDS for op in kind):
+        if op.name in by_name:
+            raise RuntimeError(f"op {op.name!r} is declared twice")
+        by_name[op.name] = op
+    if len(set(_ORDER)) != len(_ORDER) or set(_ORDER) != set(by_name):
+        unordered = sorted(set(by_name) - set(_ORDER))
+        unknown = sorted(set(_ORDER) - set(by_name))
+        raise RuntimeError(
+            f"_ORDER must name every op once (not in it: {unordered}; not ops: {unknown})"
+        )
+    return {name: by_name[name] for name in _ORDER}
+
+
+OPS: dict[str, Op] = _table()
+# the ops the compiler refers to by these names (dense stages, transformer blocks' diagrams)
+assert DENSE_JOIN in OPS and TOKENS in OPS and PERMUTE in OPS

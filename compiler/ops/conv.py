@@ -1,0 +1,291 @@
+"""Convolutions: conv, and the transposed conv (conv_transpose), which shares its
+initialisation rule and parameter count."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .records import (
+    _INCEPTION_STDS,
+    Attr,
+    Attrs,
+    InitContext,
+    LowerContext,
+    Lowered,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    _chw,
+    _spatial,
+    _weight_and_bias,
+    bare,
+)
+
+# ---- conv ----------------------------------------------------------------------------------
+
+
+def _hw(value: int | tuple[int, int]) -> tuple[int, int]:
+    """A size attribute as (height, width): a whole number is square, a pair is [h, w]."""
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _conv_pad(a: Attrs) -> tuple[int, int]:
+    if a["padding"] is not None:
+        return _hw(a["padding"])
+    kh, kw = _hw(a["kernel"])
+    return ((kh - 1) // 2 * a["dilation"], (kw - 1) // 2 * a["dilation"])
+
+
+def _size_text(value: int | tuple[int, int]) -> str:
+    """'3x3' for a square size, '1x7' for a pair (height x width, as Inception's papers write)."""
+    h, w = _hw(value)
+    return f"{h}x{w}"
+
+
+def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "conv")
+    g = a["groups"]
+    if c % g:
+        raise ShapeError(f"groups {g} does not divide the {c} input channels", "groups")
+    if a["out"] % g:
+        raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
+    (kh, kw), s, d, (ph, pw) = _hw(a["kernel"]), a["stride"], a["dilation"], _conv_pad(a)
+    ho, wo = _spatial(h, kh, s, ph, d), _spatial(w, kw, s, pw, d)
+    if ho < 1 or wo < 1:  # whatever the stride: the (dilated) kernel outgrows the padded input
+        stride = f" with stride {s}" if s > 1 else ""
+        raise ShapeError(
+            f"{_size_text(a['kernel'])} conv{stride} shrinks {h}x{w} to {ho}x{wo}",
+            "kernel",
+            f"the kernel must fit the {h + 2 * ph}x{w + 2 * pw} padded input: the input is too "
+            "small for this many downsamplings, or the kernel too large",
+        )
+    return (a["out"], ho, wo)
+
+
+def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    weight = a["out"] * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
+    return weight + (a["out"] if a["bias"] else 0)
+
+
+def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return math.prod(out) * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
+
+
+def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    return Lowered(
+        bare(
+            nn.Conv2d,
+            ctx.in_shapes[0][0],
+            a["out"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=_conv_pad(a),
+            dilation=a["dilation"],
+            groups=a["groups"],
+            bias=a["bias"],
+        )
+    )
+
+
+def _conv_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    s, d, (ph, pw) = a["stride"], a["dilation"], _conv_pad(a)
+    return e.node(
+        "Conv",
+        [e.inputs[0], *_weight_and_bias(a, e)],
+        kernel_shape=list(_hw(a["kernel"])),
+        strides=[s, s],
+        pads=[ph, pw, ph, pw],
+        dilations=[d, d],
+        group=a["groups"],
+    )
+
+
+def _conv_label(a: Attrs, out: Shape) -> str:
+    extra = f", /{a['stride']}" if a["stride"] > 1 else ""
+    extra += f", g{a['groups']}" if a["groups"] > 1 else ""
+    extra += f", d{a['dilation']}" if a["dilation"] > 1 else ""
+    return f"{_size_text(a['kernel'])} conv, {a['out']}{extra}"
+
+
+def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """torchvision's rules, by family: 'kaiming' normal (fan_out, relu) with the bias at PyTorch's
+    default (ResNet, RegNet); 'kaiming_zero_bias' (MobileNet, EfficientNet, VGG, MNASNet);
+    'kaiming_fan_in' (normal, fan_in: DenseNet); 'kaiming_uniform' (fan_in, zero bias:
+    SqueezeNet); 'normal' (std 0.01, zero bias: SqueezeNet's last conv); 'normal_0.02' (zero
+    bias: MaxViT); 'trunc_normal' (std 0.02, zero bias: ConvNeXt); 'trunc_normal_<std>'
+    (truncated at +-2, the bias PyTorch's: GoogLeNet, Inception v3); 'lecun_trunc_normal' (std
+    sqrt(1 / fan_in), zero bias: ViT's patch embedding); 'default' (PyTorch's own: AlexNet,
+    ShuffleNet)."""
+    from torch import nn
+
+    rule = a["init"]
+    if rule == "default":
+        m.reset_parameters()
+        return
+    std = float(rule.rpartition("_")[2]) if rule.startswith("trunc_normal_") else 0.0
+    if m.bias is not None and (std or rule == "kaiming"):
+        # PyTorch's default bias, uniform in +-1 / sqrt(fan_in), without filling the weight
+        fan_in = m.weight[0].numel()
+        bound = 1 / fan_in**0.5 if fan_in else 0.0
+        nn.init.uniform_(m.bias, -bound, bound)
+    if std:  # GoogLeNet, Inception v3: the bias stays PyTorch's
+        nn.init.trunc_normal_(m.weight, mean=0.0, std=std, a=-2, b=2)
+        return
+    if rule == "trunc_normal":
+        nn.init.trunc_normal_(m.weight, std=0.02)
+    elif rule == "lecun_trunc_normal":  # ViT's patch embedding: std sqrt(1 / fan_in)
+        fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
+    elif rule == "normal":
+        nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "normal_0.02":  # MaxViT
+        nn.init.normal_(m.weight, std=0.02)
+    elif rule == "kaiming_uniform":
+        nn.init.kaiming_uniform_(m.weight)
+    elif rule == "kaiming_fan_in":
+        nn.init.kaiming_normal_(m.weight)
+    else:
+        nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    if m.bias is not None and rule != "kaiming":
+        nn.init.zeros_(m.bias)
+
+
+CONV_OP = Op(
+    name="conv",
+    doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
+    attrs={
+        "out": Attr(kind="int", min=1, doc="output channels"),
+        "kernel": Attr(kind="size", min=1, doc="kernel size: n (square) or [h, w]"),
+        "stride": Attr(kind="int", default=1, min=1),
+        "padding": Attr(
+            kind="size",
+            default=None,
+            min=0,
+            doc="n or [h, w]; null: 'same' for stride 1",
+        ),
+        "dilation": Attr(kind="int", default=1, min=1),
+        "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
+        "bias": Attr(kind="bool", default=False),
+        "init": Attr(
+            kind="str",
+            default="kaiming",
+            choices=(
+                "kaiming",
+                "kaiming_zero_bias",
+                "kaiming_fan_in",
+                "kaiming_uniform",
+                "normal",
+                "normal_0.02",
+                "trunc_normal",
+                *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
+                "lecun_trunc_normal",
+                "default",
+            ),
+            doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
+            "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
+            "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
+            "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
+            "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT), "
+            "normal_0.02 (MaxViT)",
+        ),
+    },
+    shape=_conv_shape,
+    lower=_conv_lower,
+    bare=True,
+    onnx=_conv_onnx,
+    label=_conv_label,
+    diagram="weight",
+    params=_conv_params,
+    macs=_conv_macs,
+    init=_init_conv,
+    absorbs=lambda a: {**a, "bias": True},
+    weighted=True,
+    fresh_output=True,
+)
+
+
+# ---- conv_transpose ------------------------------------------------------------------------
+
+
+def _tconv_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "conv_transpose")
+    g, k, s, p = a["groups"], a["kernel"], a["stride"], a["padding"]
+    if c % g or a["out"] % g:
+        raise ShapeError(f"groups {g} does not divide {c} in and {a['out']} out channels", "groups")
+    ho, wo = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"padding {p} leaves {ho}x{wo} of {h}x{w}", "padding")
+    return (a["out"], ho, wo)
+
+
+def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    return Lowered(
+        bare(
+            nn.ConvTranspose2d,
+            ctx.in_shapes[0][0],
+            a["out"],
+            a["kernel"],
+            stride=a["stride"],
+            padding=a["padding"],
+            groups=a["groups"],
+            bias=a["bias"],
+        )
+    )
+
+
+def _tconv_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    k, s, p = a["kernel"], a["stride"], a["padding"]
+    return e.node(
+        "ConvTranspose",
+        [e.inputs[0], *_weight_and_bias(a, e)],
+        kernel_shape=[k, k],
+        strides=[s, s],
+        pads=[p] * 4,
+        group=a["groups"],
+    )
+
+
+def _tconv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    # every input position scatters its kernel: PyTorch's FlopCounterMode counts the same
+    return math.prod(ins[0]) * a["out"] // a["groups"] * a["kernel"] ** 2
+
+
+CONV_TRANSPOSE_OP = Op(
+    name="conv_transpose",
+    doc="2-D transposed convolution, out = (in - 1) * stride - 2 * padding + kernel "
+    "(the U-Net's 2x2 up-convolution)",
+    attrs={
+        "out": Attr(kind="int", min=1, doc="output channels"),
+        "kernel": Attr(kind="int", min=1, doc="square kernel size"),
+        "stride": Attr(kind="int", default=1, min=1),
+        "padding": Attr(kind="int", default=0, min=0),
+        "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
+        "bias": Attr(kind="bool", default=True),
+        "init": Attr(
+            kind="str",
+            default="default",
+            choices=("default", "kaiming_fan_in"),
+            doc="default (PyTorch's) or kaiming_fan_in (the U-Net paper's sqrt(2/N))",
+        ),
+    },
+    shape=_tconv_shape,
+    lower=_tconv_lower,
+    bare=True,
+    onnx=_tconv_onnx,
+    label=lambda a, o: f"{a['kernel']}x{a['kernel']} up-conv, {a['out']}, x{a['stride']}",
+    diagram="weight",
+    params=_conv_params,  # [in, out / groups, k, k] holds as many as a conv's
+    macs=_tconv_macs,
+    init=_init_conv,
+    weighted=True,
+    fresh_output=True,
+)
+
+
+OPS_CONV: list[Op] = [CONV_OP, CONV_TRANSPOSE_OP]

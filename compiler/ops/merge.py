@@ -1,0 +1,147 @@
+"""Ops that join several values: add (the residual join), mul, concat (the dense join)."""
+
+from __future__ import annotations
+
+from .records import (
+    Attr,
+    Attrs,
+    LowerContext,
+    Lowered,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    _chw,
+    _layout,
+    _unary,
+)
+
+# ---- add -----------------------------------------------------------------------------------
+
+
+def _same_layout(ins: list[Shape], op: str) -> None:
+    layouts = list(dict.fromkeys(_layout(s) for s in ins))
+    if len(layouts) > 1:
+        raise ShapeError(f"{op} of {layouts[0]} and {layouts[1]}")
+
+
+def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _same_layout(ins, "add")
+    if any(s != ins[0] for s in ins[1:]):
+        got = " and ".join(str(list(s)) for s in ins)
+        raise ShapeError(f"add needs equal shapes, got {got}")
+    return ins[0]
+
+
+def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    from .. import modules
+
+    if len(ctx.in_shapes) > 2:
+        return Lowered(function=modules.add_all)
+    # in place (torchvision's `out += identity`) when nothing else reads the first input
+    return Lowered(function=operator.iadd if a["inplace"] and ctx.inplace_ok else operator.add)
+
+
+def _add_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    return e.node("Add" if len(e.inputs) == 2 else "Sum", e.inputs)
+
+
+ADD_OP = Op(
+    name="add",
+    doc="element-wise sum of two or more equal shapes (the residual addition)",
+    attrs={
+        "inplace": Attr(
+            kind="bool",
+            default=True,
+            doc="add into the first input where no other node reads it (torchvision's "
+            "`out += identity`); false: a new tensor (MobileNetV2's `x + conv(x)`)",
+        )
+    },
+    shape=_add_shape,
+    lower=_add_lower,
+    onnx=_add_onnx,
+    label=lambda a, o: "+",
+    diagram="merge",
+    inputs=(2, None),
+    joins_shortcut=True,
+    fresh_output=True,
+    overwrites=lambda a, n: bool(a["inplace"]) and n == 2,
+)
+
+
+# ---- mul -----------------------------------------------------------------------------------
+
+
+def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _same_layout(ins, "mul")
+    x, y = ins
+    if len(x) != len(y) or any(p != q and q != 1 for p, q in zip(x, y, strict=True)):
+        raise ShapeError(f"mul cannot broadcast {list(y)} onto {list(x)}")
+    return x
+
+
+def _mul_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    return Lowered(function=operator.mul)
+
+
+MUL_OP = Op(
+    name="mul",
+    doc="element-wise product; the second input may broadcast (size-1 dims)",
+    attrs={},
+    shape=_mul_shape,
+    lower=_mul_lower,
+    onnx=_unary("Mul"),
+    label=lambda a, o: "×",
+    diagram="merge",
+    inputs=(2, 2),
+    fresh_output=True,
+)
+
+
+# ---- concat --------------------------------------------------------------------------------
+
+
+# the op a dense stage (connect: dense) ends in: its input and every block's output, joined
+DENSE_JOIN = "concat"
+
+
+def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    for s in ins:
+        _chw([s], "concat")
+    sizes = {tuple(s[1:]) for s in ins}
+    if len(sizes) > 1:
+        got = ", ".join("x".join(map(str, s[1:])) for s in ins)
+        raise ShapeError(
+            f"concat needs inputs of one spatial size, got {got}",
+            None,
+            "crop or pool the larger ones first",
+        )
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(function=modules.concat)
+
+
+CONCAT_OP = Op(
+    name="concat",
+    doc="concatenation along channels of one or more maps of one spatial size "
+    "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips)",
+    attrs={},
+    shape=_concat_shape,
+    lower=_concat_lower,
+    onnx=lambda a, ctx, e: e.node("Concat", e.inputs, axis=1),
+    label=lambda a, o: "C",  # the papers' circled C (U-Net, DenseNet figures)
+    diagram="merge",
+    inputs=(1, None),
+    fresh_output=True,
+)
+
+
+OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP]

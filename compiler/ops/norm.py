@@ -1,0 +1,256 @@
+"""Normalisations and per-channel scales: batchnorm (which inference folds into the conv
+before it), layernorm, layernorm2d, layer_scale, and GoogLeNet's transform_input."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .records import (
+    Attr,
+    Attrs,
+    InitContext,
+    LowerContext,
+    Lowered,
+    NotExportable,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    _chw,
+    _same,
+    bare,
+)
+
+# ---- batchnorm -----------------------------------------------------------------------------
+
+
+def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(ins[0]) == 3:
+        return _chw(ins, "batchnorm")
+    if len(ins[0]) < 1:
+        raise ShapeError("batchnorm needs a channel dimension")
+    return ins[0]
+
+
+def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    c = ctx.in_shapes[0][0]
+    cls = nn.BatchNorm2d if len(ctx.in_shapes[0]) == 3 else nn.BatchNorm1d
+    return Lowered(bare(cls, c, eps=a["eps"], momentum=a["momentum"]))
+
+
+def _bn_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    stats = [e.param(k) for k in ("weight", "bias", "running_mean", "running_var")]
+    return e.node("BatchNormalization", [e.inputs[0], *stats], epsilon=a["eps"])
+
+
+def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Weight 1, bias 0, running mean 0 / var 1; weight 0 for a branch end under
+    zero_init_residual (each block then starts as the identity, Goyal et al. 2017)."""
+    from torch import nn
+
+    m.reset_parameters()
+    if ctx.zero_init_residual and a["zero_init"]:
+        nn.init.zeros_(m.weight)
+
+
+def _bn_fold(a: Attrs, state: Callable[[str], Any]) -> tuple[Any, Any]:
+    """Eval-mode BN as scale * x + shift: scale = g / sqrt(v + eps), shift = b - m * scale."""
+    import torch
+
+    scale = state("weight") / torch.sqrt(state("running_var") + a["eps"])
+    return scale, state("bias") - state("running_mean") * scale
+
+
+BATCHNORM_OP = Op(
+    name="batchnorm",
+    doc="batch normalisation over channels (affine, running statistics)",
+    attrs={
+        "eps": Attr(kind="float", default=1e-5, min=0, min_open=True),
+        "momentum": Attr(kind="float", default=0.1, min=0, max=1),
+        "zero_init": Attr(
+            kind="bool",
+            default=False,
+            doc="ends a residual branch: zeroed by zero_init_residual",
+        ),
+    },
+    shape=_bn_shape,
+    lower=_bn_lower,
+    bare=True,
+    onnx=_bn_onnx,
+    label=lambda a, o: "BN",
+    diagram="norm",
+    params=lambda a, ins, o: 2 * ins[0][0],
+    init=_init_bn,
+    fold=_bn_fold,
+    fresh_output=True,
+)
+
+
+# ---- transform_input -----------------------------------------------------------------------
+
+
+# ImageNet's per-channel mean and std, as torchvision's transform_input writes them
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _transform_input_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, _, _ = _chw(ins, "transform_input")
+    if c != 3:
+        raise ShapeError(f"transform_input renormalises the 3 channels of an RGB image, got {c}")
+    return ins[0]
+
+
+def _transform_input_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(function=modules.transform_input)
+
+
+def _transform_input_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    # x * (std / 0.5) + (mean - 0.5) / 0.5 per channel: one float32 multiply and one add per
+    # element, as in torch, so the values are the same
+    scale = e.floats([s / 0.5 for s in IMAGENET_STD])
+    shift = e.floats([(m - 0.5) / 0.5 for m in IMAGENET_MEAN])
+    shape = e.ints([3, 1, 1])
+    scaled = e.node("Mul", [e.inputs[0], e.node("Reshape", [scale, shape])])
+    return e.node("Add", [scaled, e.node("Reshape", [shift, shape])])
+
+
+TRANSFORM_INPUT_OP = Op(
+    name="transform_input",
+    doc="GoogLeNet's and Inception v3's transform_input: an ImageNet-normalised RGB "
+    "input renormalised to [-1, 1] per channel, as torchvision does when it loads "
+    "their original weights",
+    attrs={},
+    shape=_transform_input_shape,
+    lower=_transform_input_lower,
+    onnx=_transform_input_onnx,
+    label=lambda a, o: "transform input",
+    diagram="norm",
+    fresh_output=True,
+)
+
+
+# ---- layernorm -----------------------------------------------------------------------------
+
+
+# a layer norm over one value divides 0 by sqrt(eps): an eps that float32 rounds to 0 gives NaN
+_LN_EPS = Attr(
+    kind="float", default=1e-5, min=1.2e-38, doc="added to the variance; a float32 number"
+)
+
+
+def _init_default(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """PyTorch's own default (torchvision's ResNet leaves its linear layers so)."""
+    m.reset_parameters()
+
+
+def _layernorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    return Lowered(bare(nn.LayerNorm, ctx.in_shapes[0][-1], eps=a["eps"]))
+
+
+def _layernorm_nodes(a: Attrs, e: OnnxWriter, x: str) -> str:
+    if e.opset < 17:
+        raise NotExportable("layer norm needs opset 17 (LayerNormalization) or newer")
+    return e.node(
+        "LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-1, epsilon=a["eps"]
+    )
+
+
+LAYERNORM_OP = Op(
+    name="layernorm",
+    doc="layer normalisation over the last dimension (channels-last), affine",
+    attrs={"eps": _LN_EPS},
+    shape=_same,
+    lower=_layernorm_lower,
+    bare=True,
+    onnx=lambda a, ctx, e: _layernorm_nodes(a, e, e.inputs[0]),
+    label=lambda a, o: "LN",
+    diagram="norm",
+    params=lambda a, ins, o: 2 * ins[0][-1],
+    init=_init_default,
+    fresh_output=True,
+)
+
+
+# ---- layernorm2d ---------------------------------------------------------------------------
+
+
+def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(modules.LayerNorm2d(ctx.in_shapes[0][0], eps=a["eps"]))
+
+
+def _layernorm2d_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    x = e.node("Transpose", e.inputs, perm=[0, 2, 3, 1])
+    return e.node("Transpose", [_layernorm_nodes(a, e, x)], perm=[0, 3, 1, 2])
+
+
+LAYERNORM2D_OP = Op(
+    name="layernorm2d",
+    doc="layer normalisation over the channels of a [C, H, W] map, as torchvision's "
+    "LayerNorm2d (permute, layer_norm, permute back: ConvNeXt)",
+    attrs={"eps": _LN_EPS},
+    shape=lambda a, ins: _chw(ins, "layernorm2d"),
+    lower=_layernorm2d_lower,
+    onnx=_layernorm2d_onnx,
+    label=lambda a, o: "LN",
+    diagram="norm",
+    params=lambda a, ins, o: 2 * ins[0][0],
+    init=_init_default,
+)
+
+
+# ---- layer_scale ---------------------------------------------------------------------------
+
+
+def _layer_scale_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    return _chw(ins, "layer_scale")
+
+
+def _layer_scale_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import operator
+
+    import torch
+
+    c = ctx.in_shapes[0][0]
+    return Lowered(function=operator.mul, parameter=torch.full((c, 1, 1), a["value"]))
+
+
+def _init_layer_scale(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """The constant it starts at (ConvNeXt: 1e-6)."""
+    import torch
+
+    with torch.no_grad():
+        m.fill_(a["value"])
+
+
+LAYER_SCALE_OP = Op(
+    name="layer_scale",
+    doc="multiplies by a learned per-channel scale, a bare [C, 1, 1] parameter of the "
+    "block under the node's name (ConvNeXt's layer_scale)",
+    attrs={"value": Attr(kind="float", default=1e-6, doc="the scale it starts at")},
+    shape=_layer_scale_shape,
+    lower=_layer_scale_lower,
+    onnx=lambda a, ctx, e: e.node("Mul", [e.param(""), e.inputs[0]]),
+    label=lambda a, o: "layer scale",
+    diagram="norm",
+    params=lambda a, ins, o: ins[0][0],
+    init=_init_layer_scale,
+    fresh_output=True,
+)
+
+
+OPS_NORM: list[Op] = [
+    BATCHNORM_OP,
+    TRANSFORM_INPUT_OP,
+    LAYERNORM_OP,
+    LAYERNORM2D_OP,
+    LAYER_SCALE_OP,
+]

@@ -1,0 +1,400 @@
+"""The records the op table is made of, and what the kinds of ops share.
+
+:class:`Op` and :class:`Attr` describe an op; :class:`Lowered`, :class:`LowerContext`,
+:class:`OnnxWriter` and :class:`InitContext` are what its rules receive and return. Shapes exclude
+the batch dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Also here: the shape and
+ONNX helpers several kinds use, and the construction of torch layers (:func:`bare`, ``_nn``),
+which imports torch lazily so that the table can be read without it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Shape = tuple[int, ...]
+
+
+class ChannelsLast(tuple):
+    """The shape of a value permuted to channels-last, ``[H, W, C]`` (``permute [0, 2, 3, 1]``):
+    a linear or a layer norm acts on its channels; an op that needs ``[C, H, W]`` refuses it
+    until a permute turns it back. Shape rules that return their input's shape keep the mark."""
+
+    __slots__ = ()
+
+
+class Groups(ChannelsLast):
+    """Groups of tokens ``[G, P, C]`` (MaxViT's partitions of a map): channels-last, so a linear,
+    a layer norm or an add acts on their channels as on any channels-last value, but no map:
+    window attention, patch merging and permute refuse them; departition makes a map again."""
+
+    __slots__ = ()
+
+
+def _layout(shape: Shape) -> str:
+    """What kind of value ``shape`` is, in words for an error."""
+    if isinstance(shape, Groups):
+        return "groups of tokens"
+    return "a channels-last value" if isinstance(shape, ChannelsLast) else "a [C, H, W] value"
+
+
+def channels(shape: Shape) -> int:
+    """The channels of a value: C of a map [C, H, W] or a vector [C]; the last dimension of a
+    channels-last map [H, W, C] or of a token sequence [L, D]."""
+    return shape[-1] if isinstance(shape, ChannelsLast) or len(shape) == 2 else shape[0]
+
+
+Attrs = dict[str, Any]
+
+
+REQUIRED = object()  # marks an attribute without a default
+
+
+class ShapeError(Exception):
+    """An op cannot accept its inputs; ``attr`` names the attribute to blame, if any."""
+
+    def __init__(self, message: str, attr: str | None = None, note: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.attr = attr
+        self.note = note
+
+
+@dataclass(frozen=True, kw_only=True)
+class Attr:
+    """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers,
+    'size': a whole number or a [height, width] pair of them), default and allowed values.
+
+    Numbers may have a lower and an upper bound, each closed (``min=0``: at least 0) or open
+    (``min=0, min_open=True``: more than 0); the expansion reports a value outside as a located
+    error, so torch never sees it.
+    """
+
+    kind: str
+    default: Any = REQUIRED
+    min: float | None = None
+    max: float | None = None
+    min_open: bool = False
+    max_open: bool = False
+    choices: tuple[str, ...] = ()
+    doc: str = ""
+
+    def range_error(self, value: float) -> str | None:
+        """Why ``value`` is out of range ('must be at most 1'), or None when it is allowed."""
+        low = self.min is not None and (value <= self.min if self.min_open else value < self.min)
+        high = self.max is not None and (value >= self.max if self.max_open else value > self.max)
+        if not (low or high):
+            return None
+        return f"must be {self.range_text()}"
+
+    def range_text(self) -> str:
+        """The allowed range in words: 'in [0, 1]', 'more than 0', 'at least 1'."""
+        if self.min is not None and self.max is not None:
+            left, right = "(" if self.min_open else "[", ")" if self.max_open else "]"
+            return f"in {left}{self.min:g}, {self.max:g}{right}"
+        if self.min is not None:
+            return f"{'more than' if self.min_open else 'at least'} {self.min:g}"
+        if self.max is not None:
+            return f"{'less than' if self.max_open else 'at most'} {self.max:g}"
+        return "any number"
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """What an op becomes in torch: a module (``call_module``) or a function (``call_function``).
+
+    With ``parameter`` (a tensor), the node owns a bare parameter registered on its enclosing
+    module under the node's own name (ConvNeXt's ``features.1.0.layer_scale``), passed to
+    ``function`` before the inputs."""
+
+    module: Any = None
+    function: Callable[..., Any] | None = None
+    extra_args: tuple[Any, ...] = ()
+    parameter: Any = None
+    # with ``item``, ``function`` returns several values and this node is the item-th: nodes that
+    # call the same function on the same input share one call (ShuffleNet's x.chunk(2, dim=1))
+    item: int | None = None
+
+
+@dataclass(frozen=True)
+class LowerContext:
+    """Facts the lowering needs beyond attributes: input and output shapes, in-place safety."""
+
+    in_shapes: list[Shape]
+    out_shape: Shape
+    inplace_ok: bool  # the first input may be overwritten: no other node reads it
+    in_sequence: bool = False  # a numbered member of its container, as in an nn.Sequential
+
+
+class OnnxWriter(Protocol):
+    """What an op's ONNX rule calls to write its nodes (exporters/onnx_native.py implements it;
+    the rules name values only through it, so this table needs no onnx import)."""
+
+    inputs: list[str]  # the value names of this node's inputs
+
+    def node(self, op_type: str, inputs: list[str], **attrs: Any) -> str:
+        """Add an ONNX node; returns its output's value name."""
+        ...
+
+    def param(self, leaf: str) -> str:
+        """The initializer holding this node's state_dict entry ``leaf`` ('weight', 'bias'; ''
+        for a bare parameter named as the node)."""
+        ...
+
+    def ints(self, values: list[int]) -> str:
+        """An int64 constant (Slice starts, Pad pads)."""
+        ...
+
+    def floats(self, values: list[float]) -> str:
+        """A float32 vector constant (Resize's scales)."""
+        ...
+
+    def scalar(self, value: float) -> str:
+        """A float32 scalar constant (Clip's bounds, GELU's factors)."""
+        ...
+
+    @property
+    def opset(self) -> int:
+        """The opset being written (a rule may need a newer one than 13)."""
+        ...
+
+
+class NotExportable(Exception):
+    """An op instance that ONNX cannot express exactly; the message says why."""
+
+
+def _zero(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return 0
+
+
+def _unary(op_type: str) -> Callable[[Attrs, LowerContext, OnnxWriter], str]:
+    return lambda a, ctx, e: e.node(op_type, e.inputs)
+
+
+@dataclass(frozen=True)
+class InitContext:
+    """Network-wide choices an op's initialisation rule reads."""
+
+    zero_init_residual: bool = False  # zero the BN that ends each residual branch (Goyal 2017)
+
+
+# the diagram categories an op may declare; exporters/graphviz.py gives each its look
+DIAGRAM_KINDS = ("weight", "norm", "activation", "merge", "pool", "reshape")
+
+
+Counter = Callable[[Attrs, list[Shape], Shape], int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    """A primitive op: everything the compiler, the exporters and the diagrams know about it.
+
+    ``inputs`` is the (least, most) number of inputs, ``None`` meaning no upper bound. ``init``
+    gives the module of an op with parameters or buffers its first values (it receives the torch
+    module, the attributes and an :class:`InitContext`). ``fold`` and ``absorbs`` drive inference
+    folding: an op with ``fold`` is a per-channel affine in eval mode, ``scale * x + shift``, whose
+    (scale, shift) the rule computes from the op's state entries; an op with ``absorbs`` can take
+    such an affine into its own weights and returns its attributes once it has (a bias added).
+    """
+
+    name: str
+    doc: str
+    attrs: dict[str, Attr]
+    shape: Callable[[Attrs, list[Shape]], Shape]
+    lower: Callable[[Attrs, LowerContext], Lowered]
+    onnx: Callable[[Attrs, LowerContext, OnnxWriter], str]  # emits the nodes; returns the output
+    label: Callable[[Attrs, Shape], str]
+    diagram: str  # one of DIAGRAM_KINDS
+    inputs: tuple[int, int | None] = (1, 1)
+    params: Counter = _zero
+    macs: Counter = _zero
+    init: Callable[[Any, Attrs, InitContext], None] | None = None
+    fold: Callable[[Attrs, Callable[[str], Any]], tuple[Any, Any]] | None = None
+    absorbs: Callable[[Attrs], Attrs] | None = None
+    weighted: bool = False  # a "weight layer" in the paper's figures (conv, linear)
+    # joins a residual branch and its shortcut: a block whose join gets an identity shortcut
+    # explains a shape error by it, and diagrams draw the shortcut into it
+    joins_shortcut: bool = False
+    # its output is a fresh tensor that its own backward does not need, so the next op may
+    # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
+    # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
+    fresh_output: bool = False
+    # in eval mode its output is its input (dropout, stochastic depth): fresh when its input is
+    passes_through: bool = False
+    # its output is a view of its first input (flatten, permute, chunk, crop): no memory of its own
+    view: bool = False
+    # its module is a torch layer made by `bare`: storage allocated, nothing drawn, so it may be
+    # built on the real device at once (compile builds the others on the meta device)
+    bare: bool = False
+    # whether, where no other node reads its first input, it writes into it (given the attributes
+    # and the number of inputs): the memory analysis counts no new memory for it
+    overwrites: Callable[[Attrs, int], bool] | None = None
+    # it reads a token sequence [L, D] (attention), or a channels-last map (Swin's windows): a
+    # block diagram of it is drawn on one
+    sequence_input: bool = False
+    channels_last_input: bool = False
+
+    def arity_error(self, count: int) -> str | None:
+        """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
+        least, most = self.inputs
+        if least <= count and (most is None or count <= most):
+            return None
+        words = {1: "one", 2: "two", 3: "three"}
+        need = (
+            f"{words.get(least, least)} or more"
+            if most is None
+            else (words.get(least, str(least)) if least == most else f"{least} to {most}")
+        )
+        plural = "" if (least == most == 1) else "s"
+        return f"{self.name} takes {need} input{plural}, got {count}"
+
+
+# ---- shape helpers -------------------------------------------------------------------------
+
+
+def _chw(ins: list[Shape], op: str) -> Shape:
+    if isinstance(ins[0], ChannelsLast):
+        raise ShapeError(
+            f"{op} needs a [C, H, W] input, got the channels-last {list(ins[0])}",
+            None,
+            "permute it back first (permute, dims: [0, 3, 1, 2])",
+        )
+    if len(ins[0]) == 2:
+        raise ShapeError(
+            f"{op} needs a [C, H, W] input, got the token sequence [L, D] {list(ins[0])}",
+            None,
+            "a sequence goes through linear, layernorm, self_attention, select_token",
+        )
+    if len(ins[0]) != 3:
+        raise ShapeError(f"{op} needs a [C, H, W] input, got {list(ins[0])}")
+    return ins[0]
+
+
+def _spatial(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (math.ceil(span / s) if ceil else span // s) + 1
+    if ceil and (out - 1) * s >= size + p:  # PyTorch: the last window must start inside the input
+        out -= 1
+    return out
+
+
+def _same(a: Attrs, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+# ---- ONNX helpers --------------------------------------------------------------------------
+
+
+def _weight_and_bias(a: Attrs, e: OnnxWriter) -> list[str]:
+    """The initializers of a conv, transposed conv or linear: its weight, and its bias if any."""
+    return [e.param("weight")] + ([e.param("bias")] if a["bias"] else [])
+
+
+def _matmul_nodes(e: OnnxWriter, x: str, weight: str, bias: str | None = None) -> str:
+    """A linear layer on [N, ..., C] (channels-last, a sequence, windows): MatMul with the
+    transposed [out, in] weight, then the bias if any."""
+    out = e.node("MatMul", [x, e.node("Transpose", [weight], perm=[1, 0])])
+    return e.node("Add", [out, bias]) if bias is not None else out
+
+
+# ---- attribute values conv and linear share ------------------------------------------------
+
+
+# GoogLeNet's and Inception v3's rules 'trunc_normal_<std>': a normal of that std truncated at
+# +-2 (absolute); 0.1 is Inception v3's default, 0.01 GoogLeNet's, 0.001 Inception's aux fc
+_INCEPTION_STDS = ("0.1", "0.01", "0.001")
+
+
+# ---- torch layers (torch imported lazily) --------------------------------------------------
+
+
+def _module(
+    factory: Callable[[Attrs, LowerContext], Any],
+) -> Callable[[Attrs, LowerContext], Lowered]:
+    return lambda a, ctx: Lowered(factory(a, ctx))
+
+
+def _nn(name: str, *args: Any, **kw: Any) -> Any:
+    from torch import nn
+
+    return getattr(nn, name)(*args, **kw)
+
+
+_UNINITIALISED: dict[type, type] = {}
+
+
+_PROTOTYPES: dict[tuple[Any, ...], _Prototype] = {}
+
+
+def bare(cls: type, *args: Any, **kw: Any) -> Any:
+    """``cls(*args, **kw)`` for a torch.nn layer without children (conv, BN, linear, layer
+    norm), without PyTorch's default initialisation: an instance of ``cls`` itself, its tensors
+    allocated (on the current default device) but not filled. Every weight the lowering makes is
+    given its value by the op's init rule (compiler.initialise), so the constructor's own init
+    would be thrown away; and the layers of a network repeat a few configurations, so each is
+    constructed once and copied (a network's layers cost half of what constructing them does)."""
+    key = (cls, args, tuple(sorted(kw.items())))
+    proto = _PROTOTYPES.get(key)
+    if proto is None:
+        import torch
+
+        quiet = _UNINITIALISED.get(cls)
+        if quiet is None:
+            quiet = type(cls.__name__, (cls,), {"reset_parameters": lambda self: None})
+            _UNINITIALISED[cls] = quiet
+        # on the meta device: the prototype's tensors would be freed at once, and glibc raises
+        # its mmap threshold to the largest block freed, so every later weight of that size or
+        # less would land in the heap instead of pages of its own (unlike torchvision's model),
+        # which moves where the forward's activations go and how often they fault
+        with torch.device("meta"):
+            layer = quiet(*args, **kw)
+        layer.__class__ = cls
+        assert not layer._modules, cls  # a copy shares nothing but immutable values
+        proto = _Prototype(layer)
+        if len(_PROTOTYPES) >= 4096:
+            _PROTOTYPES.clear()
+        _PROTOTYPES[key] = proto
+    return proto.copy()
+
+
+class _Prototype:
+    """A layer to copy: what its copies share (immutable values), what each gets its own of."""
+
+    def __init__(self, layer: Any) -> None:
+        self.cls = type(layer)
+        self.state = dict(vars(layer))
+        # containers copied per layer (hooks, _parameters, _buffers, ...)
+        self.containers = [k for k, v in self.state.items() if isinstance(v, (dict, set, list))]
+        self.parameters = [
+            (k, None if p is None else (p.shape, p.dtype, p.requires_grad))
+            for k, p in layer._parameters.items()
+        ]
+        self.buffers = [
+            (k, None if b is None else (b.shape, b.dtype)) for k, b in layer._buffers.items()
+        ]
+        # the prototype keeps shapes, not tensors: each copy gets its own
+        self.state["_parameters"] = self.state["_buffers"] = {}
+
+    def copy(self) -> Any:
+        """A layer like the prototype: its containers copied, its tensors new and empty."""
+        import torch
+        from torch import nn
+
+        state = self.state.copy()
+        for k in self.containers:
+            state[k] = state[k].copy()
+        state["_parameters"] = {
+            k: None
+            if spec is None
+            else nn.Parameter(torch.empty(spec[0], dtype=spec[1]), requires_grad=spec[2])
+            for k, spec in self.parameters
+        }
+        state["_buffers"] = {
+            k: None if spec is None else torch.empty(spec[0], dtype=spec[1])
+            for k, spec in self.buffers
+        }
+        module = object.__new__(self.cls)
+        module.__dict__.update(state)
+        return module

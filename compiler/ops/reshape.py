@@ -1,0 +1,288 @@
+"""Ops that move, cut or pad values without weights: crop, chunk, channel_shuffle,
+flatten, permute, pad_channels (the option-A shortcut)."""
+
+from __future__ import annotations
+
+import math
+
+from .records import (
+    Attr,
+    Attrs,
+    ChannelsLast,
+    Groups,
+    LowerContext,
+    Lowered,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    _chw,
+    _nn,
+)
+
+# ---- crop ----------------------------------------------------------------------------------
+
+
+def _crop_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "crop")
+    _, th, tw = _chw(ins[1:], "crop")
+    if th > h or tw > w:
+        raise ShapeError(
+            f"crop of {h}x{w} to {th}x{tw}: the reference is larger than the input",
+            None,
+            "crop reads [map, reference]: the larger map comes first",
+        )
+    return (c, th, tw)
+
+
+def _crop_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(function=modules.center_crop)
+
+
+def _crop_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    (_, h, w), (_, th, tw) = ctx.in_shapes[0], ctx.in_shapes[1]
+    top, left = (h - th) // 2, (w - tw) // 2
+    return e.node(
+        "Slice",
+        [e.inputs[0], e.ints([top, left]), e.ints([top + th, left + tw]), e.ints([2, 3])],
+    )
+
+
+CROP_OP = Op(
+    name="crop",
+    doc="the centre of the first input at the second's height and width (the U-Net's "
+    "copy-and-crop)",
+    attrs={},
+    shape=_crop_shape,
+    lower=_crop_lower,
+    onnx=_crop_onnx,
+    label=lambda a, o: f"crop to {o[1]}x{o[2]}",
+    diagram="reshape",
+    inputs=(2, 2),
+    view=True,
+)
+
+
+# ---- chunk ---------------------------------------------------------------------------------
+
+
+def _chunk_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "chunk")
+    n = a["chunks"]
+    if c % n:
+        raise ShapeError(f"{n} chunks do not divide the {c} channels", "chunks")
+    if a["index"] >= n:
+        raise ShapeError(f"index {a['index']} of {n} chunks (they count from 0)", "index")
+    return (c // n, h, w)
+
+
+def _chunk_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    return Lowered(function=torch.chunk, extra_args=(a["chunks"], 1), item=a["index"])
+
+
+def _chunk_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    size = ctx.out_shape[0]
+    start = a["index"] * size
+    return e.node("Slice", [e.inputs[0], e.ints([start]), e.ints([start + size]), e.ints([1])])
+
+
+CHUNK_OP = Op(
+    name="chunk",
+    doc="one of 'chunks' equal pieces of the channels (torch.chunk along channels); "
+    "the pieces of one value taken by several nodes come from one call (ShuffleNetV2)",
+    attrs={
+        "chunks": Attr(kind="int", min=1, doc="how many pieces; divides the channels"),
+        "index": Attr(kind="int", default=0, min=0, doc="which piece, from 0"),
+    },
+    shape=_chunk_shape,
+    lower=_chunk_lower,
+    onnx=_chunk_onnx,
+    label=lambda a, o: f"chunk {a['index'] + 1}/{a['chunks']}",
+    diagram="reshape",
+    view=True,
+)
+
+
+# ---- channel_shuffle -----------------------------------------------------------------------
+
+
+def _shuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, _, _ = _chw(ins, "channel_shuffle")
+    if c % a["groups"]:
+        raise ShapeError(f"groups {a['groups']} does not divide the {c} channels", "groups")
+    return ins[0]
+
+
+def _shuffle_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(function=modules.channel_shuffle, extra_args=(a["groups"],))
+
+
+def _shuffle_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    c, h, w = ctx.in_shapes[0]
+    g = a["groups"]
+    grouped = e.node("Reshape", [e.inputs[0], e.ints([0, g, c // g, h, w])])
+    swapped = e.node("Transpose", [grouped], perm=[0, 2, 1, 3, 4])
+    return e.node("Reshape", [swapped, e.ints([0, c, h, w])])
+
+
+CHANNEL_SHUFFLE_OP = Op(
+    name="channel_shuffle",
+    doc="ShuffleNet's channel shuffle in 'groups' groups (view, transpose, view)",
+    attrs={"groups": Attr(kind="int", min=1, doc="divides the channels")},
+    shape=_shuffle_shape,
+    lower=_shuffle_lower,
+    onnx=_shuffle_onnx,
+    label=lambda a, o: f"channel shuffle, g{a['groups']}",
+    diagram="reshape",
+)
+
+
+# ---- flatten -------------------------------------------------------------------------------
+
+
+def _flatten_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    # torchvision's forwards call torch.flatten (so `children()[:-1]` of a ResNet ends at its
+    # pool), but a Sequential holds an nn.Flatten (ConvNeXt's classifier[1], so classifier[2]
+    # indexes as there): a numbered member is the module; the aten ops are the same
+    if ctx.in_sequence:
+        return Lowered(_nn("Flatten", 1))
+    import torch
+
+    return Lowered(function=torch.flatten, extra_args=(1,))
+
+
+FLATTEN_OP = Op(
+    name="flatten",
+    doc="flattens all dimensions after the batch",
+    attrs={},
+    shape=lambda a, ins: (math.prod(ins[0]),),
+    lower=_flatten_lower,
+    onnx=lambda a, ctx, e: e.node("Flatten", e.inputs, axis=1),
+    label=lambda a, o: "flatten",
+    diagram="reshape",
+    view=True,
+)
+
+
+# ---- permute -------------------------------------------------------------------------------
+
+
+# the op that makes a channels-last map of a [C, H, W] map: a block of a transformer is drawn
+# on its output
+PERMUTE = "permute"
+
+
+def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    dims, rank = a["dims"], len(ins[0]) + 1
+    if sorted(dims) != list(range(rank)):
+        raise ShapeError(
+            f"dims {list(dims)} is not an order of the {rank} dimensions of a "
+            f"[N, {', '.join(map(str, ins[0]))}] input",
+            "dims",
+        )
+    if dims[0] != 0:
+        raise ShapeError(f"dims {list(dims)} moves the batch dimension; it must stay first", "dims")
+    out = tuple(ins[0][d - 1] for d in dims[1:])
+    if isinstance(ins[0], Groups):
+        raise ShapeError(
+            f"dims {list(dims)} on groups of tokens {list(ins[0])}",
+            "dims",
+            "op: departition makes them a [C, H, W] map again",
+        )
+    if isinstance(ins[0], ChannelsLast):
+        # back to [C, H, W] only by the inverse order; anything else is no layout netc knows
+        back = list(dims) == [0, 3, 1, 2]
+        if not back:
+            raise ShapeError(
+                f"dims {list(dims)} on a channels-last value; [0, 3, 1, 2] turns it back", "dims"
+            )
+        return out
+    return ChannelsLast(out) if list(dims) == [0, 2, 3, 1] and len(out) == 3 else out
+
+
+def _permute_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(modules.Permute(list(a["dims"])))
+
+
+PERMUTE_OP = Op(
+    name="permute",
+    doc="reorders the dimensions, batch included ([0, 2, 3, 1]: channels-last), as "
+    "torchvision's Permute",
+    attrs={"dims": Attr(kind="ints", doc="the new order of the dimensions, batch first")},
+    shape=_permute_shape,
+    lower=_permute_lower,
+    onnx=lambda a, ctx, e: e.node("Transpose", e.inputs, perm=list(a["dims"])),
+    label=lambda a, o: "permute " + "".join(map(str, a["dims"])),
+    diagram="reshape",
+    view=True,
+)
+
+
+# ---- pad_channels --------------------------------------------------------------------------
+
+
+def _pad_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "pad_channels")
+    if a["out"] < c:
+        raise ShapeError(f"pad_channels cannot shrink {c} channels to {a['out']}", "out")
+    s = a["stride"]
+    return (a["out"], -(-h // s), -(-w // s))
+
+
+def _pad_split(a: Attrs, ctx: LowerContext) -> tuple[int, int]:
+    """The zero channels added before and after the existing ones."""
+    extra = a["out"] - ctx.in_shapes[0][0]
+    front = extra // 2 if a["mode"] == "both" else 0
+    return front, extra - front
+
+
+def _pad_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from .. import modules
+
+    return Lowered(modules.PadChannels(a["stride"], *_pad_split(a, ctx)))
+
+
+def _pad_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    x, s = e.inputs[0], a["stride"]
+    if s > 1:  # x[:, :, ::s, ::s]
+        x = e.node(
+            "Slice", [x, e.ints([0, 0]), e.ints([2**63 - 1] * 2), e.ints([2, 3]), e.ints([s, s])]
+        )
+    front, back = _pad_split(a, ctx)
+    return e.node("Pad", [x, e.ints([0, front, 0, 0, 0, back, 0, 0])], mode="constant")
+
+
+PAD_CHANNELS_OP = Op(
+    name="pad_channels",
+    doc="option-A shortcut: subsample by 'stride', then add zero channels up to 'out' "
+    "(mode 'after': after the existing channels; 'both': half before, half after)",
+    attrs={
+        "out": Attr(kind="int", min=1, doc="channels after padding"),
+        "stride": Attr(kind="int", default=1, min=1),
+        "mode": Attr(kind="str", default="after", choices=("after", "both")),
+    },
+    shape=_pad_shape,
+    lower=_pad_lower,
+    onnx=_pad_onnx,
+    label=lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
+    diagram="reshape",
+    fresh_output=True,
+)
+
+
+OPS_RESHAPE: list[Op] = [
+    CROP_OP,
+    CHUNK_OP,
+    CHANNEL_SHUFFLE_OP,
+    FLATTEN_OP,
+    PERMUTE_OP,
+    PAD_CHANNELS_OP,
+]
