@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 import compiler
 from compiler.folding import fold_module
 from compiler.layout import channels_last
+from compiler.ops.linear import LINEAR_OP
 
 Row = dict[str, Any]
 ROWS: list[Row] = []
@@ -953,7 +954,7 @@ def _compiled_row(name: str, reps: int) -> None:
     # static batch inductor packs fp32 linears for MKL and runs the GELU after, with a dynamic one
     # it runs them through oneDNN with the GELU and bias fused (ConvNeXt-T 0.46 -> 0.41 s; the
     # convolutional nets measure the same either way, so they keep the static batch)
-    per_position = any(n.op == "linear" and len(n.shape) > 1 for n in graph.nodes.values())
+    per_position = any(n.op == LINEAR_OP.name and len(n.shape) > 1 for n in graph.nodes.values())
     if per_position:
         torch._dynamo.mark_dynamic(xc, 0)
     # inductor's freezing treats the (folded) weights as constants and pre-packs them for oneDNN;
@@ -1336,15 +1337,14 @@ DOC_NOTES = """## How to read it
   network pauses the garbage collector: without it the cost per layer grows with depth. Each
   generated module is compiled once by torch.fx, and modules of the same structure share one
   generated `forward` (see lowering.md).
-- Spec -> module is measured two ways. The row with the 1.1x goal compiles the spec again, as
+- Spec -> module is measured two ways. The row "spec -> module" compiles the spec again, as
   code does that builds one spec several times (seeds, sweeps, tests): netc keeps a spec's
   checked graph per process while its files are unchanged (compiler/spec_cache.py), as Python
   keeps a module it has imported, so the row sets building against building. The row after it
   empties that cache before every compile: the first compile of the spec in a process, which
   also reads, merges, checks, expands and counts it. There the small networks of many modules
-  pay a fixed cost per module: ShuffleNetV2, which torchvision builds in about 16 ms, takes
-  about 13 ms more to read and check (1.8x); RegNetY-400MF 1.14x, DenseNet-121 1.05x; the others
-  stay below 1.0x. netc builds its layers (conv, BN, linear, layer norm) directly, without
+  pay a fixed cost per module, most of all ShuffleNetV2, which torchvision builds in about
+  16 ms. netc builds its layers (conv, BN, linear, layer norm) directly, without
   PyTorch's default init (each weight gets its value once, from its op's init rule), copying one
   prototype per layer configuration; other modules are built on the meta device and given
   storage after.
@@ -1363,9 +1363,9 @@ DOC_NOTES = """## How to read it
   quartile of the forward times over all its processes and placements over netc's (each model
   where its weights landed well), the control's the same way; the details give the median of
   per-round ratios (each model's median over its placements) and each kind's range.
-- These rows resolve 5-10%, not the 1% the target asks: on this shared 2-core machine a
+- These rows resolve 5-10%, not 1%: on this shared 2-core machine a
   model's forward time moves by up to half between processes (ResNet-50 at batch 8: 445-680 ms
-  for torchvision in the table's run), and the controls land anywhere from 0.959 to 1.019
+  for torchvision in the table), and the controls land anywhere from 0.959 to 1.019
   (median of per-round ratios 0.974-1.026). Five rows are below 0.99. ResNet-50 at batch 8
   (0.975) is beside its control (0.979). ResNet-18 (0.971, control 1.019; per round 0.988
   against 0.981) and MobileNetV2 (0.945, control 0.991; per round 0.974 against 0.991) fall in
@@ -1379,28 +1379,21 @@ DOC_NOTES = """## How to read it
   and in two parents measured once more netc faulted 94,000-98,000 times where torchvision
   faulted 20,000-71,000, then 48,000-55,000 where torchvision faulted 103,000-105,000: which
   one faults more follows each parent's heap (a forward of DenseNet-121 allocates and frees 905
-  times at batch 2, ResNeXt-50's 324, so where the heap ends moves more). The earlier run of
-  this section,
-  before the holds, put DenseNet-121 at 1.142 (control 1.032). The in-process rows, which
+  times at batch 2, ResNeXt-50's 324, so where the heap ends moves more). The in-process rows, which
   share one process, one set of weights and paired rounds, resolve 1%.
 - The rows marked "one pinned thread" (section "pinned") are measured the same way with every
   process on one thread pinned to the machine's last core, the other core left to the rest of
   the system, two placements per process and six parents. On this VM the system's own work
   (DAMON's kdamond pages cold memory out, system-wide) preempts one thread of a two-thread
   forward and the forward waits for it. In a quiet stretch a ResNet-18 process's forward times
-  spread 3% on one pinned thread (346-358 ms) against 7-11% on two threads minutes before; in
-  the table's run ResNet-18's spread 6% (350-371 ms) and ViT-B/16's 36%. 8 of the 12 rows are
+  spread 3% on one pinned thread (346-358 ms) against 7-11% on two threads; in the table
+  ResNet-18's spread 6% (350-371 ms) and ViT-B/16's 36%. 8 of the 12 rows are
   at 0.99 or above; ResNet-18 is 0.983 (control 1.001), ResNet-50 at batch 8 0.984 (1.011),
   ViT-B/16 0.975 (1.005) and Swin-T 0.972 (0.991). The controls land at 0.978-1.020 and the
-  medians of per-round ratios at 0.926-1.057 (controls 0.982-1.019). The run before put 10 of
-  the 12 at 0.99 or above, with ResNet-18 at 0.991, ViT-B/16 at 1.001 and Swin-T at 1.011, and
-  ResNet-50 at batch 1 (0.987) and ShuffleNetV2 (0.985) below, where this run has 1.008 and
-  1.001: rows move by 2-4% between runs, so these rows resolve a few percent, better than the
-  two-thread rows and still not 1%. The first pinned run, before DenseNet's lifetimes were
-  torchvision's, put DenseNet-121 at 0.921 (control 0.992; per round 0.946 against 0.995) with
-  29,679 faults a forward against torchvision's 3,913, netc's at most torchvision's in none of 6
-  parents; the run after the holds 1.030 (control 1.024), 5,379 faults against 4,041; the
-  table's 1.003 (control 0.999), 10,560 against 4,305, in one parent of six.
+  medians of per-round ratios at 0.926-1.057 (controls 0.982-1.019). Measured again, a row
+  differs by 2-4%, so these rows resolve a few percent, better than the two-thread rows and
+  still not 1%. DenseNet-121's row is 1.003 (control 0.999), with 10,560 faults a forward
+  against torchvision's 4,305, netc's at most torchvision's in one parent of six.
 - The rows "page faults per forward, median over parents" (section "heaps") count faults in 21
   parents for each model of the separate-process rows: each fresh parent forks torchvision's
   model, netc's and, as the control, torchvision's again with one `gc.collect()` after its
@@ -1416,9 +1409,9 @@ DOC_NOTES = """## How to read it
   (14,278.4 against 14,278.0), Swin-T's 4.7% (7,222 against 6,900) and DenseNet-121's 61%
   (50,383 against 31,293), though netc faulted at most as often as torchvision in 13 of
   DenseNet-121's 21 parents. In the same parent netc faults at most as often as torchvision in 8
-  to 18 of the 21, model by model. Even medians over 21 parents move between runs: the run
-  before this one put netc's median 3.6% below torchvision's for DenseNet-121 (55,390 against
-  57,432) and 11% below for Swin-T (6,985 against 7,817). The six-parent rows above say less
+  to 18 of the 21, model by model. Even a median over 21 parents is not a stable figure where
+  the faults spread widest: measured again, netc's median for DenseNet-121 and for Swin-T can
+  come out below torchvision's as well as above it. The six-parent rows above say less
   still: DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for
   netc in its parents. It is also why a separate-process row's control understates the noise in
   netc's ratio: the control's child of a parent gets torchvision's heap, faults and all, and
@@ -1427,7 +1420,7 @@ DOC_NOTES = """## How to read it
 - "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
   torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
   core 0 left to the system, the same processes, placements and parents per row (the
-  orchestrating process, which now keeps to core 0, was not pinned in that run). It is not a
+  orchestrating process was not pinned there). It is not a
   quieter machine for this: sharing the cache and memory bandwidth with up to eleven
   neighbours, a process's forward times spread 34-82% (ResNet-18 316-576 ms for torchvision),
   the controls land at 0.948-1.071 (per round 0.940-1.067) and 9 of the 12 rows at 0.99 or
@@ -1461,45 +1454,46 @@ DOC_NOTES = """## How to read it
   EfficientNet-B0, -B1, V2-S and V2-M, RegNetX/Y-400MF and -800MF, ConvNeXt-T and -S,
   DenseNet-161, MobileNetV3 small and large, MNASNet 0.5-1.3, ShuffleNetV2 x0.5 and x2.0,
   SqueezeNet 1.0, VGG-11, VGG-11-BN, VGG-16-BN, AlexNet, ViT-B/32, Swin-S and Swin V2-S.
-  Swin's and MaxViT's attention matched once their functions kept torchvision's locals (the
-  position bias a local of the caller, freed after the attention's own values) and MaxViT's
-  blocks were a module list (`module_lists: [blocks]`): torchvision's forward loops over them,
-  so the stem's output is freed after the first stage, where one module call held it through
-  all four. Five of the eight did not match before: the
-  generated code frees a value right after its last reader, while torchvision's Python keeps a
-  local until its function returns and frees a list's items last to first. DenseNet's layer
+  Swin's and MaxViT's attention match because their functions keep torchvision's locals (the
+  position bias a local of the caller, freed after the attention's own values), and MaxViT's
+  blocks are a module list (`module_lists: [blocks]`): torchvision's forward loops over them,
+  so the stem's output is freed after the first stage, where one module call would hold it
+  through all four. The generated code frees a value right after its last reader, while
+  torchvision's Python keeps a local until its function returns and frees a list's items last
+  to first; where that differs, the block types say so. DenseNet's layer
   keeps its concat until the bottleneck conv has run and the bottleneck until the layer
   returns; GoogLeNet's and Inception v3's modules and SqueezeNet's Fire free their branches in
-  reverse after the concat; ViT's encoder keeps its input until its layer norm returns. The
-  block types now say so (a node's `holds`), and the analysis counts it. DenseNet-121 at batch 8
-  on one thread, in processes forked from one parent, faulted 23,800-31,100 times a forward
-  after the first against torchvision's 0-9,400; with its lifetimes torchvision's, 0-11,800,
-  settling to 0-2,400 by the fourth forward as torchvision's settles to 0. What
+  reverse after the concat; ViT's encoder keeps its input until its layer norm returns (a
+  node's `holds`, which the analysis counts). Without the holds, DenseNet-121 at batch 8 on one
+  thread, in processes forked from one parent, faults 23,800-31,100 times a forward after the
+  first against torchvision's 0-9,400; with them 0-11,800, settling to 0-2,400 by the fourth
+  forward as torchvision's settles to 0. What
   still moves the faults is where each model's blocks land in the heap, which depends on what
   the process built before: in one process, ResNet-50 at batch 8 faulted 64,193 (torchvision)
   and 64,192 (netc) per forward built in that order, 57,069 and 56,762 built the other way
   round, and two torchvision models 72,307 and 67,923. Alone in fresh processes it is the same
-  lottery: for ResNet-50 netc faulted 60,899 times a forward against torchvision's 62,000 in one
-  run (throughput ratio 1.015), 64,192 against 57,998 in the next (0.936, control 0.969) and
-  59,472 against 57,050 in a third (0.977, control 1.018); 58,391 against 57,093 in the table's
-  (1.031, control 1.029).
+  lottery: the table's ResNet-50 row at batch 8 has netc at 56,088 faults a forward against
+  torchvision's 54,694 (0.975, control 0.979), and in other sets of parents netc's count has
+  fallen on either side of torchvision's (58,391-64,192 against 57,050-62,000, at throughput
+  ratios 0.936-1.031).
   In one process, with shared weights, four modules measured in turn (torchvision's, netc's,
   netc's forward called directly, torch.fx's trace of torchvision's) faulted 56,205-70,400 times
-  a forward, none of them consistently more than another. Over the parents of the table's
-  run, netc faulted at most as often as torchvision in 30 of the 66 rounds of the nine rows
-  that fault at all (ResNet-18 5 of 12, ResNet-50 3 of 12, ConvNeXt-T 6 of 6, EfficientNet-B0 1
-  of 6), the control in 58 (two torchvision models forked from one parent often tie). netc's
-  median over processes is above torchvision's for four models (by 0.7-5.7%), equal for two
-  and below for three (DenseNet-121 30,512 against 70,412): its module, built differently,
-  draws its own ticket in the heap's lottery, and rounds this few do not resolve "at most"
-  per model.
+  a forward, none of them consistently more than another. Over the parents of the table,
+  netc faulted at most as often as torchvision in 26 of the 66 rounds of the nine rows that
+  fault at all (ResNet-18 2 of 12, ResNet-50 4 of 12, ConvNeXt-T 5 of 6, DenseNet-121 and
+  Swin-T 1 of 6), the control in 54 (two torchvision models forked from one parent often tie).
+  netc's median over processes is above torchvision's for six models (DenseNet-121 62,397
+  against 36,033, Swin-T 7,224 against 5,902, the others by 0-3%), equal for one and below for
+  two (ConvNeXt-T 81,360 against 91,946, GoogLeNet 29,337 against 30,512): its module, built
+  differently, draws its own ticket in the heap's lottery, and rounds this few do not
+  resolve "at most" per model.
 - Building leaves the allocator as torchvision's constructors do. glibc raises its mmap
-  threshold to the largest block freed; when netc's layer prototypes had real tensors, the
-  first layer of each configuration allocated and freed a weight (9 MiB for ResNet-18's widest
-  conv), every later weight under that size went into the heap instead of pages of its own,
-  and ResNet-18 at batch 8 faulted 17,217 times a forward against torchvision's 14,125 in
-  children of the same parent (0.963). The prototypes are made on the meta device now, and
-  tests/test_lifetimes.py holds every build to freeing no block of 128 KiB or more.
+  threshold to the largest block freed, so a build that allocated and freed a large tensor (a
+  layer prototype with storage: 9 MiB for ResNet-18's widest conv) would put every later weight
+  under that size into the heap instead of pages of its own (ResNet-18 at batch 8 then faults
+  17,217 times a forward against torchvision's 14,125 in children of the same parent, 0.963).
+  netc makes its layer prototypes on the meta device, and tests/test_lifetimes.py holds every
+  build to freeing no block of 128 KiB or more.
 - The eager inference path, `compile(..., inference=True)`: BatchNorm folded into the convs,
   and the conv weights stored channels-last (compiler/layout.py). oneDNN's convolutions work in
   NHWC; given NCHW tensors PyTorch reorders every conv's input and output, with channels-last
@@ -1537,10 +1531,10 @@ DOC_NOTES = """## How to read it
   MobileNetV2, EfficientNet-B0, RegNetY-400MF, GoogLeNet and ShuffleNetV2 fault none outside
   the scope, ResNet-50 and DenseNet-121 11,000-17,000 times a forward and ConvNeXt-T 28,000;
   inside the scope none. Compiling takes 5-43 s a model on this machine.
-- DenseNet-121 runs faster than torchvision's with the same aten ops. The likely cause, not
-  measured apart: torchvision's dense block iterates a ModuleDict and appends to a list, and each
-  layer tests its input's type and its checkpointing flag in Python, where netc's generated
-  forward is straight-line code. ShuffleNet's construction ratio is the small-network fixed cost
+- DenseNet-121 dispatches torchvision's aten ops, though the two forwards differ in Python:
+  torchvision's dense block iterates a ModuleDict and appends to a list, and each layer tests
+  its input's type and its checkpointing flag in Python, where netc's generated forward is
+  straight-line code. ShuffleNet's construction ratio is the small-network fixed cost
   again (56 convs and BatchNorms, 2.3 M parameters).
 - The U-Net's activation memory: the analysis (`netc compile`'s last line, per sample) against
   what the running module holds at once, followed tensor by tensor (`compiler/measure.py`); 1.0
@@ -1553,7 +1547,7 @@ DOC_NOTES = """## How to read it
   The netc exporter writes the network from the IR without tracing, which is why it is the
   default; onnxruntime runs its file and the dynamo exporter's at the same speed.
 - onnxruntime's convolution kernels run ResNet-50 faster than its own large MatMul runs on this
-  CPU (AVX-512), so the MatMul figure understates the machine; it also moves between runs.
+  CPU (AVX-512), so the MatMul figure understates the machine; it also varies between measurements.
 """
 
 

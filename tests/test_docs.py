@@ -1,10 +1,14 @@
-"""The README and docs describe the software: their links resolve, performance.md is what the
-benchmark script generates from results.json, and none of them speaks of how netc was made."""
+"""The README and docs describe the software: their links resolve, the site builds strictly,
+the generated pages (ops, library, command line, performance) are what their generators write
+today, and none of them speaks of how netc was made."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +18,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+REGENERATE = "python docs/gen_reference.py"
 
 
 def test_links_to_files_resolve() -> None:
@@ -117,16 +122,16 @@ def test_the_docs_speak_of_the_software_not_its_making() -> None:
 
 
 def test_examples_check_compile_and_are_shown_verbatim() -> None:
-    """Every spec in docs/examples checks, compiles and runs, and the README shows it whole."""
+    """Every spec in docs/examples checks, compiles and runs, and a docs page shows it whole."""
     import torch
 
     import compiler
 
-    readme = (ROOT / "README.md").read_text()
+    pages = [doc.read_text() for doc in DOCS]
     examples = sorted((ROOT / "docs" / "examples").glob("*.yaml"))
     assert examples
     for path in examples:
-        assert path.read_text() in readme, path.name
+        assert any(path.read_text() in page for page in pages), path.name
         module = compiler.compile(path, seed=0).eval()
         graph = compiler.load_spec(path)
         with torch.no_grad():
@@ -146,3 +151,109 @@ def test_cores_for_side_by_side_rows_are_read_like_taskset_lists() -> None:
     for bad in ("x", "", f"{allowed[-1] + 1}"):
         with pytest.raises(argparse.ArgumentTypeError):
             run.parse_cores(bad)
+
+
+def _generator() -> Any:
+    """docs/gen_reference.py, imported by path (docs/ is no package)."""
+    spec = importlib.util.spec_from_file_location(
+        "gen_reference", ROOT / "docs" / "gen_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _assert_current(page: str, make: str) -> None:
+    fresh = getattr(_generator(), make)()
+    path = ROOT / page
+    saved = path.read_text() if path.exists() else ""
+    assert saved == fresh, f"{page} is stale: regenerate it with `{REGENERATE}`"
+
+
+def test_op_reference_is_generated_from_the_op_table() -> None:
+    _assert_current("docs/reference/ops.md", "op_reference")
+
+
+def test_library_page_is_generated_from_the_specs() -> None:
+    _assert_current("docs/reference/library.md", "library_reference")
+
+
+def test_command_reference_is_generated_from_the_parser() -> None:
+    _assert_current("docs/reference/cli.md", "command_reference")
+
+
+def test_the_generator_covers_every_op_command_and_network_without_torch() -> None:
+    """Run as CI and people run it (`--check`, a process of its own): it imports no torch, and
+    its pages name every op, every command and every library network."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['docs/gen_reference.py', '--check']\n"
+        "try:\n"
+        "    runpy.run_path('docs/gen_reference.py', run_name='__main__')\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "assert 'torch' not in sys.modules, 'the generator imported torch'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    from compiler.cli import build_parser
+    from compiler.library import read_library
+    from compiler.lookup import library_root
+    from compiler.ops import OPS
+
+    ops = (ROOT / "docs" / "reference" / "ops.md").read_text()
+    assert all(f"### `{name}`" in ops for name in OPS)
+    cli = (ROOT / "docs" / "reference" / "cli.md").read_text()
+    commands = next(a.choices for a in build_parser()._actions if a.choices and a.dest == "command")
+    assert commands and all(f"## netc {name}" in cli for name in commands)
+    library = (ROOT / "docs" / "reference" / "library.md").read_text()
+    entries = read_library(library_root(), names=True)
+    assert entries and all(f"| `{e.path}` |" in library for e in entries)
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+
+    def pages(nav: Any) -> list[str]:
+        if isinstance(nav, str):
+            return [nav]
+        items = nav.values() if isinstance(nav, dict) else nav
+        return [page for item in items for page in pages(item)]
+
+    listed = set(pages(config["nav"]))
+    docs = ROOT / "docs"
+    on_disk = {p.relative_to(docs).as_posix() for p in docs.rglob("*.md")}
+    assert on_disk - listed == set(), "add these pages to mkdocs.yml's nav"
+    assert listed - on_disk == set(), "mkdocs.yml's nav names pages that do not exist"
+
+
+def test_every_picture_is_shown_in_the_docs() -> None:
+    """Each rendered diagram in docs/images appears on a docs page (the diagrams page shows
+    them all; README shows most of them too)."""
+    pages = "".join(doc.read_text() for doc in DOCS if doc.name != "README.md")
+    for image in sorted((ROOT / "docs" / "images").glob("*.png")):
+        assert f"images/{image.name}" in pages, image.name
+
+
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    """mkdocs build --strict: a broken link, a missing anchor or a page outside the docs fails."""
+    try:
+        import material  # noqa: F401
+        import mkdocs  # noqa: F401
+    except ImportError as e:
+        pytest.fail(f"{e.name} is missing: pip install -e '.[test]'")
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
