@@ -53,6 +53,9 @@ def refusal(path: str, allowed: list[str]) -> str | None:
         )
     if not real.endswith(SPEC_SUFFIXES):
         return f"{via}is not a .yaml or .yml file"
+    root = next(r for r in allowed if inside(real, r))
+    if any(part.startswith(".") for part in os.path.relpath(real, root).split(os.sep)):
+        return f"{via}lies in a hidden folder or file (.git, .aws...), which a spec does not read"
     return None
 
 

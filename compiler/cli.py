@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -29,7 +30,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from .access import SEARCH_PATH
-from .errors import SpecError
+from .errors import SpecError, one_line, shown
 from .ir import Graph, dump
 from .load import Limits, load_spec
 from .summary import aligned, summary, table
@@ -78,6 +79,32 @@ EXAMPLES = {
 }
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} is less than {least}")
+        return value
+
+    return parse
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number above 0 (nan and inf are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
+    return value
+
+
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -99,19 +126,19 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-nodes",
-        type=int,
+        type=_count(1),
         default=Limits.max_nodes,
         help=f"refuse networks with more IR nodes (default {Limits.max_nodes:,})",
     )
     p.add_argument(
         "--max-params",
-        type=int,
+        type=_count(1),
         default=Limits.max_params,
         help=f"refuse networks with more parameters (default {Limits.max_params:,})",
     )
     p.add_argument(
         "--max-activation-mb",
-        type=int,
+        type=_count(1),
         default=Limits.max_activation_bytes >> 20,
         help="refuse networks whose activations for one sample exceed this "
         f"(default {Limits.max_activation_bytes >> 20:,} MiB)",
@@ -168,10 +195,24 @@ def cmd_check(args: argparse.Namespace) -> int:
             continue
         if not args.quiet:
             print(
-                f"ok: {path} ({g.name}: {g.params:,} params, "
+                f"ok: {one_line(path)} ({g.name}: {g.params:,} params, "
                 f"{g.macs:,} MACs, output {list(g.nodes[g.output].shape)})"
             )
     return status
+
+
+def _check_parser(sub: Any) -> None:
+    """The `netc check` command line."""
+    p = _command(
+        sub,
+        "check",
+        help="validate specs without building anything (no torch)",
+        description="Validate each SPEC: all errors at once, exit 2 if any.",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_check)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -214,6 +255,32 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compile_parser(sub: Any) -> None:
+    """The `netc compile` command line."""
+    p = _command(
+        sub,
+        "compile",
+        help="check a spec, build its module, print a per-stage table",
+        description="Check SPEC, build the torch module, and print params, MACs "
+        "and output shape per stage.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="network spec (YAML)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument(
+        "--zero-init-residual",
+        action="store_true",
+        help="zero the last BN of each residual branch (torchvision's option)",
+    )
+    p.add_argument(
+        "--print-module", action="store_true", help="also print the generated forward code"
+    )
+    _add_build_options(p)
+    p.add_argument("--onnx", metavar="FILE.onnx", help="also export (and validate) ONNX")
+    _add_export_options(p)
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_compile)
+
+
 def _weights_text(loaded: dict[str, Any], graph: Graph) -> str:
     """The load's report for the terminal, each entry the spec has located at its node."""
     from .weights import where
@@ -227,7 +294,7 @@ def _weights_text(loaded: dict[str, Any], graph: Graph) -> str:
         for k, v in differs.items()
     ]
     lines += [f"  kept as initialised, not in the checkpoint: {k}{where(graph, k)}" for k in absent]
-    lines += [f"  unused from the checkpoint: {k}" for k in unused]
+    lines += [f"  unused from the checkpoint: {one_line(k)}" for k in unused]
     pre = loaded.get("preprocess")
     if pre:
         lines.append(
@@ -255,7 +322,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         g = e.graph
         rows.append(
-            (e.path, g.name, g.family or "-", f"{g.params:,}", f"{g.macs / 1e9:.3f}", g.description)
+            (
+                one_line(e.path),
+                g.name,
+                g.family or "-",
+                f"{g.params:,}",
+                f"{g.macs / 1e9:.3f}",
+                one_line(g.description),
+            )
         )
     if args.json:
         data = [summary(e.graph) | {"spec": e.path} for e in entries if e.graph is not None]
@@ -264,6 +338,28 @@ def cmd_list(args: argparse.Namespace) -> int:
     for line in aligned(rows, right={3, 4}):
         print(line if len(line) <= args.width else line[: args.width - 3] + "...")
     return status
+
+
+def _list_parser(sub: Any) -> None:
+    """The `netc list` command line."""
+    p = _command(
+        sub,
+        "list",
+        help="list the networks of the spec library with their counts",
+        description="Load every network spec under FOLDER (default: netc's own library, "
+        "whose names every command accepts in place of a file) and print name, family, params, "
+        "GMACs and description.",
+    )
+    p.add_argument(
+        "folder",
+        nargs="?",
+        default=None,
+        metavar="FOLDER",
+        help="a folder of specs (default: the library shipped with netc, listed by name)",
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON list instead")
+    p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
+    p.set_defaults(func=cmd_list)
 
 
 def _diagram_of(args: argparse.Namespace) -> Any:
@@ -311,6 +407,48 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {args.output}")
     return EXIT_OK
+
+
+def _diagram_parser(sub: Any) -> None:
+    """The `netc diagram` command line."""
+    p = _command(
+        sub,
+        "diagram",
+        help="draw a network or a block type with Graphviz",
+        description="Draw SPEC (a network, or a block type file such as "
+        "specs/blocks/bottleneck.yaml) to OUT; the format comes from the extension "
+        "(svg, png, pdf need Graphviz's dot; .dot works without it). For a block file, "
+        "--set sets block parameters (e.g. --set stride=2 shows a projection).",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot"
+    )
+    p.add_argument(
+        "--detail",
+        choices=("stages", "blocks", "ops"),
+        default="stages",
+        help="network diagrams: one node per stage, per block, or per op",
+    )
+    p.add_argument("--block", metavar="TYPE", help="draw this block type as the network uses it")
+    p.add_argument(
+        "--max-blocks",
+        type=_count(1),
+        default=6,
+        help="--detail blocks: show at most this many blocks per stage (default 6)",
+    )
+    from exporters.options import DOT_TIMEOUT_S
+
+    p.add_argument(
+        "--dot-timeout",
+        type=_positive,
+        default=DOT_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"stop Graphviz's layout after this long (default {DOT_TIMEOUT_S:g})",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_diagram)
 
 
 def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
@@ -375,13 +513,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _export(args, graph, args.output)
 
 
+def _export_parser(sub: Any) -> None:
+    """The `netc export` command line."""
+    p = _command(
+        sub,
+        "export",
+        help="export ONNX, validated in onnxruntime",
+        description="Export SPEC to ONNX (eval mode, BatchNorm folded, dynamic batch, one file), "
+        "check it and compare onnxruntime with PyTorch at batches 1, 2, 5; the file is written "
+        "only if it passes.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
+    _add_build_options(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    _add_export_options(p)
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_export)
+
+
 def _add_export_options(p: argparse.ArgumentParser) -> None:
     from exporters.options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS
 
     p.add_argument(
-        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+        "--opset",
+        type=_count(1),
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset (default {DEFAULT_OPSET})",
     )
-    p.add_argument("--batch", type=int, default=2, help="batch of the example input (default 2)")
+    p.add_argument(
+        "--batch", type=_count(1), default=2, help="batch of the example input (default 2)"
+    )
     p.add_argument(
         "--exporter",
         choices=EXPORTERS,
@@ -412,6 +574,23 @@ def cmd_emit(args: argparse.Namespace) -> int:
         print(f"netc: error: cannot write {graph.name} as source: {e}", file=sys.stderr)
         return EXIT_FAILURE
     return _write_output(args.output, source, args.quiet)
+
+
+def _emit_parser(sub: Any) -> None:
+    """The `netc emit` command line."""
+    p = _command(
+        sub,
+        "emit",
+        help="write the network as standalone PyTorch source",
+        description="Write SPEC as one Python file that imports only torch: a class per block "
+        "type, one for the network (constructible with no arguments), and build(seed=...), which "
+        "gives the weights `netc compile --seed` gives. Written atomically.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.py")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_emit)
 
 
 def _write_output(path: str, text: str, quiet: bool) -> int:
@@ -465,6 +644,25 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK if result.equal else EXIT_FAILURE
 
 
+def _diff_parser(sub: Any) -> None:
+    """The `netc diff` command line."""
+    p = _command(
+        sub,
+        "diff",
+        help="compare two specs as networks",
+        description="Compare A with B (or with A under --set overrides) as networks: per stage "
+        "what changed (blocks, widths, strides, shortcut kinds), params / MACs / activation "
+        "memory before, after and the delta, nodes added and removed by module path, and "
+        "whether B loads A's checkpoint (keys that match, differ in shape, are new, are gone). "
+        "Exit status 0 when they are equal, 1 when they differ, 2 on a spec error.",
+    )
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B", nargs="?", help="default: A; --set applies to B")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_diff)
+
+
 def cmd_gradflow(args: argparse.Namespace) -> int:
     from .gradflow import measure, plot, table
 
@@ -473,6 +671,12 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     flows = []
     for g in graphs:
+        if not g.params:
+            print(
+                f"netc: error: {g.name} has no weights: there is no gradient to measure",
+                file=sys.stderr,
+            )
+            return EXIT_FAILURE
         if not args.json:
             print(f"measuring {g.name} ...", file=sys.stderr)
         flows.append(measure(g, steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr))
@@ -491,6 +695,31 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gradflow_parser(sub: Any) -> None:
+    """The `netc gradflow` command line."""
+    p = _command(
+        sub,
+        "gradflow",
+        help="plot each weight layer's gradient norm for one or more specs",
+        description="For each SPEC: build it (--seed), one batch of random inputs and labels, "
+        "cross-entropy, one backward; the L2 norm of every conv and linear weight's gradient, "
+        "input to output, plotted on one figure (relative depth, log scale) and tabled. With "
+        "--steps N the networks first take N SGD steps on random batches. The same data for "
+        "every spec. The format comes from the extension (png, svg, pdf).",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    p.add_argument(
+        "--steps", type=_count(0), default=0, help="SGD steps before measuring (default 0)"
+    )
+    p.add_argument("--batch", type=_count(1), default=8, help="batch size (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="weights and data seed (default 0)")
+    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate for --steps")
+    p.add_argument("--json", action="store_true", help="print the norms as JSON instead")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_gradflow)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import library_schema
 
@@ -501,9 +730,40 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return _write_output(args.output, text, args.quiet)
 
 
+def _schema_parser(sub: Any) -> None:
+    """The `netc schema` command line."""
+    p = _command(
+        sub,
+        "schema",
+        help="write the JSON Schema of the spec language, for editors",
+        description="Write a JSON Schema (draft 2020-12) of network specs, generated from the op "
+        "table, the spec keys, the library's block types and the shortcut kinds. With "
+        "yaml-language-server (VS Code's YAML extension) put `# yaml-language-server: "
+        "$schema=netc.schema.json` at the top of a spec: op names and attributes complete, "
+        "with their docs, and unknown keys and wrong types are flagged as you type.",
+    )
+    p.add_argument("-o", "--output", metavar="FILE.json", help="write here (default: stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.set_defaults(func=cmd_schema)
+
+
 def cmd_ir(args: argparse.Namespace) -> int:
     print(dump(_load(args, args.spec)), end="")
     return EXIT_OK
+
+
+def _ir_parser(sub: Any) -> None:
+    """The `netc ir` command line."""
+    p = _command(
+        sub,
+        "ir",
+        help="print the expanded IR graph, one node per line",
+        description="Print the IR of SPEC: every node with its inputs, "
+        "attributes and output shape.",
+    )
+    p.add_argument("spec", metavar="SPEC")
+    _add_spec_options(p)
+    p.set_defaults(func=cmd_ir)
 
 
 def _command(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
@@ -521,194 +781,24 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="commands: compile, check, export, diagram, emit, list, ir, schema, diff, gradflow "
         "(netc "
         "COMMAND "
-        "--help shows examples). Spec errors exit with status 2; see README.md for the spec "
-        "language.",
+        "--help shows examples). Spec errors exit with status 2; the spec language is in "
+        "docs/guide/language.md.",
     )
     parser.add_argument("--version", action="version", version=f"netc {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = _command(
-        sub,
-        "compile",
-        help="check a spec, build its module, print a per-stage table",
-        description="Check SPEC, build the torch module, and print params, MACs "
-        "and output shape per stage.",
-    )
-    p.add_argument("spec", metavar="SPEC", help="network spec (YAML)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    p.add_argument(
-        "--zero-init-residual",
-        action="store_true",
-        help="zero the last BN of each residual branch (torchvision's option)",
-    )
-    p.add_argument(
-        "--print-module", action="store_true", help="also print the generated forward code"
-    )
-    _add_build_options(p)
-    p.add_argument("--onnx", metavar="FILE.onnx", help="also export (and validate) ONNX")
-    _add_export_options(p)
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_compile)
-
-    p = _command(
-        sub,
-        "export",
-        help="export ONNX, validated in onnxruntime",
-        description="Export SPEC to ONNX (eval mode, BatchNorm folded, dynamic batch, one file), "
-        "check it and compare onnxruntime with PyTorch at batches 1, 2, 5; the file is written "
-        "only if it passes.",
-    )
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.onnx")
-    _add_build_options(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _add_export_options(p)
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_export)
-
-    p = _command(
-        sub,
-        "check",
-        help="validate specs without building anything (no torch)",
-        description="Validate each SPEC: all errors at once, exit 2 if any.",
-    )
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_check)
-
-    p = _command(
-        sub,
-        "list",
-        help="list the networks of the spec library with their counts",
-        description="Load every network spec under FOLDER (default: netc's own library, "
-        "whose names every command accepts in place of a file) and print name, family, params, "
-        "GMACs and description.",
-    )
-    p.add_argument(
-        "folder",
-        nargs="?",
-        default=None,
-        metavar="FOLDER",
-        help="a folder of specs (default: the library shipped with netc, listed by name)",
-    )
-    p.add_argument("--json", action="store_true", help="print a JSON list instead")
-    p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
-    p.set_defaults(func=cmd_list)
-
-    p = _command(
-        sub,
-        "diagram",
-        help="draw a network or a block type with Graphviz",
-        description="Draw SPEC (a network, or a block type file such as "
-        "specs/blocks/bottleneck.yaml) to OUT; the format comes from the extension "
-        "(svg, png, pdf need Graphviz's dot; .dot works without it). For a block file, "
-        "--set sets block parameters (e.g. --set stride=2 shows a projection).",
-    )
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file: .svg, .png, .pdf or .dot"
-    )
-    p.add_argument(
-        "--detail",
-        choices=("stages", "blocks", "ops"),
-        default="stages",
-        help="network diagrams: one node per stage, per block, or per op",
-    )
-    p.add_argument("--block", metavar="TYPE", help="draw this block type as the network uses it")
-    p.add_argument(
-        "--max-blocks",
-        type=int,
-        default=6,
-        help="--detail blocks: show at most this many blocks per stage (default 6)",
-    )
-    from exporters.options import DOT_TIMEOUT_S
-
-    p.add_argument(
-        "--dot-timeout",
-        type=float,
-        default=DOT_TIMEOUT_S,
-        metavar="SECONDS",
-        help=f"stop Graphviz's layout after this long (default {DOT_TIMEOUT_S:g})",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_diagram)
-
-    p = _command(
-        sub,
-        "emit",
-        help="write the network as standalone PyTorch source",
-        description="Write SPEC as one Python file that imports only torch: a class per block "
-        "type, one for the network (constructible with no arguments), and build(seed=...), which "
-        "gives the weights `netc compile --seed` gives. Written atomically.",
-    )
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.py")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_emit)
-
-    p = _command(
-        sub,
-        "ir",
-        help="print the expanded IR graph, one node per line",
-        description="Print the IR of SPEC: every node with its inputs, "
-        "attributes and output shape.",
-    )
-    p.add_argument("spec", metavar="SPEC")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_ir)
-
-    p = _command(
-        sub,
-        "diff",
-        help="compare two specs as networks",
-        description="Compare A with B (or with A under --set overrides) as networks: per stage "
-        "what changed (blocks, widths, strides, shortcut kinds), params / MACs / activation "
-        "memory before, after and the delta, nodes added and removed by module path, and "
-        "whether B loads A's checkpoint (keys that match, differ in shape, are new, are gone). "
-        "Exit status 0 when they are equal, 1 when they differ, 2 on a spec error.",
-    )
-    p.add_argument("a", metavar="A")
-    p.add_argument("b", metavar="B", nargs="?", help="default: A; --set applies to B")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_diff)
-
-    p = _command(
-        sub,
-        "gradflow",
-        help="plot each weight layer's gradient norm for one or more specs",
-        description="For each SPEC: build it (--seed), one batch of random inputs and labels, "
-        "cross-entropy, one backward; the L2 norm of every conv and linear weight's gradient, "
-        "input to output, plotted on one figure (relative depth, log scale) and tabled. With "
-        "--steps N the networks first take N SGD steps on random batches. The same data for "
-        "every spec. The format comes from the extension (png, svg, pdf).",
-    )
-    p.add_argument("specs", nargs="+", metavar="SPEC")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.png")
-    p.add_argument("--steps", type=int, default=0, help="SGD steps before measuring (default 0)")
-    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="weights and data seed (default 0)")
-    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate for --steps")
-    p.add_argument("--json", action="store_true", help="print the norms as JSON instead")
-    _add_spec_options(p)
-    p.set_defaults(func=cmd_gradflow)
-
-    p = _command(
-        sub,
-        "schema",
-        help="write the JSON Schema of the spec language, for editors",
-        description="Write a JSON Schema (draft 2020-12) of network specs, generated from the op "
-        "table, the spec keys, the library's block types and the shortcut kinds. With "
-        "yaml-language-server (VS Code's YAML extension) put `# yaml-language-server: "
-        "$schema=netc.schema.json` at the top of a spec: op names and attributes complete, "
-        "with their docs, and unknown keys and wrong types are flagged as you type.",
-    )
-    p.add_argument("-o", "--output", metavar="FILE.json", help="write here (default: stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p.set_defaults(func=cmd_schema)
+    for add in (
+        _compile_parser,
+        _export_parser,
+        _check_parser,
+        _list_parser,
+        _diagram_parser,
+        _emit_parser,
+        _ir_parser,
+        _diff_parser,
+        _gradflow_parser,
+        _schema_parser,
+    ):
+        add(sub)
     return parser
 
 
@@ -737,6 +827,26 @@ def _search_path(folders: list[str]) -> Iterator[None]:
             os.environ[SEARCH_PATH] = before
 
 
+class _Shown:
+    """A text stream that writes hidden characters escaped (errors.shown): whatever a command
+    prints (a file name, a checkpoint's key), no escape sequence reaches the terminal."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return int(self.stream.write(shown(text)))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def fileno(self) -> int:
+        return int(self.stream.fileno())
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
@@ -745,6 +855,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         installed = True
     except ValueError:  # not the main thread (main() called from a worker): no handler there
         installed = False
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
     try:
         with _search_path(getattr(args, "search_path", [])):
             return func(args)
@@ -759,5 +871,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILURE
     finally:
+        sys.stdout, sys.stderr = streams
         if installed:  # main() called in-process (tests): leave no handler behind
             signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

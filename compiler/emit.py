@@ -37,6 +37,23 @@ from .ops import OPS, InitContext
 from .pysource import access, assign, docstring, is_attribute, literal, string, variable
 
 
+def _argument(name: str) -> str:
+    """A constructor argument's name that shadows nothing the constructor reads (``nn``)."""
+    return name + "_" if name in _ARGUMENT_TAKEN else name
+
+
+# names the generated module defines besides its classes: the helpers it may copy from
+# compiler.modules, what it imports, and its own aliases
+_DEFINED = frozenset(
+    {n for n in vars(netc_modules) if not n.startswith("_")}
+    | {"Any", "Attrs", "Callable", "F", "InitContext", "OrderedDict", "annotations", "dataclass"}
+)
+
+
+# what a constructor reads besides its arguments
+_ARGUMENT_TAKEN = _DEFINED | {"torch", "nn", "self", "init"}
+
+
 class EmitError(Exception):
     """The network cannot be written as source (the message says which part and why)."""
 
@@ -155,6 +172,7 @@ class Emitter:
         self.helpers: list[Any] = []  # netc module classes and functions the file needs
         self.seen: set[Any] = set()  # helpers visited (one that calls itself is copied once)
         self.open: list[str] = []  # the classes of the parts being collected, outermost first
+        self.class_names: dict[tuple[str, str], str] = {}  # (kind, name) -> its class
         self.named_sequential = False  # a Sequential built from an OrderedDict is written
 
     # -- collecting ----------------------------------------------------------------------------
@@ -164,20 +182,20 @@ class Emitter:
         Its children's classes are registered first, so they are unified first."""
         block_type = self.block_types.get(part.path)
         if part.path == "":
-            key, doc, order = class_name(self.graph.name), self.graph.description, []
+            key, doc, order = self.unique(("network", ""), self.graph.name), "", []
+            doc = self.graph.description
         elif block_type is not None:
-            key, doc = class_name(block_type), f"A '{block_type}' block."
+            key, doc = self.unique(("block", block_type), block_type), f"A '{block_type}' block."
             order = list(self.graph.block_params.get(part.path, {}))
         else:
             # a part named as one it lies inside (MaxViT's layers.MBconv.layers) is another
             # class, named after the class it lies in (MBconvLayers)
             leaf = part.path.rsplit(".", 1)[-1]
-            key = class_name(leaf)
-            if key in self.open:
-                key = base = class_name(f"{self.open[-1]}_{leaf}")
-                count = 2
-                while key in self.open:
-                    key, count = f"{base}{count}", count + 1
+            name = leaf if class_name(leaf) not in self.open else f"{self.open[-1]}_{leaf}"
+            key = base = self.unique(("part", name), name)
+            count = 2
+            while key in self.open:
+                key, count = f"{base}{count}", count + 1
             doc, order = "", []
         self.open.append(key)
         try:
@@ -191,6 +209,18 @@ class Emitter:
         klass.instances.append(inst)
         klass.envs.append(self.graph.block_params.get(part.path, {}))
         return klass, len(klass.instances) - 1
+
+    def unique(self, source: tuple[str, str], name: str) -> str:
+        """The class name of ``source`` (the network, a block type or a part's name): made from
+        ``name``, with a number where another source has it already (a network and a block type
+        both called 'basic') or the module defines it (a block type named as a helper class)."""
+        if source not in self.class_names:
+            key = base = class_name(name)
+            count = 2
+            while key in self.class_names.values() or key in _DEFINED:
+                key, count = f"{base}{count}", count + 1
+            self.class_names[source] = key
+        return self.class_names[source]
 
     def instance(self, part: Part) -> Instance:
         steps: dict[str, Step] = {}
@@ -294,7 +324,7 @@ class Emitter:
         flags: dict[tuple[bool, ...], str] = {}
         for rel in order:
             if not all(present[rel]):
-                name = variable(rel.split(".")[0])
+                name = _argument(variable(rel.split(".")[0]))
                 klass.optional[rel] = flags.setdefault(present[rel], name)
         self.unify_inputs(klass, present)
         # constructor literals: one parameter per distinct vector of values
@@ -329,7 +359,7 @@ class Emitter:
         calls: list[tuple[int, Any]],
         flags: dict[tuple[bool, ...], str],
     ) -> None:
-        name = variable(rel)
+        name = _argument(variable(rel))
         if rel in klass.optional:
             flag = klass.optional[rel]
             if sum(f == flag for f in klass.optional.values()) == 1:  # the flag was only this
@@ -482,9 +512,10 @@ class Emitter:
             matches = all(
                 v is None or env.get(key) == v for env, v in zip(klass.envs, vector, strict=True)
             )
-            if key != "index" and matches and key not in klass.params and is_attribute(key):
+            usable = is_attribute(key) and key not in _ARGUMENT_TAKEN
+            if key != "index" and matches and key not in klass.params and usable:
                 return key
-        base = variable(label.replace(".", "_"))
+        base = _argument(variable(label.replace(".", "_")))
         name, k = base, 2
         while name in klass.params or name in klass.env_order:
             name, k = f"{base}_{k}", k + 1
@@ -648,12 +679,23 @@ class Emitter:
                 return "*xs"
             return names[int(r[1:])] if r.startswith("$") else local(r)
 
-        # a value must not shadow a name the file defines (DenseNet's stage ends in `concat`)
-        taken = {getattr(h, "__name__", "") for h in self.helpers} | {"torch", "nn", "F"}
+        # a value must not shadow a name the file defines (DenseNet's stage ends in `concat`),
+        # an argument or `self`, nor share a name with another value ('a-b' and 'a_b')
+        used = {getattr(h, "__name__", "") for h in self.helpers} | {"torch", "nn", "F"}
+        used |= {"self", "xs", *names}
+        given: dict[str, str] = {}
+
+        def fresh(base: str) -> str:
+            name, k = base if base not in used else base + "_", 2
+            while name in used:
+                name, k = f"{base}_{k}", k + 1
+            used.add(name)
+            return name
 
         def local(r: str) -> str:
-            name = variable(r)
-            return name + "_" if name in taken else name
+            if r not in given:
+                given[r] = fresh(variable(r))
+            return given[r]
 
         flags = self.optional_functions(klass)
         pieces: dict[tuple[Any, ...], str] = {}  # shared calls made so far -> their variable
@@ -671,7 +713,7 @@ class Emitter:
                     key = (step.function, tuple(ins), step.extra, flags.get(rel))
                     body = []
                     if key not in pieces:
-                        pieces[key] = f"{target}_pieces"
+                        pieces[key] = fresh(f"{target}_pieces")
                         body = _function_lines(step, ins, pieces[key])
                     body.append(f"{target} = {pieces[key]}[{step.item}]")
                 flag = flags.get(rel)

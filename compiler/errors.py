@@ -43,6 +43,12 @@ def shown(text: str, mark: str = "") -> str:
     return HIDDEN.sub(lambda m: mark or repr(m.group())[1:-1], text)
 
 
+def one_line(text: object) -> str:
+    """Untrusted text (a checkpoint's key, a file name) on one line of output: hidden
+    characters, newlines and tabs escaped, so it can neither forge a line nor move the cursor."""
+    return shown(str(text)).replace("\n", "\\n").replace("\t", "\\t")
+
+
 UNKNOWN = Loc("<unknown>", 0, 0)
 COMMAND_LINE = "<command line>"
 _SET = "--set "  # an override is shown as the user typed it: --set KEY=VALUE

@@ -54,7 +54,11 @@ def read_bytes(path: str, limit: int) -> bytes:
 
 
 class NotAFile(OSError):
-    """The path is something other than a regular file (a pipe, a socket, a device...)."""
+    """The path is something other than a regular file; ``kind`` says what ('a named pipe')."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is {kind}, not a spec file")
+        self.kind = kind
 
 
 _KINDS = {
@@ -73,7 +77,7 @@ def _read(path: str, limit: int) -> bytes:
     with os.fdopen(fd, "rb") as f:
         kind = stat.S_IFMT(os.fstat(fd).st_mode)
         if kind != stat.S_IFREG:
-            raise NotAFile(f"{path} is {_KINDS.get(kind, 'not a regular file')}, not a spec file")
+            raise NotAFile(path, _KINDS.get(kind, "not a regular file"))
         return f.read(limit)
 
 

@@ -2,9 +2,10 @@
 
 For each spec: the module from ``compile(seed=...)`` in train mode, one batch of random inputs
 and random labels, cross-entropy on the output (flattened per sample), one backward; the L2 norm
-of each conv and linear weight's gradient, in the order the layers run. With ``steps`` the model
-first takes that many SGD steps on fresh random batches and labels. The same data for every
-spec (same seed), so the curves compare the networks, not the draws.
+of each weight layer's gradient (conv, linear, attention: its weights taken together), in the
+order the layers run; a network that returns several values has them flattened side by side.
+With ``steps`` the model first takes that many SGD steps on fresh random batches and labels. The
+same data for every spec (same seed), so the curves compare the networks, not the draws.
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ def measure(
 
     module = build(graph, seed=seed).train()
     layers = [n.name for n in graph.nodes.values() if OPS[n.op].weighted]
-    weights: list[Any] = [module.get_submodule(p).weight for p in layers]
+    weights = [_weights_of(module, p) for p in layers]
     gen = torch.Generator().manual_seed(seed)
 
     def loss() -> torch.Tensor:
         x = torch.randn(batch, *graph.input_shape, generator=gen)
-        out = module(x).reshape(batch, -1)
+        got = module(x)
+        # several values (feature maps, training outputs beside the output): all of them,
+        # flattened side by side, so every branch gets a gradient
+        values = got if isinstance(got, (tuple, list)) else [got]
+        out = torch.cat([v.reshape(batch, -1) for v in values], dim=1)
         labels = torch.randint(0, out.shape[1], (batch,), generator=gen)
         return F.cross_entropy(out, labels)
 
@@ -67,8 +72,26 @@ def measure(
         optimiser.step()
     optimiser.zero_grad()
     loss().backward()
-    norms = [float(w.grad.norm()) if w.grad is not None else 0.0 for w in weights]
+    norms = [_grad_norm(ws) for ws in weights]
     return Flow(name=graph.name, layers=layers, norms=norms, steps=steps)
+
+
+def _weights_of(module: Any, path: str) -> list[Any]:
+    """The weight tensors of the layer at ``path``: a conv's or linear's ``weight``, an
+    attention's projection weights (``in_proj_weight``, ``qkv.weight``...), or a bare parameter
+    (a layer scale)."""
+    try:
+        layer = module.get_submodule(path)
+    except AttributeError:
+        return [module.get_parameter(path)]
+    named = list(layer.named_parameters())
+    return [p for n, p in named if n.rsplit(".", 1)[-1].endswith("weight")] or [p for _, p in named]
+
+
+def _grad_norm(weights: list[Any]) -> float:
+    """The L2 norm of the gradients of ``weights`` taken together (0 where none reached)."""
+    grads = [w.grad for w in weights if w.grad is not None]
+    return math.sqrt(sum(float(g.norm()) ** 2 for g in grads))
 
 
 def plot(flows: list[Flow], path: str) -> None:

@@ -37,10 +37,14 @@ def load_resolved(path: str, overrides: list[str] | None = None) -> Source:
     return src
 
 
-def _load_chain(path: str, chain: list[str], allowed: list[str], via: Loc | None = None) -> Source:
-    real = os.path.realpath(path)
+def _load_chain(
+    path: str, chain: list[str], allowed: list[str], via: Loc | None = None, real: str = ""
+) -> Source:
+    """Load ``path`` and what it extends; a base is opened by the ``real`` path its check
+    resolved (a symlink changed in between cannot lead the read elsewhere)."""
+    real = real or os.path.realpath(path)
     try:
-        src = load_file(path)
+        src = load_file(real if via is not None else path, shown_as=path)
     except SpecError as e:
         if via is not None and e.diagnostics and e.diagnostics[0].loc.line == 0:
             msg = e.diagnostics[0].message
@@ -66,7 +70,7 @@ def _load_chain(path: str, chain: list[str], allowed: list[str], via: Loc | None
             f"cannot extend: {shown_path(base_path)} {why}",
             f"name its folder with --path or {SEARCH_PATH} if you trust it",
         )
-    base = _load_chain(shown_path(base_path), [*chain, real], allowed, loc)
+    base = _load_chain(shown_path(base_path), [*chain, real], allowed, loc, fs.realpath(base_path))
     child = dict(src.data)
     del child["extends"]
     replace = child.pop("replace", [])

@@ -60,15 +60,15 @@ def read_text(path: str, shown_as: str | None = None) -> tuple[str, str]:
     if "\x00" in path:
         raise SpecError.at(where, "a file name cannot contain a NUL character")
     if not fs.exists(path):
-        raise SpecError.at(where, f"no such file: {path}")
+        raise SpecError.at(where, f"no such file: {name}")
     if fs.isdir(path):
-        raise SpecError.at(where, f"{path} is a directory, not a spec file")
+        raise SpecError.at(where, f"{name} is a directory, not a spec file")
     try:
         raw = fs.read_bytes(path, MAX_FILE_BYTES + 1)
     except fs.NotAFile as e:
-        raise SpecError.at(where, str(e)) from None
+        raise SpecError.at(where, f"{name} is {e.kind}, not a spec file") from None
     except OSError as e:  # unreadable, /proc/self/mem, a socket (ENXIO)...
-        raise SpecError.at(where, f"cannot read {path}: {e.strerror or e}") from None
+        raise SpecError.at(where, f"cannot read {name}: {e.strerror or e}") from None
     if len(raw) > MAX_FILE_BYTES:
         raise SpecError.at(
             where, f"file is too large: the cap for a spec is {MAX_FILE_BYTES} bytes"
@@ -167,7 +167,13 @@ class _Builder:
             return [self.value(item, (*path, i)) for i, item in enumerate(node.value)]
         if node.tag not in _SCALAR_TAGS:
             return self.bad_tag(node, path)
-        value = self.constructor.construct_object(node)
+        try:
+            value = self.constructor.construct_object(node)
+        except ValueError:  # an integer of thousands of digits (Python's conversion cap)
+            self.diags.error(
+                self.src.values[path], "number too long: a spec number has at most 4,300 digits"
+            )
+            return None
         if isinstance(value, float) and not math.isfinite(value):
             self.diags.error(self.src.values[path], f"{node.value!r}: spec numbers are finite")
         if isinstance(value, str):

@@ -70,6 +70,7 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "remove": ((bool,), "true or false", False),
     "nodes": ((dict,), "a mapping of named nodes", False),
 }
+MODULE_PART = re.compile(r"[A-Za-z0-9_-]+")  # one part of a module path ('block1-0')
 MAX_NAME = 128
 NETWORK_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
 STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
@@ -478,6 +479,13 @@ def _sections(c: _Checker, top: dict[str, Any]) -> list[tuple[str, list[Entry]]]
             path: Path = (section, name)
             entry: Entry | None
             if isinstance(data, dict) and "block" in data:
+                if not all(MODULE_PART.fullmatch(p) for p in name.split(".")):
+                    c.diags.error(
+                        c.src.key_loc(path),
+                        f"stage name {name!r} must be a module path: parts of letters, digits, "
+                        "'_' and '-' joined by '.'",
+                    )
+                    continue
                 entry = _stage(c, name, data, path, top.get("stage_defaults", {}))
             else:
                 entry = c.node(name, data, path, section)
@@ -494,6 +502,12 @@ def _inline_blocks(c: _Checker, top: dict[str, Any]) -> dict[str, BlockType]:
     out = {}
     for name, data in top.get("block_types", {}).items():
         prefix = ("block_types", name)
+        if not (name.isascii() and name.isidentifier()):
+            c.diags.error(
+                c.src.key_loc(prefix),
+                f"block type {name!r} must be a plain name (ASCII letters, digits, _)",
+            )
+            continue
         sub = Source(c.src.file, data, _sub(c.src.values, prefix), _sub(c.src.keys, prefix))
         bt = check_block(sub, c.diags, name)
         if bt:

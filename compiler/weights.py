@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import one_line
 from .ir import Graph
 
 WRAPPERS = ("state_dict", "model", "model_state", "net")  # common checkpoint nestings
@@ -55,7 +56,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     if odd:
         raise WeightsError(
             f"{path}: error: {len(odd)} entries are not plain tensors with data\n"
-            + _listed([f"{k}: {why}" for k, why in odd.items()])
+            + _listed([f"{one_line(k)}: {why}" for k, why in odd.items()])
         )
     return data
 
@@ -189,7 +190,7 @@ def _report(
     lines = [f"{path}: error: the checkpoint does not fit '{graph.name}' ({counts})"]
     limit = 12  # enough to see the pattern; the counts say how many there are
     lines += [f"  missing: {k}{where(graph, k)}" for k in missing[:limit]]
-    lines += [f"  unexpected: {k}" for k in unexpected[:limit]]
+    lines += [f"  unexpected: {one_line(k)}" for k in unexpected[:limit]]
     lines += [
         f"  wrong shape: {k}: checkpoint {list(state[k].shape)}, spec {list(own[k].shape)}"
         f"{where(graph, k)}"

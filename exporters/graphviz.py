@@ -156,7 +156,9 @@ def _digraph(name: str, rankdir: str = "TB") -> graphviz.Digraph:
 
 
 def _id(name: str) -> str:
-    return "n_" + name.replace(".", "_")
+    # the path itself ('a.b' and 'a_b' are two nodes; the quoting is graphviz's), never a ':',
+    # which DOT would read as a port
+    return "n_" + name
 
 
 # ---- blocks -----------------------------------------------------------------------------------

@@ -221,6 +221,11 @@ def export(
             f"the {exporter} exporter writes opset {MIN_OPSET[exporter]} or newer; "
             f"use --exporter torchscript for opset {opset}"
         )
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise ExportError(f"opset {opset} is newer than this onnx knows (at most {newest})")
     path = os.fspath(path)
     report = Report(
         spec=graph.name,

@@ -51,3 +51,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             f"fuzz: {sum(CASES.values()):,} cases ({parts}); crashes and hangs: "
             f"{len(fuzz_failed)} failing fuzz tests"
         )
+
+
+# the kinds of slow test; each is also `slow`, so `pytest -m "not slow"` is the development loop
+SLOW_KINDS = ("zoo", "export", "subprocess", "fuzz")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test of a slow kind (a module's `pytestmark`, or its own mark) is also marked slow."""
+    for item in items:
+        if any(item.get_closest_marker(kind) for kind in SLOW_KINDS):
+            item.add_marker(pytest.mark.slow)

@@ -49,6 +49,7 @@ print(json.dumps(seen))
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
     reason="the policy is glibc's; elsewhere keep_freed_memory yields False and changes nothing",
 )
+@pytest.mark.slow
 def test_freed_memory_is_kept_inside_the_block_only() -> None:
     out = subprocess.run(
         [sys.executable, "-c", _PROBE, str(ROOT)], capture_output=True, text=True, check=True

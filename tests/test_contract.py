@@ -33,6 +33,8 @@ from exporters.onnx import ExportError, export
 from exporters.options import EXPORTERS
 from tests.fuzz_counter import count
 
+pytestmark = pytest.mark.fuzz
+
 DEADLINE_MS = 20_000  # a case builds, runs forward and backward and exports
 
 

@@ -183,6 +183,7 @@ def test_command_reference_is_generated_from_the_parser() -> None:
     _assert_current("docs/reference/cli.md", "command_reference")
 
 
+@pytest.mark.subprocess
 def test_the_generator_covers_every_op_command_and_network_without_torch() -> None:
     """Run as CI and people run it (`--check`, a process of its own): it imports no torch, and
     its pages name every op, every command and every library network."""

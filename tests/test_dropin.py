@@ -21,6 +21,8 @@ from tests.conftest import ROOT, SPECS
 from tests.distributed_worker import SPEC, batch
 from tests.test_zoo import reference
 
+pytestmark = pytest.mark.zoo
+
 
 @pytest.fixture(scope="module")
 def pair() -> tuple[nn.Module, nn.Module]:

@@ -79,6 +79,7 @@ json.dump(seen, open(sys.argv[4], "w"))
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.zoo
 def test_emitted_source_is_the_compiled_network(name: str, tmp_path: Path) -> None:
     overrides, size = CASES[name]
     spec = SPECS / f"{name.removesuffix('_features').replace('_features', '')}.yaml"
@@ -88,6 +89,7 @@ def test_emitted_source_is_the_compiled_network(name: str, tmp_path: Path) -> No
     _check_emitted(graph, size, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_folded_network_emits_its_sequentials_by_name(tmp_path: Path) -> None:
     """Folding removes each BatchNorm from its Sequential (a conv-BN-activation [0, 1, 2] keeps
     0 and 2); the emitted source builds those from an OrderedDict, as the lowering does."""

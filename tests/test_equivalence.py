@@ -15,6 +15,8 @@ import compiler
 from tests.conftest import SPECS
 from tests.reference import TIMM, TORCHVISION
 
+pytestmark = pytest.mark.zoo
+
 
 def _torchvision(name: str, **kw: object) -> Callable[[], nn.Module]:
     def build() -> nn.Module:

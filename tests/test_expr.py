@@ -86,6 +86,7 @@ OPS = st.sampled_from(["+", "-", "*", "/", "//", "%", "**", "<", "==", " and ", 
 
 @settings(max_examples=2000, deadline=1000)
 @given(st.lists(st.tuples(ATOMS, OPS), min_size=1, max_size=12), ATOMS)
+@pytest.mark.fuzz
 def test_arbitrary_arithmetic_never_escapes(pairs: list[tuple[str, str]], last: str) -> None:
     count("expressions")
     text = "".join(a + o for a, o in pairs) + last

@@ -57,6 +57,7 @@ def test_a_block_or_a_node_may_be_an_output_and_order_is_kept() -> None:
 
 
 @pytest.mark.parametrize("exporter", ["netc", "dynamo"])
+@pytest.mark.export
 def test_onnx_export_with_several_outputs(exporter: str, tmp_path: Path) -> None:
     graph = compiler.load_spec(
         SPECS / "resnet18.yaml", ["outputs=[layer2, layer3, layer4]", "input=[3, 64, 64]"]

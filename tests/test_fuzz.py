@@ -25,6 +25,8 @@ from compiler.source import parse
 from tests.conftest import SPECS
 from tests.fuzz_counter import count
 
+pytestmark = pytest.mark.fuzz
+
 DEADLINE_MS = 5000  # "never more than a few seconds" per case
 
 

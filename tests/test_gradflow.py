@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import compiler
 from compiler.gradflow import measure
 from compiler.ops import OPS
@@ -46,3 +48,20 @@ def test_bad_input(tmp_path: Path) -> None:
     code, _, err = run_cli("gradflow", "cifar/resnet20", "-o", str(tmp_path / "no" / "g.png"))
     assert code == 1 and "cannot write" in err
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.zoo
+def test_attention_layers_and_several_outputs_have_their_norms() -> None:
+    # ViT's attention keeps its projections in in_proj_weight, not weight; GoogLeNet returns its
+    # auxiliary classifiers beside the output in train mode, a backbone a list of feature maps
+    vit = measure(compiler.load_spec("vit_b_16", ["input=[3, 32, 32]", "params.patch=16"]))
+    attention = [k for k, p in enumerate(vit.layers) if p.endswith("self_attention")]
+    assert len(attention) == 12
+    assert vit.norms[-1] > 0  # the head; its zero weights stop every gradient before it
+    swin = measure(compiler.load_spec("swin_t", ["input=[3, 64, 64]"]), steps=1)
+    assert all(n > 0 for n in swin.norms) and len(swin.norms) == len(swin.layers)
+    aux = measure(compiler.load_spec("googlenet", ["input=[3, 96, 96]"]))
+    assert all(n > 0 for n in aux.norms)  # the auxiliary heads' layers too
+    backbone = compiler.load_spec("resnet18", ["input=[3, 32, 32]", "outputs=[layer2, layer4]"])
+    flow = measure(backbone)
+    assert flow.layers[-1].startswith("layer4") and all(n > 0 for n in flow.norms)

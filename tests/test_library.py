@@ -53,6 +53,7 @@ def test_spec_files_leave_out_block_folders() -> None:
     assert not any("/blocks/" in f for f in files)
 
 
+@pytest.mark.slow
 def test_netc_list(in_root: Path) -> None:
     code, out, err = run_cli("list")
     assert code == 0, err

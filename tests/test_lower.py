@@ -122,6 +122,7 @@ def test_jit_trace_and_torch_export(tiny: torch.nn.Module) -> None:
     assert torch.allclose(exported.module()(x), tiny(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_torch_compile(tiny: torch.nn.Module) -> None:
     x = torch.randn(2, 3, 32, 32)
     compiled = torch.compile(tiny)

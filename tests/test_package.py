@@ -13,6 +13,8 @@ import pytest
 from compiler.library import spec_files
 from tests.conftest import ROOT, SPECS
 
+pytestmark = pytest.mark.subprocess
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -14,6 +14,8 @@ from tests.conftest import SPECS
 from tests.paper_models import CifarResNet, PaperResNet, PreActResNet
 from tests.reference import HE2015_CIFAR10, HE2016_PREACT_CIFAR10
 
+pytestmark = pytest.mark.zoo
+
 CIFAR = SPECS / "cifar"
 PAPER = SPECS / "paper"
 

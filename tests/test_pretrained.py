@@ -86,6 +86,7 @@ def test_a_named_set_and_a_spec_that_says_whose_weights_it_takes(
     assert m.meta["weights"]["source"] == "MobileNet_V3_Small_Weights.IMAGENET1K_V1"
 
 
+@pytest.mark.zoo
 def test_published_weights_build_the_network_torchvision_builds_for_them(
     torch_home: Path,
 ) -> None:

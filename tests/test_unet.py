@@ -18,6 +18,8 @@ from tests.conftest import SPECS
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
 from tests.unet_reference import UNet
 
+pytestmark = pytest.mark.zoo
+
 PAPER = SPECS / "unet" / "unet.yaml"
 PADDED = SPECS / "unet" / "unet_padded.yaml"
 # (spec, reference arguments, a reduced input side: the paper's valid convolutions need

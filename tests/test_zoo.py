@@ -25,6 +25,8 @@ from tests.conftest import SPECS
 from tests.reference import ZOO
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
 
+pytestmark = pytest.mark.zoo
+
 SIZE = 64  # outputs are compared at 64x64 (every family downsamples by 32: a 2x2 map at the end)
 # Inception v3's valid convolutions need 75x75 (its smallest input); its auxiliary classifier,
 # which runs in training, needs the 17x17 grid of a 299x299 input; MaxViT's 7x7 windows and grid

@@ -8,15 +8,15 @@ lowered.
 from __future__ import annotations
 
 import keyword
-import re
 from collections.abc import Callable, Iterator
 
 from ..errors import UNKNOWN, Diagnostic, SpecError
 from ..ir import INPUT, Graph, Node
 from ..ops import OPS
+from ..spec import MODULE_PART
 
 Rule = Callable[[Graph, Node, set[str]], Iterator[str]]
-_PART = re.compile(r"[A-Za-z0-9_-]+")
+_PART = MODULE_PART
 
 
 def _known_op(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
@@ -51,6 +51,8 @@ def _name(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
     for p in n.name.split("."):
         if keyword.iskeyword(p):
             yield f"'{p}' is a Python keyword and cannot name a module; rename it"
+        elif p == "self":  # generated forwards read their modules through it
+            yield "'self' cannot name a module; rename it"
 
 
 def _path_prefix(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:

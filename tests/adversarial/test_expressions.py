@@ -208,6 +208,7 @@ EXPRESSIONS = st.recursive(LEAVES, _grammar, max_leaves=10)
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(EXPRESSIONS)
+@pytest.mark.fuzz
 def test_expressions_from_the_grammar_finish_with_a_value_or_an_expr_error(
     run: Worker, text: str
 ) -> None:

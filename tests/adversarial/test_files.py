@@ -193,3 +193,14 @@ def test_aliases_nested_past_the_cap_are_refused() -> None:
 
     with pytest.raises(SpecError, match="nested deeper than 48 levels once aliases are expanded"):
         parse("\n".join(lines), "alias.yaml")
+
+
+def test_hidden_folders_inside_the_spec_folder_are_not_read(project: Path) -> None:
+    # a spec saved in $HOME must not read ~/.circleci/cli.yml or ~/.aws/*.yaml
+    (project / ".circleci").mkdir()
+    (project / ".circleci" / "cli.yml").write_text(f"token: {SECRET}\n")
+    spec = project / "net.yaml"
+    spec.write_text("extends: .circleci/cli.yml\nname: net\n")
+    code, out = _check(spec)
+    assert code == 2 and "lies in a hidden folder or file" in out
+    assert "SECRET" not in out and "token" not in out

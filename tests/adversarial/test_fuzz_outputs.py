@@ -29,6 +29,8 @@ from tests.conftest import require_dot, run_cli
 from tests.fuzz_counter import count
 from tests.test_fuzz import fuzz
 
+pytestmark = pytest.mark.fuzz
+
 NET = """\
 name: {name}
 description: {description}

@@ -120,6 +120,7 @@ READ_ONLY_COMMANDS = ["export -o", "export --report", "compile --onnx", "emit -o
 AS_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 
+@pytest.mark.subprocess
 def test_a_read_only_folder_is_one_line(tmp_path: Path) -> None:
     root = os.geteuid() == 0
     if root and shutil.which(AS_USER[0]) is None:
@@ -223,6 +224,7 @@ sys.exit(main(["export", sys.argv[1], "-o", sys.argv[2]]))
 
 
 @pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.subprocess
 def test_a_signal_during_an_export_leaves_no_temporary_file(
     sig: signal.Signals, status: int, tmp_path: Path
 ) -> None:

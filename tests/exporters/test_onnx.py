@@ -15,6 +15,8 @@ from compiler.folding import fold_module
 from exporters.onnx import ExportError, export, spec_hash
 from tests.conftest import SPECS, run_cli
 
+pytestmark = pytest.mark.export
+
 SMALL = ["input=[3, 64, 64]"]  # the op set is what matters here; resnet50 is also done at 224
 FAMILIES = {
     "resnet18": ("resnet18.yaml", SMALL),

@@ -15,6 +15,8 @@ from exporters.onnx import ExportError, export
 from tests.conftest import SPECS, run_cli
 from tests.exporters.test_onnx import FAMILIES, build, calibrated
 
+pytestmark = pytest.mark.export
+
 EVERY_OP = Path(__file__).resolve().parent.parent / "specs" / "every_op.yaml"
 
 
