@@ -1074,7 +1074,7 @@ def main() -> int:
     CORES[:] = args.cores or []
     if args.other_machine:
         data = _with_other(json.loads(Path(args.json).read_text()), args.other_machine)
-        from exporters.atomic import write_text
+        from compiler.atomic import write_text
 
         write_text(args.json, json.dumps(data, indent=2) + "\n")
         write_doc(data, DOC)
@@ -1106,7 +1106,7 @@ def main() -> int:
             subprocess.run(cmd + (["--quick"] if args.quick else []), check=True)
             ROWS.extend(json.loads(Path(out.name).read_text()))
     info["seconds"] = time.perf_counter() - start
-    from exporters.atomic import write_text
+    from compiler.atomic import write_text
 
     data: dict[str, Any] = {"machine": info, "rows": ROWS}
     if args.merge and args.only:
@@ -1569,7 +1569,7 @@ def _other_machine(other: dict[str, Any]) -> list[str]:
 
 def write_doc(data: dict[str, Any], path: Path) -> None:
     """docs/performance.md from a results.json: the machine, a table per section, notes."""
-    from exporters.atomic import write_text
+    from compiler.atomic import write_text
 
     lines = [DOC_INTRO.format(**data["machine"])]
     for again in data["machine"].get("measured_again", []):

@@ -595,7 +595,7 @@ def _emit_parser(sub: Any) -> None:
 
 def _write_output(path: str, text: str, quiet: bool) -> int:
     """Write a command's text output atomically; the exit status."""
-    from exporters.atomic import write_text
+    from .atomic import write_text
 
     try:
         write_text(path, text)
@@ -615,7 +615,7 @@ def _cannot_write(path: str, e: OSError) -> int:
 def _writable(*paths: str | None) -> bool:
     """Whether every output path given may be written (exporters.atomic.check_target); the
     first that may not is reported. Checked before the work, which can take minutes."""
-    from exporters.atomic import check_target
+    from .atomic import check_target
 
     for path in paths:
         if path is None:

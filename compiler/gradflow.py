@@ -102,7 +102,7 @@ def plot(flows: list[Flow], path: str) -> None:
     matplotlib.use("Agg")  # no display: files only
     import matplotlib.pyplot as plt
 
-    from exporters.atomic import atomic_path
+    from .atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     for f in flows:

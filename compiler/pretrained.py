@@ -149,7 +149,7 @@ def _sha256(path: str) -> str:
 def _download(url: str, path: str) -> None:
     """``url`` to ``path`` through a temporary file beside it; the sha256 must start with the
     hash in the file name, as torch.hub checks."""
-    from exporters.atomic import atomic_path
+    from .atomic import atomic_path
 
     expected = _HASH.search(os.path.basename(path))
     digest = hashlib.sha256()

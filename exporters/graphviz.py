@@ -23,10 +23,10 @@ from typing import Any
 
 import graphviz
 
+from compiler.atomic import write_bytes, write_text
 from compiler.ir import INPUT, Graph, Node
 from compiler.ops import OPS, channels
 
-from .atomic import write_bytes, write_text
 from .options import DOT_TIMEOUT_S, MAX_STATEMENTS
 
 FORMATS = ("svg", "png", "pdf", "dot")

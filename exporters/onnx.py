@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from compiler import __version__
+from compiler.atomic import atomic_path, write_text
 from compiler.ir import Graph
 
-from .atomic import atomic_path, write_text
 from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET, output_names
 
 BATCHES = (1, 2, 5)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -27,3 +29,23 @@ def test_load_spec_and_check_do_not_import_torch() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_compiler_never_imports_the_exporters() -> None:
+    # exporters/ imports compiler/, so the arrow runs one way; only the command line, which
+    # offers every command, reaches down into exporters/
+    root = Path(__file__).resolve().parent.parent / "compiler"
+    found = []
+    for path in root.rglob("*.py"):
+        if path.name == "cli.py" and path.parent == root:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith("exporters")]
+    assert found == []

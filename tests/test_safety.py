@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import compiler
+from compiler.atomic import atomic_path, write_text
 from compiler.errors import SpecError
-from exporters.atomic import atomic_path, write_text
 from tests.conftest import ROOT, SPECS, run_cli
 
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "execfile", "input"}

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import exporters.onnx as onnx_exporter
-from exporters.atomic import TMP_PREFIX, TMP_SUFFIX, atomic_path
+from compiler.atomic import TMP_PREFIX, TMP_SUFFIX, atomic_path
 from tests.conftest import ROOT, TESTS, run_cli
 
 TINY = str(TESTS / "specs" / "tiny.yaml")
