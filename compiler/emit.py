@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import modules as netc_modules
+from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
 from .ir import Graph, Node
 from .lower import (
     Part,
@@ -56,59 +57,6 @@ _ARGUMENT_TAKEN = _DEFINED | {"torch", "nn", "self", "init"}
 
 class EmitError(Exception):
     """The network cannot be written as source (the message says which part and why)."""
-
-
-# ---- constructor calls with literal values, unified across instances ------------------------
-
-
-@dataclass
-class Call:
-    """A constructor call: ``func(*args, **kwargs)``; leaves of the tree are literal values."""
-
-    func: str
-    args: list[Any] = field(default_factory=list)
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    defaults: dict[str, Any] = field(default_factory=dict)  # written only when they differ
-
-
-@dataclass(frozen=True)
-class BuiltBy:
-    """A module that a generated class builds: the class's name, and which of its instances."""
-
-    klass: str
-    index: int
-
-
-TUPLE = ""  # a Call of no function: a tuple literal
-
-
-@dataclass
-class Slot:
-    """A literal that differs between a class's instances: a constructor argument."""
-
-    name: str
-
-
-def _leaf_call(module: Any) -> Call:
-    """The torch.nn constructor call that rebuilds ``module`` (from its signature and the
-    attributes of the same names)."""
-    cls = type(module)
-    prefix = "nn." if cls.__module__.startswith("torch.nn") else ""
-    call = Call(prefix + cls.__name__)
-    for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in ("device", "dtype"):
-            continue
-        value = getattr(module, name)
-        if name == "bias" and not isinstance(value, bool):
-            value = value is not None
-        if isinstance(value, tuple) and value and all(v == value[0] for v in value):
-            value = value[0]  # (3, 3) -> 3: the constructors take either
-        if param.default is param.empty:
-            call.args.append(value)
-        else:
-            call.kwargs[name] = value
-            call.defaults[name] = param.default
-    return call
 
 
 # ---- the steps of a generated class ---------------------------------------------------------
@@ -269,7 +217,7 @@ class Emitter:
     def leaf(self, module: Any) -> Call:
         if type(module).__module__ == netc_modules.__name__:
             self.need(type(module))
-        return _leaf_call(module)
+        return leaf_call(module)
 
     def need(self, thing: Any) -> None:
         """Copy a helper of netc's into the source, after the helpers it calls by name."""
@@ -637,7 +585,7 @@ class Emitter:
                     made.add(holder)
                     kind = "nn.ModuleList()" if holder in lists else "nn.Module()"
                     lines.append(assign("self", holder, kind))
-            text = _render(call)
+            text = render(call)
             if rel in klass.optional and not isinstance(call, Slot):
                 text = f"{text} if {klass.optional[rel]} else None"
             lines.append(assign("self", rel, text))
@@ -794,43 +742,6 @@ def _type_of(klass: Klass, param: str) -> str:
     if any(v.get(param) is None for v in klass.values):
         return f"{param}: {kind} | None = None"
     return f"{param}: {kind}"
-
-
-def _render(value: Any) -> str:
-    if isinstance(value, Slot):
-        return value.name
-    if isinstance(value, Call):
-        parts = [_render(a) for a in value.args]
-        if value.func == TUPLE:
-            return f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
-        parts += [
-            f"{k}={_render(v)}"
-            for k, v in value.kwargs.items()
-            if isinstance(v, Slot) or k not in value.defaults or v != value.defaults[k]
-        ]
-        text = f"{value.func}({', '.join(parts)})"
-        if value.func == "nn.Sequential" and len(parts) > 1:
-            inner = ",\n".join(f"            {p}" for p in _runs(value.args))
-            return f"nn.Sequential(\n{inner},\n        )"
-        return text
-    return literal(value)
-
-
-def _runs(calls: list[Any]) -> list[str]:
-    """Sequential members; a run of identical calls is written once, repeated."""
-    out: list[str] = []
-    texts = [_render(c) for c in calls]
-    k = 0
-    while k < len(texts):
-        j = k
-        while j + 1 < len(texts) and texts[j + 1] == texts[k]:
-            j += 1
-        count = j - k + 1
-        out.append(texts[k] if count < 3 else f"*[{texts[k]} for _ in range({count})]")
-        if count == 2:
-            out.append(texts[k])
-        k = j + 1
-    return out
 
 
 def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
