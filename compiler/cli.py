@@ -18,25 +18,35 @@ Exit status: 0 success, 2 a spec error (located messages on stderr), 1 any other
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from types import FrameType
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from . import __version__
 from .access import SEARCH_PATH
-from .errors import SpecError, one_line, shown
+from .cli_support import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SPEC,
+    EXIT_TERMINATED,
+    Shown,
+    Terminated,
+    at_least,
+    cannot_write,
+    on_sigterm,
+    positive,
+    search_path,
+    writable,
+    write_output,
+)
+from .errors import SpecError, one_line
 from .ir import Graph, dump
 from .load import Limits, load_spec
 from .summary import aligned, summary, table
-
-EXIT_OK, EXIT_FAILURE, EXIT_SPEC = 0, 1, 2
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM, as a shell reports
 
 # shown under each command's --help
 EXAMPLES = {
@@ -79,32 +89,6 @@ EXAMPLES = {
 }
 
 
-def _count(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``least``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{value} is less than {least}")
-        return value
-
-    return parse
-
-
-def _positive(text: str) -> float:
-    """An argparse type: a finite number above 0 (nan and inf are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number above 0")
-    return value
-
-
 def _add_spec_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--set",
@@ -126,19 +110,19 @@ def _add_spec_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-nodes",
-        type=_count(1),
+        type=at_least(1),
         default=Limits.max_nodes,
         help=f"refuse networks with more IR nodes (default {Limits.max_nodes:,})",
     )
     p.add_argument(
         "--max-params",
-        type=_count(1),
+        type=at_least(1),
         default=Limits.max_params,
         help=f"refuse networks with more parameters (default {Limits.max_params:,})",
     )
     p.add_argument(
         "--max-activation-mb",
-        type=_count(1),
+        type=at_least(1),
         default=Limits.max_activation_bytes >> 20,
         help="refuse networks whose activations for one sample exceed this "
         f"(default {Limits.max_activation_bytes >> 20:,} MiB)",
@@ -217,7 +201,7 @@ def _check_parser(sub: Any) -> None:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     graph = _load(args, args.spec)
-    if args.onnx and not _writable(args.onnx, args.report):
+    if args.onnx and not writable(args.onnx, args.report):
         return EXIT_FAILURE
     from . import compile as build
     from .weights import WeightsError
@@ -395,7 +379,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
     from exporters.graphviz import RenderError, render
 
     dot = _diagram_of(args)
-    if not _writable(args.output):
+    if not writable(args.output):
         return EXIT_FAILURE
     try:
         render(dot, args.output, timeout=args.dot_timeout)
@@ -403,7 +387,7 @@ def cmd_diagram(args: argparse.Namespace) -> int:
         print(f"netc: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
     except OSError as e:
-        return _cannot_write(args.output, e)
+        return cannot_write(args.output, e)
     if not args.quiet:
         print(f"wrote {args.output}")
     return EXIT_OK
@@ -433,7 +417,7 @@ def _diagram_parser(sub: Any) -> None:
     p.add_argument("--block", metavar="TYPE", help="draw this block type as the network uses it")
     p.add_argument(
         "--max-blocks",
-        type=_count(1),
+        type=at_least(1),
         default=6,
         help="--detail blocks: show at most this many blocks per stage (default 6)",
     )
@@ -441,7 +425,7 @@ def _diagram_parser(sub: Any) -> None:
 
     p.add_argument(
         "--dot-timeout",
-        type=_positive,
+        type=positive,
         default=DOT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"stop Graphviz's layout after this long (default {DOT_TIMEOUT_S:g})",
@@ -487,7 +471,7 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
                 _write_report(e.report, args.report)
         return EXIT_FAILURE
     except OSError as e:  # the output became unwritable after the check, or the disk is full
-        return _cannot_write(output, e)
+        return cannot_write(output, e)
     if not args.quiet:
         print(report.text())
     if args.report:
@@ -502,13 +486,13 @@ def _write_report(report: Any, path: str) -> int:
     try:
         write_report(report, path)
     except OSError as e:
-        return _cannot_write(path, e)
+        return cannot_write(path, e)
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     graph = _load(args, args.spec)
-    if not _writable(args.output, args.report):
+    if not writable(args.output, args.report):
         return EXIT_FAILURE
     return _export(args, graph, args.output)
 
@@ -537,12 +521,12 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "--opset",
-        type=_count(1),
+        type=at_least(1),
         default=DEFAULT_OPSET,
         help=f"ONNX opset (default {DEFAULT_OPSET})",
     )
     p.add_argument(
-        "--batch", type=_count(1), default=2, help="batch of the example input (default 2)"
+        "--batch", type=at_least(1), default=2, help="batch of the example input (default 2)"
     )
     p.add_argument(
         "--exporter",
@@ -573,7 +557,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     except EmitError as e:
         print(f"netc: error: cannot write {graph.name} as source: {e}", file=sys.stderr)
         return EXIT_FAILURE
-    return _write_output(args.output, source, args.quiet)
+    return write_output(args.output, source, args.quiet)
 
 
 def _emit_parser(sub: Any) -> None:
@@ -591,41 +575,6 @@ def _emit_parser(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     _add_spec_options(p)
     p.set_defaults(func=cmd_emit)
-
-
-def _write_output(path: str, text: str, quiet: bool) -> int:
-    """Write a command's text output atomically; the exit status."""
-    from .atomic import write_text
-
-    try:
-        write_text(path, text)
-    except OSError as e:
-        return _cannot_write(path, e)
-    if not quiet:
-        print(f"wrote {path}")
-    return EXIT_OK
-
-
-def _cannot_write(path: str, e: OSError) -> int:
-    """Say that ``path`` cannot be written, and why, in one line; the exit status."""
-    print(f"netc: error: cannot write {path}: {e.strerror or e}", file=sys.stderr)
-    return EXIT_FAILURE
-
-
-def _writable(*paths: str | None) -> bool:
-    """Whether every output path given may be written (exporters.atomic.check_target); the
-    first that may not is reported. Checked before the work, which can take minutes."""
-    from .atomic import check_target
-
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            check_target(path)
-        except OSError as e:
-            _cannot_write(path, e)
-            return False
-    return True
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -667,7 +616,7 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
     from .gradflow import measure, plot, table
 
     graphs = [_load(args, spec) for spec in args.specs]
-    if not _writable(args.output):
+    if not writable(args.output):
         return EXIT_FAILURE
     flows = []
     for g in graphs:
@@ -683,7 +632,7 @@ def cmd_gradflow(args: argparse.Namespace) -> int:
     try:
         plot(flows, args.output)
     except OSError as e:
-        return _cannot_write(args.output, e)
+        return cannot_write(args.output, e)
     except ValueError as e:  # matplotlib: a format it does not know
         print(f"netc: error: cannot write {args.output}: {e}", file=sys.stderr)
         return EXIT_FAILURE
@@ -710,11 +659,11 @@ def _gradflow_parser(sub: Any) -> None:
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("-o", "--output", required=True, metavar="FILE.png")
     p.add_argument(
-        "--steps", type=_count(0), default=0, help="SGD steps before measuring (default 0)"
+        "--steps", type=at_least(0), default=0, help="SGD steps before measuring (default 0)"
     )
-    p.add_argument("--batch", type=_count(1), default=8, help="batch size (default 8)")
+    p.add_argument("--batch", type=at_least(1), default=8, help="batch size (default 8)")
     p.add_argument("--seed", type=int, default=0, help="weights and data seed (default 0)")
-    p.add_argument("--lr", type=_positive, default=0.01, help="SGD learning rate for --steps")
+    p.add_argument("--lr", type=positive, default=0.01, help="SGD learning rate for --steps")
     p.add_argument("--json", action="store_true", help="print the norms as JSON instead")
     _add_spec_options(p)
     p.set_defaults(func=cmd_gradflow)
@@ -727,7 +676,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
     if args.output in (None, "-"):
         print(text, end="")
         return EXIT_OK
-    return _write_output(args.output, text, args.quiet)
+    return write_output(args.output, text, args.quiet)
 
 
 def _schema_parser(sub: Any) -> None:
@@ -802,63 +751,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(SystemExit):
-    """SIGTERM, raised where the program is, so that cleanups run (atomic_path removes its
-    temporary file) as they do for Ctrl-C's KeyboardInterrupt. A SystemExit, so that code
-    catching Exception lets it through."""
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
-    raise Terminated(EXIT_TERMINATED)
-
-
-@contextlib.contextmanager
-def _search_path(folders: list[str]) -> Iterator[None]:
-    """``--path`` folders before NETC_PATH's (compiler.access reads it) while a command runs."""
-    before = os.environ.get(SEARCH_PATH)
-    if folders:
-        os.environ[SEARCH_PATH] = os.pathsep.join([*folders, *([before] if before else [])])
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(SEARCH_PATH, None)
-        else:
-            os.environ[SEARCH_PATH] = before
-
-
-class _Shown:
-    """A text stream that writes hidden characters escaped (errors.shown): whatever a command
-    prints (a file name, a checkpoint's key), no escape sequence reaches the terminal."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> int:
-        return int(self.stream.write(shown(text)))
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-    def fileno(self) -> int:
-        return int(self.stream.fileno())
-
-    def isatty(self) -> bool:
-        return bool(self.stream.isatty())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        previous: Any = signal.signal(signal.SIGTERM, _on_sigterm)
+        previous: Any = signal.signal(signal.SIGTERM, on_sigterm)
         installed = True
     except ValueError:  # not the main thread (main() called from a worker): no handler there
         installed = False
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _Shown(sys.stdout), _Shown(sys.stderr)
+    sys.stdout, sys.stderr = Shown(sys.stdout), Shown(sys.stderr)
     try:
-        with _search_path(getattr(args, "search_path", [])):
+        with search_path(getattr(args, "search_path", [])):
             return func(args)
     except SpecError as e:
         print(e.render(), file=sys.stderr)
