@@ -32,6 +32,7 @@ from .expr import ExprError, Value, evaluate
 from .ir import INPUT, Feature, Graph, Node, Origin, Stage, feeding
 from .ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
 from .passes import shapes
+from .passes.module_lists import module_lists
 from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
 
 MAX_REPEAT = 10_000
@@ -696,7 +697,7 @@ class Expander:
             aux=aux,
             block_params={b: p for b, p in self.block_params.items() if b in kept},
             module_orders=self.module_orders,
-            module_lists=self.module_lists(top),
+            module_lists=module_lists(spec, self.nodes, self.block_params, self.diags),
             origin=Origin(
                 file=spec.file,
                 name_loc=spec.loc("name"),
@@ -724,61 +725,6 @@ class Expander:
                         value = 1
                     total += value if isinstance(value, int) and value > 0 else 1
         return total
-
-    def module_lists(self, top: _Context) -> list[str]:
-        """The ``module_lists:`` paths, each a container of the network's modules numbered
-        0 .. k-1, outside every block instance (a block type's module is one class)."""
-        out: list[str] = []
-        for k, path in enumerate(self.spec.module_lists):
-            loc = self.spec.loc("module_lists", k)
-            prefix = path + "."
-            kids = list(
-                dict.fromkeys(
-                    n[len(prefix) :].split(".")[0] for n in self.nodes if n.startswith(prefix)
-                )
-            )
-            inside = [b for b in self.block_params if path == b or path.startswith(b + ".")]
-            leaves = [k for k in kids if f"{prefix}{k}" in self.nodes]
-            if path in self.nodes:
-                self.error(top, loc, f"'{path}' is a node, not a container of modules")
-            elif not kids:
-                self.error(
-                    top,
-                    loc,
-                    f"'{path}' holds no modules of this network",
-                    "a module list is a path its nodes' names start with, like blocks for "
-                    "blocks.0.conv",
-                )
-            elif kids != [str(i) for i in range(len(kids))]:
-                self.error(
-                    top,
-                    loc,
-                    f"'{path}' holds {', '.join(kids[:4])}: a module list's children are "
-                    "numbered 0, 1, 2 ...",
-                )
-            elif inside:
-                self.error(
-                    top,
-                    loc,
-                    f"'{path}' is a block"
-                    if path == inside[0]
-                    else f"'{path}' is inside the block '{inside[0]}'",
-                    "a module list is a container of the network's, outside its blocks",
-                )
-            elif leaves:
-                self.error(
-                    top,
-                    loc,
-                    f"'{prefix}{leaves[0]}' is a node: a module list's children are parts "
-                    "holding nodes",
-                    f"name its nodes {prefix}{leaves[0]}.0, {prefix}{leaves[0]}.1 ...",
-                )
-            elif path in out:
-                self.error(top, loc, f"'{path}' is already a module list")
-            else:
-                out.append(path)
-        self.diags.raise_if_any()
-        return out
 
     def features(self, top: _Context, key: str = "outputs") -> list[Feature]:
         """The feature maps ``outputs:`` asks for (or the training outputs ``aux_outputs:``),
