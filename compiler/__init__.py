@@ -22,7 +22,23 @@ if TYPE_CHECKING:
     from .weights import LoadReport
 
 __version__ = "0.1.0"
-__all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "load_spec"]
+__all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "list_models", "load_spec"]
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """The names of the library's networks that match ``pattern`` (a shell pattern such as
+    ``"resnet*"`` or ``"cifar/*"``), sorted; each is accepted wherever a spec is. Nothing is
+    loaded: ``load_spec(name)`` checks one."""
+    import fnmatch
+
+    from .library import library_name, spec_files
+    from .lookup import library_root
+
+    if not isinstance(pattern, str):
+        raise TypeError(f"list_models(): pattern must be a str, got {arguments.got(pattern)}")
+    root = library_root()
+    names = (library_name(p, root) for p in spec_files(root))
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
 def compile(  # noqa: A001 - the interface other code relies on is compiler.compile

@@ -64,6 +64,7 @@ EXAMPLES = {
   netc check -q specs/*.yaml specs/cifar/*.yaml""",
     "list": """examples:
   netc list
+  netc list 'resnet*'                  # the library specs whose name matches
   netc list specs/cifar --json""",
     "diagram": """examples:
   netc diagram specs/resnet50.yaml -o resnet50.svg
@@ -291,10 +292,13 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .library import read_library
     from .lookup import library_root
 
-    folder = args.folder or library_root()
-    entries = read_library(folder, names=args.folder is None)
+    # a FOLDER that is no folder is a pattern over the library's names: netc list 'resnet*'
+    pattern = args.folder if args.folder and not os.path.isdir(args.folder) else None
+    folder = args.folder if args.folder and pattern is None else library_root()
+    entries = read_library(folder, names=folder != args.folder, match=pattern)
     if not entries:
-        print(f"netc: no specs found under {folder}", file=sys.stderr)
+        found = f"no library spec matches '{one_line(pattern)}'" if pattern else "no specs found"
+        print(f"netc: {found} under {one_line(folder)}", file=sys.stderr)
         return EXIT_FAILURE
     rows = [("spec", "name", "family", "params", "GMACs", "description")]
     status = EXIT_OK
@@ -338,8 +342,9 @@ def _list_parser(sub: Any) -> None:
         "folder",
         nargs="?",
         default=None,
-        metavar="FOLDER",
-        help="a folder of specs (default: the library shipped with netc, listed by name)",
+        metavar="FOLDER|PATTERN",
+        help="a folder of specs (default: the library shipped with netc, listed by name), or a "
+        "pattern over the library's names such as 'resnet*' or 'cifar/*'",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list instead")
     p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")

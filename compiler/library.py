@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
 
@@ -29,13 +30,21 @@ def spec_files(folder: str) -> list[str]:
     return sorted(found, key=lambda p: (p.count(os.sep), p))
 
 
-def read_library(folder: str, names: bool = False) -> list[Entry]:
+def library_name(path: str, folder: str) -> str:
+    """The name a spec file under ``folder`` is called by (``cifar/resnet20``)."""
+    return os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+
+
+def read_library(folder: str, names: bool = False, match: str | None = None) -> list[Entry]:
     """Load every spec under ``folder``; errors are kept per entry, not raised. With ``names``
-    each entry is called by its library name (``cifar/resnet20``) instead of its path."""
+    each entry is called by its library name (``cifar/resnet20``) instead of its path; with
+    ``match`` (a shell pattern like ``resnet*``) only the specs whose name matches are loaded."""
     entries = []
     within = [os.path.realpath(folder)]
     for path in spec_files(folder):
-        shown = os.path.relpath(path, folder)[:-5].replace(os.sep, "/") if names else path
+        if match is not None and not fnmatch.fnmatchcase(library_name(path, folder), match):
+            continue
+        shown = library_name(path, folder) if names else path
         if why := refusal(path, within):  # a link out of the folder is not read
             entries.append(Entry(shown, None, SpecError.at(Loc(path, 0, 0), f"{path} {why}")))
             continue

@@ -19,6 +19,7 @@ from .errors import (
     Loc,
     SpecError,
     command_line_loc,
+    did_you_mean,
     suffix_hint,
 )
 from .lookup import library_root, library_spec, spec_path
@@ -31,6 +32,13 @@ def load_resolved(path: str, overrides: list[str] | None = None) -> Source:
     """Load ``path`` (a file, or a library spec name like ``resnet50``) with its extends chain
     merged and the overrides applied."""
     named = spec_path(path)
+    if not fs.exists(named):
+        from .library import library_name, spec_files
+
+        root = library_root()
+        known = [library_name(p, root) for p in spec_files(root)]
+        stem = path[:-5] if path.endswith(".yaml") else path
+        raise SpecError.at(Loc(path, 0, 0), f"no such file: {path}", did_you_mean(stem, known))
     src = _load_chain(named, [], allowed=roots(named, library_root()))
     if overrides:
         src = apply_overrides(src, overrides)

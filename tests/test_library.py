@@ -141,3 +141,27 @@ def test_unsafe_or_bad_checkpoints_are_refused(tmp_path: Path) -> None:
         with pytest.raises(WeightsError) as e:
             compiler.compile(SPECS / "resnet18.yaml", weights=path)
         assert message in str(e.value)
+
+
+def test_list_by_pattern_and_did_you_mean_for_a_library_name() -> None:
+    code, out, _ = run_cli("list", "resnet1*")
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert code == 0 and names == ["resnet101", "resnet152", "resnet18"]
+    code, out, _ = run_cli("list", "cifar/wrn*")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["cifar/wrn_28_10"]
+    code, _, err = run_cli("list", "nothing*")
+    assert code == 1 and err.startswith("netc: no library spec matches 'nothing*' under ")
+    code, _, err = run_cli("check", "resnt50")
+    assert (
+        code == 2
+        and err == "resnt50: error: no such file: resnt50\n  note: did you mean 'resnet50'?\n"
+    )
+
+
+def test_list_models_names_the_library_by_pattern() -> None:
+    assert compiler.list_models("resnet1*") == ["resnet101", "resnet152", "resnet18"]
+    everything = compiler.list_models()
+    assert "cifar/resnet20" in everything and everything == sorted(everything)
+    assert all(compiler.load_spec(n).name for n in compiler.list_models("vgg1[13]"))
+    with pytest.raises(TypeError, match="pattern must be a str"):
+        compiler.list_models(["resnet*"])  # type: ignore[arg-type]
