@@ -61,6 +61,7 @@ EXAMPLES = {
   netc export specs/resnet18.yaml -o r18.onnx --exporter netc --report r18.json""",
     "check": """examples:
   netc check specs/resnet50.yaml
+  netc check vit_h_14 --table                # the stage table of compile, nothing built
   netc check -q specs/*.yaml specs/cifar/*.yaml""",
     "list": """examples:
   netc list
@@ -178,7 +179,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(e.render(), file=sys.stderr)
             status = EXIT_SPEC
             continue
-        if not args.quiet:
+        if args.table:
+            print(table(g))
+        elif not args.quiet:
             print(
                 f"ok: {one_line(path)} ({g.name}: {g.params:,} params, "
                 f"{g.macs:,} MACs, output {list(g.nodes[g.output].shape)})"
@@ -196,6 +199,11 @@ def _check_parser(sub: Any) -> None:
     )
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument(
+        "--table",
+        action="store_true",
+        help="print each network's per-stage table, as compile does, without building it",
+    )
     _add_spec_options(p)
     p.set_defaults(func=cmd_check)
 

@@ -81,6 +81,8 @@ def _load_chain(
     base = _load_chain(shown_path(base_path), [*chain, real], allowed, loc, fs.realpath(base_path))
     child = dict(src.data)
     del child["extends"]
+    if "name" in child and "description" not in child:
+        child["description"] = None  # a network renamed is not described by its base's text
     replace = child.pop("replace", [])
     if not isinstance(replace, list) or not all(isinstance(r, str) for r in replace):
         raise SpecError.at(

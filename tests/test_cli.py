@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import compiler
 from tests.conftest import ROOT, run_cli
 
 COMMANDS = [
@@ -127,3 +128,21 @@ def test_python_dash_m_compiler_works_as_netc() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_check_table_is_compiles_table_without_building(tmp_path: Path) -> None:
+    code, checked, _ = run_cli("check", "cifar/resnet20", "--table")
+    assert code == 0
+    code, compiled, _ = run_cli("compile", "cifar/resnet20")
+    assert code == 0 and checked == compiled and checked.startswith("resnet20: ResNet-20")
+
+
+def test_a_renamed_child_does_not_inherit_its_bases_description(tmp_path: Path) -> None:
+    child = tmp_path / "mine.yaml"
+    child.write_text("extends: resnext50_32x4d\nname: mine\nparams: {num_classes: 10}\n")
+    assert compiler.load_spec(child).description == ""
+    assert compiler.load_spec("resnext50_32x4d").description.startswith("ResNeXt")
+    child.write_text("extends: resnext50_32x4d\nparams: {num_classes: 10}\n")  # not renamed
+    assert (
+        compiler.load_spec(child).description == compiler.load_spec("resnext50_32x4d").description
+    )
