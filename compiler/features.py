@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from .ir import Graph
+from .ops import ChannelsLast, Groups, Shape, channels
 
 
 class FeatureInfo(list[dict[str, Any]]):
-    """One dict per returned feature map: ``module`` (its name in the spec), ``num_chs`` and
-    ``reduction`` (how many times smaller than the input it is)."""
+    """One dict per returned feature map: ``module`` (its name in the spec), ``num_chs``,
+    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors) and
+    ``layout`` (NCHW, NHWC, NLC or NC: the order of the returned tensor's dimensions)."""
 
     def channels(self) -> list[int]:
         return [f["num_chs"] for f in self]
@@ -21,19 +23,35 @@ class FeatureInfo(list[dict[str, Any]]):
     def module_name(self) -> list[str]:
         return [f["module"] for f in self]
 
+    def layout(self) -> list[str]:
+        return [f["layout"] for f in self]
+
 
 def feature_info(graph: Graph) -> FeatureInfo:
-    """The feature maps ``graph`` returns, described."""
+    """The feature maps ``graph`` returns, described: channels of any layout (a Swin stage's
+    ``[H, W, C]`` has C channels, not H), the reduction of a map against the input's height, and
+    ``layout``: ``NCHW``, ``NHWC`` (channels-last maps), ``NLC`` (token sequences, groups of
+    tokens: no reduction) or ``NC`` (vectors)."""
     height = graph.input_shape[1] if len(graph.input_shape) == 3 else None
     out = FeatureInfo()
     for f in graph.features:
         shape = graph.shape_of(f.node)
-        spatial = len(shape) == 3 and height is not None
+        layout = _layout_of(shape)
+        side = {"NCHW": shape[1], "NHWC": shape[0]}.get(layout) if len(shape) == 3 else None
         out.append(
             {
                 "module": f.name,
-                "num_chs": shape[0],
-                "reduction": height // shape[1] if spatial else None,  # type: ignore[operator]
+                "num_chs": channels(shape),
+                "reduction": height // side if height is not None and side else None,
+                "layout": layout,
             }
         )
     return out
+
+
+def _layout_of(shape: Shape) -> str:
+    if isinstance(shape, Groups) or len(shape) == 2:
+        return "NLC"
+    if isinstance(shape, ChannelsLast):
+        return "NHWC"
+    return "NCHW" if len(shape) == 3 else "NC"

@@ -117,3 +117,26 @@ def test_an_output_read_by_an_in_place_op_keeps_its_value(tmp_path: Path) -> Non
     folded, folded_graph = fold_module(model, graph)
     assert folded_graph.returns[0] == "conv1"  # bn1 folded into conv1, which returns its value
     assert export(folded, folded_graph, tmp_path / "f.onnx", folded=True).passed
+
+
+@pytest.mark.parametrize(
+    ("spec", "outputs", "size", "layout", "reduction"),
+    [
+        ("resnet18", ["layer2", "layer4"], 64, "NCHW", [8, 32]),
+        ("swin_t", ["stage2", "stage3", "stage4"], 64, "NHWC", [8, 16, 32]),
+        ("vit_b_16", ["encoder.ln"], 32, "NLC", [None]),
+    ],
+)
+def test_feature_info_agrees_with_the_tensors_in_every_layout(
+    spec: str, outputs: list[str], size: int, layout: str, reduction: list[int | None]
+) -> None:
+    # channels where the layout keeps them (a Swin stage's [N, H, W, C] has C channels, not H)
+    module = compiler.compile(spec, overrides=[f"input=[3, {size}, {size}]"], outputs=outputs)
+    got = module.eval()(torch.randn(1, 3, size, size))
+    info = module.feature_info
+    assert info.layout() == [layout] * len(outputs) and info.reduction() == reduction
+    channel_dim = {"NCHW": 1, "NHWC": -1, "NLC": -1}[layout]
+    assert info.channels() == [t.shape[channel_dim] for t in got]
+    for t, r in zip(got, reduction, strict=True):
+        if r is not None:
+            assert size // r == t.shape[2 if layout == "NCHW" else 1]
