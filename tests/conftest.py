@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 TESTS = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 def run_cli(*args: str) -> tuple[int, str, str]:
@@ -32,6 +36,27 @@ def in_root(monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run from the repository root, so paths print as the README shows them."""
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+def bounded(call: Callable[[], T], seconds: float = 10.0) -> T:
+    """``call()``'s result, failing the test if it takes longer than ``seconds``: a hang must
+    fail, not stall the suite (the call runs in a daemon thread, left behind if it hangs)."""
+    box: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            box.append((True, call()))
+        except BaseException as e:
+            box.append((False, e))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    done, value = box[0]
+    if not done:
+        raise value  # type: ignore[misc]
+    return value  # type: ignore[return-value]
 
 
 def require_dot() -> bool:

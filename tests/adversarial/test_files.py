@@ -9,35 +9,15 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import compiler
 from compiler.errors import SpecError
-from tests.conftest import run_cli
+from tests.conftest import bounded, run_cli
 
 SECRET = "root:SECRET-HASH:19000:0:99999:7:::"
-
-
-def _bounded(call: Callable[[], object], seconds: float = 10.0) -> object:
-    """``call()``'s result (or exception), failing the test if it takes longer than ``seconds``:
-    a hang must fail, not stall the suite."""
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as e:
-            box["value"] = e
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    return box["value"]
 
 
 @pytest.fixture
@@ -124,19 +104,19 @@ def test_library_names_and_paths_inside_the_folder_still_work(project: Path) -> 
 def test_a_named_pipe_is_refused_wherever_it_is_met(project: Path) -> None:
     fifo = project / "pipe.yaml"
     os.mkfifo(fifo)
-    result = _bounded(lambda: _check(fifo))
+    result = bounded(lambda: _check(fifo))
     assert result == (2, f"{fifo}: error: {fifo} is a named pipe, not a spec file\n")
     spec = project / "net.yaml"
     spec.write_text("extends: pipe.yaml\nname: net\n")
-    code, out = _bounded(lambda: _check(spec))  # type: ignore[misc]
+    code, out = bounded(lambda: _check(spec))
     assert code == 2 and "cannot extend: " in out and "is a named pipe, not a spec file" in out
     (project / "blocks").mkdir()
     os.mkfifo(project / "blocks" / "pair.yaml")
     spec.write_text("name: net\ninput: [3, 8, 8]\nstages:\n  layer1: {block: pair}\n")
-    code, out = _bounded(lambda: _check(spec))  # type: ignore[misc]
+    code, out = bounded(lambda: _check(spec))
     assert code == 2 and "unknown block type 'pair'" in out
     # `netc list FOLDER` reads every spec of a folder: the pipe is one entry's error
-    code, out, err = _bounded(lambda: run_cli("list", str(project)))  # type: ignore[misc]
+    code, out, err = bounded(lambda: run_cli("list", str(project)))
     assert "is a named pipe, not a spec file" in out + err
 
 
@@ -150,7 +130,7 @@ def test_a_named_pipe_is_refused_wherever_it_is_met(project: Path) -> None:
     ],
 )
 def test_special_files_as_the_spec(path: str, message: str) -> None:
-    code, out = _bounded(lambda: _check(Path(path)))  # type: ignore[misc]
+    code, out = bounded(lambda: _check(Path(path)))
     assert code == 2 and message in out and "Traceback" not in out
 
 
@@ -159,7 +139,7 @@ def test_a_socket_as_the_spec(tmp_path: Path) -> None:
     server = socket.socket(socket.AF_UNIX)
     try:
         server.bind(str(path))
-        code, out = _bounded(lambda: _check(path))  # type: ignore[misc]
+        code, out = bounded(lambda: _check(path))
     finally:
         server.close()
     assert code == 2 and (f"cannot read {path}: " in out or "is a socket" in out)

@@ -11,9 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,7 +23,7 @@ from compiler.emit import emit
 from compiler.errors import SpecError
 from compiler.spec import NETWORK_NAME
 from exporters.graphviz import network_diagram
-from tests.conftest import require_dot, run_cli
+from tests.conftest import bounded, require_dot, run_cli
 from tests.fuzz_counter import count
 from tests.test_fuzz import fuzz
 
@@ -147,16 +145,6 @@ def test_any_description_is_onnx_data(
 # ---- file kinds x the roles a file plays -------------------------------------------------------
 
 
-def _bounded(call: Callable[[], tuple[int, str, str]], seconds: float = 10.0) -> tuple[int, str]:
-    box: list[tuple[int, str, str]] = []
-    thread = threading.Thread(target=lambda: box.append(call()), daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"still running after {seconds} s"
-    code, out, err = box[0]
-    return code, out + err
-
-
 def _make(kind: str, path: Path, outside: Path) -> socket.socket | None:
     """Put a file of ``kind`` at ``path``; a socket is returned to be closed."""
     if kind == "fifo":
@@ -202,12 +190,15 @@ def test_each_file_kind_in_each_role_is_refused(tmp_path: Path, kind: str, role:
         net.write_text("name: net\ninput: [3, 8, 8]\nstages:\n  layer1: {block: pair}\n")
     try:
         if role == "list":
-            code, out = _bounded(lambda: run_cli("list", str(proj)))
+            code, out, err = bounded(lambda: run_cli("list", str(proj)))
         else:
-            code, out = _bounded(lambda: run_cli("check", str(special if role == "spec" else net)))
+            code, out, err = bounded(
+                lambda: run_cli("check", str(special if role == "spec" else net))
+            )
     finally:
         if server is not None:
             server.close()
+    out += err
     assert "Traceback" not in out
     if (role, kind) == ("spec", "outside"):  # the file the user names is read, wherever it is
         assert code == 2 and "unknown key 'password'" in out
