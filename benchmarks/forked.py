@@ -10,8 +10,8 @@ heap ends up), which moves a ResNet-50 forward by a few percent whichever model 
 
 KIND: tv | netc | netc_inference (compile(inference=True)) | tv_gc (torchvision's model with
 one gc.collect() after its build, its build's garbage freed before the forwards); "_kept" at the
-end runs the forwards inside compiler.allocator.keep_freed_memory; a trailing "2" is a second
-instance of the same kind (the control). The kinds run in rotating order, ROUNDS times.
+end runs the forwards inside compiler.lowering.allocator.keep_freed_memory; a trailing "2" is a
+second instance of the same kind (the control). The kinds run in rotating order, ROUNDS times.
 Where the parent's heap ends up differs from parent to parent and moves every child's faults
 and time, differently per model: benchmarks/run.py runs one round per parent. Where a model's
 weights lie in physical memory moves its forward by up to a third, so a child measures
@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from procfs import reset_high_water_mark, status
 
 import compiler
-from compiler.allocator import keep_freed_memory
+from compiler.lowering.allocator import keep_freed_memory
 
 
 def replace_weights(model: torch.nn.Module) -> None:

@@ -22,8 +22,8 @@ Sections (targets in brackets):
     eager at batch 1 and 8, with page faults and resident memory; the network's FLOP/s as a
     fraction of onnxruntime's own large MatMul FLOP/s [>= 0.9]
  4. inference lowering: the eager inference module (BN folded, channels-last) inside
-    compiler.allocator.keep_freed_memory vs torchvision eager with the default allocator, each
-    alone in a process of its own, resnet50 and every zoo family at batch 8 [>= 1.2x]
+    compiler.lowering.allocator.keep_freed_memory vs torchvision eager with the default allocator,
+    each alone in a process of its own, resnet50 and every zoo family at batch 8 [>= 1.2x]
  4b. (section "compiled") the same module under torch.compile vs torchvision eager at batch 8,
     outputs allclose, resnet50 [>= 1.5x] and every zoo family [>= 1.2x]
  5. modern families: mobilenet_v2, efficientnet_b0, regnet_y_400mf, convnext_tiny: eager batch 8
@@ -55,9 +55,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from report import DOC, merged, with_other, write_doc  # beside this script
+
 import compiler
-from compiler.folding import fold_module
-from compiler.layout import channels_last
+from compiler.lowering.folding import fold_module
+from compiler.lowering.layout import channels_last
 from compiler.ops.linear import LINEAR_OP
 
 Row = dict[str, Any]
@@ -415,7 +417,7 @@ def _separate_row(
     **extra: Any,
 ) -> None:
     """The row of separate_processes from its processes' figures (_alone)."""
-    from compiler.passes.memory import peak_bytes
+    from compiler.ir.passes.memory import peak_bytes
 
     seconds = {k: v["seconds"] for k, v in got.items()}
     # per round (parent), each kind's median over its placements: the pairs the round makes
@@ -475,7 +477,7 @@ def _medians(got: dict[str, Any], kinds: tuple[str, ...]) -> dict[str, float]:
 
 def kept_memory(name: str, batch: int, rounds_: int, calls: int = 5) -> None:
     """The eager inference path: netc's inference module (BatchNorm folded into the convs, conv
-    weights channels-last) run inside compiler.allocator.keep_freed_memory, against
+    weights channels-last) run inside compiler.lowering.allocator.keep_freed_memory, against
     torchvision's model with the default allocator, each alone in a process of its own, in
     rotating order. netc's inference module outside the scope shows what the lowering alone
     gives, torchvision's model inside it what the policy alone gives; torchvision twice is the
@@ -558,7 +560,7 @@ def front_end(reps: int) -> None:
 
     print("2. front end")
     probe = (
-        "import sys, time; t = time.perf_counter(); from compiler.cli import main; "
+        "import sys, time; t = time.perf_counter(); from compiler.tools.cli import main; "
         "rc = main(['check', '-q', sys.argv[1]]); "
         "print(time.perf_counter() - t, 'torch' in sys.modules, rc)"
     )
@@ -632,7 +634,7 @@ def _construction(section: str, name: str, reps: int) -> None:
     """Two rows: netc's spec -> module time over torchvision's constructor, interleaved; the
     spec compiled again (its checked graph reused, as Python reuses an imported module) and
     compiled for the first time in the process (read, checked, then built)."""
-    from compiler import spec_cache
+    from compiler.frontend import spec_cache
 
     path = ROOT / "specs" / f"{name}.yaml"
 
@@ -896,10 +898,11 @@ def _families(section: str, names: tuple[str, ...], reps: int, batch: int = 8) -
 
 
 def _unet_memory() -> None:
-    """The activation memory `netc compile` predicts for an eval forward (compiler.passes.memory)
-    against what the running module holds (compiler.measure), one sample at the spec's size."""
-    from compiler.measure import peak_live_bytes
-    from compiler.passes.memory import peak_bytes
+    """The activation memory `netc compile` predicts for an eval forward (compiler.ir.passes.memory)
+    against what the running module holds (compiler.lowering.measure), one sample at the spec's
+    size."""
+    from compiler.ir.passes.memory import peak_bytes
+    from compiler.lowering.measure import peak_live_bytes
 
     for spec in ("unet/unet", "unet/unet_padded"):
         graph = compiler.load_spec(ROOT / "specs" / f"{spec}.yaml")
@@ -941,7 +944,7 @@ def _compiled_row(name: str, reps: int) -> None:
     with the default allocator, batch 8, same weights; then inside keep_freed_memory."""
     import torch._inductor.config as inductor
 
-    from compiler.allocator import keep_freed_memory
+    from compiler.lowering.allocator import keep_freed_memory
 
     ref = _torchvision(name).eval()
     graph = compiler.load_spec(ROOT / "specs" / f"{name}.yaml")
@@ -1073,7 +1076,7 @@ def main() -> int:
     args = parser.parse_args()
     CORES[:] = args.cores or []
     if args.other_machine:
-        data = _with_other(json.loads(Path(args.json).read_text()), args.other_machine)
+        data = with_other(json.loads(Path(args.json).read_text()), args.other_machine)
         from compiler.atomic import write_text
 
         write_text(args.json, json.dumps(data, indent=2) + "\n")
@@ -1110,7 +1113,7 @@ def main() -> int:
 
     data: dict[str, Any] = {"machine": info, "rows": ROWS}
     if args.merge and args.only:
-        data = _merged(json.loads(Path(args.json).read_text()), ROWS, args.only, info)
+        data = merged(json.loads(Path(args.json).read_text()), ROWS, args.only, info)
     elif Path(args.json).exists():  # the runs on other machines stay beside a new full run
         earlier = json.loads(Path(args.json).read_text()).get("other_machines")
         data |= {"other_machines": earlier} if earlier else {}
@@ -1126,469 +1129,6 @@ def main() -> int:
         write_doc(data, DOC)
         print(f"wrote {DOC}")
     return 0
-
-
-DOC = ROOT / "docs" / "performance.md"
-
-
-def _merged(
-    old: dict[str, Any], rows: list[Row], sections: list[str], info: dict[str, Any]
-) -> dict[str, Any]:
-    """An earlier run's results with some sections measured again: a new row replaces the old
-    row of the same name, a row with no old one follows the last row of its section."""
-    fresh = {(r["section"], r["what"]): r for r in rows}
-    merged = [fresh.pop((r["section"], r["what"]), r) for r in old["rows"]]
-    for r in fresh.values():
-        last = max((k for k, m in enumerate(merged) if m["section"] == r["section"]), default=-1)
-        merged.insert(last + 1 if last >= 0 else len(merged), r)
-    machine = dict(old["machine"])
-    again = {"sections": sections, "date": info["date"], "seconds": info["seconds"]}
-    # an earlier re-measurement of no other section is superseded by this one
-    earlier = [a for a in machine.get("measured_again", []) if not {*a["sections"]} <= {*sections}]
-    machine["measured_again"] = [*earlier, again]
-    return {**old, "machine": machine, "rows": merged}  # (other machines' runs kept)
-
-
-def _with_other(data: dict[str, Any], path: str) -> dict[str, Any]:
-    """``data`` with the run in ``path`` (another machine's results) among its other machines,
-    in place of an earlier run on the same CPU with as many cores."""
-    other = json.loads(Path(path).read_text())
-
-    def key(run: dict[str, Any]) -> tuple[str, int]:
-        return run["machine"]["cpu"], run["machine"]["cores"]
-
-    kept = [o for o in data.get("other_machines", []) if key(o) != key(other)]
-    return {**data, "other_machines": [*kept, {"machine": other["machine"], "rows": other["rows"]}]}
-
-
-def _figure(r: Row) -> str:
-    if r["unit"] == "bool":
-        return "yes" if r["value"] == 1.0 else "no"
-    if r["unit"] == "s":
-        return f"{r['value']:.2f} s"
-    if r["unit"] == "faults":
-        return f"{r['value']:,.0f}"
-    if r["unit"] == "GFLOP/s":
-        return f"{r['value']:.0f} GFLOP/s"
-    return f"{r['value']:.3f}"
-
-
-def _detail(r: Row) -> str:
-    """The row's supporting figures: the control, the op count, the fit, the split of time."""
-    parts = []
-    if "control_tv_over_tv" in r and "lowering_alone" not in r:
-        parts.append(f"control (torchvision / torchvision) {r['control_tv_over_tv']:.3f}")
-    if "parents" in r:
-        parts.append(_heap_detail(r))
-    elif "processes" in r and "netc_inference_kept_s" in r:
-        parts += _kept_detail(r)
-    elif "processes" in r:
-        spread = r["spread"]
-        placed = f" x {r['placements']} placements" if r.get("placements", 1) > 1 else ""
-        parts.append(
-            f"median of per-round ratios {r['paired']:.3f} (control {r['paired_control']:.3f}); "
-            f"forward times over {r['processes']} processes{placed}: torchvision "
-            f"{spread['tv'][0] * 1000:.0f}-{spread['tv'][1] * 1000:.0f} ms, netc "
-            f"{spread['netc'][0] * 1000:.0f}-{spread['netc'][1] * 1000:.0f} ms, control "
-            f"{spread['tv2'][0] * 1000:.0f}-{spread['tv2'][1] * 1000:.0f} ms"
-        )
-        rounds_le = (
-            f" (netc's at most torchvision's with {r['fault_rounds'][0]} of "
-            f"{r['fault_rounds'][1]} parents, the control's with "
-            f"{r['control_fault_rounds'][0]})"
-            if "fault_rounds" in r
-            else ""
-        )
-        parts.append(
-            f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
-            f"netc {r['netc_faults']:,.0f}{rounds_le}; peak resident memory of the process: "
-            "torchvision "
-            f"{r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB, of which the "
-            f"forwards added {r['tv_forward_mib']:,.0f} and {r['netc_forward_mib']:,.0f} MiB "
-            f"(the analysis: {r['analysis_mib']:,.0f} MiB of activations at once)"
-        )
-    elif "tv_faults" in r:
-        parts.append(
-            f"page faults per forward: torchvision {r['tv_faults']:,.0f}, "
-            f"netc {r['netc_faults']:,.0f}; resident memory a forward adds at its peak: "
-            f"torchvision {r['tv_peak_mib']:,.0f} MiB, netc {r['netc_peak_mib']:,.0f} MiB"
-        )
-    names = {"ort": "onnxruntime", "torch": "torch", "netc": "netc's", "dynamo": "dynamo's"}
-    for a, b in (("ort", "torch"), ("netc", "dynamo")):
-        if f"{a}_faults" in r and f"{b}_faults" in r:
-            parts.append(
-                f"page faults per run: {names[a]} {r[f'{a}_faults']:,.0f}, "
-                f"{names[b]} {r[f'{b}_faults']:,.0f}; resident memory a run adds at its peak: "
-                f"{names[a]} {r[f'{a}_peak_mib']:,.0f} MiB, "
-                f"{names[b]} {r[f'{b}_peak_mib']:,.0f} MiB"
-            )
-    if "beside" in r:
-        parts.append(f"on core {r['core']}, up to {r['beside']} rows at a time")
-    if "ops" in r:
-        parts.append(f"{r['ops']} aten ops")
-    if "export_s" in r:
-        parts.append(f"export {r['export_s']:.2f} s, validation {r['validate_s']:.2f} s")
-    if "gflops" in r:
-        parts.append(f"{r['gflops']:.0f} GFLOP/s")
-    if "seconds" in r and isinstance(r["seconds"], dict):
-        times = ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in r["seconds"].items())
-        parts.append(times)
-    if "tv_s" in r and "netc_s" in r:
-        parts.append(f"torchvision {r['tv_s'] * 1000:.0f} ms, netc {r['netc_s'] * 1000:.0f} ms")
-    if "kept_faults" in r:
-        parts.append(
-            f"resident memory a forward adds at its peak: torchvision {r['tv_peak_mib']:,.0f} "
-            f"MiB, netc {r['netc_peak_mib']:,.0f} MiB; "
-            f"page faults per forward {r['compiled_faults']:,.0f}; inside keep_freed_memory "
-            f"{r['kept_s'] * 1000:.0f} ms ({r['tv_s'] / r['kept_s']:.2f}x torchvision), "
-            f"{r['kept_faults']:,.0f} faults"
-            + (f"; torch.compile took {r['compile_s']:.0f} s" if "compile_s" in r else "")
-            + ("; batch dimension dynamic" if r.get("dynamic_batch") else "")
-        )
-    if "predicted_mib" in r:
-        parts.append(
-            f"analysis {r['predicted_mib']:.1f} MiB, measured {r['measured_mib']:.1f} MiB; "
-            f"every output kept {r['all_outputs_mib']:.1f} MiB"
-        )
-    return "; ".join(parts)
-
-
-def _heap_detail(r: Row) -> str:
-    spread = {k: f"{a:,.0f}-{b:,.0f}" for k, (a, b) in r["fault_spread"].items()}
-    return (
-        f"over {r['parents']} parents: torchvision median {r['tv_faults']:,.0f} "
-        f"({spread['tv']}), netc {r['netc_faults']:,.0f} ({spread['netc']}), torchvision "
-        f"with one gc.collect() after its build {r['tv_gc_faults']:,.0f} ({spread['tv_gc']}); "
-        f"at most torchvision's in the same parent: netc in {r['fault_rounds'][0]}, "
-        f"torchvision after gc.collect() in {r['control_fault_rounds'][0]}"
-    )
-
-
-def _kept_detail(r: Row) -> list[str]:
-    """The supporting figures of an eager inference row (see kept_memory)."""
-    kinds = {
-        "tv": "torchvision",
-        "netc_inference_kept": "netc kept",
-        "netc_inference": "netc",
-        "tv_kept": "torchvision kept",
-    }
-    return [
-        f"netc's inference module with the default allocator / torchvision "
-        f"{r['lowering_alone']:.3f}; torchvision with freed memory kept / torchvision "
-        f"{r['tv_kept_over_tv']:.3f}; control (torchvision / torchvision) "
-        f"{r['control_tv_over_tv']:.3f}",
-        "page faults per forward: "
-        + ", ".join(f"{v} {r[k + '_faults']:,.0f}" for k, v in kinds.items()),
-        "peak resident memory of the process: "
-        + ", ".join(f"{v} {r[k + '_peak_mib']:,.0f} MiB" for k, v in kinds.items()),
-        "forward time: " + ", ".join(f"{v} {r[k + '_s'] * 1000:.0f} ms" for k, v in kinds.items()),
-        f"{r['processes']} processes",
-    ]
-
-
-# the --only names, as the note on a partial run says them
-SECTION_WORDS = {
-    "zero": "zero overhead in one process",
-    "alone": "zero overhead in separate processes",
-    "pinned": "zero overhead in separate processes on one pinned thread",
-    "heaps": "page faults over many parents",
-    "front": "front end",
-    "deploy": "deployment",
-    "inference": "inference lowering (eager)",
-    "compiled": "inference lowering under torch.compile",
-    "modern": "modern families",
-    "branching": "branching families",
-    "transformers": "transformers",
-}
-
-SECTION_TITLES = {
-    "zero_overhead": "Zero overhead: netc's module against torchvision's",
-    "front_end": "Front end: checking and building",
-    "deployment": "Deployment: ONNX export and onnxruntime",
-    "inference": "Inference lowering",
-    "modern": "Modern families: MobileNet, EfficientNet, RegNet, ConvNeXt",
-    "branching": "Branching families: DenseNet, GoogLeNet, ShuffleNetV2; the U-Net's memory",
-    "transformers": "Transformers: ViT-B/16, Swin-T",
-}
-
-DOC_INTRO = """# Performance
-
-Generated by `python benchmarks/run.py` from `benchmarks/results.json`; do not edit by hand
-(`python benchmarks/run.py --doc-only` regenerates it). Every figure is a ratio against a
-reference measured in the same run, or a time on the machine below; absolute times on a shared
-machine move between runs, ratios hold.
-
-Machine: {cpu}, {cores} cores, torch {torch} ({torch_threads} threads), onnxruntime
-{onnxruntime}, Python {python}; run of {date}, {seconds:.0f} s in all.
-"""
-
-DOC_NOTES = """## How to read it
-
-- Throughput ratios are the median, over 31-62 rounds, of torchvision's time / netc's time in the
-  same round; the order of the modules rotates each round. All modules (torchvision, netc, and a
-  second torchvision instance, the control) run on the very same weight tensors
-  (`load_state_dict(assign=True)`), because where a copy's weights land in memory moves its speed
-  by 1-3% on this machine, which is not overhead. The control's ratio is the noise floor: two
-  identical modules differ by that much here. The op-sequence row is the deterministic part: both
-  modules dispatch exactly the same aten ops with the same shapes, in the same order.
-- Spec -> module is faster than torchvision's constructor for the ResNets and ConvNeXt because
-  netc builds without PyTorch's default init and initialises each weight once (torch's
-  constructors initialise every weight, then torchvision initialises it again). Building a deep
-  network pauses the garbage collector: without it the cost per layer grows with depth. Each
-  generated module is compiled once by torch.fx, and modules of the same structure share one
-  generated `forward` (see lowering.md).
-- Spec -> module is measured two ways. The row "spec -> module" compiles the spec again, as
-  code does that builds one spec several times (seeds, sweeps, tests): netc keeps a spec's
-  checked graph per process while its files are unchanged (compiler/spec_cache.py), as Python
-  keeps a module it has imported, so the row sets building against building. The row after it
-  empties that cache before every compile: the first compile of the spec in a process, which
-  also reads, merges, checks, expands and counts it. There the small networks of many modules
-  pay a fixed cost per module, most of all ShuffleNetV2, which torchvision builds in about
-  16 ms. netc builds its layers (conv, BN, linear, layer norm) directly, without
-  PyTorch's default init (each weight gets its value once, from its op's init rule), copying one
-  prototype per layer configuration; other modules are built on the meta device and given
-  storage after.
-- The separate-process rows (section "alone") build and run each model alone in a process of
-  its own. In each round a fresh parent imports torch, torchvision and netc, runs no op, and
-  forks one child per model: torchvision's, netc's and torchvision's again (the control), in
-  rotating order (12 rounds for the ResNets at batch 8, 6 for the others). Forking starts every
-  child of a round from the same state and saves the 2-3 s of importing torch; each round has a
-  parent of its own because where a parent's heap ends up moves the faults of every child it
-  forks (torchvision's ResNet-18 at batch 8 faulted 14,125 times a forward in the children of
-  one parent, 17,531 in another's). Where a process's weights land in physical memory moves its
-  speed more, whichever model it runs: one process copying ResNet-50's weights to new memory
-  eight times ran its batch-1 forward in 55.6 to 81.3 ms. So each child measures three
-  placements of its weights, as built and then twice copied to fresh memory (the same for every
-  model), timing 4-10 forwards each after a warm-up. A row's figure is torchvision's lower
-  quartile of the forward times over all its processes and placements over netc's (each model
-  where its weights landed well), the control's the same way; the details give the median of
-  per-round ratios (each model's median over its placements) and each kind's range.
-- These rows resolve 5-10%, not 1%: on this shared 2-core machine a
-  model's forward time moves by up to half between processes (ResNet-50 at batch 8: 445-680 ms
-  for torchvision in the table), and the controls land anywhere from 0.959 to 1.019
-  (median of per-round ratios 0.974-1.026). Five rows are below 0.99. ResNet-50 at batch 8
-  (0.975) is beside its control (0.979). ResNet-18 (0.971, control 1.019; per round 0.988
-  against 0.981) and MobileNetV2 (0.945, control 0.991; per round 0.974 against 0.991) fall in
-  the controls' spread. EfficientNet-B0 is 0.852 (control 0.999) because torchvision's fastest
-  processes ran at 149 ms where netc's never went below 181 ms, while the per-round medians
-  agree (0.999, control 0.996): measured once more in three fresh parents, torchvision's
-  forwards took 184-210 ms and netc's 176-206 ms. DenseNet-121 is the one row with a
-  consistent gap on two threads: 0.952 (control 0.997), per round 0.939 (control 0.998), with
-  36,033 faults a forward against netc's 62,397, netc's at most torchvision's in one parent of
-  six; its forwards allocate and free exactly torchvision's blocks (tests/test_lifetimes.py),
-  and in two parents measured once more netc faulted 94,000-98,000 times where torchvision
-  faulted 20,000-71,000, then 48,000-55,000 where torchvision faulted 103,000-105,000: which
-  one faults more follows each parent's heap (a forward of DenseNet-121 allocates and frees 905
-  times at batch 2, ResNeXt-50's 324, so where the heap ends moves more). The in-process rows, which
-  share one process, one set of weights and paired rounds, resolve 1%.
-- The rows marked "one pinned thread" (section "pinned") are measured the same way with every
-  process on one thread pinned to the machine's last core, the other core left to the rest of
-  the system, two placements per process and six parents. On this VM the system's own work
-  (DAMON's kdamond pages cold memory out, system-wide) preempts one thread of a two-thread
-  forward and the forward waits for it. In a quiet stretch a ResNet-18 process's forward times
-  spread 3% on one pinned thread (346-358 ms) against 7-11% on two threads; in the table
-  ResNet-18's spread 6% (350-371 ms) and ViT-B/16's 36%. 8 of the 12 rows are
-  at 0.99 or above; ResNet-18 is 0.983 (control 1.001), ResNet-50 at batch 8 0.984 (1.011),
-  ViT-B/16 0.975 (1.005) and Swin-T 0.972 (0.991). The controls land at 0.978-1.020 and the
-  medians of per-round ratios at 0.926-1.057 (controls 0.982-1.019). Measured again, a row
-  differs by 2-4%, so these rows resolve a few percent, better than the two-thread rows and
-  still not 1%. DenseNet-121's row is 1.003 (control 0.999), with 10,560 faults a forward
-  against torchvision's 4,305, netc's at most torchvision's in one parent of six.
-- The rows "page faults per forward, median over parents" (section "heaps") count faults in 21
-  parents for each model of the separate-process rows: each fresh parent forks torchvision's
-  model, netc's and, as the control, torchvision's again with one `gc.collect()` after its
-  build, in rotating order; each child runs 3 forwards, then counts 5. The control faults at
-  most as often as torchvision's child of the same parent in all 21 parents of 11 rows, its
-  median, least and most within 2 faults of torchvision's (ViT-B/16's in 15 of 21, within 92),
-  while the same torchvision model faults 15,487-103,893 times a forward across DenseNet-121's
-  parents, 2-34,121 across GoogLeNet's and 410-15,510 across Swin-T's: the count follows where
-  the parent's heap ends and, likely, how the build's own allocations fall into it (netc's
-  compile makes Python objects that torchvision's constructor does not), not the forward, whose
-  allocations and frees are torchvision's, block for block (tests/test_lifetimes.py). netc's
-  median is at most torchvision's for 9 of the 12 models; ResNet-18's is 0.4 faults above
-  (14,278.4 against 14,278.0), Swin-T's 4.7% (7,222 against 6,900) and DenseNet-121's 61%
-  (50,383 against 31,293), though netc faulted at most as often as torchvision in 13 of
-  DenseNet-121's 21 parents. In the same parent netc faults at most as often as torchvision in 8
-  to 18 of the 21, model by model. Even a median over 21 parents is not a stable figure where
-  the faults spread widest: measured again, netc's median for DenseNet-121 and for Swin-T can
-  come out below torchvision's as well as above it. The six-parent rows above say less
-  still: DenseNet-121's two-thread row counted 36,033 faults for torchvision against 62,396 for
-  netc in its parents. It is also why a separate-process row's control understates the noise in
-  netc's ratio: the control's child of a parent gets torchvision's heap, faults and all, and
-  netc's child a heap of its own, so netc's per-round ratios spread wider (the pinned rows'
-  medians of per-round ratios 0.926-1.057, their controls' 0.982-1.019).
-- "On another machine" holds the pinned rows measured on a 16-core Xeon VM (torch 2.11,
-  torchvision 0.26) with `--cores 1-15`: the 12 rows side by side, each on a core of its own,
-  core 0 left to the system, the same processes, placements and parents per row (the
-  orchestrating process was not pinned there). It is not a
-  quieter machine for this: sharing the cache and memory bandwidth with up to eleven
-  neighbours, a process's forward times spread 34-82% (ResNet-18 316-576 ms for torchvision),
-  the controls land at 0.948-1.071 (per round 0.940-1.067) and 9 of the 12 rows at 0.99 or
-  above; RegNetY-400MF 0.966 (control 0.976), ViT-B/16 0.976 (1.015), GoogLeNet 0.983
-  (1.027). Run one row at a time on one core
-  there, with the other 15 idle, three parents per row (`--quick`), ResNet-18 was 0.974 and
-  ResNet-50 at batch 8 1.033: a few percent again. DenseNet-121 there faulted 68,066 times a
-  forward against torchvision's 50,074, netc's at most torchvision's in none of 6 parents,
-  where on this machine with the same torch 2.11 netc's children fault less (41,882 against
-  47,444, one parent); the forwards allocate and free the same blocks in the same order under
-  torch 2.11 too (tests/test_lifetimes.py passes with it), so what differs is the heap the
-  build leaves, which these rows cannot tell apart from the lottery of where it lands.
-- Page faults per forward are minor faults (getrusage) over the timed forwards after a warm-up:
-  memory the allocator returned to the kernel and touches again. Beside a separate-process row,
-  the median over processes and placements, and in how many rounds (parents) netc's faults were
-  at most torchvision's; beside it the same count for the control (two torchvision models
-  forked from one parent often fault alike, and a tie counts). Resident memory beside an
-  in-process row is how far one forward raises the process's resident memory (Linux's
-  high-water mark, reset before the call). Beside a separate-process row: the process's peak
-  (the parent's imports included, about 450 MiB), and how far the forwards raised resident
-  memory above the built
-  model, set beside the activation memory the analysis (`netc compile`) predicts for the
-  batch. The rise is above the analysis: it also holds what the allocator keeps after a free,
-  oneDNN's scratch memory and its reordered copies of the weights.
-- The allocator sees the same program from netc's module as from torchvision's:
-  tests/test_lifetimes.py records what a forward allocates and frees, interleaved, in order
-  (torch.profiler: each innermost op's own memory and each free between ops), and finds the
-  sequences of ResNet-50, MobileNetV2, ShuffleNetV2, DenseNet-121, GoogLeNet, Inception v3,
-  SqueezeNet 1.1, ViT-B/16, Swin-T, Swin V2-T and MaxViT-T equal event for event. Compared
-  once, outside the tests, 32 more match too: ResNet-18, -34, -101, ResNeXt-50, Wide ResNet-50,
-  EfficientNet-B0, -B1, V2-S and V2-M, RegNetX/Y-400MF and -800MF, ConvNeXt-T and -S,
-  DenseNet-161, MobileNetV3 small and large, MNASNet 0.5-1.3, ShuffleNetV2 x0.5 and x2.0,
-  SqueezeNet 1.0, VGG-11, VGG-11-BN, VGG-16-BN, AlexNet, ViT-B/32, Swin-S and Swin V2-S.
-  Swin's and MaxViT's attention match because their functions keep torchvision's locals (the
-  position bias a local of the caller, freed after the attention's own values), and MaxViT's
-  blocks are a module list (`module_lists: [blocks]`): torchvision's forward loops over them,
-  so the stem's output is freed after the first stage, where one module call would hold it
-  through all four. The generated code frees a value right after its last reader, while
-  torchvision's Python keeps a local until its function returns and frees a list's items last
-  to first; where that differs, the block types say so. DenseNet's layer
-  keeps its concat until the bottleneck conv has run and the bottleneck until the layer
-  returns; GoogLeNet's and Inception v3's modules and SqueezeNet's Fire free their branches in
-  reverse after the concat; ViT's encoder keeps its input until its layer norm returns (a
-  node's `holds`, which the analysis counts). Without the holds, DenseNet-121 at batch 8 on one
-  thread, in processes forked from one parent, faults 23,800-31,100 times a forward after the
-  first against torchvision's 0-9,400; with them 0-11,800, settling to 0-2,400 by the fourth
-  forward as torchvision's settles to 0. What
-  still moves the faults is where each model's blocks land in the heap, which depends on what
-  the process built before: in one process, ResNet-50 at batch 8 faulted 64,193 (torchvision)
-  and 64,192 (netc) per forward built in that order, 57,069 and 56,762 built the other way
-  round, and two torchvision models 72,307 and 67,923. Alone in fresh processes it is the same
-  lottery: the table's ResNet-50 row at batch 8 has netc at 56,088 faults a forward against
-  torchvision's 54,694 (0.975, control 0.979), and in other sets of parents netc's count has
-  fallen on either side of torchvision's (58,391-64,192 against 57,050-62,000, at throughput
-  ratios 0.936-1.031).
-  In one process, with shared weights, four modules measured in turn (torchvision's, netc's,
-  netc's forward called directly, torch.fx's trace of torchvision's) faulted 56,205-70,400 times
-  a forward, none of them consistently more than another. Over the parents of the table,
-  netc faulted at most as often as torchvision in 26 of the 66 rounds of the nine rows that
-  fault at all (ResNet-18 2 of 12, ResNet-50 4 of 12, ConvNeXt-T 5 of 6, DenseNet-121 and
-  Swin-T 1 of 6), the control in 54 (two torchvision models forked from one parent often tie).
-  netc's median over processes is above torchvision's for six models (DenseNet-121 62,397
-  against 36,033, Swin-T 7,224 against 5,902, the others by 0-3%), equal for one and below for
-  two (ConvNeXt-T 81,360 against 91,946, GoogLeNet 29,337 against 30,512): its module, built
-  differently, draws its own ticket in the heap's lottery, and rounds this few do not
-  resolve "at most" per model.
-- Building leaves the allocator as torchvision's constructors do. glibc raises its mmap
-  threshold to the largest block freed, so a build that allocated and freed a large tensor (a
-  layer prototype with storage: 9 MiB for ResNet-18's widest conv) would put every later weight
-  under that size into the heap instead of pages of its own (ResNet-18 at batch 8 then faults
-  17,217 times a forward against torchvision's 14,125 in children of the same parent, 0.963).
-  netc makes its layer prototypes on the meta device, and tests/test_lifetimes.py holds every
-  build to freeing no block of 128 KiB or more.
-- The eager inference path, `compile(..., inference=True)`: BatchNorm folded into the convs,
-  and the conv weights stored channels-last (compiler/layout.py). oneDNN's convolutions work in
-  NHWC; given NCHW tensors PyTorch reorders every conv's input and output, with channels-last
-  weights it runs the conv in NHWC and the feature maps stay so. The lowering alone, with the
-  default allocator: 1.38x torchvision's ResNet-50, 2.7x MobileNetV2, 2.0x EfficientNet-B0,
-  1.6x RegNetY-400MF, 1.4x DenseNet-121 (whose BatchNorms mostly come before their convs, so
-  few fold: the gain is the layout), 2.3x GoogLeNet, 1.7x ShuffleNetV2, and 1.0x ConvNeXt-T
-  (its work is in linear layers and depthwise convs). By default glibc hands the memory of
-  every large freed block back to the kernel and the next forward faults it in again
-  (ResNet-50 at batch 8: about 60,000 faults, a fifth of the forward; MobileNetV2 79,000).
-  Memory planning proper (each op writing into a buffer the compiler reserved) is not open to
-  an eager PyTorch module: the aten ops allocate their own outputs, and oneDNN's convolutions
-  take no output buffer. The cost is not the allocation but the pages going back to the
-  kernel, so netc offers an allocator policy the caller opts into for a scope,
-  `compiler.allocator.keep_freed_memory()`: inside, no block is unmapped and the heap is
-  trimmed only past 2 GiB free; on leaving it the memory is returned (malloc_trim) and glibc
-  is set to where its own dynamic thresholds settle. Each row runs every model alone in a
-  process of its own, five rounds: netc's inference module inside the scope against
-  torchvision's model with the default allocator is 1.25x (ConvNeXt-T) to 4.3x
-  (MobileNetV2), with 1 fault a forward; the policy alone gives torchvision's own model 1.0x
-  (ShuffleNetV2, which does not fault at batch 8) to 2.3x. Building the inference module frees
-  the unfolded weights, so in a process of its own it starts from a raised mmap threshold;
-  inside the scope that does not matter.
-- The same module under torch.compile (inductor, with freezing and its C++ wrapper; the rows of
-  "compiled", in one process, paired with torchvision's eager model on the same weights):
-  1.5x torchvision's ResNet-50, 1.4x DenseNet-121, 1.5x RegNetY-400MF, 1.3x ConvNeXt-T and
-  2.0-2.9x EfficientNet-B0, ShuffleNetV2, GoogLeNet and MobileNetV2. ConvNeXt-T has no
-  BatchNorm to fold; three quarters of torchvision's forward is the GEMMs of each block's MLP
-  (355 of 478 ms, about 180 GFLOP/s, near what two cores do), so only the rest can be won. A
-  network with linear layers applied at every position is compiled with its batch dimension
-  dynamic: inductor then runs fp32 linears through oneDNN with the bias and GELU fused into the
-  GEMM, where with a static batch it packs them for MKL and runs the GELU apart (ConvNeXt-T
-  0.46 s -> 0.41 s a forward, 1.12x -> 1.28x; the convolutional networks measure the same
-  either way, 1-4% apart, and keep the static batch). Inductor plans its own buffers:
-  MobileNetV2, EfficientNet-B0, RegNetY-400MF, GoogLeNet and ShuffleNetV2 fault none outside
-  the scope, ResNet-50 and DenseNet-121 11,000-17,000 times a forward and ConvNeXt-T 28,000;
-  inside the scope none. Compiling takes 5-43 s a model on this machine.
-- DenseNet-121 dispatches torchvision's aten ops, though the two forwards differ in Python:
-  torchvision's dense block iterates a ModuleDict and appends to a list, and each layer tests
-  its input's type and its checkpointing flag in Python, where netc's generated forward is
-  straight-line code. ShuffleNet's construction ratio is the small-network fixed cost
-  again (56 convs and BatchNorms, 2.3 M parameters).
-- The U-Net's activation memory: the analysis (`netc compile`'s last line, per sample) against
-  what the running module holds at once, followed tensor by tensor (`compiler/measure.py`); 1.0
-  means to the byte. The table's `all_outputs_mib` is what keeping every output would take.
-- Export + validation: validation is onnxruntime itself (two `InferenceSession`s, batches 1,
-  2 and 5 at two optimisation levels) plus one PyTorch forward. `torch.onnx.export(dynamo=True)`
-  has a one-off start-up of about 2.5 s in a process (importing `torch._dynamo` and onnxscript's
-  torchlib, building its op registry) before `torch.export`, decompositions and onnxscript's
-  optimiser run.
-  The netc exporter writes the network from the IR without tracing, which is why it is the
-  default; onnxruntime runs its file and the dynamo exporter's at the same speed.
-- onnxruntime's convolution kernels run ResNet-50 faster than its own large MatMul runs on this
-  CPU (AVX-512), so the MatMul figure understates the machine; it also varies between measurements.
-"""
-
-
-def _other_machine(other: dict[str, Any]) -> list[str]:
-    """The table of a run on another machine (--other-machine), its machine first."""
-    m = other["machine"]
-    return [
-        f"## On another machine: {m['cpu']}, {m['cores']} cores",
-        "",
-        f"Measured on {m['date']} ({m['seconds']:.0f} s) with torch {m['torch']}, torchvision "
-        f"{m.get('torchvision', 'unrecorded')}, Python {m['python']}.",
-        "",
-        "| measured | result | details |",
-        "|---|---:|---|",
-        *(f"| {r['what']} | {_figure(r)} | {_detail(r)} |" for r in other["rows"]),
-        "",
-    ]
-
-
-def write_doc(data: dict[str, Any], path: Path) -> None:
-    """docs/performance.md from a results.json: the machine, a table per section, notes."""
-    from compiler.atomic import write_text
-
-    lines = [DOC_INTRO.format(**data["machine"])]
-    for again in data["machine"].get("measured_again", []):
-        lines.insert(
-            1,
-            f"Measured again on {again['date']} ({again['seconds']:.0f} s): the rows of "
-            f"{', '.join(SECTION_WORDS.get(k, k) for k in again['sections'])}.\n",
-        )
-    for section, title in SECTION_TITLES.items():
-        rows = [r for r in data["rows"] if r["section"] == section]
-        if not rows:
-            continue
-        lines += [f"## {title}", "", "| measured | result | details |", "|---|---:|---|"]
-        lines += [f"| {r['what']} | {_figure(r)} | {_detail(r)} |" for r in rows]
-        lines.append("")
-    for other in data.get("other_machines", []):
-        lines += _other_machine(other)
-    lines.append(DOC_NOTES)
-    write_text(str(path), "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -10,16 +10,16 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from . import arguments
 from .errors import SpecError
+from .frontend import arguments
+from .frontend.load import Limits, load_spec
 from .gc_pause import gc_paused
-from .ir import Graph
-from .load import Limits, load_spec
+from .ir.graph import Graph
 
 if TYPE_CHECKING:
     from torch import fx
 
-    from .weights import LoadReport
+    from .lowering.weights import LoadReport
 
 __version__ = "0.1.0"
 __all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "list_models", "load_spec"]
@@ -31,8 +31,8 @@ def list_models(pattern: str = "*") -> list[str]:
     loaded: ``load_spec(name)`` checks one."""
     import fnmatch
 
-    from .library import library_name, spec_files
-    from .lookup import library_root
+    from .frontend.library import library_name, spec_files
+    from .frontend.lookup import library_root
 
     if not isinstance(pattern, str):
         raise TypeError(f"list_models(): pattern must be a str, got {arguments.got(pattern)}")
@@ -54,19 +54,21 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     """Build the torch module a spec describes, initialised as torchvision does.
 
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
-    ``weights`` loads a torchvision/timm-format checkpoint strictly (compiler.weights.WeightsError
+    ``weights`` loads a torchvision/timm-format checkpoint strictly
+    (compiler.lowering.weights.WeightsError
     with a located report when it does not fit): a file, or ``"torchvision"`` /
     ``"torchvision:IMAGENET1K_V1"`` for the weights torchvision publishes for the spec's model
     (its ``weights_from``, or its name), read from torch.hub's cache or downloaded there once.
     ``partial=True`` loads what fits and leaves the rest as initialised; the load's report (and
     the weights' preprocessing) is in ``module.meta["weights"]``. ``inference=True`` returns the
-    eval-mode module with each BatchNorm folded into the conv before it (compiler.folding) and
-    its conv weights channels-last, which CPU convolutions run faster (compiler.layout).
+    eval-mode module with each BatchNorm folded into the conv before it (compiler.lowering.folding)
+    and
+    its conv weights channels-last, which CPU convolutions run faster (compiler.lowering.layout).
     ``outputs`` (stage, block or node names) makes a backbone that returns those feature maps
     as a list, with ``feature_info`` as timm's ``features_only`` models have it; the spec's
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
     ``"resnet50"``; one compiled before in this process is not checked again while its files
-    are unchanged (compiler.spec_cache).
+    are unchanged (compiler.frontend.spec_cache).
 
     Raises SpecError for a bad spec, TypeError or ValueError for an argument of the wrong kind
     (checked before anything is read or built).
@@ -94,12 +96,12 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         )
     if outputs is not None:
         overrides = [*(overrides or []), f"outputs={json.dumps(outputs)}"]
-    from .pretrained import is_named
+    from .lowering.pretrained import is_named
 
     named = weights is not None and is_named(weights)
     if isinstance(path_or_spec, Graph):
         return _build(path_or_spec, seed, zero_init_residual, weights, named, inference, partial)
-    from . import spec_cache
+    from .frontend import spec_cache
 
     # a spec compiled before in this process, its files unchanged, is not checked again
     with spec_cache.checked(path_or_spec, overrides, published_weights=named) as graph:
@@ -117,12 +119,12 @@ def _build(
 ) -> fx.GraphModule:
     """compile()'s work once the spec is checked (``named``: ``weights`` names published
     weights)."""
-    from .initialise import initialise, materialise, seeded
-    from .lower import lower
+    from .lowering.initialise import initialise, materialise, seeded
+    from .lowering.lower import lower
 
     settings = graph.origin.published_weights if graph.origin is not None else ()
     if named and settings and not graph.published_weights:
-        from .weights import WeightsError
+        from .lowering.weights import WeightsError
 
         raise WeightsError(
             f"--weights {weights}: torchvision builds {graph.name} for its published weights "
@@ -141,8 +143,8 @@ def _build(
     if weights is not None:
         module.meta["weights"] = _load_weights(module, graph, weights, partial).as_dict()
     if inference:
-        from .folding import fold_module
-        from .layout import channels_last
+        from .lowering.folding import fold_module
+        from .lowering.layout import channels_last
 
         module = channels_last(fold_module(module.eval(), graph)[0])
     return module
@@ -151,8 +153,8 @@ def _build(
 def _load_weights(
     module: fx.GraphModule, graph: Graph, weights: str | os.PathLike[str], partial: bool
 ) -> LoadReport:
-    from .pretrained import fetch, is_named, resolve
-    from .weights import load_weights
+    from .lowering.pretrained import fetch, is_named, resolve
+    from .lowering.weights import load_weights
 
     if not is_named(weights):
         return load_weights(module, graph, weights, partial)

@@ -4,8 +4,8 @@
     python docs/gen_reference.py --check   # exit 1, naming them, when a page is stale
 
 - docs/reference/ops.md      from the op table (``compiler.ops.OPS``)
-- docs/reference/library.md  from the library's specs (``compiler.library.read_library``)
-- docs/reference/cli.md      from the command line's parser (``compiler.cli.build_parser``)
+- docs/reference/library.md  from the library's specs (``compiler.frontend.library.read_library``)
+- docs/reference/cli.md      from the command line's parser (``compiler.tools.cli.build_parser``)
 
 Nothing here imports torch: the op table, the front end and the parser are torch-free, so the
 pages are made in a few seconds. tests/test_docs.py regenerates each page in memory and fails
@@ -193,8 +193,8 @@ FOLDER_TITLES = {
 
 def library_reference() -> str:
     """docs/reference/library.md: every network of the library with its counts."""
-    from compiler.library import read_library
-    from compiler.lookup import library_root
+    from compiler.frontend.library import read_library
+    from compiler.frontend.lookup import library_root
 
     entries = read_library(library_root(), names=True)
     broken = [e for e in entries if e.graph is None]
@@ -205,7 +205,7 @@ def library_reference() -> str:
         folder = entry.path.rpartition("/")[0]
         folders.setdefault(folder, []).append(entry)
     lines = [
-        _banner("the specs of the library (`compiler.library.read_library`)"),
+        _banner("the specs of the library (`compiler.frontend.library.read_library`)"),
         "# The library",
         "",
         f"The {len(entries)} networks that ship with netc, by the names every command accepts",
@@ -286,13 +286,13 @@ def _arguments(parser: argparse.ArgumentParser) -> list[str]:
 
 def command_reference() -> str:
     """docs/reference/cli.md: every command with its usage, arguments and examples."""
-    from compiler.cli import build_parser
+    from compiler.tools.cli import build_parser
 
     with _columns(WIDTH):
         parser = build_parser()
         helps, commands = _subcommands(parser)
         lines = [
-            _banner("the command line's parser, `compiler.cli.build_parser()`"),
+            _banner("the command line's parser, `compiler.tools.cli.build_parser()`"),
             "# Command-line reference",
             "",
             "Every command and option, as `netc COMMAND --help` prints them; the",

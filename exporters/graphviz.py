@@ -24,7 +24,7 @@ from typing import Any
 import graphviz
 
 from compiler.atomic import write_bytes, write_text
-from compiler.ir import INPUT, Graph, Node
+from compiler.ir.graph import INPUT, Graph, Node
 from compiler.ops import OPS, channels
 
 from .options import DOT_TIMEOUT_S, MAX_STATEMENTS

@@ -24,7 +24,7 @@ from torch import nn
 
 from compiler import __version__
 from compiler.atomic import atomic_path, write_text
-from compiler.ir import Graph
+from compiler.ir.graph import Graph
 
 from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET, output_names
 

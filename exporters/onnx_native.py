@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 from compiler import __version__
-from compiler.ir import INPUT, Graph
+from compiler.ir.graph import INPUT, Graph
 from compiler.ops import OPS, LowerContext, NotExportable
 
 from .options import output_names

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.ir import Graph
+from compiler.ir.graph import Graph
 
 EXPORTERS = ("dynamo", "torchscript", "netc")
 DEFAULT_EXPORTER = "netc"  # ~3x faster than dynamo, the same outputs (docs/performance.md)

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def run_cli(*args: str) -> tuple[int, str, str]:
     """Run ``netc ARGS`` in-process; returns (exit status, stdout, stderr)."""
-    from compiler.cli import main
+    from compiler.tools.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):

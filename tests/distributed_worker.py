@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 import compiler
-from compiler.lower import block_class
+from compiler.lowering.lower import block_class
 from tests.conftest import SPECS
 
 SPEC = SPECS / "cifar" / "resnet20.yaml"

@@ -1,4 +1,5 @@
-"""compiler.allocator.keep_freed_memory: inside the block freed memory is reused without page
+"""compiler.lowering.allocator.keep_freed_memory: inside the block freed memory is reused without
+page
 faults; outside it (before and after) glibc returns it to the kernel as it does by default. Each
 check runs in a fresh process: the policy is the process's."""
 
@@ -18,7 +19,7 @@ _PROBE = """
 import json, resource, sys
 import torch
 sys.path.insert(0, sys.argv[1])
-from compiler.allocator import keep_freed_memory, keeping
+from compiler.lowering.allocator import keep_freed_memory, keeping
 
 def faults(calls=4):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -68,7 +69,7 @@ def test_freed_memory_is_kept_inside_the_block_only() -> None:
 
 
 def test_outside_glibc_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from compiler import allocator
+    from compiler.lowering import allocator
 
     monkeypatch.setattr(allocator, "_libc", lambda: None)
     with allocator.keep_freed_memory() as kept:

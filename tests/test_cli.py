@@ -102,13 +102,13 @@ def test_help_on_every_command(command: str | None) -> None:
 
 
 def test_the_module_docstring_lists_every_command() -> None:
-    import compiler.cli
+    import compiler.tools.cli
 
-    parser = compiler.cli.build_parser()
+    parser = compiler.tools.cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(COMMANDS) == set(sub.choices)
     for command in sub.choices:
-        assert f"\n  {command} " in (compiler.cli.__doc__ or ""), command
+        assert f"\n  {command} " in (compiler.tools.cli.__doc__ or ""), command
 
 
 def test_python_dash_m_compiler_works_as_netc() -> None:

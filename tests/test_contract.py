@@ -24,10 +24,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import compiler
 from compiler.errors import SpecError
-from compiler.folding import fold_module
-from compiler.load import front_end
+from compiler.frontend.load import front_end
+from compiler.frontend.source import parse
+from compiler.lowering.folding import fold_module
 from compiler.ops import OPS, REQUIRED, Attr
-from compiler.source import parse
 from exporters import graphviz as gv
 from exporters.onnx import ExportError, export
 from exporters.options import EXPORTERS
@@ -146,7 +146,7 @@ def _check(data: dict[str, Any]) -> compiler.Graph | None:
 def _macs(graph: compiler.Graph) -> int:
     """FlopCounterMode / 2 for one sample, on the meta device: on the CPU it does not count
     attention's fused kernels (nn.MultiheadAttention's fast path, scaled_dot_product_attention)."""
-    from compiler.lower import lower
+    from compiler.lowering.lower import lower
 
     with torch.device("meta"):
         module = lower(graph).eval()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import compiler
-from compiler.diff import diff
+from compiler.tools.diff import diff
 from tests.conftest import run_cli
 
 

@@ -37,19 +37,28 @@ def _benchmark_script() -> Any:
     return run
 
 
+def _benchmark_report() -> Any:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import report  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    return report
+
+
 def test_performance_doc_is_generated_from_the_results() -> None:
-    run = _benchmark_script()
+    report = _benchmark_report()
     data = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "performance.md"
-        run.write_doc(data, path)
+        report.write_doc(data, path)
         fresh = path.read_text()
     saved = (ROOT / "docs" / "performance.md").read_text()
     assert saved == fresh, "regenerate it: python benchmarks/run.py --doc-only"
 
 
 def test_a_section_measured_again_replaces_its_rows_and_its_earlier_note() -> None:
-    run = _benchmark_script()
+    report = _benchmark_report()
 
     def made(section: str, what: str, value: float) -> dict[str, Any]:
         return {"section": section, "what": what, "value": value}
@@ -65,7 +74,7 @@ def test_a_section_measured_again_replaces_its_rows_and_its_earlier_note() -> No
         "rows": [made("zero", "a", 1.0), made("compiled", "b", 1.0), made("zero", "c", 1.0)],
     }
     fresh = [made("compiled", "b", 2.0), made("compiled", "d", 3.0)]
-    merged = run._merged(old, fresh, ["compiled"], {"date": "day 4", "seconds": 2.0})
+    merged = report.merged(old, fresh, ["compiled"], {"date": "day 4", "seconds": 2.0})
     assert [(r["what"], r["value"]) for r in merged["rows"]] == [
         ("a", 1.0),
         ("b", 2.0),
@@ -77,7 +86,7 @@ def test_a_section_measured_again_replaces_its_rows_and_its_earlier_note() -> No
 
 
 def test_another_machines_run_stays_and_replaces_its_own_earlier_run(tmp_path: Path) -> None:
-    run = _benchmark_script()
+    report = _benchmark_report()
 
     def machine(cpu: str, date: str) -> dict[str, Any]:
         return {"cpu": cpu, "cores": 16, "date": date}
@@ -86,15 +95,15 @@ def test_another_machines_run_stays_and_replaces_its_own_earlier_run(tmp_path: P
     for date in ("day 2", "day 3"):
         other = tmp_path / f"{date}.json"
         other.write_text(json.dumps({"machine": machine("there", date), "rows": [{"x": date}]}))
-        here = run._with_other(here, str(other))
+        here = report.with_other(here, str(other))
     assert [o["machine"]["date"] for o in here["other_machines"]] == ["day 3"]
     # a section of this machine measured again keeps the other machine's run
-    merged = run._merged(here, [], ["zero"], {"date": "day 4", "seconds": 1.0})
+    merged = report.merged(here, [], ["zero"], {"date": "day 4", "seconds": 1.0})
     assert merged["other_machines"] == here["other_machines"]
 
 
 def test_a_faults_row_compares_medians_over_parents_and_counts_each_parent() -> None:
-    run = _benchmark_script()
+    run, report = _benchmark_script(), _benchmark_report()
     got = {
         "tv": {"faults": [100.0, 0.0, 50.0, 70.0]},
         "netc": {"faults": [90.0, 10.0, 80.0, 70.0]},
@@ -107,8 +116,8 @@ def test_a_faults_row_compares_medians_over_parents_and_counts_each_parent() -> 
     assert r["fault_rounds"] == [2, 4]  # parents 1 and 4
     assert r["control_fault_rounds"] == [3, 4]  # parents 1, 3 and 4
     assert (r["fault_spread"]["netc"], r["fault_spread"]["tv_gc"]) == ([10.0, 90.0], [0.0, 40.0])
-    assert run._figure(r) == "75"
-    detail = run._detail(r)
+    assert report._figure(r) == "75"
+    detail = report._detail(r)
     assert "over 4 parents: torchvision median 60 (0-100), netc 75 (10-90)" in detail
     assert "torchvision with one gc.collect() after its build 25 (0-40)" in detail
     assert "netc in 2, torchvision after gc.collect() in 3" in detail
@@ -201,10 +210,10 @@ def test_the_generator_covers_every_op_command_and_network_without_torch() -> No
     )
     assert done.returncode == 0, done.stderr[-2000:]
 
-    from compiler.cli import build_parser
-    from compiler.library import read_library
-    from compiler.lookup import library_root
+    from compiler.frontend.library import read_library
+    from compiler.frontend.lookup import library_root
     from compiler.ops import OPS
+    from compiler.tools.cli import build_parser
 
     ops = (ROOT / "docs" / "reference" / "ops.md").read_text()
     assert all(f"### `{name}`" in ops for name in OPS)

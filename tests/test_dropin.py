@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 
 import compiler
-from compiler.lower import block_class
+from compiler.lowering.lower import block_class
 from tests.conftest import ROOT, SPECS
 from tests.distributed_worker import SPEC, batch
 from tests.test_zoo import reference
@@ -223,7 +223,7 @@ def test_module_tree_names_torchvisions_modules(name: str, extra: set[str]) -> N
     """Every module path of torchvision's model is one of netc's, and a Sequential of numbered
     children there is one here (VGG's `features`, MNASNet's `layers`), so `features[:k]` slices;
     a Sequential of named children (DenseNet's `features`) is a generated module."""
-    from compiler.lower import lower
+    from compiler.lowering.lower import lower
 
     with torch.device("meta"):
         ours = lower(compiler.load_spec(SPECS / f"{name}.yaml"))

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import compiler
-from compiler.emit import emit
-from compiler.passes.fold import fold_affine
+from compiler.ir.passes.fold import fold_affine
+from compiler.tools.emit import emit
 from tests.conftest import ROOT, SPECS, run_cli
 from tests.test_equivalence import aten_ops
 
@@ -160,7 +160,7 @@ def test_netc_emit_command(tmp_path: Path) -> None:
 
 
 def test_training_only_outputs_are_refused_with_the_reason() -> None:
-    from compiler.emit import EmitError
+    from compiler.tools.emit import EmitError
 
     with pytest.raises(EmitError, match="training-only outputs"):
         emit(compiler.load_spec(SPECS / "googlenet.yaml"))

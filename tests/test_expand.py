@@ -8,7 +8,7 @@ import pytest
 
 import compiler
 from compiler.errors import SpecError
-from compiler.ir import dump
+from compiler.ir.graph import dump
 from tests.conftest import SPECS, TESTS
 
 
@@ -18,7 +18,9 @@ def test_golden_ir(spec: str, in_root: Path) -> None:
     assert dump(compiler.load_spec(spec)) == golden.read_text()
 
 
-def nodes_of(path: Path | str, overrides: list[str] | None = None) -> dict[str, compiler.ir.Node]:
+def nodes_of(
+    path: Path | str, overrides: list[str] | None = None
+) -> dict[str, compiler.ir.graph.Node]:
     return compiler.load_spec(path, overrides).nodes
 
 

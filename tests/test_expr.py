@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.expr import MAX_MAGNITUDE, ExprError, evaluate
+from compiler.frontend.expr import MAX_MAGNITUDE, ExprError, evaluate
 from tests.fuzz_counter import count
 
 ENV = {"width": 64, "base_width": 4, "groups": 32, "stride": 2, "flag": True}

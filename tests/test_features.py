@@ -13,7 +13,7 @@ import torchvision
 from torchvision.models.feature_extraction import create_feature_extractor
 
 import compiler
-from compiler.folding import fold_module
+from compiler.lowering.folding import fold_module
 from exporters import graphviz as gv
 from exporters.onnx import export
 from tests.conftest import SPECS, run_cli

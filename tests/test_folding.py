@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.passes.fold import fold_affine
+from compiler.ir.passes.fold import fold_affine
 from tests.conftest import SPECS
 
 
@@ -72,7 +72,7 @@ def test_preactivation_batchnorms_stay() -> None:
 def test_folded_module_computes_the_same(spec: str) -> None:
     g = compiler.load_spec(SPECS / spec, ["input=[3, 64, 64]"] if "cifar" not in spec else None)
     m = calibrate(compiler.compile(g, seed=0), g.input_shape)
-    from compiler.folding import fold_module
+    from compiler.lowering.folding import fold_module
 
     folded, fg = fold_module(m, g)
     _computes_the_same(m, folded, g.input_shape)
@@ -165,8 +165,8 @@ def test_holds_survive_folding(tmp_path: Path) -> None:
     assert folded.nodes["conv2"].holds == ["relu1"]
     assert folded.nodes["conv3"].holds == ["conv1"]
     module = compiler.compile(spec, seed=0, inference=True)
-    assert "compiler_modules_hold(conv2, relu1)" in module.code
-    assert "compiler_modules_hold(conv3, conv1)" in module.code
+    assert "compiler_lowering_modules_hold(conv2, relu1)" in module.code
+    assert "compiler_lowering_modules_hold(conv3, conv1)" in module.code
     x = torch.randn(2, 3, 8, 8)
     eager = compiler.compile(spec, seed=0).eval()
     assert torch.allclose(module(x), eager(x), atol=1e-5)

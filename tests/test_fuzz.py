@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import compiler
 from compiler.errors import SpecError
-from compiler.library import spec_files
-from compiler.resolve import load_resolved
-from compiler.source import parse
+from compiler.frontend.library import spec_files
+from compiler.frontend.resolve import load_resolved
+from compiler.frontend.source import parse
 from tests.conftest import SPECS
 from tests.fuzz_counter import count
 

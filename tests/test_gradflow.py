@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import compiler
-from compiler.gradflow import measure
 from compiler.ops import OPS
+from compiler.tools.gradflow import measure
 from tests.conftest import SPECS, run_cli
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import compiler
-from compiler.library import read_library, spec_files
-from compiler.weights import WeightsError
+from compiler.frontend.library import read_library, spec_files
+from compiler.lowering.weights import WeightsError
 from tests.conftest import ROOT, SPECS, TESTS, run_cli
 
 GOLDEN = TESTS / "golden" / "complexity.tsv"

@@ -76,7 +76,7 @@ def test_building_frees_no_large_block(name: str, monkeypatch: pytest.MonkeyPatc
     # glibc raises its mmap threshold to the largest block freed: a build that freed a 9 MiB
     # temporary put every later weight under that size in the heap instead of pages of its own,
     # unlike torchvision's constructors, and moved where the forwards' activations land
-    from compiler import spec_cache
+    from compiler.frontend import spec_cache
     from compiler.ops import records
 
     monkeypatch.setattr(records, "_PROTOTYPES", {})  # every layer configuration built afresh

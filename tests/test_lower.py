@@ -13,9 +13,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import compiler
-from compiler.emit import emit
-from compiler.measure import peak_live_bytes
-from compiler.passes.memory import peak_bytes
+from compiler.ir.passes.memory import peak_bytes
+from compiler.lowering.measure import peak_live_bytes
+from compiler.tools.emit import emit
 from tests.conftest import SPECS, TESTS
 
 TINY = TESTS / "specs" / "tiny.yaml"
@@ -185,7 +185,7 @@ def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> N
     a, b = _with_and_without(tmp_path, text, ", holds: conv1")
     # the generated code frees a value after its last reader, or after the node holding it
     assert "bn1 = self.bn1(conv1);  conv1 = None" in b.code
-    assert "conv2_held = compiler_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
+    assert "conv2_held = compiler_lowering_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
     x = torch.randn(2, 3, 8, 8)
     _assert_same_network(a, b, x)
 
@@ -276,7 +276,7 @@ def test_a_skip_into_a_block_leaves_that_block_a_plain_container(tmp_path: Path)
     """A long skip that reads a node inside a block (not its output) cannot cross a module
     boundary: that block, and its stage, stay plain containers whose leaves the network calls
     itself; every other block is still a module of its block class."""
-    from compiler.lower import block_class
+    from compiler.lowering.lower import block_class
 
     spec = tmp_path / "skip.yaml"
     spec.write_text(
@@ -383,7 +383,7 @@ def test_bare_layers_are_the_layers_torch_builds(
 def test_a_tensor_no_init_rule_covers_is_an_error() -> None:
     """initialise gives every parameter and buffer its value by its node's rule; one that no
     rule covers (here a parameter added by hand) would keep uninitialised memory: an error."""
-    from compiler.initialise import initialise
+    from compiler.lowering.initialise import initialise
 
     graph = compiler.load_spec(SPECS / "cifar" / "resnet20.yaml")
     module = compiler.compile(graph)

@@ -1,6 +1,6 @@
-"""The compiler's peak activation memory (compiler.passes.memory) against what the running module
-holds (compiler.measure), to the byte: views, in-place ops, skips held across blocks and the
-arguments a module call keeps alive until it returns."""
+"""The compiler's peak activation memory (compiler.ir.passes.memory) against what the running module
+holds (compiler.lowering.measure), to the byte: views, in-place ops, skips held across blocks and
+the arguments a module call keeps alive until it returns."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import compiler
-from compiler.measure import peak_live_bytes
-from compiler.passes.memory import inplace_plan, peak_bytes
+from compiler.ir.passes.memory import inplace_plan, peak_bytes
+from compiler.lowering.measure import peak_live_bytes
 from tests.conftest import SPECS
 
 SMALL = ["input=[3, 64, 64]"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.library import spec_files
+from compiler.frontend.library import spec_files
 from tests.conftest import ROOT, SPECS
 
 pytestmark = pytest.mark.subprocess

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import compiler
-from compiler import pretrained
-from compiler.weights import WeightsError
+from compiler.lowering import pretrained
+from compiler.lowering.weights import WeightsError
 from tests.conftest import SPECS, run_cli
 from tests.test_zoo import reference
 

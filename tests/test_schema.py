@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from compiler.frontend.spec import NETWORK_KEYS, NODE_KEYS
 from compiler.ops import OPS, REQUIRED
-from compiler.schema import library_schema
-from compiler.spec import NETWORK_KEYS, NODE_KEYS
+from compiler.tools.schema import library_schema
 from tests.conftest import ROOT, SPECS, TESTS, run_cli
 
 SCHEMA = library_schema()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import SpecError
-from compiler.source import MAX_FILE_BYTES, load_file, parse
+from compiler.frontend.source import MAX_FILE_BYTES, load_file, parse
 
 
 def error_of(text: str) -> str:

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import compiler
-from compiler import SpecError, spec_cache
+from compiler import SpecError
+from compiler.frontend import spec_cache
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 RESNET20_PARAMS = 269_722

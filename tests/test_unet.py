@@ -12,7 +12,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import compiler
-from compiler.folding import fold_module
+from compiler.lowering.folding import fold_module
 from exporters.onnx import export
 from tests.conftest import SPECS
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
@@ -84,7 +84,7 @@ def test_macs_equal_flop_counter(case: str) -> None:
     spec, _, side = CASES[case]
     graph = compiler.load_spec(spec, [f"input=[{CASES[case][1]['in_channels']}, {side}, {side}]"])
     with torch.device("meta"):
-        module = compiler.lower.lower(graph)
+        module = compiler.lowering.lower.lower(graph)
     with FlopCounterMode(display=False) as counter:
         module.eval()(torch.empty(1, *graph.input_shape, device="meta"))
     assert counter.get_total_flops() == 2 * graph.macs

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import compiler
-from compiler.lower import lower
+from compiler.lowering.lower import lower
 from tests.conftest import SPECS
 from tests.reference import ZOO
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
@@ -217,7 +217,7 @@ def test_initialisation_follows_the_family(name: str) -> None:
 def test_transform_input_constants_are_the_op_tables() -> None:
     """The lowering writes torchvision's expressions out (netc emit copies it standalone); the
     ONNX rule reads the op table's ImageNet mean and std: the two agree, value for value."""
-    from compiler import modules
+    from compiler.lowering import modules
     from compiler.ops import IMAGENET_MEAN, IMAGENET_STD
 
     zero = modules.transform_input(torch.zeros(1, 3, 1, 1)).flatten()

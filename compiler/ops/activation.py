@@ -169,7 +169,7 @@ TANH_OP = _elementwise("tanh", "hyperbolic tangent (MaxViT's classifier)", "Tanh
 
 
 def _stochastic_depth_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(modules.StochasticDepth(a["p"], a["mode"]))
 

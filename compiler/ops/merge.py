@@ -36,7 +36,7 @@ def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     import operator
 
-    from .. import modules
+    from ..lowering import modules
 
     if len(ctx.in_shapes) > 2:
         return Lowered(function=modules.add_all)
@@ -124,7 +124,7 @@ def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.concat)
 

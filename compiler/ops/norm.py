@@ -104,7 +104,7 @@ def _transform_input_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _transform_input_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.transform_input)
 
@@ -182,7 +182,7 @@ LAYERNORM_OP = Op(
 
 
 def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(modules.LayerNorm2d(ctx.in_shapes[0][0], eps=a["eps"]))
 

@@ -189,7 +189,7 @@ ADAPTIVE_AVGPOOL_OP = Op(
 
 
 def _mean_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.spatial_mean)
 

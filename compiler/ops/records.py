@@ -332,8 +332,8 @@ def bare(cls: type, *args: Any, **kw: Any) -> Any:
     """``cls(*args, **kw)`` for a torch.nn layer without children (conv, BN, linear, layer
     norm), without PyTorch's default initialisation: an instance of ``cls`` itself, its tensors
     allocated (on the current default device) but not filled. Every weight the lowering makes is
-    given its value by the op's init rule (compiler.initialise), so the constructor's own init
-    would be thrown away; and the layers of a network repeat a few configurations, so each is
+    given its value by the op's init rule (compiler.lowering.initialise), so the constructor's own
+    init would be thrown away; and the layers of a network repeat a few configurations, so each is
     constructed once and copied (a network's layers cost half of what constructing them does)."""
     key = (cls, args, tuple(sorted(kw.items())))
     proto = _PROTOTYPES.get(key)

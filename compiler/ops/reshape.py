@@ -36,7 +36,7 @@ def _crop_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _crop_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.center_crop)
 
@@ -118,7 +118,7 @@ def _shuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _shuffle_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.channel_shuffle, extra_args=(a["groups"],))
 
@@ -207,7 +207,7 @@ def _permute_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _permute_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(modules.Permute(list(a["dims"])))
 
@@ -245,7 +245,7 @@ def _pad_split(a: Attrs, ctx: LowerContext) -> tuple[int, int]:
 
 
 def _pad_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(modules.PadChannels(a["stride"], *_pad_split(a, ctx)))
 

@@ -35,7 +35,7 @@ def _tokens_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _tokens_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.to_tokens)
 
@@ -82,7 +82,7 @@ def _class_token_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _class_token_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     import torch
 
-    from .. import modules
+    from ..lowering import modules
 
     dim = ctx.in_shapes[0][1]
     return Lowered(function=modules.prepend_token, parameter=torch.zeros(1, 1, dim))
@@ -126,7 +126,7 @@ CLASS_TOKEN_OP = Op(
 def _pos_embedding_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     import torch
 
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.add_embedding, parameter=torch.zeros(1, *ctx.in_shapes[0]))
 
@@ -166,7 +166,7 @@ def _attention_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     dim = ctx.in_shapes[0][1]
     return Lowered(modules.SelfAttention(dim, a["heads"], dropout=a["dropout"]))
@@ -241,7 +241,7 @@ def _select_token_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _select_token_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.select_token, extra_args=(a["index"],))
 

@@ -234,7 +234,7 @@ def _window_attention_op(cosine: bool) -> Op:
     module = "WindowAttentionV2" if cosine else "WindowAttention"
 
     def lower(a: Attrs, ctx: LowerContext) -> Lowered:
-        from .. import modules
+        from ..lowering import modules
 
         c = ctx.in_shapes[0][2]
         args = (a["window"], a["shift"], a["heads"], a["attention_dropout"], a["dropout"])
@@ -298,7 +298,7 @@ def _patch_merging_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _patch_merging_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     kind = modules.PatchMergingV2 if a["norm"] == "after" else modules.PatchMerging
     return Lowered(kind(ctx.in_shapes[0][2], eps=a["eps"]))
@@ -393,7 +393,7 @@ def _partition_shape(a: Attrs, ins: list[Shape], op: str = "partition") -> Shape
 
 
 def _partition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.partition, extra_args=(a["size"], a["kind"] == "grid"))
 
@@ -449,7 +449,7 @@ def _departition_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 
 def _departition_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     return Lowered(function=modules.departition, extra_args=(a["size"], a["kind"] == "grid"))
 
@@ -522,7 +522,7 @@ def _relative_attention_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
 
 
 def _relative_attention_lower(a: Attrs, ctx: LowerContext) -> Lowered:
-    from .. import modules
+    from ..lowering import modules
 
     _, tokens, c = ctx.in_shapes[0]
     return Lowered(modules.RelativeAttention(c, a["head_dim"], tokens))

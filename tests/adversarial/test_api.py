@@ -16,8 +16,8 @@ import torch
 
 import compiler
 from compiler import Graph, Limits, SpecError
-from compiler.arguments import MAX_ITEMS
-from compiler.features import FeatureInfo
+from compiler.frontend.arguments import MAX_ITEMS
+from compiler.lowering.features import FeatureInfo
 from tests.conftest import TESTS
 
 TINY = TESTS / "specs" / "tiny.yaml"
@@ -340,8 +340,8 @@ def test_arguments_are_checked_before_any_work(monkeypatch: pytest.MonkeyPatch) 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("the spec was read before the arguments were checked")
 
-    monkeypatch.setattr(compiler.load, "load_resolved", never)
-    from compiler import spec_cache
+    monkeypatch.setattr(compiler.frontend.load, "load_resolved", never)
+    from compiler.frontend import spec_cache
 
     spec_cache.clear()
     for bad in (

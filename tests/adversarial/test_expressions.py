@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.expr import FUNCTIONS, MAX_MAGNITUDE, MAX_NODES, ExprError, Value, evaluate
+from compiler.frontend.expr import FUNCTIONS, MAX_MAGNITUDE, MAX_NODES, ExprError, Value, evaluate
 
 # far above what any of these takes (microseconds) and far below a hang; generous because the
 # machine running the tests may be busy

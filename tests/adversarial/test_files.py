@@ -1,6 +1,7 @@
 """A spec cannot make netc read other files, hang on a special file, or print a traceback.
 
-The rule (docs/threat-model.md, compiler/access.py): what a spec names in turn (an ``extends:``
+The rule (docs/threat-model.md, compiler/frontend/access.py): what a spec names in turn (an
+``extends:``
 target, a block file) must resolve inside the named spec's folder, the library or a folder of
 NETC_PATH/--path, and be a .yaml file; anything that is not a regular file is refused by name.
 """
@@ -149,8 +150,8 @@ def test_unreadable_files_and_folders_are_located_errors(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # tests run as root in CI, and root reads a file of mode 000: the refusal is simulated
-    import compiler.fs
-    import compiler.lookup
+    import compiler.frontend.fs
+    import compiler.frontend.lookup
 
     spec = project / "net.yaml"
     spec.write_text("name: net\ninput: [3, 8, 8]\nstages:\n  layer1: {block: pair}\n")
@@ -159,17 +160,19 @@ def test_unreadable_files_and_folders_are_located_errors(
     def refused(*args: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(compiler.lookup.os, "listdir", refused)  # an unreadable blocks/ folder
+    monkeypatch.setattr(
+        compiler.frontend.lookup.os, "listdir", refused
+    )  # an unreadable blocks/ folder
     code, out = _check(spec)
     assert code == 2 and "unknown block type 'pair'" in out and "Traceback" not in out
-    monkeypatch.setattr(compiler.fs.os, "open", refused)  # an unreadable spec
+    monkeypatch.setattr(compiler.frontend.fs.os, "open", refused)  # an unreadable spec
     code, out = _check(spec)
     assert (code, out) == (2, f"{spec}: error: cannot read {spec}: Permission denied\n")
 
 
 def test_aliases_nested_past_the_cap_are_refused() -> None:
     lines = ["x0: &a0 [1]", *(f"x{i}: &a{i} [*a{i - 1}]" for i in range(1, 1500))]
-    from compiler.source import parse
+    from compiler.frontend.source import parse
 
     with pytest.raises(SpecError, match="nested deeper than 48 levels once aliases are expanded"):
         parse("\n".join(lines), "alias.yaml")

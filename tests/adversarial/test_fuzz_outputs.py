@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import compiler
-from compiler.emit import emit
 from compiler.errors import SpecError
-from compiler.spec import NETWORK_NAME
+from compiler.frontend.spec import NETWORK_NAME
+from compiler.tools.emit import emit
 from exporters.graphviz import network_diagram
 from tests.conftest import bounded, require_dot, run_cli
 from tests.fuzz_counter import count

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import compiler
-from compiler.emit import emit
 from compiler.errors import SpecError
+from compiler.tools.emit import emit
 from tests.conftest import run_cli
 
 NET = """\

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import compiler
-from compiler.emit import emit
 from compiler.errors import SpecError
+from compiler.tools.emit import emit
 from tests.conftest import run_cli
 
 HEAD = "head:\n  pool: {op: global_avgpool}\n  flatten: {op: flatten}\n  fc: {op: linear, out: 4}\n"

@@ -218,7 +218,7 @@ def stalled(*args, **kwargs):
     time.sleep(120)
 
 onnx_exporter._validate = stalled
-from compiler.cli import main
+from compiler.tools.cli import main
 sys.exit(main(["export", sys.argv[1], "-o", sys.argv[2]]))
 """
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import compiler
-from compiler import pretrained
-from compiler.weights import WeightsError, where
+from compiler.lowering import pretrained
+from compiler.lowering.weights import WeightsError, where
 from tests.conftest import TESTS, run_cli
 
 TINY = str(TESTS / "specs" / "tiny.yaml")

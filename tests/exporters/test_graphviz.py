@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import compiler
-from compiler.block_network import block_network
-from compiler.library import spec_files
+from compiler.frontend.block_network import block_network
+from compiler.frontend.library import spec_files
 from exporters.graphviz import block_diagram, network_diagram, render
 from tests.conftest import ROOT, SPECS, TESTS, require_dot, run_cli
 

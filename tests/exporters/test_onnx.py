@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.folding import fold_module
+from compiler.lowering.folding import fold_module
 from exporters.onnx import ExportError, export, spec_hash
 from tests.conftest import SPECS, run_cli
 

@@ -10,7 +10,7 @@ import onnx
 import pytest
 
 import compiler
-from compiler.folding import fold_module
+from compiler.lowering.folding import fold_module
 from exporters.onnx import ExportError, export
 from tests.conftest import SPECS, run_cli
 from tests.exporters.test_onnx import FAMILIES, build, calibrated

@@ -1,0 +1,124 @@
+"""A one-block network, for drawing a block type file on its own (``netc diagram BLOCK.yaml``)."""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import COMMAND_LINE, SpecError, command_line_loc
+from ..ir.graph import Graph
+from ..ops import OPS, PERMUTE, TOKENS, channels
+from .load import front_end
+from .lookup import is_block_file
+from .source import Source, load_file, parse
+
+BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram is drawn from
+DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
+SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
+SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
+
+
+def block_network(
+    path: str | os.PathLike[str],
+    params: list[str] | None = None,
+    in_channels: int | None = None,
+    size: int = 56,
+) -> tuple[Graph, str]:
+    """A one-block network for drawing a block type file; returns (graph, block path).
+
+    Required parameters default to 64; ``params`` (``key=value``) set others. Unless
+    ``in_channels`` is given, the input gets the block's output channels, so the shortcut is the
+    identity, as in the paper's figures (``stride=2`` shows a projection instead).
+    """
+    block = load_file(os.fspath(path))
+    if not is_block_file(block.data):
+        raise SpecError.at(block.loc(()), "not a block type file (no 'block:' and 'nodes:')")
+    name = block.data["block"]
+    stage: dict[str, object] = {"block": name}
+    declared = block.data.get("params") or {}
+    if isinstance(declared, dict):
+        stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
+    stage.update(_block_params(params or []))
+    # a transformer's block reads a token sequence (drawn on the 196 tokens of a 14x14 map),
+    # a Swin block a channels-last map
+    nodes = block.data.get("nodes")
+    named = (
+        [n.get("op") for n in nodes.values() if isinstance(n, dict)]
+        if isinstance(nodes, dict)
+        else []
+    )
+    known = [
+        OPS[op] for op in named if isinstance(op, str) and op in OPS
+    ]  # bad ones: checked later
+    layout = (
+        SEQUENCE
+        if any(op.sequence_input for op in known)
+        else CHANNELS_LAST
+        if any(op.channels_last_input for op in known)
+        else ""
+    )
+    # the guess first; a block that makes its own layout from a map (MaxViT's partitions) reads
+    # a plain one: the first layout that checks, else the guess's error
+    first: SpecError | None = None
+    for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE)):
+        side = SEQUENCE_SIDE if candidate == SEQUENCE else size
+        try:
+            return _fitted(block, name, stage, in_channels, side, candidate), f"{BLOCK_STAGE}.0"
+        except SpecError as e:
+            first = first or e
+    assert first is not None
+    raise first
+
+
+def _fitted(
+    block: Source,
+    name: str,
+    stage: dict[str, object],
+    in_channels: int | None,
+    size: int,
+    layout: str,
+) -> Graph:
+    """The one-block network, its input as wide as the block's output unless told."""
+    width = in_channels or DEFAULT_REQUIRED
+    for _ in range(2):
+        graph = _one_block(block, name, stage, width, size, layout)
+        out = channels(graph.shape_of(graph.output))
+        if in_channels is not None or out == width:
+            break
+        width = out
+    return graph
+
+
+def _one_block(
+    block: Source, name: str, stage: dict[str, object], channels: int, size: int, layout: str
+) -> Graph:
+    prefix = ("block_types", name)
+    # a flat block (VGG's layers, numbered in their container) is drawn as the block it is
+    drawn = {k: v for k, v in block.data.items() if k != "flat"}
+    data: dict[str, object] = {
+        "name": f"{name}_block",
+        "input": [channels, size, size],
+        "block_types": {name: drawn},
+        "stages": {BLOCK_STAGE: stage},
+    }
+    if layout == SEQUENCE:
+        data["stem"] = {"to_layout": {"op": TOKENS}}
+    elif layout == CHANNELS_LAST:
+        data["stem"] = {"to_layout": {"op": PERMUTE, "dims": [0, 2, 3, 1]}}
+    values = {(*prefix, *p): loc for p, loc in block.values.items()}
+    keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
+    here = block.loc(())
+    for path in (("name",), ("input",), ("stages", BLOCK_STAGE), ("stem", "to_layout", "op")):
+        values[path] = here
+    return front_end(Source(block.file, data, values, keys, [block.file]))
+
+
+def _block_params(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise SpecError.at(
+                command_line_loc(item), f"'{item}' must look like name=value, e.g. stride=2"
+            )
+        out[key] = parse(value, COMMAND_LINE).data if value.strip() else None
+    return out

@@ -1,0 +1,761 @@
+"""Validated spec objects: every key, type and name of a network or block file checked and located.
+
+The schema (which keys exist, what types they take) lives in the ``*_KEYS`` tables below; values
+that may be expressions stay as text here and are evaluated by :mod:`compiler.frontend.expand`,
+where the names they use are bound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
+from ..ir.graph import MODULE_PART
+from ..ops import OPS, REQUIRED
+from ..pysource import is_attribute
+from .lookup import (
+    available_blocks,
+    block_folders,
+    builtin_shortcuts,
+    find_block_file,
+    is_block_file,
+)
+from .resolve import shown_path
+from .source import Path, Source, load_file
+
+# key -> (accepted python types, what to call it in an error, required?)
+NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "name": ((str,), "a name", True),
+    "description": ((str,), "a text", False),
+    "family": ((str,), "a name", False),
+    "extends": ((str,), "a file name", False),  # consumed by compiler.frontend.resolve
+    "replace": ((list,), "a list of keys", False),  # ditto: taken whole, not merged
+    "input": ((list,), "a list of sizes like [3, 224, 224]", True),
+    "params": ((dict,), "a mapping of names to numbers or expressions", False),
+    "shortcut": ((str,), "a shortcut kind", False),
+    "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
+    "zero_init_residual": ((bool,), "true or false", False),
+    "weights_from": ((str,), "a torchvision model name", False),
+    "published_weights": (
+        (list,),
+        "a list of overrides, like [params.transform_input=true]",
+        False,
+    ),
+    "op_defaults": ((dict,), "a mapping of op names to attribute defaults", False),
+    "block_types": ((dict,), "a mapping of block types", False),
+    "shortcut_types": ((dict,), "a mapping of shortcut kinds", False),
+    "stem": ((dict,), "a mapping of named nodes", False),
+    "stages": ((dict,), "a mapping of named stages", False),
+    "head": ((dict,), "a mapping of named nodes", False),
+    "output": ((str,), "a node name", False),
+    "outputs": ((list,), "a list of stage or node names, like [layer2, layer3, layer4]", False),
+    "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
+    "module_lists": ((list,), "a list of module paths, like [blocks]", False),
+}
+BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "block": ((str,), "the block type's name", True),
+    "description": ((str,), "a text", False),
+    "params": ((dict,), "a mapping of parameter names to defaults (null: required)", False),
+    "first_only": ((list,), "a list of parameter names", False),
+    "let": ((dict,), "a mapping of names to expressions", False),
+    "nodes": ((dict,), "a mapping of named nodes", True),
+    "output": ((str,), "a node name", False),
+    "flat": ((bool,), "true or false", False),
+    "module_order": ((list,), "a list of the block's module names, like [norm1, attn]", False),
+}
+SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
+    "description": ((str,), "a text", False),
+    "when": ((str, bool), "a condition", False),
+    "remove": ((bool,), "true or false", False),
+    "nodes": ((dict,), "a mapping of named nodes", False),
+}
+MAX_NAME = 128
+NETWORK_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
+CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
+NODE_KEYS = ("op", "in", "when", "holds")  # every node's own keys; the rest are attributes
+SECTIONS = ("stem", "stages", "head")
+SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
+SHORTCUT_RULE_ATTRS = ("out", "stride", "dilation")  # what a shortcut kind's rule reads
+# a shortcut node's attributes: the rule's, the projection's input and a fixed kind
+SHORTCUT_ATTRS = (*SHORTCUT_RULE_ATTRS, "project_in", "kind")
+
+Raw = Any  # a literal or an expression string, evaluated during expansion
+
+
+@dataclass(kw_only=True)
+class NodeSpec:
+    """One node as written: ``name: {op: conv, out: 64, kernel: 3, in: x}``."""
+
+    name: str
+    op: str
+    inputs: list[str] | None  # None: the previous node
+    attrs: dict[str, Raw]
+    when: Raw
+    loc: Loc  # of the name
+    attr_locs: dict[str, Loc]
+    in_locs: list[Loc]
+    when_loc: Loc
+    # nodes of the same block whose memory is released only after this node has run, as a
+    # Python local lives until its function returns (torchvision's DenseNet layer keeps its
+    # concat until its bottleneck conv returns); changes no value, only when memory is freed
+    holds: list[str] = field(default_factory=list)
+    holds_locs: list[Loc] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class BlockType:
+    """A block type: a small graph of nodes with parameters (``basic``, ``bottleneck``, ...)."""
+
+    name: str
+    description: str
+    params: dict[str, Raw]  # REQUIRED where the spec must give a value
+    first_only: list[str]
+    let: dict[str, Raw]
+    nodes: list[NodeSpec]
+    output: str | None
+    loc: Loc
+    param_locs: dict[str, Loc]
+    let_locs: dict[str, Loc]
+    # not a module: its nodes are numbered on as members of the stage's path (VGG's features)
+    flat: bool = False
+    # the order its modules are registered in (the state_dict's), where not the order they run
+    module_order: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ShortcutType:
+    """A shortcut kind (identity, A, B, C, avg_down, none): when it projects and with what."""
+
+    name: str
+    description: str
+    when: Raw
+    remove: bool
+    nodes: list[NodeSpec]
+    loc: Loc
+
+
+@dataclass(kw_only=True)
+class StageSpec:
+    """A block type repeated: ``layer3: {block: bottleneck, repeat: 6, width: 256, stride: 2}``."""
+
+    name: str
+    block: str
+    repeat: Raw
+    params: dict[str, Raw]
+    first: dict[str, Raw]
+    shortcut: str | None
+    loc: Loc
+    locs: dict[str, Loc]  # of each key's value, 'first.x' for first-block overrides
+    # the module path of each block, a template: "features.{block_index + 1}" (default:
+    # "<stage>.{index}")
+    path: str | None = None
+    # 'dense': each block reads the stage's input and every earlier block's output, and the
+    # stage's output is their concat (DenseNet)
+    connect: str = "chain"
+    input: str | None = None  # what the first block reads (default: the entry before the stage)
+
+
+Entry = NodeSpec | StageSpec
+
+
+@dataclass(kw_only=True)
+class NetworkSpec:
+    """A whole network, validated; the input to :func:`compiler.frontend.expand.expand`."""
+
+    name: str
+    description: str
+    family: str
+    file: str
+    input: list[int]
+    params: dict[str, Raw]
+    shortcut: str
+    zero_init_residual: bool
+    sections: list[tuple[str, list[Entry]]]
+    output: str | None
+    outputs: list[str]  # feature maps returned instead of the output, if any
+    # values returned beside the output in training mode only (GoogLeNet's aux classifiers)
+    aux_outputs: list[str] = field(default_factory=list)
+    # containers whose children the enclosing module calls one by one (torchvision's ModuleList)
+    module_lists: list[str] = field(default_factory=list)
+    # network-wide attribute defaults per op ({batchnorm: {eps: 0.001}}), with their locations
+    op_defaults: dict[str, dict[str, tuple[Raw, Loc]]] = field(default_factory=dict)
+    block_types: dict[str, BlockType]
+    shortcut_types: dict[str, ShortcutType]
+    source: Source
+    param_locs: dict[str, Loc] = field(default_factory=dict)
+
+    def loc(self, *path: str | int) -> Loc:
+        return self.source.loc(tuple(path))
+
+
+class _Checker:
+    """Validates one Source; collects all errors in ``diags``."""
+
+    def __init__(self, src: Source, diags: Diagnostics) -> None:
+        self.src, self.diags = src, diags
+
+    def names(self, data: Any, path: Path, what: str) -> None:
+        """Each key of the mapping at ``path`` names a parameter: an ASCII identifier, no
+        keyword (expressions read it, and generated source writes it as an argument)."""
+        for key in data if isinstance(data, dict) else ():
+            if not is_attribute(key):
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"{what} {key!r} must be a name: ASCII letters, digits and '_', not "
+                    "starting with a digit, and no Python keyword",
+                )
+
+    def mapping(
+        self,
+        data: Any,
+        path: Path,
+        schema: dict[str, tuple[tuple[type, ...], str, bool]],
+        what: str,
+    ) -> dict[str, Any]:
+        """Check keys against a schema: unknown keys, missing keys, wrong types."""
+        if not isinstance(data, dict):
+            self.diags.error(self.src.loc(path), f"{what} must be a mapping")
+            return {}
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in schema:
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"unknown key '{key}' in {what}{suffix_hint(key, schema)}",
+                )
+                continue
+            types, expect, _ = schema[key]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                self.diags.error(
+                    self.src.loc((*path, key)), f"'{key}' must be {expect}, got {_describe(value)}"
+                )
+                continue
+            out[key] = value
+        for key, (_, _, required) in schema.items():
+            if required and key not in data:
+                self.diags.error(self.src.loc(path), f"{what} has no '{key}'")
+        return out
+
+    def nodes(self, data: dict[str, Any], path: Path, what: str) -> list[NodeSpec]:
+        out = []
+        for name, entry in data.items():
+            node = self.node(name, entry, (*path, name), what)
+            if node:
+                out.append(node)
+        return out
+
+    def node(self, name: str, data: Any, path: Path, what: str) -> NodeSpec | None:
+        loc = self.src.key_loc(path)
+        if not isinstance(data, dict):
+            self.diags.error(
+                self.src.loc(path),
+                f"node '{name}' in {what} must be a mapping like {{op: conv, out: 64, kernel: 3}}",
+            )
+            return None
+        op = data.get("op")
+        if not isinstance(op, str):
+            self.diags.error(
+                loc,
+                f"node '{name}' in {what} has no 'op'"
+                if op is None
+                else f"'op' of node '{name}' must be an op name",
+            )
+            return None
+        dynamic = op.startswith("{") and op.endswith("}")  # chosen by the block's parameters
+        if op == SHORTCUT_OP:
+            allowed = set(SHORTCUT_ATTRS) - {"kind"}
+            if "holds" in data:
+                self.diags.error(
+                    self.src.key_loc((*path, "holds")),
+                    f"shortcut '{name}' cannot hold values",
+                    "put holds on the node that joins the shortcut",
+                )
+        elif dynamic:  # its attributes are checked once the expansion knows the op
+            allowed = {k for k in data if k not in NODE_KEYS}
+        elif op not in OPS:
+            self.diags.error(
+                self.src.loc((*path, "op")),
+                f"unknown op '{op}'{suffix_hint(op, [*OPS, SHORTCUT_OP])}",
+                "ops: " + ", ".join(sorted(OPS)),
+            )
+            return None
+        else:
+            allowed = set(OPS[op].attrs)
+        attrs: dict[str, Raw] = {}
+        attr_locs: dict[str, Loc] = {}
+        for key, value in data.items():
+            if key in NODE_KEYS or (key == "kind" and op == SHORTCUT_OP):
+                continue
+            if key not in allowed:
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"op '{op}' has no attribute '{key}'"
+                    f"{suffix_hint(key, [*allowed, 'in', 'when', 'holds'])}",
+                    "attributes: " + (", ".join(sorted(allowed)) or "none"),
+                )
+                continue
+            attrs[key] = value
+            attr_locs[key] = self.src.loc((*path, key))
+        if op == SHORTCUT_OP:
+            attrs["kind"] = data.get("kind")
+            attr_locs["kind"] = self.src.loc((*path, "kind"))
+        elif op in OPS and not dynamic:
+            for key, spec in OPS[op].attrs.items():
+                if spec.default is REQUIRED and key not in data:
+                    self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
+        inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
+        holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
+        return NodeSpec(
+            name=name,
+            op=op,
+            inputs=inputs,
+            attrs=attrs,
+            when=data.get("when"),
+            loc=loc,
+            attr_locs=attr_locs,
+            in_locs=in_locs,
+            when_loc=self.src.loc((*path, "when")),
+            holds=holds or [],
+            holds_locs=holds_locs,
+        )
+
+    def inputs(self, value: Any, path: Path, key: str = "in") -> tuple[list[str] | None, list[Loc]]:
+        if value is None:
+            return None, []
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) for v in items
+        ):
+            self.diags.error(self.src.loc(path), f"'{key}' must be a node name or a list of names")
+            return None, []
+        locs = [
+            self.src.loc((*path, i)) if isinstance(value, list) else self.src.loc(path)
+            for i in range(len(items))
+        ]
+        return [str(v) for v in items], locs
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    kind = {
+        dict: "a mapping",
+        list: "a list",
+        bool: "a boolean",
+        str: "text",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
+    return f"{kind} ({value!r})" if isinstance(value, (int, float, str)) else kind
+
+
+def check_network(src: Source) -> NetworkSpec:
+    """Validate a resolved network Source; raises SpecError with every problem found."""
+    if is_block_file(src.data):
+        raise SpecError.at(
+            src.loc(()),
+            "this is a block type file, not a network",
+            "use it from a network's stages, or draw it with 'netc diagram'",
+        )
+    diags = Diagnostics()
+    c = _Checker(src, diags)
+    top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
+    _network_name(c, top)
+    shape = _input_shape(c, top)
+    params = _network_params(c, top)
+    sections = _sections(c, top)
+    shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
+    block_types = _inline_blocks(c, top)
+    _find_blocks(sections, block_types, src, diags)
+    default_shortcut = top.get("shortcut", "B")
+    _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
+    outputs = _outputs(c, top)
+    aux_outputs = _outputs(c, top, "aux_outputs")
+    module_lists = _outputs(c, top, "module_lists")
+    op_defaults = _op_defaults(c, top)
+    diags.raise_if_any()
+    return NetworkSpec(
+        name=top["name"],
+        description=top.get("description", ""),
+        family=top.get("family", ""),
+        file=src.file,
+        input=shape,
+        params=params,
+        shortcut=default_shortcut,
+        zero_init_residual=top.get("zero_init_residual", False),
+        sections=sections,
+        output=top.get("output"),
+        outputs=outputs,
+        aux_outputs=aux_outputs,
+        module_lists=module_lists,
+        op_defaults=op_defaults,
+        block_types=block_types,
+        shortcut_types=shortcut_types,
+        source=src,
+        param_locs={k: src.loc(("params", k)) for k in params},
+    )
+
+
+def _op_defaults(c: _Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[Raw, Loc]]]:
+    """``op_defaults: {batchnorm: {eps: 0.001, momentum: 0.01}}``: each op and attribute known;
+    the values are checked where each node uses them."""
+    out: dict[str, dict[str, tuple[Raw, Loc]]] = {}
+    for op, attrs in top.get("op_defaults", {}).items():
+        path: Path = ("op_defaults", op)
+        if op not in OPS:
+            c.diags.error(c.src.key_loc(path), f"unknown op '{op}'{suffix_hint(op, OPS)}")
+            continue
+        if not isinstance(attrs, dict):
+            c.diags.error(c.src.loc(path), f"the defaults of '{op}' must be a mapping")
+            continue
+        out[op] = {}
+        for key, value in attrs.items():
+            if key not in OPS[op].attrs:
+                c.diags.error(
+                    c.src.key_loc((*path, key)),
+                    f"op '{op}' has no attribute '{key}'{suffix_hint(key, OPS[op].attrs)}",
+                    "attributes: " + (", ".join(sorted(OPS[op].attrs)) or "none"),
+                )
+                continue
+            out[op][key] = (value, c.src.loc((*path, key)))
+    return out
+
+
+def _outputs(c: _Checker, top: dict[str, Any], key: str = "outputs") -> list[str]:
+    names = top.get(key, [])
+    for k, name in enumerate(names):
+        if not isinstance(name, str) or not name:
+            c.diags.error(c.src.loc((key, k)), f"each of '{key}' must be a name")
+    if key in top and not names:
+        c.diags.error(c.src.loc((key,)), f"'{key}' lists no names")
+    return [n for n in names if isinstance(n, str)]
+
+
+def _input_shape(c: _Checker, top: dict[str, Any]) -> list[int]:
+    shape = top.get("input", [])
+    if "input" in top and (
+        not shape
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape)
+    ):
+        c.diags.error(
+            c.src.loc(("input",)), "'input' must be a list of positive sizes, like [3, 224, 224]"
+        )
+    return list(shape)
+
+
+def _network_name(c: _Checker, top: dict[str, Any]) -> None:
+    name = top.get("name")
+    if isinstance(name, str) and not NETWORK_NAME.fullmatch(name):
+        c.diags.error(
+            c.src.loc(("name",)),
+            f"the network's name {name!r} must be ASCII letters, digits, '_', '-' and '.' "
+            f"(at most {MAX_NAME} characters, starting with a letter or digit)",
+            "it names classes, files and diagrams; prose goes in 'description'",
+        )
+
+
+def _network_params(c: _Checker, top: dict[str, Any]) -> dict[str, Raw]:
+    params: dict[str, Raw] = {}
+    c.names(top.get("params"), ("params",), "parameter")
+    for key, value in top.get("params", {}).items():
+        if not isinstance(value, (int, float, str, bool)):
+            c.diags.error(
+                c.src.loc(("params", key)),
+                f"parameter '{key}' must be a number or an expression, got {_describe(value)}",
+            )
+        params[key] = value
+    return params
+
+
+def _sections(c: _Checker, top: dict[str, Any]) -> list[tuple[str, list[Entry]]]:
+    """The stem, stages and head entries: a mapping with 'block' is a stage, else a node."""
+    sections: list[tuple[str, list[Entry]]] = []
+    for section in SECTIONS:
+        entries: list[Entry] = []
+        for name, data in top.get(section, {}).items():
+            path: Path = (section, name)
+            entry: Entry | None
+            if isinstance(data, dict) and "block" in data:
+                if not all(MODULE_PART.fullmatch(p) for p in name.split(".")):
+                    c.diags.error(
+                        c.src.key_loc(path),
+                        f"stage name {name!r} must be a module path: parts of letters, digits, "
+                        "'_' and '-' joined by '.'",
+                    )
+                    continue
+                entry = _stage(c, name, data, path, top.get("stage_defaults", {}))
+            else:
+                entry = c.node(name, data, path, section)
+            if entry:
+                entries.append(entry)
+        sections.append((section, entries))
+    if not any(entries for _, entries in sections) and "name" in top:
+        c.diags.error(c.src.loc(()), "the network has no nodes: give it a stem, stages or a head")
+    return sections
+
+
+def _inline_blocks(c: _Checker, top: dict[str, Any]) -> dict[str, BlockType]:
+    """The block types the spec defines itself, under ``block_types:``."""
+    out = {}
+    for name, data in top.get("block_types", {}).items():
+        prefix = ("block_types", name)
+        if not (name.isascii() and name.isidentifier()):
+            c.diags.error(
+                c.src.key_loc(prefix),
+                f"block type {name!r} must be a plain name (ASCII letters, digits, _)",
+            )
+            continue
+        sub = Source(c.src.file, data, _sub(c.src.values, prefix), _sub(c.src.keys, prefix))
+        bt = check_block(sub, c.diags, name)
+        if bt:
+            out[name] = bt
+    return out
+
+
+def _check_shortcut_choices(
+    c: _Checker,
+    default: str,
+    sections: list[tuple[str, list[Entry]]],
+    kinds: dict[str, ShortcutType],
+) -> None:
+    chosen = [(default, c.src.loc(("shortcut",)))] + [
+        (e.shortcut, e.locs["shortcut"])
+        for _, entries in sections
+        for e in entries
+        if isinstance(e, StageSpec) and e.shortcut
+    ]
+    for kind, loc in chosen:
+        if kind not in kinds:
+            c.diags.error(
+                loc,
+                f"unknown shortcut kind '{kind}'{suffix_hint(kind, kinds)}",
+                "kinds: " + ", ".join(kinds),
+            )
+
+
+def _sub(index: dict[Path, Loc], prefix: Path) -> dict[Path, Loc]:
+    n = len(prefix)
+    return {p[n:]: loc for p, loc in index.items() if p[:n] == prefix}
+
+
+def _stage(
+    c: _Checker, name: str, data: dict[str, Any], path: Path, defaults: dict[str, Any]
+) -> StageSpec | None:
+    src = c.src
+    locs = {k: src.loc(("stage_defaults", k)) for k in defaults}
+    locs.update({k: src.loc((*path, k)) for k in data})
+    data = {**defaults, **data}
+    block = data["block"]
+    if not isinstance(block, str):
+        c.diags.error(locs["block"], f"'block' of stage '{name}' must be a block type name")
+        return None
+    first = data.get("first", {})
+    if not isinstance(first, dict):
+        c.diags.error(locs["first"], "'first' must be a mapping of parameters for block 0")
+        first = {}
+    for k in first:
+        locs[f"first.{k}"] = src.loc((*path, "first", k))
+    shortcut = data.get("shortcut")
+    if shortcut is not None and not isinstance(shortcut, str):
+        c.diags.error(locs["shortcut"], "'shortcut' must be a shortcut kind like B")
+        shortcut = None
+    path_template = data.get("path")
+    if path_template is not None and not isinstance(path_template, str):
+        c.diags.error(
+            locs["path"],
+            f"'path' of stage '{name}' must be a module path, or a template with expressions in "
+            'braces, like "features.{block_index + 1}"',
+        )
+        path_template = None
+    source = data.get("in")
+    if source is not None and not isinstance(source, str):
+        c.diags.error(locs["in"], f"'in' of stage '{name}' must be a node or stage name")
+        source = None
+    connect = data.get("connect", "chain")
+    if connect not in CONNECTIONS:
+        c.diags.error(
+            locs["connect"],
+            f"'connect' of stage '{name}' must be one of {', '.join(CONNECTIONS)}, got "
+            f"{_describe(connect)}",
+        )
+        connect = "chain"
+    params = {k: v for k, v in data.items() if k not in STAGE_RESERVED}
+    for k, v in [*params.items(), *first.items()]:
+        if not isinstance(v, (int, float, str, bool)):
+            c.diags.error(
+                src.loc((*path, k)),
+                f"block parameter '{k}' must be a number or an expression, got {_describe(v)}",
+            )
+    return StageSpec(
+        name=name,
+        block=block,
+        repeat=data.get("repeat", 1),
+        params=params,
+        first=first,
+        shortcut=shortcut,
+        loc=src.key_loc(path),
+        locs=locs,
+        path=path_template,
+        connect=connect,
+        input=source,
+    )
+
+
+def check_block(src: Source, diags: Diagnostics, expected: str | None = None) -> BlockType | None:
+    """Validate a block type (from a blocks/ file or a spec's block_types)."""
+    c = _Checker(src, diags)
+    data = src.data
+    if isinstance(data, dict) and expected is not None and "block" not in data:
+        data = {"block": expected, **data}
+    before = len(diags.items)
+    top = c.mapping(data, (), BLOCK_KEYS, "the block type")
+    if len(diags.items) > before:
+        return None
+    name = top["block"]
+    if expected is not None and name != expected:
+        diags.error(src.loc(("block",)), f"file defines block '{name}', expected '{expected}'")
+    c.names(top.get("params"), ("params",), "parameter")
+    c.names(top.get("let"), ("let",), "name")
+    params = {k: (REQUIRED if v is None else v) for k, v in top.get("params", {}).items()}
+    first_only = [str(x) for x in top.get("first_only", [])]
+    for i, p in enumerate(first_only):
+        if p not in params:
+            diags.error(
+                src.loc(("first_only", i)),
+                f"'{p}' is not a parameter of block '{name}'{suffix_hint(p, params)}",
+            )
+    nodes = c.nodes(top["nodes"], ("nodes",), f"block '{name}'")
+    if not top["nodes"]:
+        diags.error(src.loc(("nodes",)), f"block '{name}' has no nodes")
+    module_order = _module_order(top, nodes, name, src, diags)
+    return BlockType(
+        name=name,
+        description=top.get("description", ""),
+        params=params,
+        first_only=first_only,
+        let=top.get("let", {}),
+        nodes=nodes,
+        output=top.get("output"),
+        loc=src.key_loc(("block",)),
+        param_locs={k: src.loc(("params", k)) for k in params},
+        let_locs={k: src.loc(("let", k)) for k in top.get("let", {})},
+        flat=top.get("flat", False),
+        module_order=module_order,
+    )
+
+
+def _module_order(
+    top: dict[str, Any], nodes: list[NodeSpec], name: str, src: Source, diags: Diagnostics
+) -> list[str]:
+    """A block's ``module_order``: names of its own parts (the first part of a node's name),
+    each once; a part that holds no module (a function such as add) changes nothing; a flat
+    block has no module to order."""
+    order = top.get("module_order", [])
+    children = list(dict.fromkeys(n.name.split(".")[0] for n in nodes))
+    if order and top.get("flat", False):
+        diags.error(
+            src.loc(("module_order",)),
+            f"block '{name}' is flat (not a module): it has no modules of its own to order",
+        )
+        return []
+    seen: set[str] = set()
+    for i, item in enumerate(order):
+        where = src.loc(("module_order", i))
+        if not isinstance(item, str) or item not in children:
+            diags.error(
+                where,
+                f"'{item}' is not a part of block '{name}'{suffix_hint(str(item), children)}",
+                "its parts: " + (", ".join(children) or "none"),
+            )
+        elif item in seen:
+            diags.error(where, f"'{item}' is named twice in module_order")
+        seen.add(str(item))
+    return [str(item) for item in order]
+
+
+def shortcut_kinds(
+    extra: dict[str, Any], src: Source, diags: Diagnostics
+) -> dict[str, ShortcutType]:
+    """The built-in shortcut kinds plus any the spec defines under ``shortcut_types``."""
+    out = dict(_builtin_shortcuts())
+    for name, data in extra.items():
+        sub = Source(
+            src.file,
+            data,
+            _sub(src.values, ("shortcut_types", name)),
+            _sub(src.keys, ("shortcut_types", name)),
+        )
+        st = _check_shortcut(name, sub, diags)
+        if st:
+            out[name] = st
+    return out
+
+
+def _builtin_shortcuts() -> dict[str, ShortcutType]:
+    src = builtin_shortcuts()
+    diags = Diagnostics()
+    out = {}
+    for name, data in src.data.items():
+        sub = Source(src.file, data, _sub(src.values, (name,)), _sub(src.keys, (name,)))
+        st = _check_shortcut(name, sub, diags)
+        if st:
+            out[name] = st
+    diags.raise_if_any()
+    return out
+
+
+def _check_shortcut(name: str, src: Source, diags: Diagnostics) -> ShortcutType | None:
+    c = _Checker(src, diags)
+    top = c.mapping(src.data, (), SHORTCUT_KEYS, f"shortcut kind '{name}'")
+    nodes = c.nodes(top.get("nodes", {}), ("nodes",), f"shortcut kind '{name}'")
+    return ShortcutType(
+        name=name,
+        description=top.get("description", ""),
+        when=top.get("when", True),
+        remove=top.get("remove", False),
+        nodes=nodes,
+        loc=src.loc(()),
+    )
+
+
+def _find_blocks(
+    sections: list[tuple[str, list[Entry]]],
+    known: dict[str, BlockType],
+    src: Source,
+    diags: Diagnostics,
+) -> None:
+    """Load each block type the stages name from blocks/<name>.yaml near the spec."""
+    folders = block_folders(src.chain or [src.file])
+    for _, entries in sections:
+        for e in entries:
+            if not isinstance(e, StageSpec) or e.block in known:
+                continue
+            if not e.block.isidentifier():  # it becomes a file name: no paths, no dots
+                diags.error(
+                    e.locs["block"],
+                    f"block type '{e.block}' must be a plain name (letters, digits, _)",
+                )
+                continue
+            path = find_block_file(e.block, folders)
+            if path is not None:
+                try:
+                    bt = check_block(load_file(path, shown_path(path)), diags, e.block)
+                except SpecError as err:
+                    diags.extend(err)
+                    bt = None
+                if bt:
+                    known[e.block] = bt
+                continue
+            available = set(known) | available_blocks(folders)
+            diags.error(
+                e.locs["block"],
+                f"unknown block type '{e.block}'{suffix_hint(e.block, available)}",
+                ""
+                if did_you_mean(e.block, available)
+                else "block types: "
+                + (", ".join(sorted(available)) or "none found")
+                + " (defined under block_types: or in a blocks/ folder beside the spec)",
+            )

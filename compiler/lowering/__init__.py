@@ -1,0 +1,1 @@
+"""The torch back end: IR -> module tree, initialised, loaded with weights, folded for inference."""

@@ -1,0 +1,57 @@
+"""``feature_info`` of a network that returns feature maps, in the form timm's ``features_only``
+models give it, so detection and segmentation code that reads it works unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..ir.graph import Graph
+from ..ops import ChannelsLast, Groups, Shape, channels
+
+
+class FeatureInfo(list[dict[str, Any]]):
+    """One dict per returned feature map: ``module`` (its name in the spec), ``num_chs``,
+    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors) and
+    ``layout`` (NCHW, NHWC, NLC or NC: the order of the returned tensor's dimensions)."""
+
+    def channels(self) -> list[int]:
+        return [f["num_chs"] for f in self]
+
+    def reduction(self) -> list[int | None]:
+        return [f["reduction"] for f in self]
+
+    def module_name(self) -> list[str]:
+        return [f["module"] for f in self]
+
+    def layout(self) -> list[str]:
+        return [f["layout"] for f in self]
+
+
+def feature_info(graph: Graph) -> FeatureInfo:
+    """The feature maps ``graph`` returns, described: channels of any layout (a Swin stage's
+    ``[H, W, C]`` has C channels, not H), the reduction of a map against the input's height, and
+    ``layout``: ``NCHW``, ``NHWC`` (channels-last maps), ``NLC`` (token sequences, groups of
+    tokens: no reduction) or ``NC`` (vectors)."""
+    height = graph.input_shape[1] if len(graph.input_shape) == 3 else None
+    out = FeatureInfo()
+    for f in graph.features:
+        shape = graph.shape_of(f.node)
+        layout = _layout_of(shape)
+        side = {"NCHW": shape[1], "NHWC": shape[0]}.get(layout) if len(shape) == 3 else None
+        out.append(
+            {
+                "module": f.name,
+                "num_chs": channels(shape),
+                "reduction": height // side if height is not None and side else None,
+                "layout": layout,
+            }
+        )
+    return out
+
+
+def _layout_of(shape: Shape) -> str:
+    if isinstance(shape, Groups) or len(shape) == 2:
+        return "NLC"
+    if isinstance(shape, ChannelsLast):
+        return "NHWC"
+    return "NCHW" if len(shape) == 3 else "NC"

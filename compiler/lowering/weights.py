@@ -1,0 +1,201 @@
+"""Loading torchvision- or timm-format checkpoints into a compiled module, safely.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: only tensors and plain containers,
+never arbitrary pickled objects. A checkpoint that does not fit the spec gets a report of missing,
+unexpected and wrong-shape keys, each missing or wrong key located at the spec node it belongs to;
+a partial load takes what fits and reports the rest the same way.
+
+Values are checked as well as names and shapes, since load_state_dict converts silently: a
+tensor without data (meta), a sparse or quantized one, one whose kind differs from the module's
+(bool, integer or complex into a float parameter; integer buffers such as BatchNorm's
+num_batches_tracked stay integers), and NaN or infinite values are refused, each by key.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import one_line
+from ..ir.graph import Graph
+
+WRAPPERS = ("state_dict", "model", "model_state", "net")  # common checkpoint nestings
+SHOWN = 12  # keys listed per kind of problem: enough to see the pattern; counts say how many
+
+
+class WeightsError(Exception):
+    """A checkpoint that cannot be read or does not fit; ``str()`` is the full report."""
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """Read a state_dict saved with torch.save (optionally wrapped in {'state_dict': ...})."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: error: no such checkpoint file")
+    try:
+        # torch warns about sparse and legacy contents; what matters is reported below
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data: Any = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or unsafe files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise WeightsError(f"{path}: error: cannot read checkpoint: {first}") from None
+    for key in WRAPPERS:
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+    ):
+        raise WeightsError(f"{path}: error: not a state_dict (a mapping of names to tensors)")
+    odd = {k: why for k, v in data.items() if (why := _not_plain(v))}
+    if odd:
+        raise WeightsError(
+            f"{path}: error: {len(odd)} entries are not plain tensors with data\n"
+            + _listed([f"{one_line(k)}: {why}" for k, why in odd.items()])
+        )
+    return data
+
+
+def _not_plain(t: torch.Tensor) -> str | None:
+    """Why ``t`` cannot be copied into a module's parameter, or None when it can."""
+    if t.is_meta:
+        return "a meta tensor (no data)"
+    if t.layout != torch.strided:
+        return f"a sparse tensor ({t.layout})"
+    if t.is_quantized:
+        return f"a quantized tensor ({t.dtype})"
+    return None
+
+
+def _kind(dtype: torch.dtype) -> str:
+    """What a dtype holds; a load within one kind converts faithfully (float16 -> float32)."""
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if dtype == torch.bool else "integer"
+
+
+def _listed(lines: list[str], indent: str = "  ") -> str:
+    """The first SHOWN lines, indented, and how many more there are."""
+    shown = [indent + line for line in lines[:SHOWN]]
+    if len(lines) > SHOWN:
+        shown.append(f"{indent}... and {len(lines) - SHOWN} more")
+    return "\n".join(shown)
+
+
+def _check_values(
+    source: str, graph: Graph, own: dict[str, torch.Tensor], fits: dict[str, torch.Tensor]
+) -> None:
+    """Refuse entries whose kind differs from the module's, and non-finite values."""
+    kinds = [
+        f"{k}: checkpoint {v.dtype}, spec {own[k].dtype}{where(graph, k)}"
+        for k, v in fits.items()
+        if _kind(v.dtype) != _kind(own[k].dtype)
+    ]
+    finite = []
+    for k, v in fits.items():
+        if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all()):
+            nan, inf = int(torch.isnan(v).sum()), int(torch.isinf(v).sum())
+            finite.append(f"{k}: {nan:,} NaN, {inf:,} infinite of {v.numel():,}{where(graph, k)}")
+    if not kinds and not finite:
+        return
+    counts = f"{len(kinds)} of the wrong type, {len(finite)} not finite"
+    lines = [
+        f"{source}: error: the checkpoint's values cannot be loaded into '{graph.name}' ({counts})"
+    ]
+    if kinds:
+        lines += ["  wrong type (a load would convert it silently):", _listed(kinds, "    ")]
+    if finite:
+        lines += ["  NaN or infinite values:", _listed(finite, "    ")]
+    raise WeightsError("\n".join(lines))
+
+
+@dataclass(kw_only=True)
+class LoadReport:
+    """What a checkpoint gave a module, entry by entry (``--partial`` loads what fits)."""
+
+    source: str  # the file, or the published weights' name
+    loaded: int = 0
+    # left as initialised: key -> (the checkpoint's shape, the spec's)
+    shape_differs: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)  # the spec's, not in the checkpoint
+    unused: list[str] = field(default_factory=list)  # the checkpoint's, not in the spec
+    preprocess: dict[str, Any] | None = None  # published weights: how to feed the model
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "loaded": self.loaded,
+            "shape_differs": {
+                k: {"checkpoint": c, "spec": s} for k, (c, s) in self.shape_differs.items()
+            },
+            "absent": self.absent,
+            "unused": self.unused,
+            **({"preprocess": self.preprocess} if self.preprocess else {}),
+        }
+
+
+def load_weights(
+    module: nn.Module,
+    graph: Graph,
+    path: str | os.PathLike[str],
+    partial: bool = False,
+    source: str | None = None,
+) -> LoadReport:
+    """Load a checkpoint. Strictly by default: a WeightsError with a located report on any
+    mismatch. ``partial``: every entry whose name and shape match, the rest left as initialised
+    (a new head, added layers), all of it in the returned report."""
+    state = read_state_dict(path)
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    where = source or os.fspath(path)
+    if not partial and (missing or unexpected or wrong):
+        raise WeightsError(_report(where, graph, own, state, missing, unexpected, wrong))
+    fits = {k: v for k, v in state.items() if k in own and k not in wrong}
+    _check_values(where, graph, own, fits)
+    module.load_state_dict(fits, strict=not partial)
+    return LoadReport(
+        source=where,
+        loaded=len(fits),
+        shape_differs={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
+        absent=missing,
+        unused=unexpected,
+    )
+
+
+def where(graph: Graph, key: str) -> str:
+    """'  (file:line:col, node 'name')' for a state_dict key, or '' for one no node owns."""
+    node = graph.nodes.get(key.rsplit(".", 1)[0])
+    return f"  ({node.loc}, node '{node.name}')" if node else ""
+
+
+def _report(
+    path: str,
+    graph: Graph,
+    own: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    missing: list[str],
+    unexpected: list[str],
+    wrong: list[str],
+) -> str:
+    counts = f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} wrong shape"
+    lines = [f"{path}: error: the checkpoint does not fit '{graph.name}' ({counts})"]
+    limit = 12  # enough to see the pattern; the counts say how many there are
+    lines += [f"  missing: {k}{where(graph, k)}" for k in missing[:limit]]
+    lines += [f"  unexpected: {one_line(k)}" for k in unexpected[:limit]]
+    lines += [
+        f"  wrong shape: {k}: checkpoint {list(state[k].shape)}, spec {list(own[k].shape)}"
+        f"{where(graph, k)}"
+        for k in wrong[:limit]
+    ]
+    if max(len(missing), len(unexpected), len(wrong)) > limit:
+        lines.append(f"  (the first {limit} of each kind are shown)")
+    return "\n".join(lines)
