@@ -36,10 +36,16 @@ class Tally:
 
     def __init__(self, caps: Caps) -> None:
         self.caps = caps
-        self.params = self.act_bytes = self.inputs_read = 0
+        self.nodes = self.params = self.act_bytes = self.inputs_read = 0
 
     def reads(self, count: int) -> Problem | None:
         """A node that reads ``count`` inputs is about to be made."""
+        self.nodes += 1
+        if self.nodes > self.caps.max_nodes:
+            return (
+                f"the network has more than {self.caps.max_nodes:,} nodes",
+                "raise the cap with --max-nodes if this is intended",
+            )
         self.inputs_read += count
         most = self.caps.max_nodes * INPUTS_PER_NODE
         if self.inputs_read > most:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import Diagnostics, Loc, SpecError, suffix_hint
-from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage, feeding
-from ..ir.passes import shapes
+from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
+from ..ir.passes import prune, shapes
 from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
 from .caps import Caps, Tally
 from .expr import ExprError, Value, evaluate
@@ -67,7 +67,6 @@ class Expander:
 
     def __init__(self, spec: NetworkSpec, caps: Caps | None = None) -> None:
         self.spec = spec
-        self.max_nodes = (caps or Caps()).max_nodes
         self.tally = Tally(caps or Caps())  # a cap refuses by the node that passes it
         self.diags = Diagnostics()
         self.nodes: dict[str, Node] = {}
@@ -193,13 +192,6 @@ class Expander:
         if node.name in self.nodes:
             self.error(ctx, node.loc, f"duplicate node name '{node.name}'")
             raise _Failed
-        if len(self.nodes) >= self.max_nodes:
-            self.diags.error(
-                node.loc,
-                f"the network has more than {self.max_nodes} nodes",
-                "raise the cap with --max-nodes if this is intended",
-            )
-            raise SpecError(self.diags.items)
         in_shapes = [self.shapes[i] for i in node.inputs]
         if problem := self.tally.reads(len(node.inputs)):
             self.refuse(node.loc, *problem)
@@ -680,12 +672,9 @@ class Expander:
                 "(aux_outputs), not both",
             )
             self.diags.raise_if_any()
-        if features:
-            output = features[-1].node
-            self.keep_only_what_feeds([f.node for f in features])
         _name_loose_stages(self.stages)
-        kept = self.blocks_kept()
-        return Graph(
+        kept = {b for st in self.stages for b in st.blocks}
+        graph = Graph(
             name=spec.name,
             input_shape=tuple(spec.input),
             nodes=self.nodes,
@@ -697,7 +686,6 @@ class Expander:
             aux=aux,
             block_params={b: p for b, p in self.block_params.items() if b in kept},
             module_orders=self.module_orders,
-            module_lists=module_lists(spec, self.nodes, self.block_params, self.diags),
             origin=Origin(
                 file=spec.file,
                 name_loc=spec.loc("name"),
@@ -707,6 +695,9 @@ class Expander:
                 published_weights=tuple(spec.source.data.get("published_weights") or ()),
             ),
         )
+        graph = prune.keep_what_feeds_the_outputs(graph)
+        graph.module_lists = module_lists(spec, graph.nodes, graph.block_params, self.diags)
+        return graph
 
     def count_blocks(self) -> int:
         """How many block instances the stages make (a repeat that does not evaluate counts as
@@ -745,17 +736,6 @@ class Expander:
                 out.append(Feature(name=name, node=node))
         self.diags.raise_if_any()
         return out
-
-    def blocks_kept(self) -> set[str]:
-        return {b for st in self.stages for b in st.blocks}
-
-    def keep_only_what_feeds(self, wanted: list[str]) -> None:
-        """Drop the nodes no requested output depends on (a backbone loses its head)."""
-        needed = feeding(self.nodes, wanted)
-        self.nodes = {k: n for k, n in self.nodes.items() if k in needed}
-        for st in self.stages:
-            st.nodes = [n for n in st.nodes if n in needed]
-            st.blocks = [b for b in st.blocks if any(self.nodes[n].block == b for n in st.nodes)]
 
 
 def _top(ctx: _Context) -> _Context:
