@@ -15,6 +15,8 @@ from .frontend import arguments
 from .frontend.load import Limits, load_spec
 from .gc_pause import gc_paused
 from .ir.graph import Graph
+from .ops import enable_plugin as _enable
+from .ops.plugins import PluginError
 
 if TYPE_CHECKING:
     from torch import fx
@@ -22,7 +24,26 @@ if TYPE_CHECKING:
     from .lowering.weights import LoadReport
 
 __version__ = "0.1.0"
-__all__ = ["Graph", "Limits", "SpecError", "__version__", "compile", "list_models", "load_spec"]
+__all__ = [
+    "Graph",
+    "Limits",
+    "PluginError",
+    "SpecError",
+    "__version__",
+    "compile",
+    "enable_plugin",
+    "list_models",
+    "load_spec",
+]
+
+
+def enable_plugin(module: str) -> tuple[str, ...]:
+    """Import the plugin ``module`` and add the ops its ``NETC_OPS`` declares to netc's, for
+    this process; returns their names (docs/guide/plugins.md). ``NETC_PLUGINS`` (comma-separated
+    modules) does the same for every module it names, on the first spec loaded. Raises
+    PluginError when the module cannot be imported or an op it declares is refused (one of
+    netc's own names, a missing rule)."""
+    return _enable(module)
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -25,6 +25,7 @@ from torch import nn
 from compiler import __version__
 from compiler.atomic import atomic_path, write_text
 from compiler.ir.graph import Graph
+from compiler.ops import OPS, plugins
 
 from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET, output_names
 
@@ -191,6 +192,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def unexportable(graph: Graph) -> list[str]:
+    """Located reasons why ``graph`` cannot be exported before any work is done: a plugin's op
+    without an ONNX rule (no exporter can write what netc does not know how to)."""
+    deployed = (graph.nodes[name] for name in graph.deployed())
+    return plugins.without_onnx(((n.name, n.op, n.loc) for n in deployed), OPS)
+
+
 def export(
     module: nn.Module,
     graph: Graph,
@@ -221,6 +229,9 @@ def export(
             f"the {exporter} exporter writes opset {MIN_OPSET[exporter]} or newer; "
             f"use --exporter torchscript for opset {opset}"
         )
+    refused = unexportable(graph)
+    if refused:
+        raise ExportError("; ".join(refused))
     import onnx
 
     newest = onnx.defs.onnx_opset_version()

@@ -97,7 +97,10 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     for node in (graph.nodes[n] for n in graph.deployed()):
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, False)
         writer = _NodeWriter(builder, node.name, [names[i] for i in node.inputs])
-        out = OPS[node.op].onnx(node.attrs, ctx, writer)
+        rule = OPS[node.op].onnx
+        if rule is None:  # a plugin's op without one (exporters/onnx.py refuses it first)
+            raise NotExportable(f"op '{node.op}' of node {node.name} has no ONNX rule")
+        out = rule(node.attrs, ctx, writer)
         value = returned.get(node.name, node.name)
         if value in builder.used:  # a bare parameter holds the node's name (layer_scale)
             value = f"{value}/output"

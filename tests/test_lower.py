@@ -185,7 +185,9 @@ def test_a_held_value_is_freed_after_the_node_that_holds_it(tmp_path: Path) -> N
     a, b = _with_and_without(tmp_path, text, ", holds: conv1")
     # the generated code frees a value after its last reader, or after the node holding it
     assert "bn1 = self.bn1(conv1);  conv1 = None" in b.code
-    assert "conv2_held = compiler_lowering_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
+    assert (
+        "conv2_held = compiler_lowering_modules_hold(conv2, conv1);  conv2 = conv1 = None" in a.code
+    )
     x = torch.randn(2, 3, 8, 8)
     _assert_same_network(a, b, x)
 

@@ -82,6 +82,9 @@ def test_no_code_execution_paths_in_compiler_or_exporters() -> None:
         ("emit.py", "getattr with a computed name"),
         # reads a built module's attributes named by its constructor's signature
         ("calls.py", "getattr with a computed name"),
+        # a plugin's module, named only by the user (--plugin, NETC_PLUGINS, enable_plugin),
+        # never by a spec (tests/test_plugins.py: a spec naming a module imports nothing)
+        ("plugins.py", "importlib.import_module()"),
         # Graphviz's dot, found on PATH, with -T and a format from FORMATS, no shell, the
         # drawing on stdin and a time limit (the graphviz package ran it the same way)
         ("graphviz.py", "subprocess.run()"),

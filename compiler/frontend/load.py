@@ -14,6 +14,7 @@ from ..errors import SpecError
 from ..gc_pause import gc_paused
 from ..ir.graph import Graph
 from ..ir.passes import stats, verify
+from ..ops import OPS, plugins
 from . import arguments
 from .caps import Caps
 from .expand import expand
@@ -51,6 +52,7 @@ def load_spec(
     an argument of the wrong kind; never imports torch.
     """
     fn = "load_spec()"
+    plugins.from_environment(OPS)  # NETC_PLUGINS: the user's own ops, before any spec is read
     path = arguments.spec_path(fn, path)
     overrides = arguments.overrides(fn, overrides)
     limits = arguments.instance(fn, "limits", limits, Limits, "compiler.Limits")

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
 from ..ir.graph import MODULE_PART
-from ..ops import OPS, REQUIRED
+from ..ops import OPS, REQUIRED, plugins
 from ..pysource import is_attribute
 from .lookup import (
     available_blocks,
@@ -276,11 +276,9 @@ class _Checker:
         elif dynamic:  # its attributes are checked once the expansion knows the op
             allowed = {k for k in data if k not in NODE_KEYS}
         elif op not in OPS:
-            self.diags.error(
-                self.src.loc((*path, "op")),
-                f"unknown op '{op}'{suffix_hint(op, [*OPS, SHORTCUT_OP])}",
-                "ops: " + ", ".join(sorted(OPS)),
-            )
+            found = unknown_op(op, [*OPS, SHORTCUT_OP])
+            listing = [] if len(found) > 1 else ["ops: " + ", ".join(sorted(OPS))]
+            self.diags.error(self.src.loc((*path, "op")), *found, *listing)
             return None
         else:
             allowed = set(OPS[op].attrs)
@@ -399,6 +397,20 @@ def check_network(src: Source) -> NetworkSpec:
     )
 
 
+def unknown_op(op: str, known: list[str]) -> list[str]:
+    """The error for an op name netc does not know, with a did-you-mean, or with a note naming
+    the plugin that provides it if an installed package says so (nothing is loaded: only the
+    user enables plugins)."""
+    module = plugins.provider(op) if isinstance(op, str) else None
+    if module is not None:
+        return [
+            f"unknown op '{op}': the plugin {module} provides it, and it is not enabled",
+            f"enable it with --plugin {module} or {plugins.ENVIRONMENT}={module} "
+            "(plugins are enabled by the user, never by a spec)",
+        ]
+    return [f"unknown op '{op}'{suffix_hint(op, known)}"]
+
+
 def _op_defaults(c: _Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[Raw, Loc]]]:
     """``op_defaults: {batchnorm: {eps: 0.001, momentum: 0.01}}``: each op and attribute known;
     the values are checked where each node uses them."""
@@ -406,7 +418,7 @@ def _op_defaults(c: _Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[
     for op, attrs in top.get("op_defaults", {}).items():
         path: Path = ("op_defaults", op)
         if op not in OPS:
-            c.diags.error(c.src.key_loc(path), f"unknown op '{op}'{suffix_hint(op, OPS)}")
+            c.diags.error(c.src.key_loc(path), *unknown_op(op, list(OPS)))
             continue
         if not isinstance(attrs, dict):
             c.diags.error(c.src.loc(path), f"the defaults of '{op}' must be a mapping")

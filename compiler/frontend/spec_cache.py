@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..ir.graph import Graph
+from ..ops import OPS, plugins
 from . import fs
 from .access import SEARCH_PATH
 from .load import load_spec
@@ -47,7 +48,17 @@ def checked(
     overrides = list(overrides) if overrides else None  # (a generator is read once, here)
     # NETC_PATH decides which files the spec may read (compiler.frontend.access)
     trusted = os.environ.get(SEARCH_PATH, "")
-    key = (os.getcwd(), os.fspath(path), tuple(overrides or ()), published_weights, trusted)
+    plugins.from_environment(OPS)
+    # an op a plugin adds can turn an unknown op into a network: the enabled plugins are part
+    # of what a spec means
+    key = (
+        os.getcwd(),
+        os.fspath(path),
+        tuple(overrides or ()),
+        published_weights,
+        trusted,
+        plugins.enabled(),
+    )
     with _GUARD:
         entry = _ENTRIES.get(key)
         if entry is not None:

@@ -19,6 +19,7 @@ nothing else in the compiler names ops.
 
 from __future__ import annotations
 
+from . import plugins
 from .activation import OPS_ACTIVATION
 from .conv import OPS_CONV
 from .linear import OPS_LINEAR
@@ -82,6 +83,8 @@ __all__ = [
     "ShapeError",
     "bare",
     "channels",
+    "enable_plugin",
+    "plugins",
 ]
 
 # every op, by kind
@@ -165,5 +168,13 @@ def _table() -> dict[str, Op]:
 
 
 OPS: dict[str, Op] = _table()
+
+
+def enable_plugin(module: str) -> tuple[str, ...]:
+    """Add the ops the plugin ``module`` declares to :data:`OPS` (see :mod:`.plugins`); returns
+    their names. Raises plugins.PluginError."""
+    return plugins.enable(module, OPS)
+
+
 # the ops the compiler refers to by these names (dense stages, transformer blocks' diagrams)
 assert DENSE_JOIN in OPS and TOKENS in OPS and PERMUTE in OPS

@@ -204,7 +204,9 @@ class Op:
     attrs: dict[str, Attr]
     shape: Callable[[Attrs, list[Shape]], Shape]
     lower: Callable[[Attrs, LowerContext], Lowered]
-    onnx: Callable[[Attrs, LowerContext, OnnxWriter], str]  # emits the nodes; returns the output
+    # writes the op's ONNX nodes and returns its output; None (a plugin's op may have none):
+    # `netc export` refuses a network that uses it
+    onnx: Callable[[Attrs, LowerContext, OnnxWriter], str] | None
     label: Callable[[Attrs, Shape], str]
     diagram: str  # one of DIAGRAM_KINDS
     inputs: tuple[int, int | None] = (1, 1)
@@ -235,6 +237,8 @@ class Op:
     # block diagram of it is drawn on one
     sequence_input: bool = False
     channels_last_input: bool = False
+    # the module of the plugin that declared it ('' for netc's own ops); set when it is enabled
+    plugin: str = ""
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""

@@ -30,6 +30,7 @@ from ..errors import SpecError, one_line
 from ..frontend.access import SEARCH_PATH
 from ..frontend.load import Limits, load_spec
 from ..ir.graph import Graph, dump
+from ..ops import OPS, plugins
 from .cli_support import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -450,12 +451,16 @@ def _diagram_parser(sub: Any) -> None:
 
 def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
     """Build, export and validate; prints the report, writes --report; exit status."""
-    from exporters.onnx import ExportError, export
+    from exporters.onnx import ExportError, export, unexportable
 
     from .. import compile as build
     from ..lowering.folding import fold_module
     from ..lowering.weights import WeightsError
 
+    refused = unexportable(graph)  # before the module is built
+    if refused:
+        print("\n".join(refused), file=sys.stderr)
+        return EXIT_SPEC
     try:
         module = build(graph, seed=args.seed, weights=args.weights, partial=args.partial).eval()
     except WeightsError as e:
@@ -733,6 +738,16 @@ def _command(sub: Any, name: str, **kw: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter, **kw
     )
+    parser.add_argument(
+        "--plugin",
+        dest="plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="enable the ops a Python module declares (its NETC_OPS), e.g. --plugin "
+        f"mypkg.netc_ops (repeatable; also {plugins.ENVIRONMENT}=mod1,mod2). A spec cannot "
+        "enable one",
+    )
     return parser
 
 
@@ -776,7 +791,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.stdout, sys.stderr = Shown(sys.stdout), Shown(sys.stderr)
     try:
         with search_path(getattr(args, "search_path", [])):
+            plugins.from_environment(OPS)
+            for module in args.plugins:
+                plugins.enable(module, OPS)
             return func(args)
+    except plugins.PluginError as e:
+        print(f"netc: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
     except SpecError as e:
         print(e.render(), file=sys.stderr)
         return EXIT_SPEC

@@ -33,7 +33,7 @@ from ..lowering.lower import (
     release,
     unit_below,
 )
-from ..ops import OPS, InitContext
+from ..ops import OPS, InitContext, plugins
 from ..pysource import access, assign, docstring, is_attribute, literal, string, variable
 from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
 
@@ -122,6 +122,7 @@ class Emitter:
         self.open: list[str] = []  # the classes of the parts being collected, outermost first
         self.class_names: dict[tuple[str, str], str] = {}  # (kind, name) -> its class
         self.named_sequential = False  # a Sequential built from an OrderedDict is written
+        self.imports: set[str] = set()  # plugin modules whose classes and rules the file uses
 
     # -- collecting ----------------------------------------------------------------------------
 
@@ -217,10 +218,18 @@ class Emitter:
     def leaf(self, module: Any) -> Call:
         if type(module).__module__ == netc_modules.__name__:
             self.need(type(module))
-        return leaf_call(module)
+        call = leaf_call(module)
+        if _is_plugins(type(module)):  # a plugin's module class: the file imports its module
+            self.imports.add(type(module).__module__)
+            call.func = f"{type(module).__module__}.{type(module).__qualname__}"
+        return call
 
     def need(self, thing: Any) -> None:
-        """Copy a helper of netc's into the source, after the helpers it calls by name."""
+        """Copy a helper of netc's into the source, after the helpers it calls by name (a
+        plugin's function is imported from its module instead)."""
+        if _is_plugins(thing):
+            self.imports.add(thing.__module__)
+            return
         if getattr(thing, "__module__", "") != netc_modules.__name__ or thing in self.seen:
             return
         self.seen.add(thing)
@@ -476,11 +485,12 @@ class Emitter:
         # a class is unified after every class its instances build, so parents see params
         for klass in self.dependency_order():
             self.unify(klass)
-        parts = [self.header(), *self.helper_sources(), *self.init_sources()]
+        parts = [*self.helper_sources(), *self.init_sources()]
         for klass in self.classes.values():
             parts.append(self.class_source(klass, root=klass is root))
         parts.append(self.build_source(root))
-        return "\n\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+        # the header last: it imports what the parts turned out to use
+        return "\n\n\n".join(p.rstrip("\n") for p in [self.header(), *parts]) + "\n"
 
     def dependency_order(self) -> list[Klass]:
         """The classes, each after the classes its instances build (a block type whose later
@@ -513,8 +523,13 @@ class Emitter:
         lines = [
             docstring(
                 f"{g.name}: {g.description or 'a network'}".rstrip()
-                + "\n\nWritten by `netc emit` from the spec; it needs only PyTorch. "
-                "`build(seed=...)` gives\nthe weights netc's `compile(spec, seed=...)` gives."
+                + "\n\nWritten by `netc emit` from the spec; it needs only PyTorch"
+                + (
+                    f" and the plugin modules {', '.join(sorted(self.imports))}.\n"
+                    if self.imports
+                    else ". "
+                )
+                + "`build(seed=...)` gives\nthe weights netc's `compile(spec, seed=...)` gives."
             ),
             "",
             "from __future__ import annotations",
@@ -528,7 +543,10 @@ class Emitter:
         ]
         if any(inspect.getsource(h).count("F.") for h in self.helpers):
             lines.append("import torch.nn.functional as F")
-        lines += ["from torch import nn", "", "Attrs = dict[str, Any]"]
+        lines += ["from torch import nn"]
+        if self.imports:  # the plugins' modules: their ops' classes, functions and init rules
+            lines += ["", *(f"import {m}" for m in sorted(self.imports))]
+        lines += ["", "Attrs = dict[str, Any]"]
         return "\n".join(lines)
 
     def helper_sources(self) -> list[str]:
@@ -539,7 +557,10 @@ class Emitter:
 
     def init_sources(self) -> list[str]:
         rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))
-        return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in rules)]
+        for rule in filter(_is_plugins, rules):  # imported with its module, not copied
+            self.imports.add(rule.__module__)
+        own = [r for r in rules if not _is_plugins(r)]
+        return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in own)]
 
     def lists_below(self, base: str) -> list[str]:
         """The spec's module lists inside the part at ``base``, relative to it."""
@@ -704,7 +725,8 @@ class Emitter:
         for node, rule in self.init_rules():
             wanted = re.findall(r'a\["(\w+)"\]', inspect.getsource(rule))
             attrs = {k: node.attrs[k] for k in dict.fromkeys(wanted)}
-            rows.append(f"    ({string(node.name)}, {rule.__name__}, {literal(attrs)}),")
+            name = f"{rule.__module__}.{rule.__qualname__}" if _is_plugins(rule) else rule.__name__
+            rows.append(f"    ({string(node.name)}, {name}, {literal(attrs)}),")
         return "\n".join(
             [
                 "# every leaf with weights: its path, its initialisation rule, the attributes the",
@@ -733,6 +755,14 @@ class Emitter:
         )
 
 
+def _is_plugins(thing: Any) -> bool:
+    """Whether ``thing`` (a class or function) belongs to an enabled plugin's package: the
+    emitted file imports it from there (the plugin is a dependency of the file, as torch is)."""
+    module = getattr(thing, "__module__", None) or ""
+    tops = {p.split(".")[0] for p in plugins.enabled()}
+    return module.split(".")[0] in tops
+
+
 def _type_of(klass: Klass, param: str) -> str:
     """``name: type``, with ``= None`` for a value only some instances use."""
     values = {type(v[param]).__name__ for v in klass.values if v.get(param) is not None}
@@ -756,6 +786,8 @@ def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
     args = ", ".join([*ins, extra] if extra else ins)
     if getattr(fn, "__module__", "") == netc_modules.__name__:
         return [f"{target} = {name}({args})"]
+    if _is_plugins(fn):
+        return [f"{target} = {fn.__module__}.{getattr(fn, '__qualname__', name)}({args})"]
     import torch
 
     if getattr(torch, name, None) is fn:

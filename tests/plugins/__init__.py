@@ -1,0 +1,1 @@
+"""Plugin modules the plugin tests enable: one that works without an ONNX rule, and broken ones."""
