@@ -221,7 +221,7 @@ def test_op_defaults_set_an_attribute_for_the_whole_network(tmp_path: Path) -> N
     spec = tmp_path / "eps.yaml"
     spec.write_text(
         f"extends: {SPECS / 'resnet18.yaml'}\nname: eps\n"
-        "params: {m: 0.01}\n"
+        "params: {+m: 0.01}\n"
         "op_defaults:\n  batchnorm: {eps: 0.001, momentum: m}\n"
         "stem:\n  bn1: {eps: 0.00002}\n"
     )
@@ -274,3 +274,27 @@ def test_a_dense_stage_reads_every_earlier_output_and_ends_in_their_concat() -> 
     end = nodes["features.denseblock1.concat"]
     assert len(end.inputs) == 7 and end.shape == (64 + 6 * 32, 56, 56)
     assert nodes["features.transition1.norm"].inputs == ["features.denseblock1.concat"]
+
+
+def test_an_override_sets_only_declared_parameters_unless_it_adds_one() -> None:
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec("resnet50", ["params.num_clases=10"])
+    text = e.value.render()
+    assert "<command line>:1:14: error: the spec has no parameter 'num_clases'" in text
+    assert "did you mean 'num_classes'?" in text and "+params.num_clases" in text
+    with pytest.raises(SpecError, match="already a parameter of the spec"):
+        compiler.load_spec("resnet50", ["+params.num_classes=10"])
+    graph = compiler.load_spec("resnet50", ["+params.extra=3", "params.num_classes=10"])
+    assert graph.shape_of(graph.output) == (10,)
+    assert graph.origin is not None and graph.origin.data["params"]["extra"] == 3
+
+
+def test_a_child_adds_a_parameter_with_a_plus(tmp_path: Path) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        f"extends: {SPECS / 'resnet18.yaml'}\nname: child\nparams:\n  +groups_extra: 2\n"
+        "  num_classes: 10\n"
+    )
+    graph = compiler.load_spec(child, limits=None)
+    assert graph.origin is not None and graph.origin.data["params"]["groups_extra"] == 2
+    assert graph.shape_of(graph.output) == (10,)

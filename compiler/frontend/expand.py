@@ -33,7 +33,7 @@ from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
 from .caps import Caps, Tally
 from .expr import ExprError, Value, evaluate
 from .module_lists import module_lists
-from .spec import SHORTCUT_OP, BlockType, NetworkSpec, NodeSpec, StageSpec
+from .spec import SHORTCUT_OP, STAGE_RESERVED, BlockType, NetworkSpec, NodeSpec, StageSpec
 
 MAX_REPEAT = 10_000
 
@@ -424,10 +424,12 @@ class Expander:
         given: dict[str, tuple[Any, Loc]] = {}
         for key, raw in st.params.items():
             if key not in bt.params:
+                # a stage's own keys are candidates too: 'repeats' is most likely 'repeat'
+                hint = suffix_hint(key, [*bt.params, *STAGE_RESERVED])
                 self.error(
                     _top(ctx),
-                    st.locs[key],
-                    f"block '{bt.name}' has no parameter '{key}'{suffix_hint(key, bt.params)}",
+                    st.key_locs.get(key, st.locs[key]),
+                    f"block '{bt.name}' has no parameter '{key}'{hint}",
                     "parameters: " + ", ".join(bt.params),
                 )
                 raise _Failed

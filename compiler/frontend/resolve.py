@@ -3,6 +3,11 @@
 A child spec is deep-merged onto its base: mappings merge key by key (base order first, new keys
 appended), any other value replaces, and ``null`` deletes a key. Each merged value keeps the
 location of the file (or command-line argument) it came from, so later errors point there.
+
+``params`` is the one mapping whose keys a spec invents, so a misspelt one would pass unseen: a
+child spec or an override may set only the parameters its base declares, and adds a new one
+by writing it with a ``+`` (``+params.depth=3``, or ``+depth: 3`` under a child's ``params``), as
+Hydra's overrides do.
 """
 
 from __future__ import annotations
@@ -89,7 +94,55 @@ def _load_chain(
             src.loc(("replace",)), "'replace' must be a list of keys, like [stem, head]"
         )
     paths = {tuple(r.split(".")) for r in replace}
-    return merge(base, Source(src.file, child, src.values, src.keys), paths)
+    child_src = Source(src.file, child, src.values, src.keys)
+    if ("params",) not in paths:  # 'replace: [params]' declares the parameters afresh
+        child_src = _new_params(child_src, base)
+    return merge(base, child_src, paths)
+
+
+NEW = "+"  # marks a parameter a child spec or an override adds to its base's
+
+
+def _new_params(child: Source, base: Source) -> Source:
+    """``child`` with each ``+name`` under its ``params`` written ``name``; a name without the
+    ``+`` that its base does not declare is an error (a typo would set nothing)."""
+    params = child.data.get("params")
+    if not isinstance(params, dict):
+        return child
+    declared = base.data.get("params") if isinstance(base.data, dict) else None
+    declared = declared if isinstance(declared, dict) else {}
+    diags = Diagnostics()
+    renamed: dict[str, str] = {}
+    for key in params:
+        name = key[len(NEW) :] if isinstance(key, str) and key.startswith(NEW) else None
+        if name is not None and name in declared:
+            diags.error(
+                child.key_loc(("params", key)),
+                f"'{name}' is already a parameter of the base spec; set it without the '+'",
+            )
+        elif name is not None:
+            renamed[key] = name
+        elif key not in declared:
+            diags.error(
+                child.key_loc(("params", key)),
+                f"the base spec has no parameter '{key}'{suffix_hint(str(key), declared)}",
+                f"to add a new parameter, write it as '{NEW}{key}'",
+            )
+    diags.raise_if_any()
+    if not renamed:
+        return child
+    data = dict(child.data)
+    data["params"] = {renamed.get(k, k): v for k, v in params.items()}
+
+    def moved(index: dict[Path, Loc]) -> dict[Path, Loc]:
+        return {
+            (p[0], renamed[p[1]], *p[2:])
+            if p[:1] == ("params",) and len(p) > 1 and p[1] in renamed
+            else p: loc
+            for p, loc in index.items()
+        }
+
+    return Source(child.file, data, moved(child.values), moved(child.keys), child.chain)
 
 
 def merge(base: Source, child: Source, replace: set[Path] | None = None) -> Source:
@@ -141,8 +194,9 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
             )
             continue
         key, value_text = text.split("=", 1)
+        adding = key.startswith(NEW)
         try:
-            path = _find_path(src.data, key, loc)
+            path = _find_path(src.data, key[len(NEW) :] if adding else key, loc, adding)
         except SpecError as e:
             diags.extend(e)
             continue
@@ -171,8 +225,9 @@ def _relocate(d: Diagnostic, item: str, offset: int) -> Diagnostic:
     return Diagnostic(command_line_loc(item, offset + d.loc.col), d.message, d.notes)
 
 
-def _find_path(data: Any, key: str, loc: Loc) -> Path:
-    """Split a dotted key against the data; names that contain dots (``conv1.0``) match whole."""
+def _find_path(data: Any, key: str, loc: Loc, adding: bool = False) -> Path:
+    """Split a dotted key against the data; names that contain dots (``conv1.0``) match whole.
+    A new parameter needs ``adding`` (the override's ``+``); an existing one refuses it."""
     parts = key.split(".")
     path: list[str] = []
     node = data
@@ -192,11 +247,26 @@ def _find_path(data: Any, key: str, loc: Loc) -> Path:
                 raise SpecError.at(
                     loc.shifted(col), f"no key '{name}' in {where}{suffix_hint(name, node)}"
                 )
+        if path == ["params"]:
+            _check_param(name, node, adding, loc.shifted(col + (len(NEW) if adding else 0)))
         path.append(name)
         col += len(name) + 1
         node = node.get(name) if isinstance(node, dict) else None
         parts = parts[n:]
     return tuple(path)
+
+
+def _check_param(name: str, declared: dict[str, Any], adding: bool, loc: Loc) -> None:
+    if adding and name in declared:
+        raise SpecError.at(
+            loc, f"'{name}' is already a parameter of the spec; set it without the '+'"
+        )
+    if not adding and name not in declared:
+        raise SpecError.at(
+            loc,
+            f"the spec has no parameter '{name}'{suffix_hint(name, declared)}",
+            f"to add a new parameter, write +params.{name}=...",
+        )
 
 
 def shown_path(path: str) -> str:

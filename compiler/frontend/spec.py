@@ -149,6 +149,7 @@ class StageSpec:
     shortcut: str | None
     loc: Loc
     locs: dict[str, Loc]  # of each key's value, 'first.x' for first-block overrides
+    key_locs: dict[str, Loc] = field(default_factory=dict)  # of each key itself
     # the module path of each block, a template: "features.{block_index + 1}" (default:
     # "<stage>.{index}")
     path: str | None = None
@@ -610,6 +611,7 @@ def _stage(
         shortcut=shortcut,
         loc=src.key_loc(path),
         locs=locs,
+        key_locs={k: src.key_loc((*path, k)) for k in data if (*path, k) in src.keys},
         path=path_template,
         connect=connect,
         input=source,
