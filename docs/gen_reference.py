@@ -52,6 +52,7 @@ KIND_WORDS = {
     "str": "one of the listed words",
     "ints": "a list of whole numbers",
     "size": "a whole number `n` (square) or a pair `[h, w]`",
+    "padding": "a size, or a rule by name (one of the listed words)",
 }
 
 CATEGORY_TITLES = {
@@ -88,8 +89,13 @@ def _bound(value: float) -> str:
 
 
 def _allowed(attr: Any) -> str:
-    if attr.choices:
-        return ", ".join(f"`{c}`" for c in attr.choices)
+    words = ", ".join(f"`{c}`" for c in attr.choices)
+    if attr.kind == "padding":  # a size in range, or a word
+        return f"{_range(attr)}; or {words}"
+    return words or _range(attr)
+
+
+def _range(attr: Any) -> str:
     low, high = attr.min, attr.max
     if low is not None and high is not None:
         left, right = "(" if attr.min_open else "[", ")" if attr.max_open else "]"

@@ -140,6 +140,15 @@ def _check_emitted(graph: compiler.Graph, size: int, tmp_path: Path) -> str:
     return text
 
 
+@pytest.mark.subprocess
+def test_every_op_has_a_source_form(tmp_path: Path) -> None:
+    """tests/specs/every_op.yaml: each op's module or function call is written as the lowering
+    builds it (a layer norm over a 5x5 map keeps its shape (5, 5), not 5)."""
+    graph = compiler.load_spec(ROOT / "tests" / "specs" / "every_op.yaml")
+    source = _check_emitted(graph, 20, tmp_path)
+    assert "nn.LayerNorm((5, 5))" in source
+
+
 def test_one_class_per_block_type_reads_like_torchvision() -> None:
     text = emit(compiler.load_spec(SPECS / "resnet50.yaml"))
     assert text.count("class Bottleneck(nn.Module):") == 1

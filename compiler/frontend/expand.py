@@ -42,6 +42,11 @@ class _Failed(Exception):
     """This node could not be made; its error is already recorded."""
 
 
+def _padding_words(attr: Attr) -> str:
+    """What a 'padding' attribute takes, in words for an error."""
+    return f"a whole number, [height, width] or one of {', '.join(attr.choices)}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Context:
     """Where in the network a node is being made, for names and error messages."""
@@ -126,7 +131,13 @@ class Expander:
                 self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
                 raise _Failed
             return tuple(items)
-        if attr.kind == "size" and isinstance(raw, list):  # [h, w]: each side as an int
+        if attr.kind == "padding" and isinstance(raw, str):
+            if raw in attr.choices:  # a rule by name (same); any other text is an expression
+                return raw
+            if raw.isidentifier() and raw not in env:
+                self.error(ctx, loc, f"{what} must be {_padding_words(attr)}, got {raw!r}")
+                raise _Failed
+        if attr.kind in ("size", "padding") and isinstance(raw, list):  # [h, w]: two ints
             if len(raw) != 2:
                 self.error(ctx, loc, f"{what} must be n or [height, width], got {raw!r}")
                 raise _Failed
@@ -139,9 +150,13 @@ class Expander:
             )
             return tuple(self.typed(r, side, env, loc, ctx, what) for r in raw)
         value = self.value(raw, env, loc, ctx, what)
+        if attr.kind == "padding" and value in attr.choices:  # a block parameter's word
+            return value
+        whole = isinstance(value, int) and not isinstance(value, bool)
         ok = {
-            "int": isinstance(value, int) and not isinstance(value, bool),
-            "size": isinstance(value, int) and not isinstance(value, bool),
+            "int": whole,
+            "size": whole,
+            "padding": whole,
             "float": isinstance(value, (int, float)) and not isinstance(value, bool),
             "bool": isinstance(value, bool),
         }[attr.kind]
@@ -149,6 +164,7 @@ class Expander:
             kind = {
                 "int": "a whole number",
                 "size": "a whole number or [height, width]",
+                "padding": _padding_words(attr),
                 "float": "a number",
                 "bool": "true or false",
             }

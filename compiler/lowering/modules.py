@@ -71,6 +71,78 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+class PaddedConv2d(nn.Conv2d):
+    """A conv padded unequally before and after (TensorFlow's SAME with a stride: the odd row and
+    column at the bottom and right), which nn.Conv2d's ``padding`` cannot say: ``F.pad`` in
+    ``padding_mode``, then the conv unpadded. Its state is nn.Conv2d's, under the same names.
+    ``pads`` is F.pad's (left, right, top, bottom)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int = 1,
+        pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,  # type: ignore[arg-type]  # (one of torch's four)
+        )
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        x = F.pad(x, self.pads, mode=mode)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class PaddedMaxPool2d(nn.MaxPool2d):
+    """A max pool padded unequally (TensorFlow's SAME): -inf padding, which no window picks,
+    then the pool unpadded. ``pads`` is F.pad's (left, right, top, bottom)."""
+
+    def __init__(self, kernel_size: int, stride: int, pads: tuple[int, int, int, int]) -> None:
+        super().__init__(kernel_size, stride)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pads, value=float("-inf")))
+
+
+class PaddedAvgPool2d(nn.AvgPool2d):
+    """An average pool padded unequally (TensorFlow's SAME): zeros, counted in each window's
+    divisor only with ``count_include_pad``. ``pads`` is F.pad's (left, right, top, bottom)."""
+
+    def __init__(
+        self,
+        kernel_size: int,
+        stride: int,
+        pads: tuple[int, int, int, int],
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__(kernel_size, stride, count_include_pad=count_include_pad)
+        self.pads = pads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.avg_pool2d(F.pad(x, self.pads), self.kernel_size, self.stride)
+        if self.count_include_pad:
+            return out
+        # divided by the share of each window inside the input: the mean of what is there, as
+        # TensorFlow's SAME and ONNX's count_include_pad=0 take it
+        inside = F.pad(torch.ones_like(x[:1, :1]), self.pads)
+        return out / F.avg_pool2d(inside, self.kernel_size, self.stride)
+
+
 def add_all(*xs: torch.Tensor) -> torch.Tensor:
     """Sum of three or more tensors (two use ``+`` directly)."""
     out = xs[0]

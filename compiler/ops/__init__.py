@@ -10,8 +10,9 @@ read by ``netc check`` without importing torch or onnx.
 The ops are grouped by kind, as ONNX's op schemas and TVM's op registry are: ``records`` holds
 the records (:class:`Op`, :class:`Attr`, the contexts the rules receive) and the helpers the
 kinds share; ``conv``, ``norm``, ``activation``, ``merge``, ``pool``, ``reshape``, ``linear``,
-``tokens`` and ``windows`` each declare the ops of one kind, each op's rules right before its
-entry, and list them (``OPS_CONV``, ...).
+``tokens``, ``windows``, ``reduce`` (softmax and reductions over chosen dimensions) and
+``dropout`` (channel-wise dropout) each declare the ops of one kind, each op's rules right
+before its entry, and list them (``OPS_CONV``, ...).
 
 Adding an op is adding one :class:`Op` entry to its kind's list and its name to ``_ORDER``;
 nothing else in the compiler names ops.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from . import plugins
 from .activation import OPS_ACTIVATION
 from .conv import OPS_CONV
+from .dropout import OPS_DROPOUT
 from .linear import OPS_LINEAR
 from .merge import DENSE_JOIN, OPS_MERGE
 from .norm import IMAGENET_MEAN, IMAGENET_STD, OPS_NORM
@@ -45,6 +47,7 @@ from .records import (
     bare,
     channels,
 )
+from .reduce import OPS_REDUCE
 from .reshape import OPS_RESHAPE, PERMUTE
 from .tokens import OPS_TOKENS, TOKENS
 from .windows import CPB_HIDDEN, OPS_WINDOWS
@@ -58,10 +61,12 @@ __all__ = [
     "OPS",
     "OPS_ACTIVATION",
     "OPS_CONV",
+    "OPS_DROPOUT",
     "OPS_LINEAR",
     "OPS_MERGE",
     "OPS_NORM",
     "OPS_POOL",
+    "OPS_REDUCE",
     "OPS_RESHAPE",
     "OPS_TOKENS",
     "OPS_WINDOWS",
@@ -92,12 +97,14 @@ _KINDS: tuple[list[Op], ...] = (
     OPS_CONV,
     OPS_NORM,
     OPS_ACTIVATION,
+    OPS_DROPOUT,
     OPS_MERGE,
     OPS_POOL,
     OPS_RESHAPE,
     OPS_LINEAR,
     OPS_TOKENS,
     OPS_WINDOWS,
+    OPS_REDUCE,
 )
 
 # the table's order, which `netc schema`, the documentation's op list and the tests keep (the
@@ -148,6 +155,32 @@ _ORDER = (
     "layernorm2d",
     "layer_scale",
     "pad_channels",
+    "leaky_relu",
+    "prelu",
+    "elu",
+    "selu",
+    "mish",
+    "softplus",
+    "hardtanh",
+    "neg",
+    "abs",
+    "clamp",
+    "scale",
+    "groupnorm",
+    "instancenorm",
+    "softmax",
+    "log_softmax",
+    "reduce_mean",
+    "reduce_max",
+    "reduce_sum",
+    "sub",
+    "div",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "resize",
+    "dropout2d",
+    "dropout3d",
+    "split",
 )
 
 

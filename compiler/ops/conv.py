@@ -8,6 +8,7 @@ from typing import Any
 
 from .records import (
     _INCEPTION_STDS,
+    PADDING_WORDS,
     Attr,
     Attrs,
     InitContext,
@@ -15,11 +16,13 @@ from .records import (
     Lowered,
     OnnxWriter,
     Op,
+    Pads,
     Shape,
     ShapeError,
     _chw,
-    _spatial,
+    _torch_pads,
     _weight_and_bias,
+    _word_pads,
     bare,
 )
 
@@ -31,11 +34,30 @@ def _hw(value: int | tuple[int, int]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
-def _conv_pad(a: Attrs) -> tuple[int, int]:
-    if a["padding"] is not None:
-        return _hw(a["padding"])
-    kh, kw = _hw(a["kernel"])
-    return ((kh - 1) // 2 * a["dilation"], (kw - 1) // 2 * a["dilation"])
+def _conv_pads(a: Attrs, hw: tuple[int, int]) -> Pads:
+    """The conv's padding of an [H, W] input: the attribute's numbers, a word's rule, or
+    dilation * (kernel - 1) // 2 (null)."""
+    padding, kernel, d = a["padding"], _hw(a["kernel"]), a["dilation"]
+    if isinstance(padding, str):
+        return _word_pads(padding, hw, kernel, a["stride"], d)
+    ph, pw = _hw(padding) if padding is not None else ((k - 1) // 2 * d for k in kernel)
+    return (ph, pw, ph, pw)
+
+
+def _mode_error(mode: str, pads: Pads, hw: tuple[int, int]) -> ShapeError | None:
+    """torch's limits on a padding mode: a reflection pads less than the side it reflects (it
+    never repeats the edge), a circular padding wraps around at most once."""
+    if mode not in ("reflect", "circular"):
+        return None
+    top, left, bottom, right = pads
+    for side, pad in ((hw[0], max(top, bottom)), (hw[1], max(left, right))):
+        if pad >= side if mode == "reflect" else pad > side:
+            need = f"more than {pad}" if mode == "reflect" else f"at least {pad}"
+            return ShapeError(
+                f"{mode} padding of {pad} needs a side of {need}, the input is {hw[0]}x{hw[1]}",
+                "padding_mode",
+            )
+    return None
 
 
 def _size_text(value: int | tuple[int, int]) -> str:
@@ -51,14 +73,18 @@ def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
         raise ShapeError(f"groups {g} does not divide the {c} input channels", "groups")
     if a["out"] % g:
         raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
-    (kh, kw), s, d, (ph, pw) = _hw(a["kernel"]), a["stride"], a["dilation"], _conv_pad(a)
-    ho, wo = _spatial(h, kh, s, ph, d), _spatial(w, kw, s, pw, d)
+    (kh, kw), s, d = _hw(a["kernel"]), a["stride"], a["dilation"]
+    top, left, bottom, right = pads = _conv_pads(a, (h, w))
+    if problem := _mode_error(a["padding_mode"], pads, (h, w)):
+        raise problem
+    hp, wp = h + top + bottom, w + left + right
+    ho, wo = (hp - d * (kh - 1) - 1) // s + 1, (wp - d * (kw - 1) - 1) // s + 1
     if ho < 1 or wo < 1:  # whatever the stride: the (dilated) kernel outgrows the padded input
         stride = f" with stride {s}" if s > 1 else ""
         raise ShapeError(
             f"{_size_text(a['kernel'])} conv{stride} shrinks {h}x{w} to {ho}x{wo}",
             "kernel",
-            f"the kernel must fit the {h + 2 * ph}x{w + 2 * pw} padded input: the input is too "
+            f"the kernel must fit the {hp}x{wp} padded input: the input is too "
             "small for this many downsamplings, or the kernel too large",
         )
     return (a["out"], ho, wo)
@@ -76,29 +102,62 @@ def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
 def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    return Lowered(
-        bare(
-            nn.Conv2d,
-            ctx.in_shapes[0][0],
-            a["out"],
-            a["kernel"],
-            stride=a["stride"],
-            padding=_conv_pad(a),
-            dilation=a["dilation"],
-            groups=a["groups"],
-            bias=a["bias"],
+    from ..lowering import modules
+
+    c, h, w = ctx.in_shapes[0]
+    pads = _conv_pads(a, (h, w))
+    common = {
+        "stride": a["stride"],
+        "dilation": a["dilation"],
+        "groups": a["groups"],
+        "bias": a["bias"],
+        "padding_mode": a["padding_mode"],
+    }
+    # a word's padding as numbers, not torch's padding='same': torch's exporters write that as
+    # auto_pad SAME_UPPER, which onnxruntime refuses with a dilation
+    if pads[:2] != pads[2:]:  # one more after than before: nn.Conv2d's padding cannot say it
+        padded = bare(
+            modules.PaddedConv2d, c, a["out"], a["kernel"], pads=_torch_pads(pads), **common
         )
-    )
+        return Lowered(padded)
+    return Lowered(bare(nn.Conv2d, c, a["out"], a["kernel"], padding=pads[:2], **common))
+
+
+# F.pad's modes as ONNX's Pad names them; circular is slices joined on (Pad's 'wrap' is opset 19)
+_ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
+
+
+def _pad_nodes(e: OnnxWriter, x: str, pads: Pads, mode: str, hw: tuple[int, int]) -> str:
+    """``x`` padded as ``F.pad(x, pads, mode)``."""
+    top, left, bottom, right = pads
+    if mode != "circular":
+        return e.node(
+            "Pad", [x, e.ints([0, 0, top, left, 0, 0, bottom, right])], mode=_ONNX_PAD_MODES[mode]
+        )
+    # the far rows (then columns) before, the near ones after: F.pad's circular padding
+    for axis, size, before, after in ((2, hw[0], top, bottom), (3, hw[1], left, right)):
+        parts = [x]
+        if before:
+            parts.insert(
+                0, e.node("Slice", [x, e.ints([size - before]), e.ints([size]), e.ints([axis])])
+            )
+        if after:
+            parts.append(e.node("Slice", [x, e.ints([0]), e.ints([after]), e.ints([axis])]))
+        x = e.node("Concat", parts, axis=axis) if len(parts) > 1 else x
+    return x
 
 
 def _conv_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    s, d, (ph, pw) = a["stride"], a["dilation"], _conv_pad(a)
+    _, h, w = ctx.in_shapes[0]
+    s, d, pads, x = a["stride"], a["dilation"], _conv_pads(a, (h, w)), e.inputs[0]
+    if a["padding_mode"] != "zeros" and any(pads):  # Conv's own pads are zeros
+        x, pads = _pad_nodes(e, x, pads, a["padding_mode"], (h, w)), (0, 0, 0, 0)
     return e.node(
         "Conv",
-        [e.inputs[0], *_weight_and_bias(a, e)],
+        [x, *_weight_and_bias(a, e)],
         kernel_shape=list(_hw(a["kernel"])),
         strides=[s, s],
-        pads=[ph, pw, ph, pw],
+        pads=list(pads),  # ONNX's may differ before and after: TensorFlow's SAME is exact
         dilations=[d, d],
         group=a["groups"],
     )
@@ -108,6 +167,8 @@ def _conv_label(a: Attrs, out: Shape) -> str:
     extra = f", /{a['stride']}" if a["stride"] > 1 else ""
     extra += f", g{a['groups']}" if a["groups"] > 1 else ""
     extra += f", d{a['dilation']}" if a["dilation"] > 1 else ""
+    extra += f", {a['padding']}" if isinstance(a["padding"], str) else ""
+    extra += f", {a['padding_mode']}" if a["padding_mode"] != "zeros" else ""
     return f"{_size_text(a['kernel'])} conv, {a['out']}{extra}"
 
 
@@ -156,16 +217,26 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 CONV_OP = Op(
     name="conv",
-    doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2",
+    doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2, or by rule: "
+    "'same' (PyTorch's, stride 1) or 'same_upper' (TensorFlow's SAME, any stride)",
     attrs={
         "out": Attr(kind="int", min=1, doc="output channels"),
         "kernel": Attr(kind="size", min=1, doc="kernel size: n (square) or [h, w]"),
         "stride": Attr(kind="int", default=1, min=1),
         "padding": Attr(
-            kind="size",
+            kind="padding",
             default=None,
             min=0,
-            doc="n or [h, w]; null: 'same' for stride 1",
+            choices=PADDING_WORDS,
+            doc="n or [h, w]; same: PyTorch's padding='same' (stride 1: the size kept); "
+            "same_upper: TensorFlow's SAME (ceil(size / stride) out); both pad an odd total "
+            "one more at the bottom and right; null: dilation * (kernel - 1) // 2",
+        ),
+        "padding_mode": Attr(
+            kind="str",
+            default="zeros",
+            choices=("zeros", "reflect", "replicate", "circular"),
+            doc="what the padding holds, as nn.Conv2d's padding_mode",
         ),
         "dilation": Attr(kind="int", default=1, min=1),
         "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),

@@ -1,6 +1,11 @@
-"""Ops that join several values: add (the residual join), mul, concat (the dense join)."""
+"""Ops that join several values: add (the residual join), mul, sub, div, concat (the dense
+join)."""
 
 from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
 
 from .records import (
     Attr,
@@ -74,12 +79,18 @@ ADD_OP = Op(
 # ---- mul -----------------------------------------------------------------------------------
 
 
-def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    _same_layout(ins, "mul")
-    x, y = ins
-    if len(x) != len(y) or any(p != q and q != 1 for p, q in zip(x, y, strict=True)):
-        raise ShapeError(f"mul cannot broadcast {list(y)} onto {list(x)}")
-    return x
+def _broadcast(op: str) -> Callable[[Attrs, list[Shape]], Shape]:
+    """The shape rule of a binary element-wise op: the second input's shape is the first's, or
+    broadcasts onto it (size-1 dimensions), so the output has the first input's shape."""
+
+    def shape(a: Attrs, ins: list[Shape]) -> Shape:
+        _same_layout(ins, op)
+        x, y = ins
+        if len(x) != len(y) or any(p != q and q != 1 for p, q in zip(x, y, strict=True)):
+            raise ShapeError(f"{op} cannot broadcast {list(y)} onto {list(x)}")
+        return x
+
+    return shape
 
 
 def _mul_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -92,7 +103,7 @@ MUL_OP = Op(
     name="mul",
     doc="element-wise product; the second input may broadcast (size-1 dims)",
     attrs={},
-    shape=_mul_shape,
+    shape=_broadcast("mul"),
     lower=_mul_lower,
     onnx=_unary("Mul"),
     label=lambda a, o: "×",
@@ -144,4 +155,48 @@ CONCAT_OP = Op(
 )
 
 
-OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP]
+# ---- sub, div ------------------------------------------------------------------------------
+
+
+def _binary(
+    name: str, doc: str, function: Callable[[Any, Any], Any], onnx_type: str, label: str
+) -> Op:
+    """A binary element-wise op as mul: ``function`` (from :mod:`operator`) of two inputs, the
+    second of which may broadcast; one ONNX node."""
+
+    def lower(a: Attrs, ctx: LowerContext) -> Lowered:
+        return Lowered(function=function)
+
+    return Op(
+        name=name,
+        doc=doc,
+        attrs={},
+        shape=_broadcast(name),
+        lower=lower,
+        onnx=_unary(onnx_type),
+        label=lambda a, o: label,
+        diagram="merge",
+        inputs=(2, 2),
+        fresh_output=True,  # their backward reads the inputs, not the output
+    )
+
+
+SUB_OP = _binary(
+    "sub",
+    "element-wise difference, first minus second; the second may broadcast (size-1 dims)",
+    operator.sub,
+    "Sub",
+    "−",
+)
+
+
+DIV_OP = _binary(
+    "div",
+    "element-wise quotient, first over second; the second may broadcast (size-1 dims)",
+    operator.truediv,
+    "Div",
+    "÷",
+)
+
+
+OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP, SUB_OP, DIV_OP]

@@ -1,8 +1,10 @@
 """Normalisations and per-channel scales: batchnorm (which inference folds into the conv
-before it), layernorm, layernorm2d, layer_scale, and GoogLeNet's transform_input."""
+before it), layernorm, layernorm2d, groupnorm, instancenorm, layer_scale, and GoogLeNet's
+transform_input."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,6 @@ from .records import (
     Shape,
     ShapeError,
     _chw,
-    _same,
     bare,
 )
 
@@ -148,31 +149,60 @@ def _init_default(m: Any, a: Attrs, ctx: InitContext) -> None:
     m.reset_parameters()
 
 
+def _normalised(a: Attrs, shape: Shape) -> Shape:
+    """The trailing ``dims`` dimensions of ``shape`` that a layer norm normalises (and scales)."""
+    n = a["dims"]
+    if n > len(shape):
+        raise ShapeError(
+            f"dims {n}: the value {list(shape)} has {len(shape)} dimensions after the batch",
+            "dims",
+        )
+    return tuple(shape[-n:])
+
+
+def _layernorm_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _normalised(a, ins[0])
+    return ins[0]
+
+
 def _layernorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    return Lowered(bare(nn.LayerNorm, ctx.in_shapes[0][-1], eps=a["eps"]))
+    shape = _normalised(a, ctx.in_shapes[0])
+    # one dimension as an int, as every spec before 'dims' built it (and as torchvision writes it)
+    size: int | Shape = shape[0] if len(shape) == 1 else shape
+    return Lowered(bare(nn.LayerNorm, size, eps=a["eps"]))
 
 
-def _layernorm_nodes(a: Attrs, e: OnnxWriter, x: str) -> str:
+def _layernorm_nodes(e: OnnxWriter, x: str, eps: float, dims: int = 1) -> str:
     if e.opset < 17:
         raise NotExportable("layer norm needs opset 17 (LayerNormalization) or newer")
     return e.node(
-        "LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-1, epsilon=a["eps"]
+        "LayerNormalization", [x, e.param("weight"), e.param("bias")], axis=-dims, epsilon=eps
     )
 
 
 LAYERNORM_OP = Op(
     name="layernorm",
-    doc="layer normalisation over the last dimension (channels-last), affine",
-    attrs={"eps": _LN_EPS},
-    shape=_same,
+    doc="layer normalisation over the last 'dims' dimensions (1, the default: the channels of "
+    "a channels-last value or a sequence), affine: a weight and a bias of their shape, as "
+    "nn.LayerNorm(normalized_shape)",
+    attrs={
+        "eps": _LN_EPS,
+        "dims": Attr(
+            kind="int",
+            default=1,
+            min=1,
+            doc="how many trailing dimensions are normalised together (3: all of a [C, H, W] map)",
+        ),
+    },
+    shape=_layernorm_shape,
     lower=_layernorm_lower,
     bare=True,
-    onnx=lambda a, ctx, e: _layernorm_nodes(a, e, e.inputs[0]),
-    label=lambda a, o: "LN",
+    onnx=lambda a, ctx, e: _layernorm_nodes(e, e.inputs[0], a["eps"], a["dims"]),
+    label=lambda a, o: "LN" if a["dims"] == 1 else f"LN over {a['dims']} dims",
     diagram="norm",
-    params=lambda a, ins, o: 2 * ins[0][-1],
+    params=lambda a, ins, o: 2 * math.prod(_normalised(a, ins[0])),
     init=_init_default,
     fresh_output=True,
 )
@@ -189,7 +219,7 @@ def _layernorm2d_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _layernorm2d_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
     x = e.node("Transpose", e.inputs, perm=[0, 2, 3, 1])
-    return e.node("Transpose", [_layernorm_nodes(a, e, x)], perm=[0, 3, 1, 2])
+    return e.node("Transpose", [_layernorm_nodes(e, x, a["eps"])], perm=[0, 3, 1, 2])
 
 
 LAYERNORM2D_OP = Op(
@@ -204,6 +234,150 @@ LAYERNORM2D_OP = Op(
     diagram="norm",
     params=lambda a, ins, o: 2 * ins[0][0],
     init=_init_default,
+)
+
+
+# ---- groupnorm, instancenorm: statistics per sample ----------------------------------------
+
+
+def _channels_first(ins: list[Shape], op: str) -> Shape:
+    """A [C, H, W] map or a [C] vector: torch's norms find the channels after the batch."""
+    return ins[0] if len(ins[0]) == 1 else _chw(ins, op)
+
+
+def _per_channel(e: OnnxWriter, value: str, shape: Shape) -> str:
+    """A [C] tensor shaped to broadcast over [N, C, H, W] (over [N, C] it does as it is)."""
+    return value if len(shape) == 1 else e.node("Reshape", [value, e.ints([shape[0], 1, 1])])
+
+
+def _affine_nodes(e: OnnxWriter, x: str, shape: Shape) -> str:
+    scaled = e.node("Mul", [x, _per_channel(e, e.param("weight"), shape)])
+    return e.node("Add", [scaled, _per_channel(e, e.param("bias"), shape)])
+
+
+def _groupnorm_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape = _channels_first(ins, "groupnorm")
+    c, g = shape[0], a["groups"]
+    if c % g:
+        raise ShapeError(f"groups {g} does not divide the {c} channels", "groups")
+    if c // g * math.prod(shape[1:]) == 1:
+        raise ShapeError(
+            f"groups {g} of {list(shape)} hold one value each, which normalises to 0",
+            "groups",
+            "PyTorch refuses it for a batch of one sample",
+        )
+    return ins[0]
+
+
+def _groupnorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    c = ctx.in_shapes[0][0]
+    return Lowered(bare(nn.GroupNorm, a["groups"], c, eps=a["eps"], affine=a["affine"]))
+
+
+def _groupnorm_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    # GroupNormalization scales per group, not per channel, before opset 21: instead the groups
+    # are the channels of an instance norm of [N, G, C / G * H * W], then the per-channel affine
+    shape, g = ctx.in_shapes[0], a["groups"]
+    grouped = e.node("Reshape", [e.inputs[0], e.ints([0, g, -1])])
+    ones, zeros = e.floats([1.0] * g), e.floats([0.0] * g)
+    normed = e.node("InstanceNormalization", [grouped, ones, zeros], epsilon=a["eps"])
+    out = e.node("Reshape", [normed, e.ints([0, *shape])])
+    return _affine_nodes(e, out, shape) if a["affine"] else out
+
+
+GROUPNORM_OP = Op(
+    name="groupnorm",
+    doc="group normalisation (Wu & He 2018): each sample's channels in 'groups' groups, each "
+    "normalised over its channels and positions, then a per-channel affine (PyTorch's "
+    "GroupNorm); a [C, H, W] map or a [C] vector",
+    attrs={
+        "groups": Attr(kind="int", min=1, doc="divides the channels"),
+        "eps": _LN_EPS,
+        "affine": Attr(kind="bool", default=True, doc="a learned per-channel weight and bias"),
+    },
+    shape=_groupnorm_shape,
+    lower=_groupnorm_lower,
+    bare=True,
+    onnx=_groupnorm_onnx,
+    label=lambda a, o: f"GN, {a['groups']} groups",
+    diagram="norm",
+    params=lambda a, ins, o: 2 * ins[0][0] if a["affine"] else 0,
+    init=_init_default,
+    fresh_output=True,  # its backward reads the input and the statistics
+)
+
+
+def _instancenorm_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _, h, w = _chw(ins, "instancenorm")
+    if h * w == 1:
+        raise ShapeError(
+            "a 1x1 map has one value per channel, which normalises to 0",
+            None,
+            "PyTorch refuses it in training; normalise before the map is pooled",
+        )
+    return ins[0]
+
+
+def _instancenorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from torch import nn
+
+    c = ctx.in_shapes[0][0]
+    tracked = a["track_running_stats"]
+    return Lowered(
+        bare(nn.InstanceNorm2d, c, eps=a["eps"], affine=a["affine"], track_running_stats=tracked)
+    )
+
+
+def _instancenorm_running(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    # in eval mode with running statistics PyTorch calls batch_norm: x * alpha + beta with
+    # alpha = w / sqrt(var + eps) and beta = b - mean * alpha, per channel
+    shape = ctx.in_shapes[0]
+    std = e.node("Sqrt", [e.node("Add", [e.param("running_var"), e.scalar(a["eps"])])])
+    weight = e.param("weight") if a["affine"] else e.scalar(1.0)
+    alpha = e.node("Div", [weight, std])
+    shift = e.node("Mul", [e.param("running_mean"), alpha])
+    beta = e.node("Sub", [e.param("bias"), shift]) if a["affine"] else e.node("Neg", [shift])
+    scaled = e.node("Mul", [e.inputs[0], _per_channel(e, alpha, shape)])
+    return e.node("Add", [scaled, _per_channel(e, beta, shape)])
+
+
+def _instancenorm_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    if a["track_running_stats"]:
+        return _instancenorm_running(a, ctx, e)
+    c = ctx.in_shapes[0][0]
+    scale, shift = (
+        (e.param("weight"), e.param("bias"))
+        if a["affine"]
+        else (e.floats([1.0] * c), e.floats([0.0] * c))
+    )
+    return e.node("InstanceNormalization", [e.inputs[0], scale, shift], epsilon=a["eps"])
+
+
+INSTANCENORM_OP = Op(
+    name="instancenorm",
+    doc="instance normalisation: each channel of each sample over its positions (PyTorch's "
+    "InstanceNorm2d, of a [C, H, W] map); with track_running_stats, eval mode uses running "
+    "statistics instead",
+    attrs={
+        "eps": _LN_EPS,
+        "affine": Attr(kind="bool", default=False, doc="a learned per-channel weight and bias"),
+        "track_running_stats": Attr(
+            kind="bool",
+            default=False,
+            doc="keep running mean and variance (momentum 0.1), and normalise by them in eval",
+        ),
+    },
+    shape=_instancenorm_shape,
+    lower=_instancenorm_lower,
+    bare=True,
+    onnx=_instancenorm_onnx,
+    label=lambda a, o: "IN",
+    diagram="norm",
+    params=lambda a, ins, o: 2 * ins[0][0] if a["affine"] else 0,
+    init=_init_default,
+    fresh_output=True,  # its backward reads the input and the statistics
 )
 
 
@@ -253,4 +427,6 @@ OPS_NORM: list[Op] = [
     LAYERNORM_OP,
     LAYERNORM2D_OP,
     LAYER_SCALE_OP,
+    GROUPNORM_OP,
+    INSTANCENORM_OP,
 ]

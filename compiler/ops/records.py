@@ -65,7 +65,8 @@ class ShapeError(Exception):
 @dataclass(frozen=True, kw_only=True)
 class Attr:
     """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers,
-    'size': a whole number or a [height, width] pair of them), default and allowed values.
+    'size': a whole number or a [height, width] pair of them, 'padding': a size or one of the
+    words in ``choices``, a rule by name), default and allowed values.
 
     Numbers may have a lower and an upper bound, each closed (``min=0``: at least 0) or open
     (``min=0, min_open=True``: more than 0); the expansion reports a value outside as a located
@@ -286,6 +287,47 @@ def _spatial(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) 
 
 def _same(a: Attrs, ins: list[Shape]) -> Shape:
     return ins[0]
+
+
+# ---- padding by rule: the words of a 'padding' attribute -----------------------------------
+
+# 'same' is PyTorch's padding='same' (stride 1 only: the output keeps the input's size);
+# 'same_upper' is TensorFlow's SAME and ONNX's SAME_UPPER (any stride: ceil(size / stride) out).
+# Both pad dilation * (kernel - 1) in all at stride 1, the odd row or column at the bottom/right
+PADDING_WORDS = ("same", "same_upper")
+
+Pads = tuple[int, int, int, int]  # top, left, bottom, right: ONNX's order of `pads`
+
+
+def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's SAME along one axis, (before, after): the least padding that gives
+    ceil(size / stride) windows, the odd one after."""
+    span = dilation * (kernel - 1) + 1
+    total = max((-(-size // stride) - 1) * stride + span - size, 0)
+    return total // 2, total - total // 2
+
+
+def _word_pads(
+    word: str, hw: tuple[int, int], kernel: tuple[int, int], stride: int, dilation: int = 1
+) -> Pads:
+    """The pads a padding word gives a [H, W] input; 'same' refuses a stride, as torch does."""
+    if word == "same" and stride != 1:
+        raise ShapeError(
+            f"padding 'same' is PyTorch's rule, for stride 1 only; got stride {stride}",
+            "padding",
+            "same_upper is TensorFlow's SAME for any stride: ceil(size / stride) out, the odd "
+            "row and column of padding at the bottom and right",
+        )
+    (top, bottom), (left, right) = (
+        _same_pads(n, k, stride, dilation) for n, k in zip(hw, kernel, strict=True)
+    )
+    return (top, left, bottom, right)
+
+
+def _torch_pads(pads: Pads) -> tuple[int, int, int, int]:
+    """F.pad's order of the same pads: left, right, top, bottom."""
+    top, left, bottom, right = pads
+    return (left, right, top, bottom)
 
 
 # ---- ONNX helpers --------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Ops that move, cut or pad values without weights: crop, chunk, channel_shuffle,
-flatten, permute, pad_channels (the option-A shortcut)."""
+"""Ops that move, cut or pad values without weights: crop, chunk, split, channel_shuffle,
+pixel_shuffle and pixel_unshuffle, flatten, permute, pad_channels (the option-A shortcut)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .records import (
     Shape,
     ShapeError,
     _chw,
+    _module,
     _nn,
 )
 
@@ -107,6 +108,51 @@ CHUNK_OP = Op(
 )
 
 
+# ---- split ---------------------------------------------------------------------------------
+
+
+def _split_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "split")
+    sizes, index = list(a["sizes"]), a["index"]
+    if min(sizes) < 1:
+        raise ShapeError(f"sizes {sizes}: each piece has at least one channel", "sizes")
+    if sum(sizes) != c:
+        raise ShapeError(f"sizes {sizes} sum to {sum(sizes)}, not the {c} channels", "sizes")
+    if index >= len(sizes):
+        raise ShapeError(f"index {index} of {len(sizes)} pieces (they count from 0)", "index")
+    return (sizes[index], h, w)
+
+
+def _split_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    # the sizes as a tuple: nodes taking pieces of one call share it by its arguments
+    return Lowered(function=torch.split, extra_args=(tuple(a["sizes"]), 1), item=a["index"])
+
+
+def _split_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    start = sum(a["sizes"][: a["index"]])
+    end = start + a["sizes"][a["index"]]
+    return e.node("Slice", [e.inputs[0], e.ints([start]), e.ints([end]), e.ints([1])])
+
+
+SPLIT_OP = Op(
+    name="split",
+    doc="one piece of the channels cut in pieces of the given sizes (torch.split along "
+    "channels); the pieces of one value taken by several nodes come from one call",
+    attrs={
+        "sizes": Attr(kind="ints", doc="the channels of each piece; they sum to the channels"),
+        "index": Attr(kind="int", default=0, min=0, doc="which piece, from 0"),
+    },
+    shape=_split_shape,
+    lower=_split_lower,
+    onnx=_split_onnx,
+    label=lambda a, o: f"split {a['index'] + 1}/{len(a['sizes'])}, {o[0]}",
+    diagram="reshape",
+    view=True,
+)
+
+
 # ---- channel_shuffle -----------------------------------------------------------------------
 
 
@@ -139,6 +185,60 @@ CHANNEL_SHUFFLE_OP = Op(
     lower=_shuffle_lower,
     onnx=_shuffle_onnx,
     label=lambda a, o: f"channel shuffle, g{a['groups']}",
+    diagram="reshape",
+)
+
+
+# ---- pixel_shuffle, pixel_unshuffle --------------------------------------------------------
+
+
+def _pixel_shuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "pixel_shuffle")
+    r = a["factor"]
+    if c % (r * r):
+        raise ShapeError(f"factor {r}: {r * r} does not divide the {c} channels", "factor")
+    return (c // (r * r), h * r, w * r)
+
+
+PIXEL_SHUFFLE_OP = Op(
+    name="pixel_shuffle",
+    doc="channels to space: [C * r * r, H, W] -> [C, H * r, W * r], as nn.PixelShuffle "
+    "(ESPCN's sub-pixel convolution)",
+    attrs={"factor": Attr(kind="int", min=1, doc="r: its square divides the channels")},
+    shape=_pixel_shuffle_shape,
+    lower=_module(lambda a, ctx: _nn("PixelShuffle", a["factor"])),
+    # ONNX's DepthToSpace in CRD order reads the channels as torch does
+    onnx=lambda a, ctx, e: e.node("DepthToSpace", e.inputs, blocksize=a["factor"], mode="CRD"),
+    label=lambda a, o: f"pixel shuffle x{a['factor']}",
+    diagram="reshape",
+)
+
+
+def _pixel_unshuffle_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "pixel_unshuffle")
+    r = a["factor"]
+    if h % r or w % r:
+        raise ShapeError(f"factor {r} does not divide the {h}x{w} map", "factor")
+    return (c * r * r, h // r, w // r)
+
+
+def _pixel_unshuffle_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    # SpaceToDepth orders the channels otherwise (DCR): torch's order is c, then the row and
+    # column inside the block
+    (c, h, w), r = ctx.in_shapes[0], a["factor"]
+    blocks = e.node("Reshape", [e.inputs[0], e.ints([0, c, h // r, r, w // r, r])])
+    moved = e.node("Transpose", [blocks], perm=[0, 1, 3, 5, 2, 4])
+    return e.node("Reshape", [moved, e.ints([0, c * r * r, h // r, w // r])])
+
+
+PIXEL_UNSHUFFLE_OP = Op(
+    name="pixel_unshuffle",
+    doc="space to channels: [C, H * r, W * r] -> [C * r * r, H, W], as nn.PixelUnshuffle",
+    attrs={"factor": Attr(kind="int", min=1, doc="r: divides the height and the width")},
+    shape=_pixel_unshuffle_shape,
+    lower=_module(lambda a, ctx: _nn("PixelUnshuffle", a["factor"])),
+    onnx=_pixel_unshuffle_onnx,
+    label=lambda a, o: f"pixel unshuffle /{a['factor']}",
     diagram="reshape",
 )
 
@@ -285,4 +385,7 @@ OPS_RESHAPE: list[Op] = [
     FLATTEN_OP,
     PERMUTE_OP,
     PAD_CHANNELS_OP,
+    PIXEL_SHUFFLE_OP,
+    PIXEL_UNSHUFFLE_OP,
+    SPLIT_OP,
 ]

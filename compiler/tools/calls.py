@@ -39,6 +39,10 @@ class Slot:
     name: str
 
 
+# arguments that are a tensor's shape, not one size per side: a layer norm's (4, 4) is no 4
+_SHAPES = {"normalized_shape"}
+
+
 def leaf_call(module: Any) -> Call:
     """The torch.nn constructor call that rebuilds ``module`` (from its signature and the
     attributes of the same names)."""
@@ -48,10 +52,17 @@ def leaf_call(module: Any) -> Call:
     for name, param in list(inspect.signature(cls.__init__).parameters.items())[1:]:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or name in ("device", "dtype"):
             continue
+        if param.default is not param.empty and not hasattr(module, name):
+            continue  # a deprecated alias the module does not keep (Hardtanh's min_value)
         value = getattr(module, name)
         if name == "bias" and not isinstance(value, bool):
             value = value is not None
-        if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+        if (
+            isinstance(value, tuple)
+            and value
+            and all(v == value[0] for v in value)
+            and (name not in _SHAPES or len(value) == 1)
+        ):
             value = value[0]  # (3, 3) -> 3: the constructors take either
         if param.default is param.empty:
             call.args.append(value)

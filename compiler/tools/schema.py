@@ -44,10 +44,11 @@ def attr_schema(attr: Attr) -> Json:
     """One attribute: its type and range, or an expression string; its doc as description."""
     if attr.kind == "int":
         out = _number(attr, True)
-    elif attr.kind == "size":  # n, or [height, width]
+    elif attr.kind in ("size", "padding"):  # n, or [height, width]; padding: or a word
         side = _number(attr, True)
         pair = {"type": "array", "items": side, "minItems": 2, "maxItems": 2}
-        out = {"anyOf": [*side["anyOf"], pair]}
+        words = [{"enum": list(attr.choices)}] if attr.kind == "padding" else []
+        out = {"anyOf": [*words, *side["anyOf"], pair]}
     elif attr.kind == "float":
         out = _number(attr, False)
     elif attr.kind == "bool":
