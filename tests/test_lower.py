@@ -395,3 +395,13 @@ def test_a_tensor_no_init_rule_covers_is_an_error() -> None:
         initialise(module, graph)
     module.layer1.stray = None  # an unset parameter holds no memory: nothing to initialise
     initialise(module, graph)
+
+
+def test_check_knows_every_name_a_module_path_cannot_use() -> None:
+    """netc check (torch-free) refuses the same path parts the lowering does: its list is the
+    installed torch's GraphModule attributes."""
+    from torch import fx
+
+    from compiler.ir.module_attributes import MODULE_ATTRIBUTES
+
+    assert frozenset(dir(fx.GraphModule(torch.nn.Module(), fx.Graph()))) == MODULE_ATTRIBUTES

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from ...errors import UNKNOWN, Diagnostic, SpecError
 from ...ops import OPS
 from ..graph import INPUT, MODULE_PART, Graph, Node
+from ..module_attributes import MODULE_ATTRIBUTES
 
 Rule = Callable[[Graph, Node, set[str]], Iterator[str]]
 _PART = MODULE_PART
@@ -45,11 +46,15 @@ def _name(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
             "(torchvision's RegNet has 'block1-0')"
         )
     # a keyword cannot name a module (generated source reads `self.layer1`; a part that is no
-    # identifier, such as 'block1-0' or '0', is read with getattr); clashes with torch's own
-    # attributes, like 'forward', are refused by the lowering
+    # identifier, such as 'block1-0' or '0', is read with getattr); nor can a torch module's
+    # own attribute, like 'forward' or 'half' (the lowering checks the installed torch again)
     for p in n.name.split("."):
         if keyword.iskeyword(p):
             yield f"'{p}' is a Python keyword and cannot name a module; rename it"
+        elif p in MODULE_ATTRIBUTES:
+            yield (
+                f"'{p}' is the name of a torch module attribute and cannot name a module; rename it"
+            )
         elif p == "self":  # generated forwards read their modules through it
             yield "'self' cannot name a module; rename it"
 
