@@ -51,7 +51,7 @@ KIND_WORDS = {
     "bool": "`true` or `false`",
     "str": "one of the listed words",
     "ints": "a list of whole numbers",
-    "size": "a whole number `n` (square) or a pair `[h, w]`",
+    "size": "a whole number `n` (every side) or one per side: `[l]`, `[h, w]`, `[t, h, w]`",
     "padding": "a size, or a rule by name (one of the listed words)",
 }
 

@@ -25,7 +25,7 @@ import graphviz
 
 from compiler.atomic import write_bytes, write_text
 from compiler.ir.graph import INPUT, Graph, Node
-from compiler.ops import OPS, channels
+from compiler.ops import OPS, channels, is_tokens
 
 from .options import DOT_TIMEOUT_S, MAX_STATEMENTS
 
@@ -76,7 +76,7 @@ class RenderError(Exception):
 def _width(shape: tuple[int, ...]) -> str:
     """The paper's label of a block's input or output: its channels ('256-d'; a channels-last
     map's too), or for a token sequence [L, D] its tokens and width ('196 x 768-d')."""
-    return f"{shape[0]} x {channels(shape)}-d" if len(shape) == 2 else f"{channels(shape)}-d"
+    return f"{shape[0]} x {channels(shape)}-d" if is_tokens(shape) else f"{channels(shape)}-d"
 
 
 def shape_text(shape: Iterable[int]) -> str:

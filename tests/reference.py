@@ -118,3 +118,12 @@ ZOO = {
     "shufflenet_v2_x1_5": (3503624, 0.296, 224),
     "shufflenet_v2_x2_0": (7393996, 0.583, 224),
 }
+
+# torchvision 0.29.1 video weights meta (Kinetics-400): params (exact), GMACs at the clip size
+# (3 decimals), the clip [C, T, H, W] the figures are for
+VIDEO = {
+    "r3d_18": (33371472, 40.697, (3, 16, 112, 112)),
+    "mc3_18": (11695440, 43.343, (3, 16, 112, 112)),
+    "r2plus1d_18": (31505325, 40.519, (3, 16, 112, 112)),
+    "s3d": (8320048, 17.979, (3, 16, 224, 224)),
+}

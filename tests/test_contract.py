@@ -56,6 +56,7 @@ def attr_values(attr: Attr) -> list[Any]:
         return [*_numbers(attr, True), 7, 1.5, "2 * 2", True, "x"]
     if attr.kind in ("size", "padding"):  # conv's kernel and padding: n or [h, w]; or a word
         sizes = [*_numbers(attr, True), 7, [1, 3], [3, 1], [0, 2], [2], [1, 2, 3], [1, "x"], True]
+        sizes += [[1, 2, 3, 4], [], [1, 0, 1]]  # one side per spatial dimension, at most three
         return sizes + ([*attr.choices, "nope", "sam e"] if attr.kind == "padding" else [])
     if attr.kind == "float":
         return [*_numbers(attr, False), 2, True, "1 / 4", "y"]
@@ -76,7 +77,7 @@ def valid_values(attr: Attr) -> st.SearchStrategy[Any]:
         side = st.integers(low, low + 3 if attr.max is None else int(attr.max))
         if attr.kind == "int":
             return side
-        size = st.one_of(side, st.lists(side, min_size=2, max_size=2))
+        size = st.one_of(side, st.lists(side, min_size=1, max_size=3))  # n, or one per side
         return st.one_of(size, st.sampled_from(attr.choices)) if attr.choices else size
     if attr.kind == "float":
         low, high = attr.min or 0.0, 1.0 if attr.max is None else attr.max
@@ -123,8 +124,13 @@ ADAPTERS: list[dict[str, Any]] = [
 
 @st.composite
 def networks(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
-    """A small network: an input, an adapter, then 1-4 ops (the first is ``focus`` if given)."""
-    c, h, w = draw(st.integers(1, 6)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    """A small network: an input (a [C, H, W] map, sometimes a [C, L] or a [C, T, H, W] one),
+    an adapter, then 1-4 ops (the first is ``focus`` if given)."""
+    rank = draw(st.sampled_from([2, 2, 1, 3]))
+    shape = [
+        draw(st.integers(1, 6)),
+        *draw(st.lists(st.integers(1, 9), min_size=rank, max_size=rank)),
+    ]
     stem: dict[str, Any] = {}
     earlier = ["input"]
     adapter = draw(st.sampled_from(ADAPTERS))
@@ -136,7 +142,7 @@ def networks(draw: st.DrawFn, focus: str | None = None) -> dict[str, Any]:
     for k, name in enumerate(ops):
         stem[f"n{k}"] = draw(node_of(name, earlier))
         earlier.append(f"n{k}")
-    return {"name": "generated", "input": [c, h, w], "stem": stem}
+    return {"name": "generated", "input": shape, "stem": stem}
 
 
 def _check(data: dict[str, Any]) -> compiler.Graph | None:
@@ -200,6 +206,7 @@ def _holds(graph: compiler.Graph, tmp: Path, exporters: tuple[str, ...]) -> None
             assert (
                 _drops_a_window(graph)
                 or (exporter == "torchscript" and _torchscript_cannot(graph))
+                or (exporter == "dynamo" and _dynamo_cannot(graph))
                 or _scale_loses_a_row(graph)
             ), str(e)
             count(f"contract: {exporter} refused what its own ONNX cannot express")
@@ -208,14 +215,26 @@ def _holds(graph: compiler.Graph, tmp: Path, exporters: tuple[str, ...]) -> None
 
 
 def _torchscript_cannot(graph: compiler.Graph) -> bool:
-    """What TorchScript's exporter cannot write: an adaptive pool to more than 1x1 or an instance
+    """What TorchScript's exporter cannot write: an adaptive pool to more than 1x1 (or of a map
+    that is not [C, H, W]) or an instance
     norm with running statistics with a dynamic batch ("input size not accessible", "instance_norm
     training for unknown batch size"), and softplus's threshold, which it leaves out (validation
     catches it)."""
     return any(
-        (n.op == "adaptive_avgpool" and n.attrs["size"] > 1)
+        (n.op == "adaptive_avgpool" and (n.attrs["size"] > 1 or len(n.shape) != 3))
         or (n.op == "instancenorm" and n.attrs["track_running_stats"])
         or n.op == "softplus"
+        for n in graph.nodes.values()
+    )
+
+
+def _dynamo_cannot(graph: compiler.Graph) -> bool:
+    """What the dynamo exporter cannot write: an adaptive pool of a [C, L] or [C, T, H, W] map
+    into unequal windows (it has no rule for aten._adaptive_avg_pool3d)."""
+    return any(
+        n.op == "adaptive_avgpool"
+        and len(graph.shape_of(n.inputs[0])) != 3
+        and any(side % n.attrs["size"] for side in graph.shape_of(n.inputs[0])[1:])
         for n in graph.nodes.values()
     )
 
@@ -236,14 +255,23 @@ def _drops_a_window(graph: compiler.Graph) -> bool:
     for node in graph.nodes.values():
         a = node.attrs
         # (a padding by rule gives ceil(size / stride) windows: none to drop)
-        if node.op in ("maxpool", "avgpool") and a["ceil_mode"] and isinstance(a["padding"], int):
-            k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
+        if (
+            node.op in ("maxpool", "avgpool")
+            and a["ceil_mode"]
+            and not isinstance(a["padding"], str)
+        ):
             sizes, outs = graph.shape_of(node.inputs[0])[1:], node.shape[1:]
-            if any(
-                math.ceil((n + 2 * p - k) / s) + 1 != o for n, o in zip(sizes, outs, strict=True)
-            ):
+            k, p = _each(a["kernel"], len(sizes)), _each(a["padding"], len(sizes))
+            s = _each(a["stride"], len(sizes)) if a["stride"] else k
+            windows = zip(sizes, outs, k, s, p, strict=True)
+            if any(math.ceil((n + 2 * p - k) / s) + 1 != o for n, o, k, s, p in windows):
                 return True
     return False
+
+
+def _each(value: int | tuple[int, ...], rank: int) -> tuple[int, ...]:
+    """A size attribute, one value per spatial side."""
+    return (value,) * rank if isinstance(value, int) else tuple(value)
 
 
 def _settings(cases: int) -> settings:
@@ -261,7 +289,9 @@ def test_every_attribute_boundary_is_checked_or_built(op: str, tmp_path: Path) -
     least = OPS[op].inputs[0]
     cases = [(None, None)] + [(k, v) for k, a in attrs.items() for v in attr_values(a)]
     accepted = 0
-    for adapter in ADAPTERS:
+    # an image through every adapter; a signal and a video as they come
+    inputs = [([3, 5, 5], a) for a in ADAPTERS] + [([3, 5], {}), ([3, 2, 5, 5], {})]
+    for shape, adapter in inputs:
         for key, value in cases:
             node = {"op": op, **{k: v for k, v in base.items() if v is not None}}
             if key is not None:
@@ -272,7 +302,7 @@ def test_every_attribute_boundary_is_checked_or_built(op: str, tmp_path: Path) -
                 node["in"] = [src, *["input"] * (least - 1)]
             stem["node"] = node
             count("contract: attribute boundaries")
-            graph = _check({"name": "boundary", "input": [3, 5, 5], "stem": stem})
+            graph = _check({"name": "boundary", "input": shape, "stem": stem})
             if graph is not None:
                 accepted += 1
                 _holds(graph, tmp_path, ("netc",))

@@ -100,13 +100,14 @@ def test_a_folded_network_emits_its_sequentials_by_name(tmp_path: Path) -> None:
     assert "OrderedDict(" in source
 
 
-def _check_emitted(graph: compiler.Graph, size: int, tmp_path: Path) -> str:
+def _check_emitted(graph: compiler.Graph, size: int | None, tmp_path: Path) -> str:
     """Run ``emit(graph)``'s source where netc cannot be imported and compare it with
-    compiler.compile(graph): keys, initial weights, outputs, aten ops, lint. Returns the source."""
+    compiler.compile(graph): keys, initial weights, outputs, aten ops, lint, on a batch of two
+    3 x size x size images (None: the spec's own input). Returns the source."""
     text = emit(graph)
     source = tmp_path / "model.py"
     source.write_text(text)
-    x = torch.randn(2, 3, size, size)
+    x = torch.randn(2, *graph.input_shape) if size is None else torch.randn(2, 3, size, size)
     torch.save(x, tmp_path / "x.pt")
     runner = tmp_path / "runner.py"
     runner.write_text(RUNNER)
@@ -147,6 +148,14 @@ def test_every_op_has_a_source_form(tmp_path: Path) -> None:
     graph = compiler.load_spec(ROOT / "tests" / "specs" / "every_op.yaml")
     source = _check_emitted(graph, 20, tmp_path)
     assert "nn.LayerNorm((5, 5))" in source
+
+
+@pytest.mark.parametrize("rank", ["1d", "3d"])
+def test_every_op_on_1d_and_3d_maps_has_a_source_form(rank: str, tmp_path: Path) -> None:
+    graph = compiler.load_spec(ROOT / "tests" / "specs" / f"every_op_{rank}.yaml")
+    source = _check_emitted(graph, None, tmp_path)
+    assert f"nn.Conv{rank}(" in source
+    assert f"class PaddedConv{rank}(_PaddedConv, nn.Conv{rank}):" in source
 
 
 def test_one_class_per_block_type_reads_like_torchvision() -> None:

@@ -12,13 +12,35 @@ import compiler
 from compiler.ops import DIAGRAM_KINDS, OPS, Attr, Op
 from exporters.graphviz import STYLES
 
-EVERY_OP = Path(__file__).resolve().parent / "specs" / "every_op.yaml"
+SPECS = Path(__file__).resolve().parent / "specs"
+EVERY_OP = SPECS / "every_op.yaml"
+# the ops on 1-D and 3-D maps, each at least once
+EVERY_OP_BY_RANK = [SPECS / "every_op_1d.yaml", SPECS / "every_op_3d.yaml"]
 
 
 def test_the_every_op_spec_uses_every_op() -> None:
-    """A new op fails here until tests/specs/every_op.yaml uses it (and so tests its rules)."""
-    graph = compiler.load_spec(EVERY_OP)
-    assert {n.op for n in graph.nodes.values()} == set(OPS)
+    """A new op fails here until tests/specs/every_op.yaml (or its 1-D and 3-D siblings) uses it
+    (and so tests its rules)."""
+    used = {
+        n.op
+        for path in [EVERY_OP, *EVERY_OP_BY_RANK]
+        for n in compiler.load_spec(path).nodes.values()
+    }
+    assert used == set(OPS)
+
+
+def test_the_rank_siblings_use_every_op_that_acts_on_any_rank() -> None:
+    """conv, the pools, the norms, resampling, crop and the channel ops run on [C, L] and
+    [C, T, H, W] maps too, and each sibling spec has them (adaptive pooling, which torch's
+    exporters cannot write there, has a test of its own in tests/exporters)."""
+    any_rank = {
+        "conv", "conv_transpose", "maxpool", "avgpool", "global_avgpool",
+        "global_mean", "batchnorm", "groupnorm", "instancenorm", "upsample", "resize", "crop",
+        "concat", "split", "chunk",
+    }  # fmt: skip
+    for path in EVERY_OP_BY_RANK:
+        used = {n.op for n in compiler.load_spec(path).nodes.values()}
+        assert any_rank <= used, (path.name, any_rank - used)
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -205,23 +205,27 @@ def test_split_pieces_come_from_one_torch_split() -> None:
 
 
 @pytest.mark.parametrize(
-    ("op", "layer"), [("dropout2d", nn.Dropout2d), ("dropout3d", nn.Dropout3d)]
+    ("op", "layer", "shape"),
+    [
+        ("dropout1d", nn.Dropout1d, [6, 9]),
+        ("dropout2d", nn.Dropout2d, [6, 3, 3]),
+        ("dropout3d", nn.Dropout3d, [6, 2, 3, 3]),
+    ],
 )
 def test_channel_dropout_is_torchs_in_training_and_passes_through_in_eval(
-    op: str, layer: type[nn.Module]
+    op: str, layer: type[nn.Module], shape: list[int]
 ) -> None:
-    module, x = _built({"op": op, "p": 0.5}, [6, 3, 3])
+    module, x = _built({"op": op, "p": 0.5}, shape)
     assert torch.equal(module(x), x)
     module.train()
     torch.manual_seed(1)
     got = module(x)
     torch.manual_seed(1)
     assert torch.equal(got, layer(0.5)(x))
-    # dropout2d zeroes channels of samples; nn.Dropout3d reads [N, C, H, W] as one unbatched
-    # volume, so it zeroes whole samples
+    # whole channels of each sample are zeroed, and not every one
     zeroed = (got == 0).flatten(2).all(-1)
-    per_sample = zeroed.all(1) | ~zeroed.any(1)
-    assert per_sample.all() if op == "dropout3d" else zeroed.any()
+    kept = (got != 0).flatten(2).all(-1)
+    assert (zeroed | kept).all() and zeroed.any() and kept.any()
 
 
 # ---- export and emit -----------------------------------------------------------------------
@@ -292,7 +296,7 @@ def test_emitted_source_builds_the_new_layers(tmp_path: Path) -> None:
     data = {"name": "new_layers", "input": [3, 10, 10], "stem": nodes}
     graph = front_end(parse(yaml.safe_dump(data, sort_keys=False), "new_layers.yaml"))
     source = _check_emitted(graph, 10, tmp_path)
-    assert "class PaddedConv2d(nn.Conv2d):" in source
+    assert "class PaddedConv2d(_PaddedConv, nn.Conv2d):" in source
 
 
 def test_every_op_spec_emits() -> None:

@@ -7,20 +7,28 @@ from __future__ import annotations
 import json
 import os
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 import pytest
 import torch
+from torch import nn
 
 import compiler
 from compiler.lowering import pretrained
 from compiler.lowering.weights import WeightsError
 from tests.conftest import SPECS, run_cli
+from tests.test_video import reference as video_reference
 from tests.test_zoo import reference
 
 
-def _cached(torch_home: Path, model: str, chosen: str = "DEFAULT") -> dict[str, torch.Tensor]:
+def _cached(
+    torch_home: Path,
+    model: str,
+    chosen: str = "DEFAULT",
+    build: Callable[[str], nn.Module] = reference,
+) -> dict[str, torch.Tensor]:
     """Save a random torchvision ``model``'s weights where torch.hub would keep the download."""
     import torchvision
 
@@ -28,7 +36,7 @@ def _cached(torch_home: Path, model: str, chosen: str = "DEFAULT") -> dict[str, 
     folder = torch_home / "hub" / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
-    state = reference(model).state_dict()
+    state = build(model).state_dict()
     torch.save(state, folder / os.path.basename(urllib.parse.urlparse(url).path))
     return state
 
@@ -70,6 +78,24 @@ def test_torchvision_weights_by_name_from_the_cache(torch_home: Path) -> None:
     assert pre["crop_size"] == [224] and pre["resize_size"] == [256]
     assert pre["mean"] == pytest.approx([0.485, 0.456, 0.406])
     assert pre["interpolation"] == "bilinear"
+
+
+def test_video_weights_by_name_from_the_cache(torch_home: Path) -> None:
+    """A video network's Kinetics-400 weights, by name, with the clip preprocessing
+    torchvision's weights meta gives (112x112 crops of frames resized to 128x171)."""
+    state = _cached(torch_home, "mc3_18", build=video_reference)
+    ours = compiler.compile("mc3_18", weights="torchvision").eval()
+    ref = video_reference("mc3_18")
+    ref.load_state_dict(state)
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), ref.eval()(x), rtol=0, atol=0)
+    loaded = ours.meta["weights"]
+    assert loaded["source"] == "MC3_18_Weights.KINETICS400_V1"
+    assert loaded["loaded"] == len(state) and not loaded["absent"] and not loaded["unused"]
+    pre = loaded["preprocess"]
+    assert pre["crop_size"] == [112, 112] and pre["resize_size"] == [128, 171]
+    assert pre["mean"] == pytest.approx([0.43216, 0.394666, 0.37645])
 
 
 def test_a_named_set_and_a_spec_that_says_whose_weights_it_takes(

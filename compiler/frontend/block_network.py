@@ -15,6 +15,7 @@ BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram 
 DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
 SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
 SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
+VIDEO, SIGNAL = "video", "signal"  # a [C, T, H, W] map (8 frames), a [C, L] map (1,024 long)
 
 
 def block_network(
@@ -57,9 +58,10 @@ def block_network(
         else ""
     )
     # the guess first; a block that makes its own layout from a map (MaxViT's partitions) reads
-    # a plain one: the first layout that checks, else the guess's error
+    # a plain one; a block of 3-D or 1-D convs a video or a signal: the first layout that
+    # checks, else the guess's error
     first: SpecError | None = None
-    for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE)):
+    for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE, VIDEO, SIGNAL)):
         side = SEQUENCE_SIDE if candidate == SEQUENCE else size
         try:
             return _fitted(block, name, stage, in_channels, side, candidate), f"{BLOCK_STAGE}.0"
@@ -96,7 +98,9 @@ def _one_block(
     drawn = {k: v for k, v in block.data.items() if k != "flat"}
     data: dict[str, object] = {
         "name": f"{name}_block",
-        "input": [channels, size, size],
+        "input": {VIDEO: [channels, 8, size, size], SIGNAL: [channels, 1024]}.get(
+            layout, [channels, size, size]
+        ),
         "block_types": {name: drawn},
         "stages": {BLOCK_STAGE: stage},
     }

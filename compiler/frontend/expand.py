@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 from ..errors import Diagnostics, Loc, SpecError, suffix_hint
 from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
 from ..ir.passes import prune, shapes
-from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels
+from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels, input_shape
 from .caps import Caps, Tally
 from .expr import ExprError, Value, evaluate
 from .module_lists import module_lists
@@ -76,7 +76,7 @@ class Expander:
         self.diags = Diagnostics()
         self.nodes: dict[str, Node] = {}
         self.added: list[str] = []  # node names in the order made (a stage slices its own)
-        self.shapes: dict[str, Shape | None] = {INPUT: tuple(spec.input)}
+        self.shapes: dict[str, Shape | None] = {INPUT: input_shape(spec.input)}
         self.scope: dict[str, str] = {INPUT: INPUT}  # network-wide names -> node names
         self.later = {e.name for _, es in spec.sections for e in es}
         self.stages: list[Stage] = []
@@ -137,9 +137,14 @@ class Expander:
             if raw.isidentifier() and raw not in env:
                 self.error(ctx, loc, f"{what} must be {_padding_words(attr)}, got {raw!r}")
                 raise _Failed
-        if attr.kind in ("size", "padding") and isinstance(raw, list):  # [h, w]: two ints
-            if len(raw) != 2:
-                self.error(ctx, loc, f"{what} must be n or [height, width], got {raw!r}")
+        if attr.kind in ("size", "padding") and isinstance(raw, list):  # one int per side
+            if not 1 <= len(raw) <= 3:
+                self.error(
+                    ctx,
+                    loc,
+                    f"{what} must be n or one size per side ([length], [height, width] or "
+                    f"[time, height, width]), got {raw!r}",
+                )
                 raise _Failed
             side = Attr(
                 kind="int",
@@ -163,7 +168,7 @@ class Expander:
         if not ok:
             kind = {
                 "int": "a whole number",
-                "size": "a whole number or [height, width]",
+                "size": "a whole number or one per side, [height, width]",
                 "padding": _padding_words(attr),
                 "float": "a number",
                 "bool": "true or false",
@@ -694,7 +699,7 @@ class Expander:
         kept = {b for st in self.stages for b in st.blocks}
         graph = Graph(
             name=spec.name,
-            input_shape=tuple(spec.input),
+            input_shape=input_shape(spec.input),
             nodes=self.nodes,
             output=output,
             stages=[s for s in self.stages if s.nodes],

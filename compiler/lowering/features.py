@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..ir.graph import Graph
-from ..ops import ChannelsLast, Groups, Shape, channels
+from ..ops import ChannelsLast, Groups, Shape, channels, is_tokens, spatial_rank
 
 
 class FeatureInfo(list[dict[str, Any]]):
     """One dict per returned feature map: ``module`` (its name in the spec), ``num_chs``,
-    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors) and
-    ``layout`` (NCHW, NHWC, NLC or NC: the order of the returned tensor's dimensions)."""
+    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors)
+    and ``layout`` (NCHW, NCL, NCDHW, NHWC, NLC or NC: the order of the returned tensor's
+    dimensions)."""
 
     def channels(self) -> list[int]:
         return [f["num_chs"] for f in self]
@@ -30,14 +31,14 @@ class FeatureInfo(list[dict[str, Any]]):
 def feature_info(graph: Graph) -> FeatureInfo:
     """The feature maps ``graph`` returns, described: channels of any layout (a Swin stage's
     ``[H, W, C]`` has C channels, not H), the reduction of a map against the input's height, and
-    ``layout``: ``NCHW``, ``NHWC`` (channels-last maps), ``NLC`` (token sequences, groups of
-    tokens: no reduction) or ``NC`` (vectors)."""
-    height = graph.input_shape[1] if len(graph.input_shape) == 3 else None
+    ``layout``: ``NCHW`` (``NCL``, ``NCDHW`` for 1-D and 3-D maps), ``NHWC`` (channels-last
+    maps), ``NLC`` (token sequences, groups of tokens: no reduction) or ``NC`` (vectors)."""
+    height = _height(graph.input_shape, _layout_of(graph.input_shape))
     out = FeatureInfo()
     for f in graph.features:
         shape = graph.shape_of(f.node)
         layout = _layout_of(shape)
-        side = {"NCHW": shape[1], "NHWC": shape[0]}.get(layout) if len(shape) == 3 else None
+        side = _height(shape, layout)
         out.append(
             {
                 "module": f.name,
@@ -49,9 +50,15 @@ def feature_info(graph: Graph) -> FeatureInfo:
     return out
 
 
+def _height(shape: Shape, layout: str) -> int | None:
+    """The side a reduction is measured on: a map's height (a 1-D map's length)."""
+    where = {"NCL": 1, "NCHW": 1, "NCDHW": 2, "NHWC": 0}.get(layout)
+    return shape[where] if where is not None and len(shape) > where else None
+
+
 def _layout_of(shape: Shape) -> str:
-    if isinstance(shape, Groups) or len(shape) == 2:
+    if isinstance(shape, Groups) or is_tokens(shape):
         return "NLC"
     if isinstance(shape, ChannelsLast):
         return "NHWC"
-    return "NCHW" if len(shape) == 3 else "NC"
+    return {1: "NCL", 2: "NCHW", 3: "NCDHW"}.get(spatial_rank(shape) or 0, "NC")

@@ -71,25 +71,25 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-class PaddedConv2d(nn.Conv2d):
-    """A conv padded unequally before and after (TensorFlow's SAME with a stride: the odd row and
-    column at the bottom and right), which nn.Conv2d's ``padding`` cannot say: ``F.pad`` in
-    ``padding_mode``, then the conv unpadded. Its state is nn.Conv2d's, under the same names.
-    ``pads`` is F.pad's (left, right, top, bottom)."""
+class _PaddedConv:
+    """What a conv padded unequally before and after shares (TensorFlow's SAME with a stride:
+    the odd row and column at the bottom and right), which torch's ``padding`` cannot say:
+    ``F.pad`` in ``padding_mode``, then the conv unpadded. Its state is the torch conv's, under
+    the same names. ``pads`` is F.pad's (left, right, top, bottom, ...)."""
 
     def __init__(
         self,
         in_channels: int,
         out_channels: int,
-        kernel_size: int | tuple[int, int],
-        stride: int = 1,
-        pads: tuple[int, int, int, int] = (0, 0, 0, 0),
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        pads: tuple[int, ...] = (0, 0, 0, 0),
         dilation: int = 1,
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
     ) -> None:
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # the torch conv after it in the MRO
             in_channels,
             out_channels,
             kernel_size,
@@ -97,14 +97,37 @@ class PaddedConv2d(nn.Conv2d):
             dilation=dilation,
             groups=groups,
             bias=bias,
-            padding_mode=padding_mode,  # type: ignore[arg-type]  # (one of torch's four)
+            padding_mode=padding_mode,
         )
         self.pads = pads
+        self.pad_mode = "constant" if padding_mode == "zeros" else padding_mode  # F.pad's
+
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.pads, mode=self.pad_mode)
+
+
+class PaddedConv1d(_PaddedConv, nn.Conv1d):
+    """An nn.Conv1d padded unequally (see _PaddedConv)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
-        x = F.pad(x, self.pads, mode=mode)
+        x = self.padded(x)
+        return F.conv1d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class PaddedConv2d(_PaddedConv, nn.Conv2d):
+    """An nn.Conv2d padded unequally (see _PaddedConv), as timm's Conv2dSame."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.padded(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class PaddedConv3d(_PaddedConv, nn.Conv3d):
+    """An nn.Conv3d padded unequally (see _PaddedConv)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.padded(x)
+        return F.conv3d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class PaddedMaxPool2d(nn.MaxPool2d):
@@ -169,6 +192,16 @@ def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean([2, 3])
 
 
+def spatial_mean_1d(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean([2])``: the global average of a 1-D map, [N, C, L] -> [N, C]."""
+    return x.mean([2])
+
+
+def spatial_mean_3d(x: torch.Tensor) -> torch.Tensor:
+    """``x.mean([2, 3, 4])``: S3D's global average of a 3-D map, [N, C, T, H, W] -> [N, C]."""
+    return x.mean([2, 3, 4])
+
+
 def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The centre of ``x`` at ``like``'s height and width: the U-Net's copy-and-crop
     (Ronneberger et al. 2015), which crops an encoder map to the decoder's size."""
@@ -176,6 +209,22 @@ def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     top = (x.shape[-2] - h) // 2
     left = (x.shape[-1] - w) // 2
     return x[:, :, top : top + h, left : left + w]
+
+
+def center_crop_1d(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The centre of the 1-D map ``x`` at ``like``'s length."""
+    n = like.shape[-1]
+    start = (x.shape[-1] - n) // 2
+    return x[:, :, start : start + n]
+
+
+def center_crop_3d(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The centre of the 3-D map ``x`` at ``like``'s duration, height and width."""
+    t, h, w = like.shape[-3:]
+    front = (x.shape[-3] - t) // 2
+    top = (x.shape[-2] - h) // 2
+    left = (x.shape[-1] - w) // 2
+    return x[:, :, front : front + t, top : top + h, left : left + w]
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

@@ -3,7 +3,8 @@ gathers them here.
 
 An entry holds the attribute schema, how many inputs the op takes, its shape rule, its parameter
 and multiply-accumulate counts, its torch lowering, its ONNX nodes and its diagram label. Shapes
-exclude the batch dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Lowerings
+exclude the batch dimension: ``[C, H, W]`` for feature maps (``[C, L]`` and ``[C, T, H, W]`` for
+1-D and 3-D ones), ``[C]`` for vectors. Lowerings
 import torch lazily and ONNX rules write through an :class:`OnnxWriter`, so this table can be
 read by ``netc check`` without importing torch or onnx.
 
@@ -39,6 +40,7 @@ from .records import (
     InitContext,
     LowerContext,
     Lowered,
+    Map1d,
     NotExportable,
     OnnxWriter,
     Op,
@@ -46,6 +48,9 @@ from .records import (
     ShapeError,
     bare,
     channels,
+    input_shape,
+    is_tokens,
+    spatial_rank,
 )
 from .reduce import OPS_REDUCE
 from .reshape import OPS_RESHAPE, PERMUTE
@@ -81,6 +86,7 @@ __all__ = [
     "InitContext",
     "LowerContext",
     "Lowered",
+    "Map1d",
     "NotExportable",
     "OnnxWriter",
     "Op",
@@ -89,7 +95,10 @@ __all__ = [
     "bare",
     "channels",
     "enable_plugin",
+    "input_shape",
+    "is_tokens",
     "plugins",
+    "spatial_rank",
 ]
 
 # every op, by kind
@@ -178,6 +187,7 @@ _ORDER = (
     "pixel_shuffle",
     "pixel_unshuffle",
     "resize",
+    "dropout1d",
     "dropout2d",
     "dropout3d",
     "split",

@@ -25,6 +25,7 @@ from .records import (
     _same,
     _unary,
     bare,
+    spatial_rank,
 )
 
 # ---- relu ----------------------------------------------------------------------------------
@@ -223,15 +224,15 @@ def _prelu_slopes(a: Attrs, shape: Shape) -> int:
 
 def _prelu_shape(a: Attrs, ins: list[Shape]) -> Shape:
     shape = ins[0]
-    if a["per_channel"] and (isinstance(shape, ChannelsLast) or len(shape) not in (1, 3)):
+    if a["per_channel"] and len(shape) != 1 and spatial_rank(shape) is None:
         what = (
             _layout(shape)
             if isinstance(shape, ChannelsLast)
             else f"a value of {len(shape)} dimensions"
         )
         raise ShapeError(
-            f"per_channel needs a [C, H, W] map or a [C] vector (PyTorch's channels follow the "
-            f"batch), got {what} {list(shape)}",
+            f"per_channel needs a channels-first map or a [C] vector (PyTorch's channels "
+            f"follow the batch), got {what} {list(shape)}",
             "per_channel",
             "one slope for all (per_channel: false) fits any value",
         )
@@ -246,8 +247,8 @@ def _prelu_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _prelu_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
     slope, shape = e.param("weight"), ctx.in_shapes[0]
-    if a["per_channel"] and len(shape) == 3:  # ONNX broadcasts from the last dimension
-        slope = e.node("Reshape", [slope, e.ints([shape[0], 1, 1])])
+    if a["per_channel"] and len(shape) > 1:  # ONNX broadcasts from the last dimension
+        slope = e.node("Reshape", [slope, e.ints([shape[0], *[1] * (len(shape) - 1)])])
     return e.node("PRelu", [e.inputs[0], slope])
 
 

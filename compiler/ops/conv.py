@@ -19,84 +19,96 @@ from .records import (
     Pads,
     Shape,
     ShapeError,
-    _chw,
+    _map,
+    _map_shape,
+    _sides,
+    _size_text,
     _torch_pads,
     _weight_and_bias,
     _word_pads,
     bare,
+    spatial_rank,
 )
 
 # ---- conv ----------------------------------------------------------------------------------
 
 
-def _hw(value: int | tuple[int, int]) -> tuple[int, int]:
-    """A size attribute as (height, width): a whole number is square, a pair is [h, w]."""
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
-
-
-def _conv_pads(a: Attrs, hw: tuple[int, int]) -> Pads:
-    """The conv's padding of an [H, W] input: the attribute's numbers, a word's rule, or
-    dilation * (kernel - 1) // 2 (null)."""
-    padding, kernel, d = a["padding"], _hw(a["kernel"]), a["dilation"]
+def _conv_pads(a: Attrs, sizes: tuple[int, ...]) -> Pads:
+    """The conv's padding of a map of these spatial sizes: the attribute's numbers, a word's
+    rule, or dilation * (kernel - 1) // 2 (null)."""
+    rank, padding, d = len(sizes), a["padding"], a["dilation"]
+    kernel = _sides(a["kernel"], rank, "kernel")
     if isinstance(padding, str):
-        return _word_pads(padding, hw, kernel, a["stride"], d)
-    ph, pw = _hw(padding) if padding is not None else ((k - 1) // 2 * d for k in kernel)
-    return (ph, pw, ph, pw)
+        return _word_pads(padding, sizes, kernel, _sides(a["stride"], rank, "stride"), d)
+    each = (
+        _sides(padding, rank, "padding")
+        if padding is not None
+        else tuple((k - 1) // 2 * d for k in kernel)
+    )
+    return each + each
 
 
-def _mode_error(mode: str, pads: Pads, hw: tuple[int, int]) -> ShapeError | None:
+def _mode_error(mode: str, pads: Pads, sizes: tuple[int, ...]) -> ShapeError | None:
     """torch's limits on a padding mode: a reflection pads less than the side it reflects (it
     never repeats the edge), a circular padding wraps around at most once."""
     if mode not in ("reflect", "circular"):
         return None
-    top, left, bottom, right = pads
-    for side, pad in ((hw[0], max(top, bottom)), (hw[1], max(left, right))):
+    rank = len(sizes)
+    for i, side in enumerate(sizes):
+        pad = max(pads[i], pads[rank + i])
         if pad >= side if mode == "reflect" else pad > side:
             need = f"more than {pad}" if mode == "reflect" else f"at least {pad}"
             return ShapeError(
-                f"{mode} padding of {pad} needs a side of {need}, the input is {hw[0]}x{hw[1]}",
+                f"{mode} padding of {pad} needs a side of {need}, the input is {_size_text(sizes)}",
                 "padding_mode",
             )
     return None
 
 
-def _size_text(value: int | tuple[int, int]) -> str:
-    """'3x3' for a square size, '1x7' for a pair (height x width, as Inception's papers write)."""
-    h, w = _hw(value)
-    return f"{h}x{w}"
+def _rank(ins: list[Shape]) -> int:
+    """The spatial rank of a conv's input (its rules run after the shape rule accepted it)."""
+    return spatial_rank(ins[0]) or 2
 
 
 def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "conv")
+    c, *sides = _map(ins, "conv")
+    sizes = tuple(sides)
     g = a["groups"]
     if c % g:
         raise ShapeError(f"groups {g} does not divide the {c} input channels", "groups")
     if a["out"] % g:
         raise ShapeError(f"groups {g} does not divide the {a['out']} output channels", "groups")
-    (kh, kw), s, d = _hw(a["kernel"]), a["stride"], a["dilation"]
-    top, left, bottom, right = pads = _conv_pads(a, (h, w))
-    if problem := _mode_error(a["padding_mode"], pads, (h, w)):
+    rank, d = len(sizes), a["dilation"]
+    kernel, stride = _sides(a["kernel"], rank, "kernel"), _sides(a["stride"], rank, "stride")
+    pads = _conv_pads(a, sizes)
+    if problem := _mode_error(a["padding_mode"], pads, sizes):
         raise problem
-    hp, wp = h + top + bottom, w + left + right
-    ho, wo = (hp - d * (kh - 1) - 1) // s + 1, (wp - d * (kw - 1) - 1) // s + 1
-    if ho < 1 or wo < 1:  # whatever the stride: the (dilated) kernel outgrows the padded input
-        stride = f" with stride {s}" if s > 1 else ""
+    padded = tuple(n + pads[i] + pads[rank + i] for i, n in enumerate(sizes))
+    outs = tuple(
+        (n - d * (k - 1) - 1) // s + 1 for n, k, s in zip(padded, kernel, stride, strict=True)
+    )
+    if min(outs) < 1:  # whatever the stride: the (dilated) kernel outgrows the padded input
+        shown = a["stride"] if isinstance(a["stride"], int) else list(a["stride"])
+        strided = f" with stride {shown}" if max(stride) > 1 else ""
         raise ShapeError(
-            f"{_size_text(a['kernel'])} conv{stride} shrinks {h}x{w} to {ho}x{wo}",
+            f"{_size_text(a['kernel'], rank)} conv{strided} shrinks {_size_text(sizes)} to "
+            f"{_size_text(outs)}",
             "kernel",
-            f"the kernel must fit the {hp}x{wp} padded input: the input is too "
+            f"the kernel must fit the {_size_text(padded)} padded input: the input is too "
             "small for this many downsamplings, or the kernel too large",
         )
-    return (a["out"], ho, wo)
+    return _map_shape(a["out"], outs)
 
 
 def _conv_params(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    weight = a["out"] * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
+    kernel = _sides(a["kernel"], _rank(ins), "kernel")
+    weight = a["out"] * ins[0][0] // a["groups"] * math.prod(kernel)
     return weight + (a["out"] if a["bias"] else 0)
 
 
 def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    return math.prod(out) * ins[0][0] // a["groups"] * math.prod(_hw(a["kernel"]))
+    kernel = _sides(a["kernel"], _rank(ins), "kernel")
+    return math.prod(out) * ins[0][0] // a["groups"] * math.prod(kernel)
 
 
 def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -104,8 +116,9 @@ def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
     from ..lowering import modules
 
-    c, h, w = ctx.in_shapes[0]
-    pads = _conv_pads(a, (h, w))
+    c, *sides = ctx.in_shapes[0]
+    rank = len(sides)
+    pads = _conv_pads(a, tuple(sides))
     common = {
         "stride": a["stride"],
         "dilation": a["dilation"],
@@ -115,27 +128,28 @@ def _conv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     }
     # a word's padding as numbers, not torch's padding='same': torch's exporters write that as
     # auto_pad SAME_UPPER, which onnxruntime refuses with a dilation
-    if pads[:2] != pads[2:]:  # one more after than before: nn.Conv2d's padding cannot say it
-        padded = bare(
-            modules.PaddedConv2d, c, a["out"], a["kernel"], pads=_torch_pads(pads), **common
-        )
-        return Lowered(padded)
-    return Lowered(bare(nn.Conv2d, c, a["out"], a["kernel"], padding=pads[:2], **common))
+    if pads[:rank] != pads[rank:]:  # one more after than before: nn.Conv2d's padding cannot
+        padded = {1: modules.PaddedConv1d, 2: modules.PaddedConv2d, 3: modules.PaddedConv3d}
+        layer = bare(padded[rank], c, a["out"], a["kernel"], pads=_torch_pads(pads), **common)
+        return Lowered(layer)
+    conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
+    return Lowered(bare(conv, c, a["out"], a["kernel"], padding=pads[:rank], **common))
 
 
 # F.pad's modes as ONNX's Pad names them; circular is slices joined on (Pad's 'wrap' is opset 19)
 _ONNX_PAD_MODES = {"reflect": "reflect", "replicate": "edge"}
 
 
-def _pad_nodes(e: OnnxWriter, x: str, pads: Pads, mode: str, hw: tuple[int, int]) -> str:
+def _pad_nodes(e: OnnxWriter, x: str, pads: Pads, mode: str, sizes: tuple[int, ...]) -> str:
     """``x`` padded as ``F.pad(x, pads, mode)``."""
-    top, left, bottom, right = pads
+    rank = len(sizes)
     if mode != "circular":
-        return e.node(
-            "Pad", [x, e.ints([0, 0, top, left, 0, 0, bottom, right])], mode=_ONNX_PAD_MODES[mode]
-        )
+        zeros = [0, 0]  # the batch and the channels
+        both = [*zeros, *pads[:rank], *zeros, *pads[rank:]]
+        return e.node("Pad", [x, e.ints(both)], mode=_ONNX_PAD_MODES[mode])
     # the far rows (then columns) before, the near ones after: F.pad's circular padding
-    for axis, size, before, after in ((2, hw[0], top, bottom), (3, hw[1], left, right)):
+    for i, size in enumerate(sizes):
+        axis, before, after = i + 2, pads[i], pads[rank + i]
         parts = [x]
         if before:
             parts.insert(
@@ -148,28 +162,36 @@ def _pad_nodes(e: OnnxWriter, x: str, pads: Pads, mode: str, hw: tuple[int, int]
 
 
 def _conv_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    _, h, w = ctx.in_shapes[0]
-    s, d, pads, x = a["stride"], a["dilation"], _conv_pads(a, (h, w)), e.inputs[0]
+    sizes = tuple(ctx.in_shapes[0][1:])
+    rank, d, pads, x = len(sizes), a["dilation"], _conv_pads(a, sizes), e.inputs[0]
     if a["padding_mode"] != "zeros" and any(pads):  # Conv's own pads are zeros
-        x, pads = _pad_nodes(e, x, pads, a["padding_mode"], (h, w)), (0, 0, 0, 0)
+        x, pads = _pad_nodes(e, x, pads, a["padding_mode"], sizes), (0,) * (2 * rank)
     return e.node(
         "Conv",
         [x, *_weight_and_bias(a, e)],
-        kernel_shape=list(_hw(a["kernel"])),
-        strides=[s, s],
+        kernel_shape=list(_sides(a["kernel"], rank, "kernel")),
+        strides=list(_sides(a["stride"], rank, "stride")),
         pads=list(pads),  # ONNX's may differ before and after: TensorFlow's SAME is exact
-        dilations=[d, d],
+        dilations=[d] * rank,
         group=a["groups"],
     )
 
 
+def _stride_text(stride: int | tuple[int, ...]) -> str:
+    """', /2' for a stride; ', /1x2x2' for one that differs by side; '' for none."""
+    if isinstance(stride, int):
+        return f", /{stride}" if stride > 1 else ""
+    return f", /{_size_text(stride)}" if max(stride) > 1 else ""
+
+
 def _conv_label(a: Attrs, out: Shape) -> str:
-    extra = f", /{a['stride']}" if a["stride"] > 1 else ""
+    rank = spatial_rank(out) or 2
+    extra = _stride_text(a["stride"])
     extra += f", g{a['groups']}" if a["groups"] > 1 else ""
     extra += f", d{a['dilation']}" if a["dilation"] > 1 else ""
     extra += f", {a['padding']}" if isinstance(a["padding"], str) else ""
     extra += f", {a['padding_mode']}" if a["padding_mode"] != "zeros" else ""
-    return f"{_size_text(a['kernel'])} conv, {a['out']}{extra}"
+    return f"{_size_text(a['kernel'], rank)} conv, {a['out']}{extra}"
 
 
 def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -199,7 +221,7 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
     if rule == "trunc_normal":
         nn.init.trunc_normal_(m.weight, std=0.02)
     elif rule == "lecun_trunc_normal":  # ViT's patch embedding: std sqrt(1 / fan_in)
-        fan_in = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        fan_in = m.weight[0].numel()  # in_channels / groups * the kernel
         nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
     elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
@@ -217,18 +239,21 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
 
 CONV_OP = Op(
     name="conv",
-    doc="2-D convolution; padding defaults to dilation * (kernel - 1) // 2, or by rule: "
-    "'same' (PyTorch's, stride 1) or 'same_upper' (TensorFlow's SAME, any stride)",
+    doc="convolution of a [C, L], [C, H, W] or [C, T, H, W] map; padding defaults to "
+    "dilation * (kernel - 1) // 2, or by rule: 'same' (PyTorch's, stride 1) or 'same_upper' "
+    "(TensorFlow's SAME, any stride)",
     attrs={
         "out": Attr(kind="int", min=1, doc="output channels"),
-        "kernel": Attr(kind="size", min=1, doc="kernel size: n (square) or [h, w]"),
-        "stride": Attr(kind="int", default=1, min=1),
+        "kernel": Attr(
+            kind="size", min=1, doc="kernel size: n (every side) or one per side, [h, w]"
+        ),
+        "stride": Attr(kind="size", default=1, min=1, doc="n or one per side, [t, h, w]"),
         "padding": Attr(
             kind="padding",
             default=None,
             min=0,
             choices=PADDING_WORDS,
-            doc="n or [h, w]; same: PyTorch's padding='same' (stride 1: the size kept); "
+            doc="n or one per side; same: PyTorch's padding='same' (stride 1: the size kept); "
             "same_upper: TensorFlow's SAME (ceil(size / stride) out); both pad an odd total "
             "one more at the bottom and right; null: dilation * (kernel - 1) // 2",
         ),
@@ -236,7 +261,7 @@ CONV_OP = Op(
             kind="str",
             default="zeros",
             choices=("zeros", "reflect", "replicate", "circular"),
-            doc="what the padding holds, as nn.Conv2d's padding_mode",
+            doc="what the padding holds, as torch's convs' padding_mode",
         ),
         "dilation": Attr(kind="int", default=1, min=1),
         "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
@@ -283,22 +308,26 @@ CONV_OP = Op(
 
 
 def _tconv_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "conv_transpose")
+    c, *sides = _map(ins, "conv_transpose")
     g, k, s, p = a["groups"], a["kernel"], a["stride"], a["padding"]
     if c % g or a["out"] % g:
         raise ShapeError(f"groups {g} does not divide {c} in and {a['out']} out channels", "groups")
-    ho, wo = (h - 1) * s - 2 * p + k, (w - 1) * s - 2 * p + k
-    if ho < 1 or wo < 1:
-        raise ShapeError(f"padding {p} leaves {ho}x{wo} of {h}x{w}", "padding")
-    return (a["out"], ho, wo)
+    outs = tuple((n - 1) * s - 2 * p + k for n in sides)
+    if min(outs) < 1:
+        raise ShapeError(
+            f"padding {p} leaves {_size_text(outs)} of {_size_text(tuple(sides))}", "padding"
+        )
+    return _map_shape(a["out"], outs)
 
 
 def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
+    rank = _rank(ctx.in_shapes)
+    layer = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[rank]
     return Lowered(
         bare(
-            nn.ConvTranspose2d,
+            layer,
             ctx.in_shapes[0][0],
             a["out"],
             a["kernel"],
@@ -311,29 +340,29 @@ def _tconv_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 
 def _tconv_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    k, s, p = a["kernel"], a["stride"], a["padding"]
+    k, s, p, rank = a["kernel"], a["stride"], a["padding"], _rank(ctx.in_shapes)
     return e.node(
         "ConvTranspose",
         [e.inputs[0], *_weight_and_bias(a, e)],
-        kernel_shape=[k, k],
-        strides=[s, s],
-        pads=[p] * 4,
+        kernel_shape=[k] * rank,
+        strides=[s] * rank,
+        pads=[p] * (2 * rank),
         group=a["groups"],
     )
 
 
 def _tconv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
     # every input position scatters its kernel: PyTorch's FlopCounterMode counts the same
-    return math.prod(ins[0]) * a["out"] // a["groups"] * a["kernel"] ** 2
+    return math.prod(ins[0]) * a["out"] // a["groups"] * a["kernel"] ** _rank(ins)
 
 
 CONV_TRANSPOSE_OP = Op(
     name="conv_transpose",
-    doc="2-D transposed convolution, out = (in - 1) * stride - 2 * padding + kernel "
-    "(the U-Net's 2x2 up-convolution)",
+    doc="transposed convolution of a map of any rank, "
+    "out = (in - 1) * stride - 2 * padding + kernel (the U-Net's 2x2 up-convolution)",
     attrs={
         "out": Attr(kind="int", min=1, doc="output channels"),
-        "kernel": Attr(kind="int", min=1, doc="square kernel size"),
+        "kernel": Attr(kind="int", min=1, doc="kernel size, the same on every side"),
         "stride": Attr(kind="int", default=1, min=1),
         "padding": Attr(kind="int", default=0, min=0),
         "groups": Attr(kind="int", default=1, min=1, doc="divides both channel counts"),
@@ -349,7 +378,9 @@ CONV_TRANSPOSE_OP = Op(
     lower=_tconv_lower,
     bare=True,
     onnx=_tconv_onnx,
-    label=lambda a, o: f"{a['kernel']}x{a['kernel']} up-conv, {a['out']}, x{a['stride']}",
+    label=lambda a, o: (
+        f"{_size_text(a['kernel'], spatial_rank(o) or 2)} up-conv, {a['out']}, x{a['stride']}"
+    ),
     diagram="weight",
     params=_conv_params,  # [in, out / groups, k, k] holds as many as a conv's
     macs=_tconv_macs,

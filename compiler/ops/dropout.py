@@ -4,14 +4,15 @@ input through, as dropout does."""
 
 from __future__ import annotations
 
-from .records import Attr, Attrs, Op, Shape, _chw, _module, _nn, _unary
+from .records import Attr, Attrs, Op, Shape, _map, _module, _nn, _unary
 
 
-def _channel_dropout(name: str, module: str, doc: str) -> Op:
-    """A channel-wise dropout: torch's module of that name on a [C, H, W] map."""
+def _channel_dropout(name: str, module: str, rank: int, doc: str) -> Op:
+    """A channel-wise dropout: torch's module of that name on a map of ``rank`` spatial
+    dimensions."""
 
     def shape(a: Attrs, ins: list[Shape]) -> Shape:
-        return _chw(ins, name)
+        return _map(ins, name, (rank,))
 
     return Op(
         name=name,
@@ -27,21 +28,31 @@ def _channel_dropout(name: str, module: str, doc: str) -> Op:
     )
 
 
+DROPOUT1D_OP = _channel_dropout(
+    "dropout1d",
+    "Dropout1d",
+    1,
+    "zeroes each channel of each sample of a [C, L] map with probability p in training, as "
+    "nn.Dropout1d",
+)
+
+
 DROPOUT2D_OP = _channel_dropout(
     "dropout2d",
     "Dropout2d",
-    "zeroes each channel of each sample with probability p in training, as nn.Dropout2d",
+    2,
+    "zeroes each channel of each sample of a [C, H, W] map with probability p in training, as "
+    "nn.Dropout2d",
 )
 
 
-# netc's maps are [N, C, H, W] with the batch: nn.Dropout3d reads a 4-d tensor as one unbatched
-# [C, D, H, W] volume, so its 'channels' are the samples
 DROPOUT3D_OP = _channel_dropout(
     "dropout3d",
     "Dropout3d",
-    "as nn.Dropout3d, which reads a batch of [C, H, W] maps as one unbatched [C, D, H, W] "
-    "volume: it zeroes whole samples with probability p in training (dropout2d zeroes channels)",
+    3,
+    "zeroes each channel of each sample of a [C, T, H, W] map with probability p in training, "
+    "as nn.Dropout3d",
 )
 
 
-OPS_DROPOUT: list[Op] = [DROPOUT2D_OP, DROPOUT3D_OP]
+OPS_DROPOUT: list[Op] = [DROPOUT1D_OP, DROPOUT2D_OP, DROPOUT3D_OP]

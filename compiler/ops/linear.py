@@ -17,9 +17,11 @@ from .records import (
     Op,
     Shape,
     ShapeError,
+    _layout,
     _matmul_nodes,
     _weight_and_bias,
     bare,
+    spatial_rank,
 )
 
 # ---- linear --------------------------------------------------------------------------------
@@ -28,10 +30,10 @@ from .records import (
 def _linear_shape(a: Attrs, ins: list[Shape]) -> Shape:
     if isinstance(ins[0], ChannelsLast):  # a map, or groups of tokens: the same kind out
         return type(ins[0])((*ins[0][:-1], a["out"]))
-    if len(ins[0]) == 3:
+    if spatial_rank(ins[0]) is not None:
         raise ShapeError(
-            f"linear acts on the last dimension; a [C, H, W] input {list(ins[0])} would mix "
-            "its columns",
+            f"linear acts on the last dimension; {_layout(ins[0])} {list(ins[0])} would mix "
+            "its positions",
             None,
             "flatten first (global_avgpool + flatten), or permute to channels-last "
             "(permute, dims: [0, 2, 3, 1]) inside a block",

@@ -16,9 +16,11 @@ from .records import (
     Op,
     Shape,
     ShapeError,
-    _chw,
     _layout,
+    _map,
+    _map_shape,
     _unary,
+    spatial_rank,
 )
 
 # ---- add -----------------------------------------------------------------------------------
@@ -121,8 +123,10 @@ DENSE_JOIN = "concat"
 
 
 def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    for s in ins:
-        _chw([s], "concat")
+    ranks = {spatial_rank(_map([s], "concat")) for s in ins}
+    if len(ranks) > 1:
+        got = ", ".join(_layout(s) for s in ins)
+        raise ShapeError(f"concat needs maps of one rank, got {got}")
     sizes = {tuple(s[1:]) for s in ins}
     if len(sizes) > 1:
         got = ", ".join("x".join(map(str, s[1:])) for s in ins)
@@ -131,7 +135,7 @@ def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
             None,
             "crop or pool the larger ones first",
         )
-    return (sum(s[0] for s in ins), *ins[0][1:])
+    return _map_shape(sum(s[0] for s in ins), ins[0][1:])
 
 
 def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:

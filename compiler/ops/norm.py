@@ -20,15 +20,18 @@ from .records import (
     Shape,
     ShapeError,
     _chw,
+    _map,
+    _size_text,
     bare,
+    spatial_rank,
 )
 
 # ---- batchnorm -----------------------------------------------------------------------------
 
 
 def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    if len(ins[0]) == 3:
-        return _chw(ins, "batchnorm")
+    if len(ins[0]) >= 3:  # a map of 2 or 3 spatial dimensions, not a channels-last one
+        return _map(ins, "batchnorm")
     if len(ins[0]) < 1:
         raise ShapeError("batchnorm needs a channel dimension")
     return ins[0]
@@ -38,7 +41,9 @@ def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
     c = ctx.in_shapes[0][0]
-    cls = nn.BatchNorm2d if len(ctx.in_shapes[0]) == 3 else nn.BatchNorm1d
+    # BatchNorm1d for a vector [C], a 1-D map [C, L] (and a sequence, over its L)
+    cls = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}.get(spatial_rank(ctx.in_shapes[0]) or 1)
+    cls = cls or nn.BatchNorm1d
     return Lowered(bare(cls, c, eps=a["eps"], momentum=a["momentum"]))
 
 
@@ -241,13 +246,15 @@ LAYERNORM2D_OP = Op(
 
 
 def _channels_first(ins: list[Shape], op: str) -> Shape:
-    """A [C, H, W] map or a [C] vector: torch's norms find the channels after the batch."""
-    return ins[0] if len(ins[0]) == 1 else _chw(ins, op)
+    """A map of any rank or a [C] vector: torch's norms find the channels after the batch."""
+    return ins[0] if len(ins[0]) == 1 else _map(ins, op)
 
 
 def _per_channel(e: OnnxWriter, value: str, shape: Shape) -> str:
     """A [C] tensor shaped to broadcast over [N, C, H, W] (over [N, C] it does as it is)."""
-    return value if len(shape) == 1 else e.node("Reshape", [value, e.ints([shape[0], 1, 1])])
+    if len(shape) == 1:
+        return value
+    return e.node("Reshape", [value, e.ints([shape[0], *[1] * (len(shape) - 1)])])
 
 
 def _affine_nodes(e: OnnxWriter, x: str, shape: Shape) -> str:
@@ -310,10 +317,10 @@ GROUPNORM_OP = Op(
 
 
 def _instancenorm_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    _, h, w = _chw(ins, "instancenorm")
-    if h * w == 1:
+    _, *sides = _map(ins, "instancenorm")
+    if math.prod(sides) == 1:
         raise ShapeError(
-            "a 1x1 map has one value per channel, which normalises to 0",
+            f"a {_size_text(tuple(sides))} map has one value per channel, which normalises to 0",
             None,
             "PyTorch refuses it in training; normalise before the map is pooled",
         )
@@ -323,11 +330,10 @@ def _instancenorm_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _instancenorm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    c = ctx.in_shapes[0][0]
+    c, rank = ctx.in_shapes[0][0], len(ctx.in_shapes[0]) - 1
     tracked = a["track_running_stats"]
-    return Lowered(
-        bare(nn.InstanceNorm2d, c, eps=a["eps"], affine=a["affine"], track_running_stats=tracked)
-    )
+    cls = {1: nn.InstanceNorm1d, 2: nn.InstanceNorm2d, 3: nn.InstanceNorm3d}[rank]
+    return Lowered(bare(cls, c, eps=a["eps"], affine=a["affine"], track_running_stats=tracked))
 
 
 def _instancenorm_running(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
@@ -358,8 +364,8 @@ def _instancenorm_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
 INSTANCENORM_OP = Op(
     name="instancenorm",
     doc="instance normalisation: each channel of each sample over its positions (PyTorch's "
-    "InstanceNorm2d, of a [C, H, W] map); with track_running_stats, eval mode uses running "
-    "statistics instead",
+    "InstanceNorm1d, 2d or 3d, of a map of any rank); with track_running_stats, eval mode uses "
+    "running statistics instead",
     attrs={
         "eps": _LN_EPS,
         "affine": Attr(kind="bool", default=False, doc="a learned per-channel weight and bias"),

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from .records import (
+    _RANK_WORDS,
     PADDING_WORDS,
     Attr,
     Attrs,
@@ -18,55 +19,91 @@ from .records import (
     Pads,
     Shape,
     ShapeError,
-    _chw,
-    _module,
-    _nn,
+    _layout,
+    _map,
+    _map_shape,
+    _sides,
+    _size_text,
     _spatial,
     _torch_pads,
     _unary,
     _word_pads,
+    spatial_rank,
 )
 
 # ---- maxpool, avgpool ----------------------------------------------------------------------
 
 
-def _word_pool_pads(a: Attrs, chw: Shape) -> Pads:
-    """The pads of a pool whose padding is a word (TensorFlow's SAME pooling) on a [C, H, W]
-    input."""
-    k = a["kernel"]
-    return _word_pads(a["padding"], (chw[1], chw[2]), (k, k), a["stride"] or k)
+def _windows(a: Attrs, shape: Shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """A pool's kernel and stride along each spatial side of a map of this shape (a stride of 0
+    is the kernel's)."""
+    rank = spatial_rank(shape) or 2
+    kernel = _sides(a["kernel"], rank, "kernel")
+    if a["stride"] == 0:
+        return kernel, kernel
+    stride = _sides(a["stride"], rank, "stride")
+    if 0 in stride:
+        raise ShapeError(
+            f"stride {list(stride)}: a stride of 0 (the kernel's) is 0 alone", "stride"
+        )
+    return kernel, stride
+
+
+def _pool_pads(a: Attrs, shape: Shape) -> Pads:
+    """A pool's pads on a map of this shape (ONNX's order): the attribute's numbers on both
+    sides, or a word's rule (TensorFlow's SAME pooling)."""
+    sizes, (kernel, stride) = tuple(shape[1:]), _windows(a, shape)
+    if isinstance(a["padding"], str):
+        return _word_pads(a["padding"], sizes, kernel, stride)
+    each = _sides(a["padding"], len(sizes), "padding")
+    return each + each
 
 
 def _pool_out(a: Attrs, ins: list[Shape], op: str) -> Shape:
-    c, h, w = _chw(ins, op)
-    k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
-    if isinstance(p, str):  # ceil(size / stride) windows: ceil_mode changes nothing
-        top, left, bottom, right = _word_pool_pads(a, ins[0])
-        return (c, (h + top + bottom - k) // s + 1, (w + left + right - k) // s + 1)
-    if not isinstance(p, int):
-        raise ShapeError(
-            f"{op}'s windows are square: padding n or a rule, got {list(p)}", "padding"
+    c, *sides = _map(ins, op)
+    sizes, rank = tuple(sides), len(sides)
+    (kernel, stride), pads = _windows(a, ins[0]), _pool_pads(a, ins[0])
+    if isinstance(a["padding"], str):  # ceil(size / stride) windows: ceil_mode changes nothing
+        if rank != 2 and pads[:rank] != pads[rank:]:
+            raise ShapeError(
+                f"padding {a['padding']} pads {list(pads)} here, more after than before, which "
+                f"netc's pools do on [C, H, W] maps only",
+                "padding",
+            )
+        outs = tuple(
+            (n + pads[i] + pads[rank + i] - k) // s + 1
+            for i, (n, k, s) in enumerate(zip(sizes, kernel, stride, strict=True))
         )
-    if p > k // 2:
-        raise ShapeError(f"padding {p} is more than half the kernel {k}", "padding")
-    ho = _spatial(h, k, s, p, 1, a["ceil_mode"])
-    wo = _spatial(w, k, s, p, 1, a["ceil_mode"])
-    if ho < 1 or wo < 1:
-        raise ShapeError(f"{op} of {k}x{k} / {s} shrinks {h}x{w} below 1x1", "kernel")
-    return (c, ho, wo)
+        return _map_shape(c, outs)
+    for p, k in zip(pads, kernel, strict=False):
+        if p > k // 2:
+            raise ShapeError(f"padding {p} is more than half the kernel {k}", "padding")
+    outs = tuple(
+        _spatial(n, k, s, p, 1, a["ceil_mode"])
+        for n, k, s, p in zip(sizes, kernel, stride, pads, strict=False)
+    )
+    if min(outs) < 1:
+        raise ShapeError(
+            f"{op} of {_size_text(kernel)} / {_size_text(stride)} shrinks {_size_text(sizes)} "
+            f"below {_size_text((1,) * rank)}",
+            "kernel",
+        )
+    return _map_shape(c, outs)
 
 
 _POOL_ATTRS = {
-    "kernel": Attr(kind="int", min=1, doc="window size"),
-    "stride": Attr(kind="int", default=0, min=0, doc="step; 0 means the kernel size"),
+    "kernel": Attr(kind="size", min=1, doc="window size: n or one per side, [t, h, w]"),
+    "stride": Attr(
+        kind="size", default=0, min=0, doc="step, n or one per side; 0 means the kernel"
+    ),
     "padding": Attr(
         kind="padding",
         default=0,
         min=0,
         choices=PADDING_WORDS,
-        doc="n (at most half the kernel) or by rule: same (stride 1, the size kept) or "
-        "same_upper (TensorFlow's SAME: ceil(size / stride) out, the odd row and column at the "
-        "bottom and right)",
+        doc="n or one per side (at most half the kernel) or by rule: same (stride 1, the size "
+        "kept) or same_upper (TensorFlow's SAME: ceil(size / stride) out, the odd row and "
+        "column at the bottom and right)",
     ),
     "ceil_mode": Attr(
         kind="bool", default=False, doc="round the output size up; no change with a rule"
@@ -74,78 +111,85 @@ _POOL_ATTRS = {
 }
 
 
+def _layer(kind: str, rank: int) -> Any:
+    """torch.nn's pooling layer of this kind for a map of ``rank`` spatial dimensions."""
+    from torch import nn
+
+    layers = {
+        "MaxPool": (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d),
+        "AvgPool": (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d),
+        "AdaptiveAvgPool": (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d),
+    }
+    return layers[kind][rank - 1]
+
+
 def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str, Attr]) -> Op:
-    """maxpool and avgpool: the same attributes, shape rule and label; a different nn module."""
+    """maxpool and avgpool: the same attributes, shape rule and label; a different nn module
+    (``module`` without its rank: 'MaxPool' is nn.MaxPool1d, 2d or 3d)."""
 
     def lower(a: Attrs, ctx: LowerContext) -> Lowered:
         kwargs = {k: a[k] for k in extra}
-        k, stride, padding = a["kernel"], a["stride"] or a["kernel"], a["padding"]
-        if isinstance(padding, str):
-            pads = _word_pool_pads(a, ctx.in_shapes[0])
-            if pads[:2] != pads[2:]:  # more after than before: padded in front of the pool
-                return Lowered(_padded_pool(module, k, stride, _torch_pads(pads), kwargs))
-            return Lowered(_nn(module, k, stride, pads[:2], **kwargs))
-        return Lowered(_nn(module, k, stride, padding, ceil_mode=a["ceil_mode"], **kwargs))
+        shape = ctx.in_shapes[0]
+        layer, rank = f"{module}{len(shape) - 1}d", len(shape) - 1
+        k, stride = a["kernel"], a["stride"] or a["kernel"]
+        if isinstance(a["padding"], str):
+            pads = _pool_pads(a, shape)
+            if pads[:rank] != pads[rank:]:  # more after than before: padded in front of the pool
+                return Lowered(_padded_pool(layer, k, stride, _torch_pads(pads), kwargs))
+            return Lowered(_layer(module, rank)(k, stride, pads[:rank], **kwargs))
+        pool = _layer(module, rank)
+        return Lowered(pool(k, stride, a["padding"], ceil_mode=a["ceil_mode"], **kwargs))
 
     def onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-        if isinstance(a["padding"], str):  # ONNX's pads may differ before and after: exact
-            return word_onnx(a, ctx, e)
-        k, s, p = a["kernel"], a["stride"] or a["kernel"], a["padding"]
-        sizes, outs = ctx.in_shapes[0][1:], ctx.out_shape[1:]
-        ceil = a["ceil_mode"]
-        pads = [p] * 4
+        shape = ctx.in_shapes[0]
+        (kernel, stride), pads = _windows(a, shape), list(_pool_pads(a, shape))
+        kwargs = (
+            {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}
+        )
+        # a rule's pads may differ before and after: ONNX's are exact
+        ceil = a["ceil_mode"] and not isinstance(a["padding"], str)
+        sizes, outs, rank = shape[1:], ctx.out_shape[1:], len(kernel)
         if ceil and any(
-            math.ceil((n + 2 * p - k) / s) + 1 != o for n, o in zip(sizes, outs, strict=True)
+            math.ceil((n + 2 * p - k) / s) + 1 != o
+            for n, o, k, s, p in zip(sizes, outs, kernel, stride, pads, strict=False)
         ):
             # PyTorch drops a last window that starts in the padding; ONNX's ceil mode keeps it.
             # Floor mode with the end padding that gives PyTorch's output size is exact: padding
             # is ignored by a max pool and by an average that does not count it
-            pairs = list(zip(sizes, outs, strict=True))
-            ends = [max(0, (o - 1) * s + k - n - p) for n, o in pairs]
+            sides = list(zip(sizes, outs, kernel, stride, pads, strict=False))
+            ends = [max(0, (o - 1) * s + k - n - p) for n, o, k, s, p in sides]
             exact = all(
-                (n + p + e - k) // s + 1 == o for (n, o), e in zip(pairs, ends, strict=True)
+                (n + p + end - k) // s + 1 == o
+                for (n, o, k, s, p), end in zip(sides, ends, strict=True)
             )
-            if not exact or (a.get("count_include_pad") and any(end > p for end in ends)):
+            if not exact or (
+                a.get("count_include_pad") and any(x > p for x, p in zip(ends, pads, strict=False))
+            ):
                 raise NotExportable(
                     f"{name} with ceil_mode: PyTorch drops a last window that starts in the "
-                    f"padding ({sizes[0]}x{sizes[1]} -> {outs[0]}x{outs[1]}), ONNX keeps it"
+                    f"padding ({_size_text(tuple(sizes))} -> {_size_text(tuple(outs))}), ONNX "
+                    "keeps it"
                 )
-            ceil, pads = False, [p, p, *ends]
-        kwargs = (
-            {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}
-        )
+            ceil, pads = False, [*pads[:rank], *ends]
         return e.node(
             onnx_type,
             e.inputs,
-            kernel_shape=[k, k],
-            strides=[s, s],
+            kernel_shape=list(kernel),
+            strides=list(stride),
             pads=pads,
-            ceil_mode=int(ceil),
-            **kwargs,
-        )
-
-    def word_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-        k = a["kernel"]
-        kwargs = (
-            {"count_include_pad": int(a["count_include_pad"])} if "count_include_pad" in a else {}
-        )
-        return e.node(
-            onnx_type,
-            e.inputs,
-            kernel_shape=[k, k],
-            strides=[a["stride"] or k] * 2,
-            pads=list(_word_pool_pads(a, ctx.in_shapes[0])),
+            **({"ceil_mode": int(ceil)} if not isinstance(a["padding"], str) else {}),
             **kwargs,
         )
 
     def label(a: Attrs, out: Shape) -> str:
         short = kind[:3] if kind == "average" else kind
         rule = f", {a['padding']}" if isinstance(a["padding"], str) else ""
-        return f"{a['kernel']}x{a['kernel']} {short} pool, /{a['stride'] or a['kernel']}{rule}"
+        kernel, stride = _size_text(a["kernel"], spatial_rank(out) or 2), a["stride"] or a["kernel"]
+        return f"{kernel} {short} pool, /{_size_text(stride, 1)}{rule}"
 
     return Op(
         name=name,
-        doc=f"{kind} pooling",
+        doc=f"{kind} pooling of a [C, L], [C, H, W] or [C, T, H, W] map",
         attrs={**_POOL_ATTRS, **extra},
         shape=lambda a, ins: _pool_out(a, ins, name),
         lower=lower,
@@ -157,7 +201,7 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
 
 
 def _padded_pool(
-    module: str, kernel: int, stride: int, pads: tuple[int, int, int, int], kwargs: Attrs
+    module: str, kernel: Any, stride: Any, pads: tuple[int, ...], kwargs: Attrs
 ) -> Any:
     """A pool after an unequal padding (F.pad's order), which torch's pools cannot take."""
     from ..lowering.modules import PaddedAvgPool2d, PaddedMaxPool2d
@@ -166,13 +210,13 @@ def _padded_pool(
     return padded(kernel, stride, pads, **kwargs)
 
 
-MAXPOOL_OP = _pool_op("maxpool", "max", "MaxPool2d", "MaxPool", {})
+MAXPOOL_OP = _pool_op("maxpool", "max", "MaxPool", "MaxPool", {})
 
 
 AVGPOOL_OP = _pool_op(
     "avgpool",
     "average",
-    "AvgPool2d",
+    "AvgPool",
     "AveragePool",
     {"count_include_pad": Attr(kind="bool", default=True)},
 )
@@ -182,15 +226,22 @@ AVGPOOL_OP = _pool_op(
 
 
 def _global_pool_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    return (_chw(ins, "global_avgpool")[0], 1, 1)
+    c, *sides = _map(ins, "global_avgpool")
+    return _map_shape(c, [1] * len(sides))
+
+
+def _global_pool_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    rank = len(ctx.in_shapes[0]) - 1
+    return Lowered(_layer("AdaptiveAvgPool", rank)((1,) * rank))
 
 
 GLOBAL_AVGPOOL_OP = Op(
     name="global_avgpool",
-    doc="average over all positions: [C, H, W] -> [C, 1, 1]",
+    doc="average over all positions: [C, H, W] -> [C, 1, 1] (any rank: [C, T, H, W] -> "
+    "[C, 1, 1, 1])",
     attrs={},
     shape=_global_pool_shape,
-    lower=_module(lambda a, ctx: _nn("AdaptiveAvgPool2d", (1, 1))),
+    lower=_global_pool_lower,
     onnx=_unary("GlobalAveragePool"),
     label=lambda a, o: "global avg pool",
     diagram="pool",
@@ -202,7 +253,8 @@ GLOBAL_AVGPOOL_OP = Op(
 
 
 def _adaptive_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    return (_chw(ins, "adaptive_avgpool")[0], a["size"], a["size"])
+    c, *sides = _map(ins, "adaptive_avgpool")
+    return _map_shape(c, [a["size"]] * len(sides))
 
 
 def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
@@ -211,34 +263,36 @@ def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
 
 
 def _adaptive_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    x = e.inputs[0]
-    _, h, w = ctx.in_shapes[0]
-    out = a["size"]
-    if h % out == 0 and w % out == 0:  # equal windows: one average pool
-        kernel = [h // out, w // out]
+    x, sizes, out = e.inputs[0], ctx.in_shapes[0][1:], a["size"]
+    if all(n % out == 0 for n in sizes):  # equal windows: one average pool
+        kernel = [n // out for n in sizes]
         return e.node("AveragePool", [x], kernel_shape=kernel, strides=kernel)
-    # unequal windows: average each band of rows, then each band of columns (the windows are
-    # products of the two), joined with Concat; AveragePool keeps it valid from opset 13 on
-    for axis, size in ((2, h), (3, w)):
+    # unequal windows: average each band along one axis, then the next (the windows are
+    # products of the bands), joined with Concat; AveragePool keeps it valid from opset 13 on
+    for i, size in enumerate(sizes):
         parts = []
         for start, end in _adaptive_windows(size, out):
-            band = e.node("Slice", [x, e.ints([start]), e.ints([end]), e.ints([axis])])
-            kernel = [end - start, 1] if axis == 2 else [1, end - start]
+            band = e.node("Slice", [x, e.ints([start]), e.ints([end]), e.ints([i + 2])])
+            kernel = [end - start if j == i else 1 for j in range(len(sizes))]
             parts.append(e.node("AveragePool", [band], kernel_shape=kernel))
-        x = parts[0] if len(parts) == 1 else e.node("Concat", parts, axis=axis)
+        x = parts[0] if len(parts) == 1 else e.node("Concat", parts, axis=i + 2)
     if x == e.inputs[0]:
         x = e.node("Identity", [x])
     return x
 
 
+def _adaptive_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    return Lowered(_layer("AdaptiveAvgPool", len(ctx.in_shapes[0]) - 1)(a["size"]))
+
+
 ADAPTIVE_AVGPOOL_OP = Op(
     name="adaptive_avgpool",
     doc="average pooling to a size x size output (VGG's 7x7, AlexNet's 6x6), PyTorch's windows",
-    attrs={"size": Attr(kind="int", min=1, doc="output height and width")},
+    attrs={"size": Attr(kind="int", min=1, doc="the output's size on every side")},
     shape=_adaptive_shape,
-    lower=_module(lambda a, ctx: _nn("AdaptiveAvgPool2d", a["size"])),
+    lower=_adaptive_lower,
     onnx=_adaptive_onnx,
-    label=lambda a, o: f"adaptive avg pool {a['size']}x{a['size']}",
+    label=lambda a, o: f"adaptive avg pool {_size_text(a['size'], spatial_rank(o) or 2)}",
     diagram="pool",
     fresh_output=True,
 )
@@ -250,7 +304,9 @@ ADAPTIVE_AVGPOOL_OP = Op(
 def _mean_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from ..lowering import modules
 
-    return Lowered(function=modules.spatial_mean)
+    rank = len(ctx.in_shapes[0]) - 1
+    means = {1: modules.spatial_mean_1d, 2: modules.spatial_mean, 3: modules.spatial_mean_3d}
+    return Lowered(function=means[rank])
 
 
 def _mean_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
@@ -260,9 +316,9 @@ def _mean_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
 GLOBAL_MEAN_OP = Op(
     name="global_mean",
     doc="the mean over all positions, [C, H, W] -> [C] (ShuffleNetV2's and MNASNet's "
-    "x.mean([2, 3]): no flatten after it)",
+    "x.mean([2, 3]): no flatten after it; S3D's x.mean([2, 3, 4]) of a [C, T, H, W] map)",
     attrs={},
-    shape=lambda a, ins: (_chw(ins, "global_mean")[0],),
+    shape=lambda a, ins: (_map(ins, "global_mean")[0],),
     lower=_mean_lower,
     onnx=_mean_onnx,
     label=lambda a, o: "global mean",
@@ -274,17 +330,39 @@ GLOBAL_MEAN_OP = Op(
 # ---- upsample ------------------------------------------------------------------------------
 
 
+# F.interpolate's interpolating modes and the rank of map each is for
+_MODE_RANKS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def _interpolated(a: Attrs, ins: list[Shape], op: str) -> Shape:
+    """The input of upsample or resize, a map whose rank its mode fits."""
+    shape = _map(ins, op)
+    rank, mode = spatial_rank(shape), a["mode"]
+    if a["align_corners"] and mode == "nearest":
+        raise ShapeError(
+            "align_corners applies to the interpolating modes (linear, bilinear, bicubic, "
+            "trilinear)",
+            "align_corners",
+        )
+    if _MODE_RANKS.get(mode, rank) != rank:
+        fits = [m for m, r in _MODE_RANKS.items() if r == rank]
+        raise ShapeError(
+            f"{mode} interpolates {_RANK_WORDS[_MODE_RANKS[mode]]} maps, got {_layout(shape)}",
+            "mode",
+            f"on this map: nearest or {' or '.join(fits)}",
+        )
+    return shape
+
+
 def _upsample_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "upsample")
-    if a["align_corners"] and a["mode"] == "nearest":
-        raise ShapeError("align_corners applies to bilinear upsampling only", "align_corners")
-    return (c, h * a["scale"], w * a["scale"])
+    c, *sides = _interpolated(a, ins, "upsample")
+    return _map_shape(c, [n * a["scale"] for n in sides])
 
 
 def _upsample_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
-    corners = a["align_corners"] if a["mode"] == "bilinear" else None
+    corners = a["align_corners"] if a["mode"] != "nearest" else None
     return Lowered(
         nn.Upsample(scale_factor=float(a["scale"]), mode=a["mode"], align_corners=corners)
     )
@@ -292,7 +370,7 @@ def _upsample_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 def _upsample_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
     s = float(a["scale"])
-    scales = e.floats([1.0, 1.0, s, s])
+    scales = e.floats([1.0, 1.0, *[s] * (len(ctx.in_shapes[0]) - 1)])
     if a["mode"] == "nearest":  # PyTorch's nearest: floor(out_index / scale)
         return e.node(
             "Resize",
@@ -315,11 +393,16 @@ def _interpolate_node(e: OnnxWriter, x: str, scales: str, mode: str, align_corne
 
 UPSAMPLE_OP = Op(
     name="upsample",
-    doc="upsampling by a whole factor, nearest or bilinear (align_corners as PyTorch's)",
+    doc="upsampling by a whole factor, nearest or interpolated (linear on [C, L], bilinear "
+    "on [C, H, W], trilinear on [C, T, H, W]; align_corners as PyTorch's)",
     attrs={
-        "scale": Attr(kind="int", default=2, min=1, doc="the factor on height and width"),
-        "mode": Attr(kind="str", default="nearest", choices=("nearest", "bilinear")),
-        "align_corners": Attr(kind="bool", default=False, doc="bilinear only"),
+        "scale": Attr(kind="int", default=2, min=1, doc="the factor on every spatial side"),
+        "mode": Attr(
+            kind="str",
+            default="nearest",
+            choices=("nearest", "linear", "bilinear", "trilinear"),
+        ),
+        "align_corners": Attr(kind="bool", default=False, doc="interpolating modes only"),
     },
     shape=_upsample_shape,
     lower=_upsample_lower,
@@ -334,20 +417,21 @@ UPSAMPLE_OP = Op(
 
 
 def _resize_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "resize")
     size, scale = a["size"], a["scale"]
     if size is not None and scale is not None:
         raise ShapeError("resize takes a size or a scale, not both", "scale")
     if size is None and scale is None:
         raise ShapeError("resize needs a size or a scale")
-    if a["align_corners"] and a["mode"] == "nearest":
-        raise ShapeError("align_corners applies to bilinear and bicubic resizing", "align_corners")
+    c, *sides = _interpolated(a, ins, "resize")
     if size is not None:
-        return (c, size, size) if isinstance(size, int) else (c, *size)
-    ho, wo = math.floor(h * scale), math.floor(w * scale)  # F.interpolate's, in double
-    if ho < 1 or wo < 1:
-        raise ShapeError(f"scale {scale:g} shrinks {h}x{w} to {ho}x{wo}", "scale")
-    return (c, ho, wo)
+        return _map_shape(c, _sides(size, len(sides), "size"))
+    outs = [math.floor(n * scale) for n in sides]  # F.interpolate's, in double
+    if min(outs) < 1:
+        raise ShapeError(
+            f"scale {scale:g} shrinks {_size_text(tuple(sides))} to {_size_text(tuple(outs))}",
+            "scale",
+        )
+    return _map_shape(c, outs)
 
 
 def _resize_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -409,19 +493,21 @@ def _matmul_resize(a: Attrs, sides: list[tuple[int, int]], e: OnnxWriter) -> str
 
 
 def _resize_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    (_, h, w), (_, ho, wo), scale = ctx.in_shapes[0], ctx.out_shape, a["scale"]
-    if a["mode"] == "nearest":  # the rows and columns torch reads, gathered
-        rows = e.node("Gather", [e.inputs[0], e.ints(_nearest_rows(h, ho, scale))], axis=2)
-        return e.node("Gather", [rows, e.ints(_nearest_rows(w, wo, scale))], axis=3)
-    sides = [(h, ho), (w, wo)]
-    if a["mode"] == "bicubic" and h == ho and w == wo and not a["align_corners"]:
+    scale = a["scale"]
+    sides = list(zip(ctx.in_shapes[0][1:], ctx.out_shape[1:], strict=True))
+    if a["mode"] == "nearest":  # the rows (columns, ...) torch reads, gathered side by side
+        x = e.inputs[0]
+        for axis, (n, out) in enumerate(sides, start=2):
+            x = e.node("Gather", [x, e.ints(_nearest_rows(n, out, scale))], axis=axis)
+        return x
+    if a["mode"] == "bicubic" and all(n == out for n, out in sides) and not a["align_corners"]:
         # onnxruntime copies a Resize that keeps the shape; torch's bicubic still interpolates
         # by 1 / scale (a scale of 1.25 on 3 rows)
         return _matmul_resize(a, sides, e)
     # torch maps by 1 / scale when given one, else by in / out: Resize by its scale does the
-    # same; its bilinear leaves a side whose size does not change as it is (scale 1)
+    # same; its linear modes leave a side whose size does not change as it is (scale 1)
     scales = [
-        1.0 if n == out and a["mode"] == "bilinear" else _onnx_scale(n, out, scale or out / n)
+        1.0 if n == out and a["mode"] != "bicubic" else _onnx_scale(n, out, scale or out / n)
         for n, out in sides
     ]
     return _interpolate_node(
@@ -432,23 +518,30 @@ def _resize_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
 RESIZE_OP = Op(
     name="resize",
     doc="resizing to a size or by a scale, as F.interpolate: nearest (PyTorch's: the row at "
-    "floor(i / scale)), bilinear or bicubic (align_corners as PyTorch's)",
+    "floor(i / scale)), linear ([C, L]), bilinear or bicubic ([C, H, W]), trilinear "
+    "([C, T, H, W]); align_corners as PyTorch's",
     attrs={
-        "size": Attr(kind="size", default=None, min=1, doc="the output's n or [h, w]; or scale"),
+        "size": Attr(
+            kind="size", default=None, min=1, doc="the output's n or one per side; or scale"
+        ),
         "scale": Attr(
             kind="float",
             default=None,
             min=0,
             min_open=True,
-            doc="the factor on height and width, floor(size * scale) out; or size",
+            doc="the factor on every spatial side, floor(size * scale) out; or size",
         ),
-        "mode": Attr(kind="str", default="nearest", choices=("nearest", "bilinear", "bicubic")),
-        "align_corners": Attr(kind="bool", default=False, doc="bilinear and bicubic only"),
+        "mode": Attr(
+            kind="str",
+            default="nearest",
+            choices=("nearest", "linear", "bilinear", "bicubic", "trilinear"),
+        ),
+        "align_corners": Attr(kind="bool", default=False, doc="interpolating modes only"),
     },
     shape=_resize_shape,
     lower=_resize_lower,
     onnx=_resize_onnx,
-    label=lambda a, o: f"{a['mode']} resize to {o[1]}x{o[2]}",
+    label=lambda a, o: f"{a['mode']} resize to {_size_text(tuple(o[1:]))}",
     diagram="pool",
     fresh_output=True,
 )

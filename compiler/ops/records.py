@@ -2,7 +2,8 @@
 
 :class:`Op` and :class:`Attr` describe an op; :class:`Lowered`, :class:`LowerContext`,
 :class:`OnnxWriter` and :class:`InitContext` are what its rules receive and return. Shapes exclude
-the batch dimension: ``[C, H, W]`` for feature maps, ``[C]`` for vectors. Also here: the shape and
+the batch dimension: ``[C, H, W]`` for feature maps (``[C, L]`` and ``[C, T, H, W]`` for 1-D and
+3-D ones), ``[C]`` for vectors. Also here: the shape and
 ONNX helpers several kinds use, and the construction of torch layers (:func:`bare`, ``_nn``),
 which imports torch lazily so that the table can be read without it.
 """
@@ -33,17 +34,59 @@ class Groups(ChannelsLast):
     __slots__ = ()
 
 
+class Map1d(tuple):
+    """The shape of a one-dimensional map ``[C, L]`` (audio, a signal): channels first, as
+    ``[C, H, W]`` and ``[C, T, H, W]`` are. A plain pair is a token sequence ``[L, D]``, whose
+    channels are last; the mark tells the two apart. Shape rules that return their input's shape
+    keep it; those that make a map make one with :func:`_map_shape`."""
+
+    __slots__ = ()
+
+
+def spatial_rank(shape: Shape) -> int | None:
+    """How many spatial dimensions a channels-first map has: 1 for ``[C, L]``, 2 for
+    ``[C, H, W]``, 3 for ``[C, T, H, W]``; None for any other value (vectors, tokens,
+    channels-last maps)."""
+    if isinstance(shape, Map1d):
+        return 1
+    if isinstance(shape, ChannelsLast) or len(shape) not in (3, 4):
+        return None
+    return len(shape) - 1
+
+
+def is_tokens(shape: Shape) -> bool:
+    """Whether ``shape`` is a token sequence ``[L, D]``."""
+    return len(shape) == 2 and not isinstance(shape, (Map1d, ChannelsLast))
+
+
+def _map_shape(c: int, sides: tuple[int, ...] | list[int]) -> Shape:
+    """A map of ``c`` channels and these spatial sizes, marked as a 1-D map if it is one."""
+    return Map1d((c, *sides)) if len(sides) == 1 else (c, *sides)
+
+
+def input_shape(sizes: list[int] | tuple[int, ...]) -> Shape:
+    """The shape of a network's input as a spec writes it: ``[C, L]`` is a 1-D map (audio),
+    not a token sequence; ``[C, H, W]`` an image; ``[C, T, H, W]`` a video."""
+    return Map1d(sizes) if len(sizes) == 2 else tuple(sizes)
+
+
+_RANK_WORDS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, T, H, W]"}
+
+
 def _layout(shape: Shape) -> str:
     """What kind of value ``shape`` is, in words for an error."""
     if isinstance(shape, Groups):
         return "groups of tokens"
-    return "a channels-last value" if isinstance(shape, ChannelsLast) else "a [C, H, W] value"
+    if isinstance(shape, ChannelsLast):
+        return "a channels-last value"
+    # vectors and token sequences are channels-first too, as far as a merge is concerned
+    return f"a {_RANK_WORDS[spatial_rank(shape) or 2]} value"
 
 
 def channels(shape: Shape) -> int:
-    """The channels of a value: C of a map [C, H, W] or a vector [C]; the last dimension of a
-    channels-last map [H, W, C] or of a token sequence [L, D]."""
-    return shape[-1] if isinstance(shape, ChannelsLast) or len(shape) == 2 else shape[0]
+    """The channels of a value: C of a map ([C, L], [C, H, W], [C, T, H, W]) or a vector [C];
+    the last dimension of a channels-last map [H, W, C] or of a token sequence [L, D]."""
+    return shape[-1] if isinstance(shape, ChannelsLast) or is_tokens(shape) else shape[0]
 
 
 Attrs = dict[str, Any]
@@ -260,21 +303,59 @@ class Op:
 
 
 def _chw(ins: list[Shape], op: str) -> Shape:
-    if isinstance(ins[0], ChannelsLast):
+    """The first input, which must be a [C, H, W] map."""
+    return _map(ins, op, (2,))
+
+
+def _map(ins: list[Shape], op: str, ranks: tuple[int, ...] = (1, 2, 3)) -> Shape:
+    """The first input, which must be a channels-first map of one of ``ranks`` spatial
+    dimensions (``[C, *sides]``); a located error for anything else."""
+    shape, rank = ins[0], spatial_rank(ins[0])
+    if rank in ranks:
+        return shape
+    words = [_RANK_WORDS[r] for r in ranks]
+    need = (
+        f"a {words[0]} input"
+        if len(words) == 1
+        else f"a channels-first map ({', '.join(words[:-1])} or {words[-1]})"
+    )
+    if isinstance(shape, ChannelsLast):
         raise ShapeError(
-            f"{op} needs a [C, H, W] input, got the channels-last {list(ins[0])}",
+            f"{op} needs {need}, got the channels-last {list(shape)}",
             None,
             "permute it back first (permute, dims: [0, 3, 1, 2])",
         )
-    if len(ins[0]) == 2:
+    if is_tokens(shape):
         raise ShapeError(
-            f"{op} needs a [C, H, W] input, got the token sequence [L, D] {list(ins[0])}",
+            f"{op} needs {need}, got the token sequence [L, D] {list(shape)}",
             None,
             "a sequence goes through linear, layernorm, self_attention, select_token",
         )
-    if len(ins[0]) != 3:
-        raise ShapeError(f"{op} needs a [C, H, W] input, got {list(ins[0])}")
-    return ins[0]
+    got = f"the {_RANK_WORDS[rank]} " if rank is not None else ""
+    raise ShapeError(f"{op} needs {need}, got {got}{list(shape)}")
+
+
+def _sides(value: int | tuple[int, ...], rank: int, attr: str) -> tuple[int, ...]:
+    """A size attribute along each of ``rank`` spatial dimensions: a whole number is the same
+    on every side, a list names each side (its length must be the rank)."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        words = {1: "[length]", 2: "[height, width]", 3: "[time, height, width]"}
+        raise ShapeError(
+            f"{attr} {list(value)} has {len(value)} sides, the input has {rank} spatial "
+            f"dimension{'s' if rank > 1 else ''}",
+            attr,
+            f"write n or {words[rank]}",
+        )
+    return tuple(value)
+
+
+def _size_text(value: int | tuple[int, ...], rank: int = 2) -> str:
+    """'3x3' for a square size on a [C, H, W] map, '1x7' for a pair (height x width, as
+    Inception's papers write), '3x7x7' on a [C, T, H, W] map, '80' on a [C, L] one."""
+    sides = (value,) * rank if isinstance(value, int) else value
+    return "x".join(str(n) for n in sides)
 
 
 def _spatial(size: int, k: int, s: int, p: int, d: int = 1, ceil: bool = False) -> int:
@@ -296,7 +377,9 @@ def _same(a: Attrs, ins: list[Shape]) -> Shape:
 # Both pad dilation * (kernel - 1) in all at stride 1, the odd row or column at the bottom/right
 PADDING_WORDS = ("same", "same_upper")
 
-Pads = tuple[int, int, int, int]  # top, left, bottom, right: ONNX's order of `pads`
+# ONNX's order of `pads`: every spatial dimension's start, then every one's end (top, left,
+# bottom, right on a [C, H, W] map)
+Pads = tuple[int, ...]
 
 
 def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
@@ -308,26 +391,31 @@ def _same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[
 
 
 def _word_pads(
-    word: str, hw: tuple[int, int], kernel: tuple[int, int], stride: int, dilation: int = 1
+    word: str,
+    sizes: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: int = 1,
 ) -> Pads:
-    """The pads a padding word gives a [H, W] input; 'same' refuses a stride, as torch does."""
-    if word == "same" and stride != 1:
+    """The pads a padding word gives a map of these spatial sizes; 'same' refuses a stride, as
+    torch does."""
+    if word == "same" and any(s != 1 for s in stride):
+        shown = stride[0] if len(set(stride)) == 1 else list(stride)
         raise ShapeError(
-            f"padding 'same' is PyTorch's rule, for stride 1 only; got stride {stride}",
+            f"padding 'same' is PyTorch's rule, for stride 1 only; got stride {shown}",
             "padding",
             "same_upper is TensorFlow's SAME for any stride: ceil(size / stride) out, the odd "
             "row and column of padding at the bottom and right",
         )
-    (top, bottom), (left, right) = (
-        _same_pads(n, k, stride, dilation) for n, k in zip(hw, kernel, strict=True)
-    )
-    return (top, left, bottom, right)
+    pairs = [_same_pads(n, k, s, dilation) for n, k, s in zip(sizes, kernel, stride, strict=True)]
+    return tuple(b for b, _ in pairs) + tuple(a for _, a in pairs)
 
 
-def _torch_pads(pads: Pads) -> tuple[int, int, int, int]:
-    """F.pad's order of the same pads: left, right, top, bottom."""
-    top, left, bottom, right = pads
-    return (left, right, top, bottom)
+def _torch_pads(pads: Pads) -> tuple[int, ...]:
+    """F.pad's order of the same pads: the last dimension's (start, end) first, then the one
+    before it: (left, right, top, bottom) on a [C, H, W] map."""
+    rank = len(pads) // 2
+    return tuple(p for d in reversed(range(rank)) for p in (pads[d], pads[rank + d]))
 
 
 # ---- ONNX helpers --------------------------------------------------------------------------

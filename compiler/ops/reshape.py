@@ -17,38 +17,45 @@ from .records import (
     Shape,
     ShapeError,
     _chw,
+    _layout,
+    _map,
+    _map_shape,
     _module,
     _nn,
+    _size_text,
 )
 
 # ---- crop ----------------------------------------------------------------------------------
 
 
 def _crop_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "crop")
-    _, th, tw = _chw(ins[1:], "crop")
-    if th > h or tw > w:
+    c, *sides = _map(ins, "crop")
+    _, *target = _map(ins[1:], "crop")
+    if len(sides) != len(target):
+        raise ShapeError(f"crop of {_layout(ins[0])} to {_layout(ins[1])}: one rank for both")
+    if any(t > n for n, t in zip(sides, target, strict=True)):
         raise ShapeError(
-            f"crop of {h}x{w} to {th}x{tw}: the reference is larger than the input",
+            f"crop of {_size_text(tuple(sides))} to {_size_text(tuple(target))}: the reference "
+            "is larger than the input",
             None,
             "crop reads [map, reference]: the larger map comes first",
         )
-    return (c, th, tw)
+    return _map_shape(c, target)
 
 
 def _crop_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from ..lowering import modules
 
-    return Lowered(function=modules.center_crop)
+    crops = {1: modules.center_crop_1d, 2: modules.center_crop, 3: modules.center_crop_3d}
+    return Lowered(function=crops[len(ctx.in_shapes[0]) - 1])
 
 
 def _crop_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    (_, h, w), (_, th, tw) = ctx.in_shapes[0], ctx.in_shapes[1]
-    top, left = (h - th) // 2, (w - tw) // 2
-    return e.node(
-        "Slice",
-        [e.inputs[0], e.ints([top, left]), e.ints([top + th, left + tw]), e.ints([2, 3])],
-    )
+    sides, target = ctx.in_shapes[0][1:], ctx.in_shapes[1][1:]
+    starts = [(n - t) // 2 for n, t in zip(sides, target, strict=True)]
+    ends = [s + t for s, t in zip(starts, target, strict=True)]
+    axes = list(range(2, 2 + len(sides)))
+    return e.node("Slice", [e.inputs[0], e.ints(starts), e.ints(ends), e.ints(axes)])
 
 
 CROP_OP = Op(
@@ -59,7 +66,7 @@ CROP_OP = Op(
     shape=_crop_shape,
     lower=_crop_lower,
     onnx=_crop_onnx,
-    label=lambda a, o: f"crop to {o[1]}x{o[2]}",
+    label=lambda a, o: f"crop to {_size_text(tuple(o[1:]))}",
     diagram="reshape",
     inputs=(2, 2),
     view=True,
@@ -70,13 +77,13 @@ CROP_OP = Op(
 
 
 def _chunk_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "chunk")
+    c, *sides = _map(ins, "chunk")
     n = a["chunks"]
     if c % n:
         raise ShapeError(f"{n} chunks do not divide the {c} channels", "chunks")
     if a["index"] >= n:
         raise ShapeError(f"index {a['index']} of {n} chunks (they count from 0)", "index")
-    return (c // n, h, w)
+    return _map_shape(c // n, sides)
 
 
 def _chunk_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -112,7 +119,7 @@ CHUNK_OP = Op(
 
 
 def _split_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c, h, w = _chw(ins, "split")
+    c, *sides = _map(ins, "split")
     sizes, index = list(a["sizes"]), a["index"]
     if min(sizes) < 1:
         raise ShapeError(f"sizes {sizes}: each piece has at least one channel", "sizes")
@@ -120,7 +127,7 @@ def _split_shape(a: Attrs, ins: list[Shape]) -> Shape:
         raise ShapeError(f"sizes {sizes} sum to {sum(sizes)}, not the {c} channels", "sizes")
     if index >= len(sizes):
         raise ShapeError(f"index {index} of {len(sizes)} pieces (they count from 0)", "index")
-    return (sizes[index], h, w)
+    return _map_shape(sizes[index], sides)
 
 
 def _split_lower(a: Attrs, ctx: LowerContext) -> Lowered:

@@ -19,6 +19,7 @@ from .records import (
     ShapeError,
     _chw,
     _matmul_nodes,
+    is_tokens,
 )
 
 # ---- tokens --------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ TOKENS_OP = Op(
 
 
 def _sequence(ins: list[Shape], op: str) -> Shape:
-    if len(ins[0]) != 2:
+    if not is_tokens(ins[0]):
         hint = (
             "permute it back (permute, dims: [0, 3, 1, 2]), then op: tokens"
             if isinstance(ins[0], ChannelsLast)

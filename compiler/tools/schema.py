@@ -44,11 +44,11 @@ def attr_schema(attr: Attr) -> Json:
     """One attribute: its type and range, or an expression string; its doc as description."""
     if attr.kind == "int":
         out = _number(attr, True)
-    elif attr.kind in ("size", "padding"):  # n, or [height, width]; padding: or a word
+    elif attr.kind in ("size", "padding"):  # n, or one per side ([l], [h, w], [t, h, w])
         side = _number(attr, True)
-        pair = {"type": "array", "items": side, "minItems": 2, "maxItems": 2}
+        sides = {"type": "array", "items": side, "minItems": 1, "maxItems": 3}
         words = [{"enum": list(attr.choices)}] if attr.kind == "padding" else []
-        out = {"anyOf": [*words, *side["anyOf"], pair]}
+        out = {"anyOf": [*words, *side["anyOf"], sides]}
     elif attr.kind == "float":
         out = _number(attr, False)
     elif attr.kind == "bool":

@@ -166,6 +166,12 @@ def test_a_bad_op_in_a_block_file_is_a_located_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_block_of_3d_convs_is_drawn_on_a_video_map() -> None:
+    graph, block = block_network(SPECS / "blocks" / "basic3d.yaml")
+    assert len(graph.input_shape) == 4 and block == "unit.0"
+    assert "3x3x3 conv, 64" in block_diagram(graph, block).source
+
+
 def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
     rendered = 0
     for path in spec_files(str(SPECS)):
@@ -175,7 +181,8 @@ def test_every_library_spec_and_block_type_renders(tmp_path: Path) -> None:
             render(network_diagram(g, detail), out)
             assert "<svg" in out.read_text()
             rendered += 1
-    # a block that reads a network's node by name (the U-Net's copied map) is drawn as used
+    # a block that reads a network's node by name (the U-Net's copied map) is drawn as used (a
+    # block of 3-D convs is drawn on its own, on the video map it fits)
     used_in = {"unet_up": ("unet/unet.yaml", "up4")}
     for path in sorted((SPECS / "blocks").glob("*.yaml")):
         if path.stem in used_in:

@@ -18,6 +18,7 @@ from tests.exporters.test_onnx import FAMILIES, build, calibrated
 pytestmark = pytest.mark.export
 
 EVERY_OP = Path(__file__).resolve().parent.parent / "specs" / "every_op.yaml"
+EVERY_OP_BY_RANK = [EVERY_OP.with_name("every_op_1d.yaml"), EVERY_OP.with_name("every_op_3d.yaml")]
 
 
 @pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
@@ -36,6 +37,38 @@ def test_every_op_exports_and_validates(exporter: str, folded: bool, tmp_path: P
         assert report.op_counts["Sum"] == 3 and report.op_counts["Gemm"] == 1
         # folding leaves only the BatchNorm after flatten (no conv before it)
         assert report.batchnorm_nodes == (1 if folded else 2)
+
+
+@pytest.mark.parametrize("exporter", ["netc", "dynamo", "torchscript"])
+@pytest.mark.parametrize("spec", EVERY_OP_BY_RANK, ids=["1d", "3d"])
+def test_every_op_on_1d_and_3d_maps_exports_and_validates(
+    spec: Path, exporter: str, tmp_path: Path
+) -> None:
+    graph = compiler.load_spec(spec)
+    module = calibrated(graph)
+    for folded in (False, True):
+        target, tgraph = fold_module(module, graph) if folded else (module, graph)
+        report = export(target, tgraph, tmp_path / "m.onnx", exporter=exporter, folded=folded)
+        assert report.passed and report.exporter == exporter
+        assert report.op_counts.get("Conv", 0) >= 4
+
+
+@pytest.mark.parametrize("shape", [[4, 10], [4, 6, 7, 5]], ids=["1d", "3d"])
+def test_adaptive_pooling_of_1d_and_3d_maps_exports_with_netcs_exporter(
+    shape: list[int], tmp_path: Path
+) -> None:
+    """PyTorch's exporters cannot write these (the TorchScript one loses the input's size, the
+    dynamo one has no rule for unequal windows); netc's averages each band of each axis."""
+    spec = tmp_path / "adaptive.yaml"
+    spec.write_text(
+        f"name: adaptive\ninput: {shape}\nstem:\n"
+        "  conv: {op: conv, out: 4, kernel: 1}\n"
+        "  pool: {op: adaptive_avgpool, size: 3}\n"
+        "  flat: {op: flatten}\n"
+    )
+    graph = compiler.load_spec(spec)
+    report = export(calibrated(graph), graph, tmp_path / "m.onnx", exporter="netc")
+    assert report.passed and report.op_counts["AveragePool"] >= 3
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
