@@ -12,6 +12,8 @@ run alone on a larger map, where the mean averages the logits over several posit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -225,3 +227,15 @@ def test_netc_list_shows_the_video_networks() -> None:
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
     assert rows["r3d_18"][2:5] == ["video_resnet", "33,371,472", "40.697"]
     assert rows["s3d"][2:5] == ["s3d", "8,320,048", "17.979"]
+
+
+@pytest.mark.export
+@pytest.mark.parametrize("exporter", ["dynamo", "netc"])
+@pytest.mark.parametrize("name", _names(SLOW))
+def test_exports_and_validates_in_onnxruntime(name: str, exporter: str, tmp_path: Path) -> None:
+    out = tmp_path / f"{name}.onnx"
+    code, stdout, err = run_cli(
+        "export", name, "-o", str(out), "--exporter", exporter, "--set", f"input={list(CLIP[name])}"
+    )
+    assert code == 0, err
+    assert "verdict    PASS" in stdout + err and out.stat().st_size > 10_000_000
