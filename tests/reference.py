@@ -18,6 +18,13 @@ TORCHVISION = {
 TIMM = {
     "resnet50d": (25576264, 4328824832),
     "resnet26d": (16014408, 2581897216),
+    # Res2Net (Gao et al. 2019): timm's parameter counts, and the MACs of timm 1.0's model at
+    # 224x224 (FlopCounterMode / 2)
+    "res2net50_26w_4s": (25699120, 4255166464),
+    "res2net50_26w_6s": (37051448, 6295523328),
+    "res2net50_26w_8s": (48403776, 8335880192),
+    "res2net50_48w_2s": (25287304, 4159832064),
+    "res2next50": (24671464, 4172677120),
 }
 
 # He et al. 2015, Table 1: blocks per stage and the paper's rounded GFLOPs (multiply-adds)

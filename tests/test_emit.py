@@ -48,6 +48,8 @@ CASES = {
     "swin_v2_t": (["params.depths_3=2"], 64),
     # functions of two inputs (departition reads the map it restores), einsum attention
     "maxvit_t": (["params.depths_3=1"], 224),
+    # a block's loop: numbered convs and BNs in containers, a list of pieces into one concat
+    "res2net50_26w_4s": (["stages.layer3.repeat=2"], 64),
 }
 
 RUNNER = """

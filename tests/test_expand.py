@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 import compiler
 from compiler.errors import SpecError
@@ -298,3 +299,61 @@ def test_a_child_adds_a_parameter_with_a_plus(tmp_path: Path) -> None:
     graph = compiler.load_spec(child, limits=None)
     assert graph.origin is not None and graph.origin.data["params"]["groups_extra"] == 2
     assert graph.shape_of(graph.output) == (10,)
+
+
+LOOP_BLOCK = """
+name: loops
+input: [8, 6, 6]
+block_types:
+  pieces:
+    params: {width: null, scale: 4}
+    let:
+      first: in_channels != width * scale
+    nodes:
+      conv1: {op: conv, out: width * scale, kernel: 1}
+      "spx.{i}": {for: {i: scale}, op: chunk, chunks: scale, index: i, in: conv1}
+      each:
+        for: {i: scale - 1}
+        nodes:
+          "sp.{i}": {op: add, in: ["spx.{i}", "relus.{i - 1}"], when: i > 0 and not first}
+          "convs.{i}": {op: conv, out: width, kernel: 3}
+          "relus.{i}": {op: relu}
+      cat: {op: concat, in: ["relus.{i} for i in range(scale - 1)", "spx.{scale - 1}"]}
+stages:
+  layer1: {block: pieces, repeat: 2, width: 3}
+"""
+
+
+def test_a_loop_body_makes_its_nodes_in_turn_and_a_list_names_them_all(tmp_path: Path) -> None:
+    spec = tmp_path / "loops.yaml"
+    spec.write_text(LOOP_BLOCK)
+    graph = compiler.load_spec(spec)
+    nodes = graph.nodes
+    # for i = 0, then 1, then 2: each piece's conv reads the one before through its add
+    second = [n for n in nodes if n.startswith("layer1.1.") and ("sp." in n or "convs" in n)]
+    assert second == [
+        "layer1.1.convs.0", "layer1.1.sp.1", "layer1.1.convs.1", "layer1.1.sp.2",
+        "layer1.1.convs.2",
+    ]  # fmt: skip
+    assert nodes["layer1.1.sp.1"].inputs == ["layer1.1.spx.1", "layer1.1.relus.0"]
+    # the first block switches its adds off: each conv reads its own piece, and the add's second
+    # input (relus.-1 when i is 0) is never looked for
+    assert nodes["layer1.0.convs.1"].inputs == ["layer1.0.spx.1"]
+    assert not any(n.startswith("layer1.0.sp.") for n in nodes)
+    assert nodes["layer1.1.cat"].inputs == [
+        *(f"layer1.1.relus.{i}" for i in range(3)),
+        "layer1.1.spx.3",
+    ]
+    assert graph.shape_of("layer1.1.cat") == (12, 6, 6)
+    module = compiler.compile(graph, seed=0)
+    keys = [k for k in module.state_dict() if k.startswith("layer1.0.")]
+    assert keys[:2] == ["layer1.0.conv1.weight", "layer1.0.convs.0.weight"]
+    assert module(torch.randn(2, 8, 6, 6)).shape == (2, 12, 6, 6)
+
+
+def test_a_loop_counts_from_the_blocks_parameters(tmp_path: Path) -> None:
+    spec = tmp_path / "loops.yaml"
+    spec.write_text(LOOP_BLOCK.replace("width: 3}", "width: 3, scale: 2}"))
+    graph = compiler.load_spec(spec)
+    assert sum(n.startswith("layer1.0.convs.") for n in graph.nodes) == 1
+    assert graph.shape_of("layer1.0.cat") == (6, 6, 6)

@@ -36,6 +36,8 @@ from .module_lists import module_lists
 from .spec import SHORTCUT_OP, STAGE_RESERVED, BlockType, NetworkSpec, NodeSpec, StageSpec
 
 MAX_REPEAT = 10_000
+# an `in:` entry that names every node of a loop: "bns.{i} for i in range(scale - 1)"
+_COMPREHENSION = re.compile(r"(.*\S)\s+for\s+([A-Za-z_]\w*)\s+in\s+range\((.*)\)")
 
 
 class _Failed(Exception):
@@ -45,6 +47,17 @@ class _Failed(Exception):
 def _padding_words(attr: Attr) -> str:
     """What a 'padding' attribute takes, in words for an error."""
     return f"a whole number, [height, width] or one of {', '.join(attr.choices)}"
+
+
+def _bodies(nodes: list[NodeSpec]) -> list[list[NodeSpec]]:
+    """A block's nodes in the order they are made: each alone, or a loop body's together."""
+    out: list[list[NodeSpec]] = []
+    for ns in nodes:
+        if ns.loop_body and out and out[-1][0].loop_body == ns.loop_body:
+            out[-1].append(ns)
+        else:
+            out.append([ns])
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,20 +267,23 @@ class Expander:
     ) -> str | None:
         """Make one node (or a shortcut rule's nodes); returns the name its output has, or None
         for a shortcut that its kind removes ('none')."""
+        off = ns.when is not None and not self.value(
+            ns.when, env, ns.when_loc, ctx, f"'when' of '{ns.name}'"
+        )
+        # a node switched off passes its first input on, and reads no other: an optional input
+        # may name a node that exists only sometimes
+        written = list(zip(ns.inputs or [], ns.in_locs, strict=False))[: 1 if off else None]
         names: list[str | None] = []
-        for n, loc in zip(ns.inputs or [], ns.in_locs, strict=False):
-            if "{" in n and n not in local:  # a reference by expression: the U-Net's down{level}
-                n = self.rendered(n, env, loc, ctx, f"'in' of '{ns.name}'")
-            resolved = self.resolve(n, local, loc, ctx, pending)
-            names.extend(ctx.inputs if resolved == BLOCK_INPUTS else [resolved])
+        for n, loc in written:
+            for one in self.references(n, env, local, loc, ctx, f"'in' of '{ns.name}'"):
+                resolved = self.resolve(one, local, loc, ctx, pending)
+                names.extend(ctx.inputs if resolved == BLOCK_INPUTS else [resolved])
         if ns.inputs is not None:
             inputs = names
         else:
             inputs = list(ctx.inputs) if prev == BLOCK_INPUTS else [prev]
-        if ns.when is not None and not self.value(
-            ns.when, env, ns.when_loc, ctx, f"'when' of '{ns.name}'"
-        ):
-            return inputs[0]  # a node switched off passes its (first) input on
+        if off:
+            return inputs[0] if inputs else prev
         if ns.op == SHORTCUT_OP:
             project_in = ns.attrs.get("project_in")
             proj = (
@@ -333,6 +349,57 @@ class Expander:
         node.holds, node.holds_locs = holds, list(ns.holds_locs)
         self.add_node(node, ctx)
         return node.name
+
+    def references(
+        self, n: str, env: dict[str, Value], local: Local, loc: Loc, ctx: _Context, what: str
+    ) -> list[str]:
+        """The names one entry of ``in:`` stands for: itself; a template of the block's names
+        (the U-Net's ``down{level}``); or every name a loop made, ``"bns.{i} for i in
+        range(scale - 1)"`` (Res2Net's pieces into one concat)."""
+        if "{" not in n or n in local:
+            return [n]
+        loop = _COMPREHENSION.fullmatch(n)
+        if loop is None:
+            return [self.rendered(n, env, loc, ctx, what)]
+        template, index, raw = loop.groups()
+        count = self.typed(raw, Attr(kind="int", min=0), env, loc, ctx, f"the range of {what}")
+        if count > MAX_REPEAT:
+            self.error(ctx, loc, f"{what} ranges over {count} names, more than {MAX_REPEAT}")
+            raise _Failed
+        return [self.rendered(template, {**env, index: k}, loc, ctx, what) for k in range(count)]
+
+    def made(
+        self,
+        body: list[NodeSpec],
+        env: dict[str, Value],
+        local: Local,
+        prev: str | None,
+        ctx: _Context,
+        pending: set[str],
+    ) -> str | None:
+        """Make a block's node, or a loop's nodes (one node's ``for: {i: count}``, or a loop
+        body's, all of them for i = 0, then for i = 1, ...), entering each under its name in
+        ``local``; returns the last one's output."""
+        first = body[0]
+        if first.loop is None:
+            out = self.make(first, env, local, prev, ctx, pending)
+            local[first.name] = out
+            return out
+        index, raw = first.loop
+        loc = first.loop_loc or first.loc
+        what = f"'for' of '{first.loop_body or first.name}'"
+        count = self.typed(raw, Attr(kind="int", min=0), env, loc, ctx, what)
+        if count > MAX_REPEAT:
+            self.error(ctx, loc, f"{what} loops {count} times, more than {MAX_REPEAT}")
+            raise _Failed
+        out = prev
+        for k in range(count):
+            here = {**env, index: k}
+            for ns in body:
+                name = self.rendered(ns.name, here, ns.loc, ctx)
+                out = self.make(ns, here, local, out, ctx, pending)
+                local[name] = out
+        return out
 
     def next_member(self, container: str) -> str:
         """The next numbered member of a flat block's container (``features.7``): numbering goes
@@ -551,11 +618,10 @@ class Expander:
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             out: str | None = BLOCK_INPUTS if dense else prev
             pending = {n.name for n in bt.nodes}
-            for ns in bt.nodes:
+            for body in _bodies(bt.nodes):
                 # the first error in a block is reported; the rest of the stage would repeat it
-                out = self.make(ns, env, local, out, ctx, pending)
-                local[ns.name] = out
-                pending.discard(ns.name)
+                out = self.made(body, env, local, out, ctx, pending)
+                pending.difference_update(ns.name for ns in body)
             if bt.output:
                 out = self.resolve(bt.output, local, bt.loc, ctx, set())
             if out is None or out == BLOCK_INPUTS:

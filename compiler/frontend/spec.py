@@ -7,6 +7,7 @@ where the names they use are bound.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +76,8 @@ MAX_NAME = 128
 NETWORK_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
 STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
 CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
-NODE_KEYS = ("op", "in", "when", "holds")  # every node's own keys; the rest are attributes
+# every node's own keys; the rest are attributes
+NODE_KEYS = ("op", "in", "when", "holds", "for")
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
 SHORTCUT_RULE_ATTRS = ("out", "stride", "dilation")  # what a shortcut kind's rule reads
@@ -103,6 +105,13 @@ class NodeSpec:
     # concat until its bottleneck conv returns); changes no value, only when memory is freed
     holds: list[str] = field(default_factory=list)
     holds_locs: list[Loc] = field(default_factory=list)
+    # `for: {i: count}`: the node is made count times, i = 0 .. count - 1, its name a template
+    # of i ('convs.{i}'); in a block type only
+    loop: tuple[str, Raw] | None = None
+    loop_loc: Loc | None = None
+    # the label of the loop body it belongs to (`name: {for: ..., nodes: {...}}`): the body's
+    # nodes are made in order for i = 0, then all again for i = 1, ...
+    loop_body: str = ""
 
 
 @dataclass(kw_only=True)
@@ -243,9 +252,48 @@ class _Checker:
     def nodes(self, data: dict[str, Any], path: Path, what: str) -> list[NodeSpec]:
         out = []
         for name, entry in data.items():
+            if isinstance(entry, dict) and "nodes" in entry and "op" not in entry:
+                out.extend(self.body(name, entry, (*path, name), what))
+                continue
             node = self.node(name, entry, (*path, name), what)
             if node:
                 out.append(node)
+        return out
+
+    def body(self, label: str, data: dict[str, Any], path: Path, what: str) -> list[NodeSpec]:
+        """A loop body, ``label: {for: {i: count}, nodes: {...}}``: its nodes, each looped."""
+        for key in (k for k in data if k not in ("for", "nodes")):
+            self.diags.error(
+                self.src.key_loc((*path, key)),
+                f"loop '{label}' has no '{key}'{suffix_hint(key, ['for', 'nodes'])}",
+                "a loop body is for: {i: count} and nodes: {...}",
+            )
+        loop = self.loop(label, data, path, what, named=False)
+        inner = data["nodes"]
+        if loop is None or not isinstance(inner, dict) or not inner:
+            if loop is not None:
+                self.diags.error(self.src.loc((*path, "nodes")), f"loop '{label}' has no nodes")
+            return []
+        out = []
+        for name, entry in inner.items():
+            if isinstance(entry, dict) and "for" in entry:
+                self.diags.error(
+                    self.src.key_loc((*path, "nodes", name, "for")),
+                    f"node '{name}' is in loop '{label}' already: loops do not nest",
+                )
+                continue
+            node = self.node(name, entry, (*path, "nodes", name), what)
+            if node is None:
+                continue
+            if "{" not in name:
+                self.diags.error(
+                    self.src.key_loc((*path, "nodes", name)),
+                    f"node '{name}' is made by loop '{label}', so its name must hold the "
+                    f"index, like '{name}.{{{loop[0]}}}'",
+                )
+                continue
+            node.loop, node.loop_loc, node.loop_body = loop, self.src.loc((*path, "for")), label
+            out.append(node)
         return out
 
     def node(self, name: str, data: Any, path: Path, what: str) -> NodeSpec | None:
@@ -307,6 +355,7 @@ class _Checker:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
         holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
+        loop = self.loop(name, data, path, what)
         return NodeSpec(
             name=name,
             op=op,
@@ -319,7 +368,44 @@ class _Checker:
             when_loc=self.src.loc((*path, "when")),
             holds=holds or [],
             holds_locs=holds_locs,
+            loop=loop,
+            loop_loc=self.src.loc((*path, "for")) if loop else None,
         )
+
+    def loop(
+        self, name: str, data: dict[str, Any], path: Path, what: str, named: bool = True
+    ) -> tuple[str, Raw] | None:
+        """A node's ``for: {i: count}``: the index's name and the count (a number or an
+        expression of the block's names), checked as far as the text allows."""
+        if "for" not in data:
+            return None
+        value, where = data["for"], self.src.loc((*path, "for"))
+        example = "like for: {i: scale - 1}"
+        if not what.startswith("block '"):
+            self.diags.error(
+                self.src.key_loc((*path, "for")),
+                f"'for' makes nodes in a block type only, not in {what}",
+                "write the loop in a block type, and a stage of one block of it",
+            )
+            return None
+        if not isinstance(value, dict) or len(value) != 1:
+            self.diags.error(where, f"'for' of '{name}' names one index and its count, {example}")
+            return None
+        ((index, count),) = value.items()
+        if not isinstance(index, str) or not index.isidentifier() or keyword.iskeyword(index):
+            self.diags.error(where, f"the index of '{name}' must be a name, {example}")
+            return None
+        if isinstance(count, bool) or not isinstance(count, (int, str)):
+            self.diags.error(where, f"the count of '{name}' must be a number or an expression")
+            return None
+        if named and "{" not in name:
+            self.diags.error(
+                self.src.key_loc(path),
+                f"node '{name}' is made by a loop, so its name must hold the index, like "
+                f"'{name}.{{{index}}}'",
+            )
+            return None
+        return index, count
 
     def inputs(self, value: Any, path: Path, key: str = "in") -> tuple[list[str] | None, list[Loc]]:
         if value is None:
@@ -369,6 +455,7 @@ def check_network(src: Source) -> NetworkSpec:
     shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
     block_types = _inline_blocks(c, top)
     _find_blocks(sections, block_types, src, diags)
+    _check_default_block(c, top.get("stage_defaults"), block_types)
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     outputs = _outputs(c, top)
@@ -484,14 +571,21 @@ def _network_params(c: _Checker, top: dict[str, Any]) -> dict[str, Raw]:
 
 
 def _sections(c: _Checker, top: dict[str, Any]) -> list[tuple[str, list[Entry]]]:
-    """The stem, stages and head entries: a mapping with 'block' is a stage, else a node."""
+    """The stem, stages and head entries: a mapping with 'block' is a stage, else a node; under
+    ``stages:``, an entry without 'op' is a stage of ``stage_defaults``' block type when it
+    names one."""
     sections: list[tuple[str, list[Entry]]] = []
+    defaults = top.get("stage_defaults", {})
+    default_block = isinstance(defaults, dict) and "block" in defaults
     for section in SECTIONS:
         entries: list[Entry] = []
         for name, data in top.get(section, {}).items():
             path: Path = (section, name)
             entry: Entry | None
-            if isinstance(data, dict) and "block" in data:
+            stage = isinstance(data, dict) and (
+                "block" in data or (default_block and section == "stages" and "op" not in data)
+            )
+            if stage:
                 if not all(MODULE_PART.fullmatch(p) for p in name.split(".")):
                     c.diags.error(
                         c.src.key_loc(path),
@@ -634,6 +728,13 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     c.names(top.get("params"), ("params",), "parameter")
     c.names(top.get("let"), ("let",), "name")
     params = {k: (REQUIRED if v is None else v) for k, v in top.get("params", {}).items()}
+    for key in params:
+        if key in STAGE_RESERVED:  # a stage row's own key: no row could set the parameter
+            c.diags.error(
+                src.key_loc(("params", key)),
+                f"block '{name}' cannot name a parameter '{key}': it is a stage row's own key",
+                "a stage's own keys: " + ", ".join(STAGE_RESERVED),
+            )
     first_only = [str(x) for x in top.get("first_only", [])]
     for i, p in enumerate(first_only):
         if p not in params:
@@ -733,6 +834,29 @@ def _check_shortcut(name: str, src: Source, diags: Diagnostics) -> ShortcutType 
         nodes=nodes,
         loc=src.loc(()),
     )
+
+
+def _check_default_block(c: _Checker, defaults: Any, known: dict[str, BlockType]) -> None:
+    """A block type ``stage_defaults`` names must exist, even where every stage names its own
+    (a typo there would otherwise pass unseen)."""
+    if not isinstance(defaults, dict) or "block" not in defaults:
+        return
+    name = defaults["block"]
+    if not isinstance(name, str):
+        c.diags.error(c.src.loc(("stage_defaults", "block")), "'block' must be a block type name")
+        return
+    if name in known or (name.isidentifier() and find_block_file(name, _folders(c)) is not None):
+        return
+    available = set(known) | available_blocks(_folders(c))
+    c.diags.error(
+        c.src.loc(("stage_defaults", "block")),
+        f"unknown block type '{name}'{suffix_hint(name, available)}",
+        "block types: " + (", ".join(sorted(available)) or "none found"),
+    )
+
+
+def _folders(c: _Checker) -> list[Any]:
+    return block_folders(c.src.chain or [c.src.file])
 
 
 def _find_blocks(

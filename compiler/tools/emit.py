@@ -707,9 +707,14 @@ class Emitter:
         lines.append(f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}")
         return lines
 
+    def zero_init_residual(self) -> bool:
+        """The spec's own setting: the default of the emitted build() and reset_parameters()."""
+        return self.graph.origin is not None and self.graph.origin.zero_init_residual
+
     def reset_source(self) -> list[str]:
+        default = self.zero_init_residual()
         lines = [
-            "    def reset_parameters(self, zero_init_residual: bool = False) -> None:",
+            f"    def reset_parameters(self, zero_init_residual: bool = {default}) -> None:",
             '        """First values by each op\'s rule, in the order netc gives them."""',
             "        ctx = InitContext(zero_init_residual=zero_init_residual)",
             "        for path, rule, attrs in INIT_ORDER:",
@@ -737,7 +742,8 @@ class Emitter:
                 "",
                 "",
                 "def build(",
-                "    seed: int | None = None, zero_init_residual: bool = False",
+                "    seed: int | None = None, zero_init_residual: bool = "
+                f"{self.zero_init_residual()}",
                 f") -> {root.name}:",
                 '    """The network with the weights netc\'s compile(spec, seed=seed) gives it:',
                 '    built without memory, then each weight drawn once from ``seed``."""',

@@ -87,6 +87,33 @@ def _node_common() -> Json:
             "has run, in the order listed (as a Python local lives until its function returns); "
             "changes no value",
         },
+        "for": _loop(),
+    }
+
+
+def _loop() -> Json:
+    return {
+        "description": "in a block type: {i: count} makes the node count times, i = 0 .. "
+        "count - 1, its name a template of i ('convs.{i}')",
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "additionalProperties": {"anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION]},
+    }
+
+
+def loop_body() -> Json:
+    """A loop body in a block type: ``label: {for: {i: count}, nodes: {...}}``."""
+    return {
+        "type": "object",
+        "description": "nodes made for i = 0, then all again for i = 1, ...: each name a "
+        "template of the index",
+        "properties": {
+            "for": _loop(),
+            "nodes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block_node"}},
+        },
+        "required": ["for", "nodes"],
+        "additionalProperties": False,
     }
 
 
@@ -197,7 +224,12 @@ def block_type_schema() -> Json:
         "params": {"type": "object", "description": "parameter names to defaults (null: required)"},
         "first_only": {"type": "array", "items": {"type": "string"}},
         "let": {"type": "object", "description": "derived values, in order"},
-        "nodes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block_node"}},
+        "nodes": {
+            "type": "object",
+            "additionalProperties": {
+                "anyOf": [{"$ref": "#/$defs/block_node"}, {"$ref": "#/$defs/loop_body"}]
+            },
+        },
         "output": {"type": "string"},
         "flat": {
             "type": "boolean",
@@ -219,11 +251,12 @@ def block_type_schema() -> Json:
 def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str]) -> Json:
     """The whole schema; ``blocks`` maps library block types to their parameters."""
 
-    def section(partial: bool) -> Json:
+    def section(partial: bool, rows: bool = False) -> Json:
         # an entry with op: a node; else a stage (or, in a spec that extends another, a patch
-        # of its base's entry such as {repeat: 23})
+        # of its base's entry such as {repeat: 23}; under stages:, a row of stage_defaults'
+        # block type, which the schema cannot see, so it leaves 'block' out there)
         other: Json = {"type": "object"} if partial else {"$ref": "#/$defs/stage"}
-        if partial:
+        if partial or rows:
             other = {"if": {"required": ["block"]}, "then": {"$ref": "#/$defs/stage"}}
         entry = {
             "if": {"required": ["op"]},
@@ -300,12 +333,16 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
         "additionalProperties": False,
         # a spec that extends another is partial: its base supplies the rest
         "if": {"not": {"required": ["extends"]}},
-        "then": {"required": required, "properties": {k: section(False) for k in SECTIONS}},
+        "then": {
+            "required": required,
+            "properties": {k: section(False, rows=k == "stages") for k in SECTIONS},
+        },
         "else": {"properties": {k: section(True) for k in SECTIONS}},
         "$defs": {
             **{f"op_{name}": op_node(name) for name in sorted(OPS)},
             "node": node_schema(in_block=False),
             "block_node": node_schema(in_block=True),
+            "loop_body": loop_body(),
             "stage": stage_schema(blocks),
             "block_type": block_type_schema(),
         },
