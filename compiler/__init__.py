@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from .errors import SpecError
@@ -71,8 +71,13 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     inference: bool = False,
     outputs: Iterable[str] | None = None,
     partial: bool = False,
+    **params: bool | int | float | str,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
+
+    Keyword arguments set the spec's parameters, as timm's ``create_model`` takes them:
+    ``compile("resnet50", num_classes=10)`` is ``overrides=["params.num_classes=10"]``; a name
+    the spec does not declare is a TypeError with a did-you-mean (a str value is an expression).
 
     ``zero_init_residual`` defaults to the spec's own setting; ``seed`` makes weights reproducible;
     ``weights`` loads a torchvision/timm-format checkpoint strictly
@@ -117,6 +122,13 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
         )
     if outputs is not None:
         overrides = [*(overrides or []), f"outputs={json.dumps(outputs)}"]
+    if params:
+        if isinstance(path_or_spec, Graph):
+            raise ValueError(
+                f"{fn}: parameters ({', '.join(params)}) need a spec file or name, not a loaded "
+                "Graph"
+            )
+        overrides = [*(overrides or []), *_param_overrides(fn, path_or_spec, params)]
     from .lowering.pretrained import is_named
 
     named = weights is not None and is_named(weights)
@@ -127,6 +139,30 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     # a spec compiled before in this process, its files unchanged, is not checked again
     with spec_cache.checked(path_or_spec, overrides, published_weights=named) as graph:
         return _build(graph, seed, zero_init_residual, weights, named, inference, partial)
+
+
+def _param_overrides(fn: str, spec: str, params: Mapping[str, object]) -> list[str]:
+    """``params.name=value`` for each keyword argument, after checking that the spec declares
+    each name and that each value is a number, a bool or an expression."""
+    from .errors import suffix_hint
+
+    for key, value in params.items():
+        if not isinstance(value, (bool, int, float, str)):
+            raise TypeError(
+                f"{fn}: {key} must be a number, a bool or an expression (str), got "
+                f"{arguments.got(value)}"
+            )
+    origin = load_spec(spec).origin
+    raw = origin.data.get("params") if origin is not None else None
+    declared: list[str] = list(raw) if isinstance(raw, dict) else []
+    for key in params:
+        if key not in declared:
+            listing = ", ".join(declared) or "none"
+            raise TypeError(
+                f"{fn}: {spec} has no parameter {key!r}{suffix_hint(key, declared)} (its "
+                f"parameters: {listing})"
+            )
+    return [f"params.{key}={json.dumps(value)}" for key, value in params.items()]
 
 
 def _build(
