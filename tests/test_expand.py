@@ -357,3 +357,17 @@ def test_a_loop_counts_from_the_blocks_parameters(tmp_path: Path) -> None:
     graph = compiler.load_spec(spec)
     assert sum(n.startswith("layer1.0.convs.") for n in graph.nodes) == 1
     assert graph.shape_of("layer1.0.cat") == (6, 6, 6)
+
+
+def test_a_child_places_an_entry_after_or_before_one_of_its_base(tmp_path: Path) -> None:
+    child = tmp_path / "placed.yaml"
+    child.write_text(
+        f"extends: {SPECS / 'resnet18.yaml'}\nname: placed\nstem:\n"
+        "  act0: {op: relu, after: bn1}\n  drop: {op: dropout, p: 0.1, before: conv1}\n"
+        "  extra: {op: identity}\n"
+    )
+    graph = compiler.load_spec(child)
+    stem = [n for n in graph.nodes if "." not in n][:7]
+    # placed where named; an entry without a place goes to the end of its section, as before
+    assert stem == ["drop", "conv1", "bn1", "act0", "relu", "maxpool", "extra"]
+    assert graph.nodes["relu"].inputs == ["act0"]

@@ -404,4 +404,9 @@ def test_check_knows_every_name_a_module_path_cannot_use() -> None:
 
     from compiler.ir.module_attributes import MODULE_ATTRIBUTES
 
-    assert frozenset(dir(fx.GraphModule(torch.nn.Module(), fx.Graph()))) == MODULE_ATTRIBUTES
+    live = dir(fx.GraphModule(torch.nn.Module(), fx.Graph()))
+    # names of two leading underscores vary with what the process has run (torch patches some
+    # in, '___needs_generation_tag_patch'); the lowering checks the live list as well
+    assert {n for n in live if not n.startswith("__")} == {
+        n for n in MODULE_ATTRIBUTES if not n.startswith("__")
+    }

@@ -97,7 +97,50 @@ def _load_chain(
     child_src = Source(src.file, child, src.values, src.keys)
     if ("params",) not in paths:  # 'replace: [params]' declares the parameters afresh
         child_src = _new_params(child_src, base)
-    return merge(base, child_src, paths)
+    return _placed(merge(base, child_src, paths), child)
+
+
+PLACES = ("after", "before")  # where a child spec puts an entry of a section
+_SECTIONS = ("stem", "stages", "head")
+
+
+def _placed(merged: Source, child: dict[str, Any]) -> Source:
+    """The merge with each section entry the child marks ``after: name`` or ``before: name``
+    moved there (a merge puts an entry the base lacks at the end of its section), the marks
+    removed."""
+    data = dict(merged.data)
+    diags = Diagnostics()
+    for section in _SECTIONS:
+        own, entries = child.get(section), data.get(section)
+        if not isinstance(own, dict) or not isinstance(entries, dict):
+            continue
+        marked = [k for k, v in own.items() if isinstance(v, dict) and any(p in v for p in PLACES)]
+        if not marked:
+            continue
+        order = list(entries)
+        entries = {k: dict(v) if k in marked else v for k, v in entries.items()}
+        for name in marked:
+            entry = entries[name]
+            places = [p for p in PLACES if p in entry]
+            where = merged.loc((section, name, places[0]))
+            target = entry.pop(places[0])
+            if len(places) > 1:
+                diags.error(where, f"'{name}' is placed both after and before; give one")
+                continue
+            if not isinstance(target, str) or target == name or target not in order:
+                others = [k for k in order if k != name]
+                diags.error(
+                    where,
+                    f"'{places[0]}' of '{name}' must name another entry of {section}"
+                    f"{suffix_hint(str(target), others)}",
+                    f"{section}: " + ", ".join(others),
+                )
+                continue
+            order.remove(name)
+            order.insert(order.index(target) + (places[0] == "after"), name)
+        data[section] = {k: entries[k] for k in order}
+    diags.raise_if_any()
+    return Source(merged.file, data, merged.values, merged.keys, merged.chain)
 
 
 NEW = "+"  # marks a parameter a child spec or an override adds to its base's

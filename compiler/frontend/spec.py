@@ -336,6 +336,13 @@ class _Checker:
         for key, value in data.items():
             if key in NODE_KEYS or (key == "kind" and op == SHORTCUT_OP):
                 continue
+            if key in ("after", "before"):  # left over only where nothing was merged
+                self.diags.error(
+                    self.src.key_loc((*path, key)),
+                    f"'{key}' places an entry that a spec with 'extends:' adds to its base's "
+                    "section; this spec extends none",
+                )
+                continue
             if key not in allowed:
                 self.diags.error(
                     self.src.key_loc((*path, key)),

@@ -88,6 +88,18 @@ def _node_common() -> Json:
             "changes no value",
         },
         "for": _loop(),
+        **_places(),
+    }
+
+
+def _places() -> Json:
+    return {
+        place: {
+            "type": "string",
+            "description": f"in a spec with extends: put this entry {place} that one of the "
+            "base's section",
+        }
+        for place in ("after", "before")
     }
 
 
@@ -197,6 +209,7 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
         },
     }
     assert set(common) == set(STAGE_RESERVED)
+    common.update(_places())  # read by the merge, gone before the stage is checked
     rules = []
     for name, params in sorted(blocks.items()):
         props = {**common, **{p: number for p in params}}
