@@ -55,3 +55,10 @@ def test_shortcut_kinds_and_spec_errors(tmp_path: Path) -> None:
     assert code == 2 and "bad.yaml:4:" in err and "widht" in err
     code, _, err = run_cli("diff", "resnet18")
     assert code == 1 and "give a second spec or --set" in err
+
+
+def test_a_block_without_a_shortcut_names_none_and_no_common_key_does_not_load() -> None:
+    d = diff(compiler.load_spec("resnet50"), compiler.load_spec("vit_b_16"))
+    text = d.text()
+    assert "12 x vit_encoder_block, output [197, 768]" in text  # no 'shortcut B'
+    assert "checkpoint does not load into vit_b_16: no key matches" in text

@@ -573,7 +573,10 @@ class Expander:
             block_type=bt.name,
             blocks=[],
             nodes=[],
-            shortcut=st.shortcut or self.spec.shortcut,
+            # a block type without a shortcut node has none (ViT's encoder block adds its own)
+            shortcut=(st.shortcut or self.spec.shortcut)
+            if any(n.op == SHORTCUT_OP for n in bt.nodes)
+            else None,
             connect=st.connect,
         )
         if st.input is not None:  # the stage reads another value than the entry before it

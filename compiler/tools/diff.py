@@ -103,8 +103,10 @@ class Diff:
                 f"every key of {self.a}'s checkpoint loads into {self.b}; its new keys keep "
                 "their initial values (--weights ... --partial)"
             )
-        else:
+        elif self.keys_match:
             verdict = f"{self.a}'s checkpoint loads into {self.b} only in part (--partial)"
+        else:
+            verdict = f"{self.a}'s checkpoint does not load into {self.b}: no key matches"
         lines.append(f"  checkpoint: {verdict} ({counts})")
         for k, (old, new) in list(self.keys_shape_differs.items())[:limit]:
             lines.append(f"    shape differs: {k}: {old} -> {new}")
