@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -51,12 +52,26 @@ def one_line(text: object) -> str:
 
 UNKNOWN = Loc("<unknown>", 0, 0)
 COMMAND_LINE = "<command line>"
-_SET = "--set "  # an override is shown as the user typed it: --set KEY=VALUE
+ARGUMENTS = "<arguments>"
+# how an override is shown in an error: as the user typed it on the command line (`netc`'s own
+# setting: --set KEY=VALUE), or as the Python argument it came from (compile(), load_spec():
+# outputs=["layer5"], "params.num_classes=10")
+OVERRIDES_SHOWN_AS: ContextVar[tuple[str, str]] = ContextVar(
+    "overrides_shown_as", default=(ARGUMENTS, "")
+)
+ON_THE_COMMAND_LINE = (COMMAND_LINE, "--set ")
+
+
+def overrides_file() -> str:
+    """The file name overrides' errors are located in: the command line, or the arguments."""
+    return OVERRIDES_SHOWN_AS.get()[0]
 
 
 def command_line_loc(item: str, col: int = 1) -> Loc:
-    """The position ``col`` (1-based) inside the override ``item``, shown as ``--set item``."""
-    return Loc(COMMAND_LINE, 1, len(_SET) + col, _SET + item)
+    """The position ``col`` (1-based) inside the override ``item``, shown as the command line's
+    ``--set item`` or as the argument ``item``."""
+    label, prefix = OVERRIDES_SHOWN_AS.get()
+    return Loc(label, 1, len(prefix) + col, prefix + item)
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import compiler
-from compiler.errors import SpecError
+from compiler.errors import ON_THE_COMMAND_LINE, OVERRIDES_SHOWN_AS, SpecError
 from compiler.ir.graph import dump
 from tests.conftest import SPECS, TESTS
 
@@ -127,10 +127,28 @@ def test_override_names_with_dots(tmp_path: Path) -> None:
     ],
 )
 def test_override_errors_are_located_on_the_command_line(override: str, message: str) -> None:
-    with pytest.raises(SpecError) as e:
-        compiler.load_spec(SPECS / "resnet50.yaml", [override])
+    token = OVERRIDES_SHOWN_AS.set(ON_THE_COMMAND_LINE)  # as netc's command line sets it
+    try:
+        with pytest.raises(SpecError) as e:
+            compiler.load_spec(SPECS / "resnet50.yaml", [override])
+    finally:
+        OVERRIDES_SHOWN_AS.reset(token)
     assert e.value.render().startswith(message)
     assert f"--set {override}" in e.value.render()
+    # from Python, the same error points into the argument as it was passed
+    with pytest.raises(SpecError) as e:
+        compiler.load_spec(SPECS / "resnet50.yaml", [override])
+    _, line, col, rest = message.split(":", 3)
+    python = f"<arguments>:{line}:{int(col) - len('--set ')}:{rest}"
+    assert e.value.render().startswith(python) and "--set" not in e.value.render()
+
+
+def test_a_compile_argument_error_is_phrased_for_python() -> None:
+    with pytest.raises(SpecError) as e:
+        compiler.compile("resnet18", outputs=["layer5"])
+    text = e.value.render()
+    assert text.startswith("<arguments>:1:9: error: unknown node 'layer5'; did you mean 'layer4'?")
+    assert '    1 | outputs=["layer5"]' in text
 
 
 def test_long_skip_across_stages() -> None:
@@ -281,7 +299,7 @@ def test_an_override_sets_only_declared_parameters_unless_it_adds_one() -> None:
     with pytest.raises(SpecError) as e:
         compiler.load_spec("resnet50", ["params.num_clases=10"])
     text = e.value.render()
-    assert "<command line>:1:14: error: the spec has no parameter 'num_clases'" in text
+    assert "<arguments>:1:8: error: the spec has no parameter 'num_clases'" in text
     assert "did you mean 'num_classes'?" in text and "+params.num_clases" in text
     with pytest.raises(SpecError, match="already a parameter of the spec"):
         compiler.load_spec("resnet50", ["+params.num_classes=10"])

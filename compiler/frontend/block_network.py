@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import COMMAND_LINE, SpecError, command_line_loc
+from ..errors import SpecError, command_line_loc, overrides_file
 from ..ir.graph import Graph
 from ..ops import OPS, PERMUTE, TOKENS, channels
 from .load import front_end
@@ -124,5 +124,5 @@ def _block_params(items: list[str]) -> dict[str, object]:
             raise SpecError.at(
                 command_line_loc(item), f"'{item}' must look like name=value, e.g. stride=2"
             )
-        out[key] = parse(value, COMMAND_LINE).data if value.strip() else None
+        out[key] = parse(value, overrides_file()).data if value.strip() else None
     return out

@@ -16,13 +16,14 @@ import os
 from typing import Any
 
 from ..errors import (
-    COMMAND_LINE,
+    OVERRIDES_SHOWN_AS,
     Diagnostic,
     Diagnostics,
     Loc,
     SpecError,
     command_line_loc,
     did_you_mean,
+    overrides_file,
     suffix_hint,
 )
 from . import fs
@@ -233,7 +234,7 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
             diags.error(
                 loc,
                 f"override '{text}' must look like key.path=value",
-                "for example: --set stages.layer3.repeat=23",
+                f"for example: {OVERRIDES_SHOWN_AS.get()[1]}stages.layer3.repeat=23",
             )
             continue
         key, value_text = text.split("=", 1)
@@ -244,7 +245,7 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
             diags.extend(e)
             continue
         try:
-            value_src = parse(value_text, COMMAND_LINE) if value_text.strip() else None
+            value_src = parse(value_text, overrides_file()) if value_text.strip() else None
         except SpecError as e:
             diags.items.extend(_relocate(d, text, len(key) + 1) for d in e.diagnostics)
             continue
@@ -263,7 +264,7 @@ def apply_overrides(src: Source, overrides: list[str]) -> Source:
 
 def _relocate(d: Diagnostic, item: str, offset: int) -> Diagnostic:
     """A diagnostic about an override's value, moved to where the value sits in ``item``."""
-    if d.loc.file != COMMAND_LINE:
+    if d.loc.file != overrides_file():
         return d
     return Diagnostic(command_line_loc(item, offset + d.loc.col), d.message, d.notes)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import SpecError, one_line
+from ..errors import ON_THE_COMMAND_LINE, OVERRIDES_SHOWN_AS, SpecError, one_line
 from ..frontend.access import SEARCH_PATH
 from ..frontend.load import Limits, load_spec
 from ..ir.graph import Graph, dump
@@ -780,6 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    OVERRIDES_SHOWN_AS.set(ON_THE_COMMAND_LINE)  # --set's errors point into the command line
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
