@@ -146,3 +146,18 @@ def test_a_renamed_child_does_not_inherit_its_bases_description(tmp_path: Path) 
     assert (
         compiler.load_spec(child).description == compiler.load_spec("resnext50_32x4d").description
     )
+
+
+def test_block_types_are_listed_and_checked_on_their_own(in_root: Path) -> None:
+    code, out, err = run_cli("list", "--blocks")
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "width, stride=1, scale=4, base_width=26, cardinality=1" in rows["bottle2neck"]
+    assert set(rows) >= {"basic", "bottleneck", "basic3d", "vit_encoder_block"}
+    code, out, err = run_cli("check", "blocks/bottleneck", "--set", "width=32")
+    assert code == 0, err
+    assert out.startswith("ok: blocks/bottleneck (block type bottleneck: one block [128, 56, 56]")
+    code, out, err = run_cli("check", "specs/blocks/basic3d.yaml")  # drawn on a video map
+    assert code == 0 and "[64, 8, 56, 56]" in out, err
+    code, _, err = run_cli("check", "blocks/bottleneck", "--set", "widht=3")
+    assert code == 2 and "has no parameter 'widht'; did you mean 'width'?" in err

@@ -29,8 +29,10 @@ from .. import __version__
 from ..errors import ON_THE_COMMAND_LINE, OVERRIDES_SHOWN_AS, SpecError, one_line
 from ..frontend.access import SEARCH_PATH
 from ..frontend.load import Limits, load_spec
+from ..frontend.lookup import spec_path
 from ..ir.graph import Graph, dump
 from ..ops import OPS, plugins
+from .blocks import check_line, is_block_path
 from .cli_support import (
     EXIT_FAILURE,
     EXIT_INTERRUPTED,
@@ -47,7 +49,8 @@ from .cli_support import (
     writable,
     write_output,
 )
-from .summary import aligned, summary, table
+from .listing import cmd_list
+from .summary import summary, table
 
 # shown under each command's --help
 EXAMPLES = {
@@ -172,6 +175,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.specs:
         try:
+            if is_block_path(spec_path(path)):  # one block, as the diagrams draw it
+                line = check_line(spec_path(path), path, args.overrides)
+                if not args.quiet:
+                    print(line)
+                continue
             g = _load(args, path)
             if g.origin is not None and g.origin.published_weights:
                 # what --weights torchvision builds is checked too
@@ -196,7 +204,9 @@ def _check_parser(sub: Any) -> None:
         sub,
         "check",
         help="validate specs without building anything (no torch)",
-        description="Validate each SPEC: all errors at once, exit 2 if any.",
+        description="Validate each SPEC: all errors at once, exit 2 if any. A block type file "
+        "(netc check blocks/bottleneck --set width=64) is checked as one block; --set gives "
+        "its parameters (required ones default to 64).",
     )
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
@@ -297,46 +307,6 @@ def _weights_text(loaded: dict[str, Any], graph: Graph) -> str:
     return "\n".join(lines)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from ..frontend.library import read_library
-    from ..frontend.lookup import library_root
-
-    # a FOLDER that is no folder is a pattern over the library's names: netc list 'resnet*'
-    pattern = args.folder if args.folder and not os.path.isdir(args.folder) else None
-    folder = args.folder if args.folder and pattern is None else library_root()
-    entries = read_library(folder, names=folder != args.folder, match=pattern)
-    if not entries:
-        found = f"no library spec matches '{one_line(pattern)}'" if pattern else "no specs found"
-        print(f"netc: {found} under {one_line(folder)}", file=sys.stderr)
-        return EXIT_FAILURE
-    rows = [("spec", "name", "family", "params", "GMACs", "description")]
-    status = EXIT_OK
-    for e in entries:
-        if e.graph is None:
-            assert e.error is not None
-            print(e.error.render(), file=sys.stderr)
-            status = EXIT_SPEC
-            continue
-        g = e.graph
-        rows.append(
-            (
-                one_line(e.path),
-                g.name,
-                g.family or "-",
-                f"{g.params:,}",
-                f"{g.macs / 1e9:.3f}",
-                one_line(g.description),
-            )
-        )
-    if args.json:
-        data = [summary(e.graph) | {"spec": e.path} for e in entries if e.graph is not None]
-        print(json.dumps(data, indent=2))
-        return status
-    for line in aligned(rows, right={3, 4}):
-        print(line if len(line) <= args.width else line[: args.width - 3] + "...")
-    return status
-
-
 def _list_parser(sub: Any) -> None:
     """The `netc list` command line."""
     p = _command(
@@ -356,6 +326,12 @@ def _list_parser(sub: Any) -> None:
         "pattern over the library's names such as 'resnet*' or 'cifar/*'",
     )
     p.add_argument("--json", action="store_true", help="print a JSON list instead")
+    p.add_argument(
+        "--blocks",
+        action="store_true",
+        help="list the library's block types and their parameters instead (netc check "
+        "blocks/NAME --set width=64 checks one)",
+    )
     p.add_argument("--width", type=int, default=160, help="cut lines to this many characters")
     p.set_defaults(func=cmd_list)
 
