@@ -389,3 +389,23 @@ def test_a_child_places_an_entry_after_or_before_one_of_its_base(tmp_path: Path)
     # placed where named; an entry without a place goes to the end of its section, as before
     assert stem == ["drop", "conv1", "bn1", "act0", "relu", "maxpool", "extra"]
     assert graph.nodes["relu"].inputs == ["act0"]
+
+
+def test_a_template_takes_a_name_from_a_string_parameter(tmp_path: Path) -> None:
+    spec = tmp_path / "named.yaml"
+    spec.write_text(
+        "name: named\ninput: [3, 8, 8]\nblock_types:\n  joiner:\n"
+        "    params: {width: null, other: \"'input'\"}\n"
+        "    nodes:\n      conv: {op: conv, out: width, kernel: 3}\n"
+        '      join: {op: add, in: [conv, "{other}"]}\n'
+        "stem:\n  stem_conv: {op: conv, out: 8, kernel: 3}\n"
+        "stages:\n  layer1: {block: joiner, width: 8, other: \"'stem_conv'\"}\n"
+        "  layer2: {block: joiner, width: 8}\n"
+    )
+    graph = compiler.load_spec(spec)
+    assert graph.nodes["layer1.0.join"].inputs == ["layer1.0.conv", "stem_conv"]
+    assert graph.nodes["layer2.0.join"].inputs == ["layer2.0.conv", "layer1.0.join"]
+    bad = spec.read_text().replace("\"'stem_conv'\"", "\"'a b'\"")
+    spec.write_text(bad)
+    with pytest.raises(SpecError, match=r"must give a whole number or a name, got 'a b'"):
+        compiler.load_spec(spec)

@@ -36,6 +36,8 @@ from .module_lists import module_lists
 from .spec import SHORTCUT_OP, STAGE_RESERVED, BlockType, NetworkSpec, NodeSpec, StageSpec
 
 MAX_REPEAT = 10_000
+# what a template's {expression} may give besides a whole number: a name, or a module path
+_PATH_TEXT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 # an `in:` entry that names every node of a loop: "bns.{i} for i in range(scale - 1)"
 _COMPREHENSION = re.compile(r"(.*\S)\s+for\s+([A-Za-z_]\w*)\s+in\s+range\((.*)\)")
 
@@ -683,17 +685,25 @@ class Expander:
     def rendered(
         self, template: str, env: dict[str, Value], loc: Loc, ctx: _Context, what: str = ""
     ) -> str:
-        """A module path with each ``{expression}`` replaced by its whole-number value: a stage's
-        ``path``, or a node name that depends on the block's parameters (MobileNet's
-        ``conv.{1 if expand else 0}.0``: torchvision numbers the layers a block has)."""
+        """A module path with each ``{expression}`` replaced by its value, a whole number or a
+        name (a str of module path characters): a stage's ``path``, a node name that depends on
+        the block's parameters (MobileNet's ``conv.{1 if expand else 0}.0``: torchvision
+        numbers the layers a block has), or an ``in:`` that a parameter names (``{skip}``)."""
         if "{" not in template and "}" not in template:
             return template
         what = what or f"name '{template}'"
 
         def one(m: re.Match[str]) -> str:
             value = self.value(m.group(1), env, loc, ctx, what)
+            if isinstance(value, str) and _PATH_TEXT.fullmatch(value):
+                return value
             if not isinstance(value, int) or isinstance(value, bool):
-                self.error(ctx, loc, f"{what}: {{{m.group(1)}}} must give a whole number")
+                self.error(
+                    ctx,
+                    loc,
+                    f"{what}: {{{m.group(1)}}} must give a whole number or a name, got "
+                    f"{value!r}",
+                )
                 raise _Failed
             return str(value)
 
