@@ -131,6 +131,12 @@ def assert_same_training_step(
 
 def aten_ops(model: nn.Module, x: torch.Tensor) -> list[str]:
     """The aten ops a forward dispatches, in order (the zero-overhead proof)."""
+    return recorded(model, x)[1]
+
+
+def recorded(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
+    """A forward without gradients and the aten ops it dispatches, in order (one forward where
+    a forward takes seconds)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     seen: list[str] = []
@@ -141,8 +147,8 @@ def aten_ops(model: nn.Module, x: torch.Tensor) -> list[str]:
             return func(*args, **(kwargs or {}))
 
     with torch.no_grad(), Record():
-        model(x)
-    return seen
+        out = model(x)
+    return out, seen
 
 
 def test_aten_op_sequence_is_the_references(pair: tuple[str, nn.Module, nn.Module]) -> None:

@@ -24,7 +24,7 @@ from compiler.errors import SpecError
 from compiler.lowering.lower import lower
 from tests.conftest import SPECS, run_cli
 from tests.reference import VIDEO
-from tests.test_equivalence import assert_same_training_step, close
+from tests.test_equivalence import assert_same_training_step, close, recorded
 
 pytestmark = pytest.mark.zoo
 
@@ -118,20 +118,8 @@ def _nontrivial_bn(model: nn.Module) -> None:
 
 
 def _run(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[str]]:
-    """An eval-mode forward and the aten ops it dispatches, in order (one forward, not two:
-    S3D's are seconds each)."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    seen: list[str] = []
-
-    class Record(TorchDispatchMode):
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            seen.append(str(func))
-            return func(*args, **(kwargs or {}))
-
-    with torch.no_grad(), Record():
-        out = model.eval()(x)
-    return out, seen
+    """An eval-mode forward and the aten ops it dispatches (one forward: S3D's take seconds)."""
+    return recorded(model.eval(), x)
 
 
 @pytest.mark.parametrize("name", _names(SLOW))
