@@ -701,8 +701,7 @@ class Expander:
                 self.error(
                     ctx,
                     loc,
-                    f"{what}: {{{m.group(1)}}} must give a whole number or a name, got "
-                    f"{value!r}",
+                    f"{what}: {{{m.group(1)}}} must give a whole number or a name, got {value!r}",
                 )
                 raise _Failed
             return str(value)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
+from ..errors import Diagnostic, Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
 from ..ir.graph import MODULE_PART
 from ..ops import OPS, REQUIRED, plugins
 from ..pysource import is_attribute
@@ -206,6 +206,9 @@ class _Checker:
 
     def __init__(self, src: Source, diags: Diagnostics) -> None:
         self.src, self.diags = src, diags
+        # numbers written out of their range: reported beside the file's other errors when it
+        # has some (the expansion, which would report them, does not run then)
+        self.out_of_range: list[Diagnostic] = []
 
     def names(self, data: Any, path: Path, what: str) -> None:
         """Each key of the mapping at ``path`` names a parameter: an ASCII identifier, no
@@ -360,6 +363,8 @@ class _Checker:
             for key, spec in OPS[op].attrs.items():
                 if spec.default is REQUIRED and key not in data:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
+            if what in SECTIONS:  # (in a block type the expansion words it as the block's)
+                self._literal_ranges(name, op, attrs, attr_locs)
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
         holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
         loop = self.loop(name, data, path, what)
@@ -413,6 +418,21 @@ class _Checker:
             )
             return None
         return index, count
+
+    def _literal_ranges(
+        self, name: str, op: str, attrs: dict[str, Raw], locs: dict[str, Loc]
+    ) -> None:
+        """Each attribute written as a plain number outside its op's range, as the expansion
+        words it ('eps' of 'bn1' must be more than 0, got 0)."""
+        for key, value in attrs.items():
+            spec = OPS[op].attrs[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            fits = spec.kind in ("float", "int", "size", "padding") and (
+                spec.kind == "float" or isinstance(value, int)
+            )
+            if number and fits and (problem := spec.range_error(value)):
+                message = f"'{key}' of '{name}' {problem}, got {value}"
+                self.out_of_range.append(Diagnostic(locs[key], message))
 
     def inputs(self, value: Any, path: Path, key: str = "in") -> tuple[list[str] | None, list[Loc]]:
         if value is None:
@@ -469,6 +489,8 @@ def check_network(src: Source) -> NetworkSpec:
     aux_outputs = _outputs(c, top, "aux_outputs")
     module_lists = _outputs(c, top, "module_lists")
     op_defaults = _op_defaults(c, top)
+    if diags.items:  # the expansion will not run: what it would report of these, now
+        diags.items.extend(c.out_of_range)
     diags.raise_if_any()
     return NetworkSpec(
         name=top["name"],

@@ -756,7 +756,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    OVERRIDES_SHOWN_AS.set(ON_THE_COMMAND_LINE)  # --set's errors point into the command line
+    # --set's errors point into the command line (for this call only: main() may run in-process)
+    shown_as = OVERRIDES_SHOWN_AS.set(ON_THE_COMMAND_LINE)
+    try:
+        return _main(argv)
+    finally:
+        OVERRIDES_SHOWN_AS.reset(shown_as)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
