@@ -161,3 +161,19 @@ def test_block_types_are_listed_and_checked_on_their_own(in_root: Path) -> None:
     assert code == 0 and "[64, 8, 56, 56]" in out, err
     code, _, err = run_cli("check", "blocks/bottleneck", "--set", "widht=3")
     assert code == 2 and "has no parameter 'widht'; did you mean 'width'?" in err
+
+
+def test_the_readmes_specs_paths_name_the_library_outside_the_source_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a wheel install, run anywhere: specs/resnet50.yaml and specs/blocks/... are the
+    library's files (a file of that path, where there is one, still wins)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli("check", "specs/resnet50.yaml", "specs/blocks/bottleneck.yaml")
+    assert code == 0, err
+    assert out.startswith("ok: specs/resnet50.yaml (resnet50: 25,557,032 params")
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "resnet50.yaml").write_text(
+        "name: mine\ninput: [8]\nhead:\n  fc: {op: linear, out: 2}\n"
+    )
+    assert "mine: 18 params" in run_cli("check", "specs/resnet50.yaml")[1]

@@ -93,7 +93,10 @@ def library_spec(name: str) -> str | None:
 
 def spec_path(name: str) -> str:
     """A file that exists as given, else the library spec of that name, else ``name`` unchanged
-    (the loader then reports it missing)."""
+    (the loader then reports it missing). A path into the source tree's ``specs/`` folder that
+    is not there (netc installed from a wheel, run elsewhere) names the library's file:
+    ``specs/resnet50.yaml``, ``specs/blocks/bottleneck.yaml``."""
     if fs.exists(name):
         return name
-    return library_spec(name) or name
+    inside = name[len("specs/") :] if name.startswith("specs/") else None
+    return library_spec(name) or (inside and library_spec(inside)) or name
