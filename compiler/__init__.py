@@ -199,6 +199,9 @@ def _build(
         initialise(module, graph, zero_init_residual)
     if weights is not None:
         module.meta["weights"] = _load_weights(module, graph, weights, partial).as_dict()
+    from .lowering.classifier import attach
+
+    attach(module, graph)  # timm's get_classifier, forward_features, ... on a classifier
     if inference:
         from .lowering.folding import fold_module
         from .lowering.layout import channels_last

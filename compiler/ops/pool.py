@@ -246,6 +246,7 @@ GLOBAL_AVGPOOL_OP = Op(
     label=lambda a, o: "global avg pool",
     diagram="pool",
     fresh_output=True,
+    pools=True,
 )
 
 
@@ -295,6 +296,7 @@ ADAPTIVE_AVGPOOL_OP = Op(
     label=lambda a, o: f"adaptive avg pool {_size_text(a['size'], spatial_rank(o) or 2)}",
     diagram="pool",
     fresh_output=True,
+    pools=True,
 )
 
 
@@ -324,6 +326,7 @@ GLOBAL_MEAN_OP = Op(
     label=lambda a, o: "global mean",
     diagram="pool",
     fresh_output=True,
+    pools=True,
 )
 
 

@@ -277,6 +277,9 @@ class Op:
     # whether, where no other node reads its first input, it writes into it (given the attributes
     # and the number of inputs): the memory analysis counts no new memory for it
     overwrites: Callable[[Attrs, int], bool] | None = None
+    # it pools a map or a token sequence into one vector per sample (a global pool, the class
+    # token): a classifier's head starts at it (forward_features ends before it)
+    pools: bool = False
     # it reads a token sequence [L, D] (attention), or a channels-last map (Swin's windows): a
     # block diagram of it is drawn on one
     sequence_input: bool = False

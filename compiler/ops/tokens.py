@@ -263,6 +263,7 @@ SELECT_TOKEN_OP = Op(
     diagram="reshape",
     view=True,
     sequence_input=True,
+    pools=True,
 )
 
 
