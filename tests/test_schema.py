@@ -11,8 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
+from compiler.frontend.nodes import NODE_KEYS
 from compiler.frontend.resolve import PLACES
-from compiler.frontend.spec import NETWORK_KEYS, NODE_KEYS
+from compiler.frontend.spec import NETWORK_KEYS
 from compiler.ops import OPS, REQUIRED
 from compiler.tools.schema import library_schema
 from tests.conftest import ROOT, SPECS, TESTS, run_cli

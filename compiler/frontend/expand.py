@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from ..errors import Diagnostics, Loc, SpecError, suffix_hint
@@ -31,9 +30,11 @@ from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
 from ..ir.passes import prune, shapes
 from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels, input_shape
 from .caps import Caps, Tally
+from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
 from .module_lists import module_lists
-from .spec import SHORTCUT_OP, STAGE_RESERVED, BlockType, NetworkSpec, NodeSpec, StageSpec
+from .nodes import SHORTCUT_OP, NodeSpec, loop_bodies
+from .spec import STAGE_RESERVED, BlockType, NetworkSpec, StageSpec
 
 MAX_REPEAT = 10_000
 # what a template's {expression} may give besides a whole number: a name, or a module path
@@ -42,44 +43,9 @@ _PATH_TEXT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 _COMPREHENSION = re.compile(r"(.*\S)\s+for\s+([A-Za-z_]\w*)\s+in\s+range\((.*)\)")
 
 
-class _Failed(Exception):
-    """This node could not be made; its error is already recorded."""
-
-
 def _padding_words(attr: Attr) -> str:
     """What a 'padding' attribute takes, in words for an error."""
     return f"a whole number, [height, width] or one of {', '.join(attr.choices)}"
-
-
-def _bodies(nodes: list[NodeSpec]) -> list[list[NodeSpec]]:
-    """A block's nodes in the order they are made: each alone, or a loop body's together."""
-    out: list[list[NodeSpec]] = []
-    for ns in nodes:
-        if ns.loop_body and out and out[-1][0].loop_body == ns.loop_body:
-            out[-1].append(ns)
-        else:
-            out.append([ns])
-    return out
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Context:
-    """Where in the network a node is being made, for names and error messages."""
-
-    prefix: str  # module path prefix, '' or 'layer1.0.'
-    stage: str
-    block: str | None
-    where: str  # "stage 'layer3' block 0: " or ''
-    anchor: Loc | None = None  # the stage line in the network file, for errors in block files
-    shortcut_kind: str = ""
-    numbered: str = ""  # a flat block's container: each node is its next numbered member
-    inputs: tuple[str, ...] = ()  # a block's inputs in a dense stage (its `input` is all of them)
-
-
-BLOCK_INPUTS = "<inputs>"  # `input` of a block in a dense stage: every value the block reads
-
-
-Local = dict[str, str | None]  # a block's names -> node names (None: a removed shortcut)
 
 
 class Expander:
@@ -106,7 +72,7 @@ class Expander:
 
     # ---- values ---------------------------------------------------------------------------
 
-    def value(self, raw: Any, env: dict[str, Value], loc: Loc, ctx: _Context, what: str) -> Value:
+    def value(self, raw: Any, env: dict[str, Value], loc: Loc, ctx: Context, what: str) -> Value:
         """A literal, or an expression evaluated in ``env``."""
         if not isinstance(raw, str):
             return raw
@@ -119,39 +85,39 @@ class Expander:
                 else ""
             )
             self.error(ctx, loc.shifted(e.col), f"{what}: {e.message}", note)
-            raise _Failed from None
+            raise Failed from None
 
     def typed(
-        self, raw: Any, attr: Attr, env: dict[str, Value], loc: Loc, ctx: _Context, what: str
+        self, raw: Any, attr: Attr, env: dict[str, Value], loc: Loc, ctx: Context, what: str
     ) -> Any:
         """An attribute value, evaluated and checked against the op's schema."""
         if raw is None:
             if attr.default is None:  # an optional attribute (conv padding): null means default
                 return None
             self.error(ctx, loc, f"{what} needs a value")
-            raise _Failed
+            raise Failed
         if attr.kind == "str":
             if not isinstance(raw, str) or (attr.choices and raw not in attr.choices):
                 self.error(
                     ctx, loc, f"{what} must be one of {', '.join(attr.choices)}, got {raw!r}"
                 )
-                raise _Failed
+                raise Failed
             return raw
         if attr.kind == "ints":
             if not isinstance(raw, list) or not raw:
                 self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
-                raise _Failed
+                raise Failed
             items = [self.value(r, env, loc, ctx, what) for r in raw]
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
                 self.error(ctx, loc, f"{what} must be a list of whole numbers, got {raw!r}")
-                raise _Failed
+                raise Failed
             return tuple(items)
         if attr.kind == "padding" and isinstance(raw, str):
             if raw in attr.choices:  # a rule by name (same); any other text is an expression
                 return raw
             if raw.isidentifier() and raw not in env:
                 self.error(ctx, loc, f"{what} must be {_padding_words(attr)}, got {raw!r}")
-                raise _Failed
+                raise Failed
         if attr.kind in ("size", "padding") and isinstance(raw, list):  # one int per side
             if not 1 <= len(raw) <= 3:
                 self.error(
@@ -160,7 +126,7 @@ class Expander:
                     f"{what} must be n or one size per side ([length], [height, width] or "
                     f"[time, height, width]), got {raw!r}",
                 )
-                raise _Failed
+                raise Failed
             side = Attr(
                 kind="int",
                 min=attr.min,
@@ -189,14 +155,14 @@ class Expander:
                 "bool": "true or false",
             }
             self.error(ctx, loc, f"{what} must be {kind[attr.kind]}, got {value!r}")
-            raise _Failed
+            raise Failed
         if attr.kind != "bool" and (problem := attr.range_error(value)):  # type: ignore[arg-type]
             self.error(ctx, loc, f"{what} {problem}, got {value}")
-            raise _Failed
+            raise Failed
         # a float attribute written as a whole number (eps: 1) is still a float downstream
         return float(value) if attr.kind == "float" else value
 
-    def error(self, ctx: _Context, loc: Loc, message: str, *notes: str) -> None:
+    def error(self, ctx: Context, loc: Loc, message: str, *notes: str) -> None:
         if ctx.anchor is not None and loc.file != ctx.anchor.file:
             # the mistake shows inside a block file, but the user wrote the stage: point there
             notes = (*notes, f"in the block type, at {loc}")
@@ -206,7 +172,7 @@ class Expander:
     # ---- nodes ----------------------------------------------------------------------------
 
     def resolve(
-        self, name: str, local: Local, loc: Loc, ctx: _Context, pending: set[str]
+        self, name: str, local: Local, loc: Loc, ctx: Context, pending: set[str]
     ) -> str | None:
         if name in local:
             return local[name]
@@ -222,12 +188,12 @@ class Expander:
         else:
             visible = [*local, *self.scope]
             self.error(ctx, loc, f"unknown node '{name}'{suffix_hint(name, visible)}")
-        raise _Failed
+        raise Failed
 
-    def add_node(self, node: Node, ctx: _Context) -> None:
+    def add_node(self, node: Node, ctx: Context) -> None:
         if node.name in self.nodes:
             self.error(ctx, node.loc, f"duplicate node name '{node.name}'")
-            raise _Failed
+            raise Failed
         in_shapes = [self.shapes[i] for i in node.inputs]
         if problem := self.tally.reads(len(node.inputs)):
             self.refuse(node.loc, *problem)
@@ -251,7 +217,7 @@ class Expander:
                     "channels it must be a projection (shortcut: B)"
                 )
             self.error(ctx, loc, f"node '{node.name}' ({node.op}): {e.message}", note)
-            raise _Failed from None
+            raise Failed from None
 
     def refuse(self, loc: Loc, message: str, note: str) -> NoReturn:
         """Stop at once: a cap is passed, and going on would spend what the cap bounds."""
@@ -264,7 +230,7 @@ class Expander:
         env: dict[str, Value],
         local: Local,
         prev: str | None,
-        ctx: _Context,
+        ctx: Context,
         pending: set[str],
     ) -> str | None:
         """Make one node (or a shortcut rule's nodes); returns the name its output has, or None
@@ -295,7 +261,7 @@ class Expander:
             )
             if inputs[0] is None or proj is None:
                 self.error(ctx, ns.loc, f"shortcut '{ns.name}' reads a removed shortcut")
-                raise _Failed
+                raise Failed
             return self.shortcut(ns, env, inputs[0], proj, ctx)
         present = [i for i in inputs if i is not None]
         op_name = self.op_name(ns, env, ctx)
@@ -310,7 +276,7 @@ class Expander:
                 else "list the inputs with in: [a, b]"
             )
             self.error(ctx, ns.loc, f"'{ns.name}': {problem}", note)
-            raise _Failed
+            raise Failed
         attrs = {}
         defaults = self.op_defaults.get(op_name, {})
         for key, spec in op.attrs.items():
@@ -346,14 +312,14 @@ class Expander:
                     "holds keeps values of the node's own block (of the stem and head, for "
                     "theirs) until the node has run",
                 )
-                raise _Failed
+                raise Failed
             holds.append(value)
         node.holds, node.holds_locs = holds, list(ns.holds_locs)
         self.add_node(node, ctx)
         return node.name
 
     def references(
-        self, n: str, env: dict[str, Value], local: Local, loc: Loc, ctx: _Context, what: str
+        self, n: str, env: dict[str, Value], local: Local, loc: Loc, ctx: Context, what: str
     ) -> list[str]:
         """The names one entry of ``in:`` stands for: itself; a template of the block's names
         (the U-Net's ``down{level}``); or every name a loop made, ``"bns.{i} for i in
@@ -367,7 +333,7 @@ class Expander:
         count = self.typed(raw, Attr(kind="int", min=0), env, loc, ctx, f"the range of {what}")
         if count > MAX_REPEAT:
             self.error(ctx, loc, f"{what} ranges over {count} names, more than {MAX_REPEAT}")
-            raise _Failed
+            raise Failed
         return [self.rendered(template, {**env, index: k}, loc, ctx, what) for k in range(count)]
 
     def made(
@@ -376,7 +342,7 @@ class Expander:
         env: dict[str, Value],
         local: Local,
         prev: str | None,
-        ctx: _Context,
+        ctx: Context,
         pending: set[str],
     ) -> str | None:
         """Make a block's node, or a loop's nodes (one node's ``for: {i: count}``, or a loop
@@ -393,7 +359,7 @@ class Expander:
         count = self.typed(raw, Attr(kind="int", min=0), env, loc, ctx, what)
         if count > MAX_REPEAT:
             self.error(ctx, loc, f"{what} loops {count} times, more than {MAX_REPEAT}")
-            raise _Failed
+            raise Failed
         out = prev
         for k in range(count):
             here = {**env, index: k}
@@ -418,7 +384,7 @@ class Expander:
         self.numbers[container] = number + 1
         return f"{container}.{number}"
 
-    def op_name(self, ns: NodeSpec, env: dict[str, Value], ctx: _Context) -> str:
+    def op_name(self, ns: NodeSpec, env: dict[str, Value], ctx: Context) -> str:
         """The node's op: its name, or ``{expression}`` choosing one by the block's parameters
         (MobileNetV3's ``op: "{act}"``, where its ``let`` picks the name by the row's ``hs``),
         whose attributes are checked here, once the op is known."""
@@ -429,7 +395,7 @@ class Expander:
         if not isinstance(name, str) or name not in OPS:
             hint = suffix_hint(name, OPS) if isinstance(name, str) else ""
             self.error(ctx, loc, f"'op' of '{ns.name}' gives {name!r}, not an op{hint}")
-            raise _Failed
+            raise Failed
         allowed = OPS[name].attrs
         for key in ns.attrs:
             if key not in allowed:
@@ -439,15 +405,15 @@ class Expander:
                     f"op '{name}' (of '{ns.name}') has no attribute '{key}'"
                     f"{suffix_hint(key, allowed)}",
                 )
-                raise _Failed
+                raise Failed
         for key, spec in allowed.items():
             if spec.default is REQUIRED and key not in ns.attrs:
                 self.error(ctx, ns.loc, f"node '{ns.name}' ({name}) needs '{key}'")
-                raise _Failed
+                raise Failed
         return name
 
     def shortcut(
-        self, ns: NodeSpec, env: dict[str, Value], source: str, proj: str, ctx: _Context
+        self, ns: NodeSpec, env: dict[str, Value], source: str, proj: str, ctx: Context
     ) -> str | None:
         """Expand a block's ``op: shortcut`` node into the kind chosen for this stage.
 
@@ -462,12 +428,12 @@ class Expander:
                 ns.attr_locs["kind"],
                 f"unknown shortcut kind '{kind}'{suffix_hint(kind, self.spec.shortcut_types)}",
             )
-            raise _Failed
+            raise Failed
         if rule.remove:
             return None
         in_shape = self.shapes[source]
         if in_shape is None:
-            raise _Failed
+            raise Failed
         int_attr = Attr(kind="int", min=1)
         senv: dict[str, Value] = {
             "in_channels": in_shape[0],
@@ -507,7 +473,7 @@ class Expander:
         st: StageSpec,
         index: int,
         in_ch: int,
-        ctx: _Context,
+        ctx: Context,
         net_env: dict[str, Value],
         repeat: int,
     ) -> dict[str, Value]:
@@ -522,7 +488,7 @@ class Expander:
                     f"block '{bt.name}' has no parameter '{key}'{hint}",
                     "parameters: " + ", ".join(bt.params),
                 )
-                raise _Failed
+                raise Failed
             if index == 0 or key not in bt.first_only:
                 given[key] = (raw, st.locs[key])
         if index == 0:
@@ -533,7 +499,7 @@ class Expander:
                         st.locs[f"first.{key}"],
                         f"block '{bt.name}' has no parameter '{key}'{suffix_hint(key, bt.params)}",
                     )
-                    raise _Failed
+                    raise Failed
                 given[key] = (raw, st.locs[f"first.{key}"])
         env: dict[str, Value] = {
             "in_channels": in_ch,
@@ -548,7 +514,7 @@ class Expander:
                 env[key] = self.value(raw, net_env, loc, _top(ctx), f"parameter '{key}'")
             elif default is REQUIRED:
                 self.error(_top(ctx), st.loc, f"block '{bt.name}' needs parameter '{key}'")
-                raise _Failed
+                raise Failed
             else:
                 env[key] = self.value(default, env, bt.param_locs[key], ctx, f"default of '{key}'")
         for key, raw in bt.let.items():
@@ -556,7 +522,7 @@ class Expander:
         return env
 
     def stage(self, st: StageSpec, section: str, prev: str, net_env: dict[str, Value]) -> str:
-        top = _Context(prefix="", stage=st.name, block=None, where=f"stage '{st.name}': ")
+        top = Context(prefix="", stage=st.name, block=None, where=f"stage '{st.name}': ")
         bt = self.spec.block_types[st.block]
         repeat = self.typed(
             st.repeat,
@@ -568,7 +534,7 @@ class Expander:
         )
         if repeat > MAX_REPEAT:
             self.error(top, st.locs["repeat"], f"'repeat' is {repeat}; the cap is {MAX_REPEAT}")
-            raise _Failed
+            raise Failed
         info = Stage(
             name=st.name,
             section=section,
@@ -592,7 +558,7 @@ class Expander:
                 f"block '{bt.name}' is flat (not a module): a dense stage needs blocks that "
                 "are modules",
             )
-            raise _Failed
+            raise Failed
         reads = [prev]  # a dense stage's values so far: its input, then each block's output
         for i in range(repeat):
             path = st.name if bt.flat and st.path is None else self.block_path(st, i, top, net_env)
@@ -603,8 +569,8 @@ class Expander:
                     f"block {i} would be '{path}', which an earlier block or node already is",
                     'number the blocks on from the ones before, like "features.{block_index + 1}"',
                 )
-                raise _Failed
-            ctx = _Context(
+                raise Failed
+            ctx = Context(
                 prefix="" if bt.flat else path + ".",
                 stage=st.name,
                 block=None if bt.flat else path,
@@ -623,7 +589,7 @@ class Expander:
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             out: str | None = BLOCK_INPUTS if dense else prev
             pending = {n.name for n in bt.nodes}
-            for body in _bodies(bt.nodes):
+            for body in loop_bodies(bt.nodes):
                 # the first error in a block is reported; the rest of the stage would repeat it
                 out = self.made(body, env, local, out, ctx, pending)
                 pending.difference_update(ns.name for ns in body)
@@ -631,7 +597,7 @@ class Expander:
                 out = self.resolve(bt.output, local, bt.loc, ctx, set())
             if out is None or out == BLOCK_INPUTS:
                 self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
-                raise _Failed
+                raise Failed
             if not bt.flat:  # a flat block is no module: it has no path of its own
                 self.block_params[path] = dict(env)
                 if bt.module_order:
@@ -647,9 +613,7 @@ class Expander:
         self.stages.append(info)
         return prev
 
-    def dense_output(
-        self, st: StageSpec, reads: list[str], blocks: list[str], top: _Context
-    ) -> str:
+    def dense_output(self, st: StageSpec, reads: list[str], blocks: list[str], top: Context) -> str:
         """A dense stage's output: the concat of its input and every block's output, a node
         beside the blocks (``features.denseblock1.concat``), as torchvision's ``_DenseBlock``
         ends with ``torch.cat(features, 1)``."""
@@ -666,9 +630,7 @@ class Expander:
         self.add_node(node, top)
         return node.name
 
-    def block_path(
-        self, st: StageSpec, index: int, ctx: _Context, net_env: dict[str, Value]
-    ) -> str:
+    def block_path(self, st: StageSpec, index: int, ctx: Context, net_env: dict[str, Value]) -> str:
         """Block ``index``'s module path: ``<stage>.<index>``, or the stage's ``path`` template
         with each ``{expression}`` evaluated (MobileNet's ``features.{block_index + 1}`` numbers
         blocks across stage rows; RegNet's ``trunk_output.block1.block1-{index}``)."""
@@ -683,7 +645,7 @@ class Expander:
         return self.rendered(st.path, env, st.locs["path"], ctx, "'path'")
 
     def rendered(
-        self, template: str, env: dict[str, Value], loc: Loc, ctx: _Context, what: str = ""
+        self, template: str, env: dict[str, Value], loc: Loc, ctx: Context, what: str = ""
     ) -> str:
         """A module path with each ``{expression}`` replaced by its value, a whole number or a
         name (a str of module path characters): a stage's ``path``, a node name that depends on
@@ -703,21 +665,21 @@ class Expander:
                     loc,
                     f"{what}: {{{m.group(1)}}} must give a whole number or a name, got {value!r}",
                 )
-                raise _Failed
+                raise Failed
             return str(value)
 
         path = re.sub(r"\{([^{}]*)\}", one, template)
         if any(not p or p.strip() != p or "{" in p or "}" in p for p in path.split(".")):
             self.error(ctx, loc, f"{what} gives '{path}', not a module path")
-            raise _Failed
+            raise Failed
         return path
 
     def run(self) -> Graph:
         spec = self.spec
-        top = _Context(prefix="", stage="", block=None, where="")
+        top = Context(prefix="", stage="", block=None, where="")
         net_env = self.net_env
         for key, raw in spec.params.items():
-            with contextlib.suppress(_Failed):
+            with contextlib.suppress(Failed):
                 net_env[key] = self.value(
                     raw, net_env, spec.param_locs[key], top, f"parameter '{key}'"
                 )
@@ -739,7 +701,7 @@ class Expander:
                                 name=section, section=section, block_type=None, blocks=[], nodes=[]
                             )
                             self.stages.append(loose)
-                        ctx = _Context(
+                        ctx = Context(
                             prefix="",
                             stage=section,
                             block=None,
@@ -750,11 +712,11 @@ class Expander:
                         made = self.make(entry, net_env, {}, prev, ctx, set())
                         if made is None:
                             self.error(ctx, entry.loc, f"'{entry.name}' reads a removed shortcut")
-                            raise _Failed
+                            raise Failed
                         prev = made
                         if len(self.nodes) > before:  # not a node switched off by 'when'
                             loose.nodes.append(prev)
-                except _Failed:
+                except Failed:
                     prev = entry.name
                     self.shapes[prev] = None
                 self.scope[entry.name] = prev
@@ -818,7 +780,7 @@ class Expander:
                     total += value if isinstance(value, int) and value > 0 else 1
         return total
 
-    def features(self, top: _Context, key: str = "outputs") -> list[Feature]:
+    def features(self, top: Context, key: str = "outputs") -> list[Feature]:
         """The feature maps ``outputs:`` asks for (or the training outputs ``aux_outputs:``),
         each resolved like ``output``."""
         out: list[Feature] = []
@@ -827,7 +789,7 @@ class Expander:
             loc = self.spec.loc(key, k)
             try:
                 node = self.resolve(name, {}, loc, top, set())
-            except _Failed:
+            except Failed:
                 continue
             if node == INPUT or node is None:
                 self.error(top, loc, f"'{name}' is the network's input, not a feature map")
@@ -839,7 +801,7 @@ class Expander:
         return out
 
 
-def _top(ctx: _Context) -> _Context:
+def _top(ctx: Context) -> Context:
     """The same place, with errors located in the network file (not the block file)."""
     return dataclasses.replace(ctx, anchor=None)
 

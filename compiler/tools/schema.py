@@ -15,15 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..frontend.spec import (
-    BLOCK_KEYS,
-    CONNECTIONS,
-    NETWORK_KEYS,
-    SECTIONS,
-    SHORTCUT_ATTRS,
-    SHORTCUT_OP,
-    STAGE_RESERVED,
-)
+from ..frontend.nodes import SECTIONS, SHORTCUT_ATTRS, SHORTCUT_OP
+from ..frontend.spec import BLOCK_KEYS, CONNECTIONS, NETWORK_KEYS, STAGE_RESERVED
 from ..ops import OPS, REQUIRED, Attr
 
 SCHEMA_ID = "https://netc.dev/schema/spec.json"
