@@ -24,7 +24,7 @@ from typing import Any
 import graphviz
 
 from compiler.atomic import write_bytes, write_text
-from compiler.ir.graph import INPUT, Graph, Node
+from compiler.ir.graph import INPUT, Graph, Node, within
 from compiler.ops import OPS, channels, is_tokens
 
 from .options import DOT_TIMEOUT_S, MAX_STATEMENTS
@@ -174,7 +174,7 @@ def _shortcut_edge(nodes: list[Node]) -> tuple[str, dict[str, str]]:
 
 def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphviz.Digraph:
     """The paper-style figure of one block instance of ``graph`` (e.g. ``layer1.1``)."""
-    members = [n for n in graph.nodes.values() if n.block == block]
+    members = [n for n in graph.nodes.values() if within(n.block, block)]
     if not members:
         raise ValueError(f"no block '{block}' in {graph.name}")
     names = {n.name for n in members}
@@ -192,8 +192,7 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
         tails[other] = f"x{k}"
         label = f"{other}\n{shape_text(graph.shape_of(other))}"
         dot.node(f"x{k}", label, **{**PLAIN, "fontsize": "11"})
-    for n in main:
-        dot.node(_id(n.name), op_label(n), **_node_style(n))
+    _nested_clusters(dot, graph, block, [n for n in main if n.block == block], main)
     for n in main:
         for i in n.inputs:
             if i in short:
@@ -220,6 +219,28 @@ def block_diagram(graph: Graph, block: str, title: str | None = None) -> graphvi
     dot.node("y", _width(out.shape), **{**PLAIN, "fontsize": "13"})
     dot.edge(_id(out.name), "y")
     return dot
+
+
+def _nested_clusters(
+    dot: graphviz.Digraph, graph: Graph, block: str, own: list[Node], nodes: list[Node]
+) -> None:
+    """The nodes of ``block`` itself, then each block nested in it as a cluster (labelled with
+    its path and block type) holding its own nodes and its nested blocks' clusters."""
+    for n in own:
+        dot.node(_id(n.name), op_label(n), **_node_style(n))
+    inner = [b for b in graph.nested_blocks if b.startswith(block + ".")]
+    # the blocks directly inside this one: no other nested block lies between
+    direct = [b for b in inner if not any(b.startswith(o + ".") for o in inner if o != b)]
+    for b in direct:
+        with dot.subgraph(name=f"cluster_{_id(b)}") as c:
+            c.attr(
+                label=f"{b.removeprefix(block + '.')} · {graph.nested_blocks[b]}",
+                style="rounded,dashed",
+                color="#9bb7d4",
+                fontsize="10",
+                labeljust="l",
+            )
+            _nested_clusters(c, graph, b, [n for n in nodes if n.block == b], nodes)
 
 
 def _chain(short: dict[str, Node], last: str) -> list[Node]:
@@ -330,6 +351,7 @@ def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
 def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: int) -> None:
     """Blocks or ops: clusters per stage (and per block for ops)."""
     shown: dict[str, str] = {INPUT: INPUT}  # IR node -> the diagram node that stands for it
+    outer = _outer_blocks(graph)
     for st in graph.stages:
         with dot.subgraph(name=f"cluster_{_id(st.name)}") as c:
             out = graph.nodes[st.nodes[-1]].shape
@@ -345,21 +367,22 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
             dense = st.connect == "dense"
             for n in st.nodes:
                 node = graph.nodes[n]
-                if node.block is None or detail == "ops":
+                block = outer.get(node.block or "", node.block)
+                if block is None or detail == "ops":
                     target = _id(n)
-                    if node.block is None:
+                    if block is None:
                         c.node(target, op_label(node), **_node_style(node))
-                elif node.block in hidden:
+                elif block in hidden:
                     target = "more_" + _id(st.name)
                 else:
-                    target = _id(node.block)
+                    target = _id(block)
                 shown[n] = target
             if detail == "ops":
                 _op_clusters(c, graph, st.nodes)
             else:
                 for b in st.blocks:
                     if b not in hidden:
-                        last = [n for n in st.nodes if graph.nodes[n].block == b][-1]
+                        last = [n for n in st.nodes if within(graph.nodes[n].block, b)][-1]
                         # a dense stage's wiring is its shortcut: no per-block kind to show
                         kind = "" if dense else "\n" + _kind_text(_block_kind(graph, b))
                         c.node(
@@ -378,6 +401,20 @@ def _fine_level(dot: graphviz.Digraph, graph: Graph, detail: str, max_blocks: in
     _output(dot, graph, {n: shown[n] for n in ends})
 
 
+def _outer_blocks(graph: Graph) -> dict[str, str]:
+    """Each nested block's path -> the stage's block it lies in (a network figure draws a
+    block with everything nested in it)."""
+    tops = {b for st in graph.stages for b in st.blocks}
+    out = {}
+    for b in graph.nested_blocks:
+        parts = b.split(".")
+        for k in range(1, len(parts)):
+            if ".".join(parts[:k]) in tops:
+                out[b] = ".".join(parts[:k])
+                break
+    return out
+
+
 def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:
     if len(blocks) <= max_blocks:
         return set()
@@ -387,13 +424,15 @@ def _hidden_blocks(blocks: list[str], max_blocks: int) -> set[str]:
 
 def _block_kind(graph: Graph, block: str) -> tuple[str, str]:
     """The block's shortcut: ('projection' | 'padded' | 'identity' | 'no', its kind names)."""
-    members = [n for n in graph.nodes.values() if n.block == block]
+    members = [n for n in graph.nodes.values() if within(n.block, block)]
     kinds = {n.shortcut for n in members if n.shortcut}
     if kinds:
         params = any(n.meta.get("params", 0) for n in members if n.shortcut)
         what = "projection" if params else "padded"
         return what, ", ".join(sorted(k for k in kinds if k != what))
-    return ("identity" if any(_joins(n) for n in members) else "no"), ""
+    # (a join inside a nested block is that block's own: DLA's leaves do not make its tree's)
+    own = [n for n in members if n.block == block]
+    return ("identity" if any(_joins(n) for n in own) else "no"), ""
 
 
 def _kind_text(kind: tuple[str, str]) -> str:
@@ -421,13 +460,16 @@ def _is_long_skip(
     entry: dict[str, str],
     previous: dict[str, str],
     stage_gap: int,
+    outer: dict[str, str],
 ) -> bool:
     """True for an edge that is not the network's default flow: inside a block, anything but its
     own nodes and its input; for a loose node, a source from an earlier stage than the one before,
     or a node of its own stage other than the one just before it."""
     if node.block is not None:
         other = graph.nodes.get(src)
-        return not ((other is not None and other.block == node.block) or src == entry[node.block])
+        block = outer.get(node.block, node.block)
+        same = other is not None and outer.get(other.block or "", other.block) == block
+        return not (same or src == entry[block])
     return stage_gap > 1 or (stage_gap == 0 and src != previous[node.name])
 
 
@@ -438,9 +480,11 @@ def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: s
     order = {st.name: k for k, st in enumerate(graph.stages)}
     dense = {st.name: st.connect == "dense" for st in graph.stages}
     entry: dict[str, str] = {}
+    outer = _outer_blocks(graph)
     for node in graph.nodes.values():
-        if node.block is not None and node.block not in entry:
-            entry[node.block] = node.inputs[0]
+        block = outer.get(node.block or "", node.block)
+        if block is not None and block not in entry:
+            entry[block] = node.inputs[0]
     drawn: set[tuple[str, str]] = set()
     for node in graph.nodes.values():
         head = shown[node.name]
@@ -452,19 +496,24 @@ def _edges(dot: graphviz.Digraph, graph: Graph, shown: dict[str, str], detail: s
             shape = shape_text(graph.shape_of(i))
             gap = order[stage_of[node.name]] - order.get(stage_of.get(i, ""), -1)
             source = graph.nodes.get(i)
-            reads_in = source is None or node.block is None or source.block != node.block
+            reads_in = (
+                source is None
+                or node.block is None
+                or not within(source.block, outer.get(node.block, node.block))
+            )
             if dense.get(stage_of[node.name]) and reads_in:
                 if tail == shown[previous[node.name]]:
                     dot.edge(tail, head, label=f" {shape}")
                 else:  # a dense stage's wiring: every earlier value, drawn light
                     dot.edge(tail, head, color="#8a8a8a")
-            elif _is_long_skip(graph, node, i, entry, previous, gap):
+            elif _is_long_skip(graph, node, i, entry, previous, gap, outer):
                 dot.edge(tail, head, label=f" skip {shape}", **LONG_SKIP)
             elif node.shortcut or (_joins(node) and detail == "ops"):
                 dot.edge(tail, head, style="dotted" if node.shortcut else "solid")
             else:
                 dot.edge(tail, head, label=f" {shape}")
-        if detail == "blocks" and node.block and _joins(node):
+        # (a join inside a nested block is that block's business, not the stage block's skip)
+        if detail == "blocks" and node.block and node.block not in outer and _joins(node):
             _block_skip(dot, graph, node, shown, entry[node.block])
 
 

@@ -25,6 +25,11 @@ TIMM = {
     "res2net50_26w_8s": (48403776, 8335880192),
     "res2net50_48w_2s": (25287304, 4159832064),
     "res2next50": (24671464, 4172677120),
+    # DLA (Yu et al. 2018): timm's parameter counts, and timm 1.0's MACs at 224x224
+    "dla34": (15742104, 3060043776),
+    "dla46_c": (1301400, 574269440),
+    "dla60": (22036632, 4235878400),
+    "dla102": (33268888, 7164551168),
 }
 
 # He et al. 2015, Table 1: blocks per stage and the paper's rounded GFLOPs (multiply-adds)

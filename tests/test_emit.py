@@ -50,6 +50,8 @@ CASES = {
     "maxvit_t": (["params.depths_3=1"], 224),
     # a block's loop: numbered convs and BNs in containers, a list of pieces into one concat
     "res2net50_26w_4s": (["stages.layer3.repeat=2"], 64),
+    # blocks inside blocks, a block type inside itself (DLA's trees), a block's extra inputs
+    "dla34": ([], 64),
 }
 
 RUNNER = """

@@ -24,6 +24,8 @@ class Context:
     shortcut_kind: str = ""
     numbered: str = ""  # a flat block's container: each node is its next numbered member
     inputs: tuple[str, ...] = ()  # a block's inputs in a dense stage (its `input` is all of them)
+    nesting: tuple[str, ...] = ()  # the block types of the blocks this one lies in, outermost first
+    outer_where: str = ""  # a nested block's: the `where` of the stage's block it lies in
 
 
 BLOCK_INPUTS = "<inputs>"  # `input` of a block in a dense stage: every value the block reads

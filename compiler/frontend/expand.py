@@ -29,18 +29,22 @@ from ..errors import Diagnostics, Loc, SpecError, suffix_hint
 from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
 from ..ir.passes import prune, shapes
 from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels, input_shape
+from . import block_nodes
 from .caps import Caps, Tally
 from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
 from .module_lists import module_lists
-from .nodes import SHORTCUT_OP, NodeSpec, loop_bodies
+from .nodes import NESTED_OP, SHORTCUT_OP, NodeSpec, loop_bodies
 from .spec import STAGE_RESERVED, BlockType, NetworkSpec, StageSpec
 
 MAX_REPEAT = 10_000
 # what a template's {expression} may give besides a whole number: a name, or a module path
 _PATH_TEXT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 # an `in:` entry that names every node of a loop: "bns.{i} for i in range(scale - 1)"
-_COMPREHENSION = re.compile(r"(.*\S)\s+for\s+([A-Za-z_]\w*)\s+in\s+range\((.*)\)")
+# (with Python's filter too: "input.{k} for k in range(input_count) if k > 0")
+_COMPREHENSION = re.compile(
+    r"(.*\S)\s+for\s+([A-Za-z_]\w*)\s+in\s+range\((.*?)\)(?:\s+if\s+(.*\S))?\s*"
+)
 
 
 def _padding_words(attr: Attr) -> str:
@@ -69,6 +73,10 @@ class Expander:
         self.block_params: dict[str, dict[str, Value]] = {}
         self.module_orders: dict[str, list[str]] = {}
         self.numbers: dict[str, int] = {}  # flat containers -> their next member's number
+        self.nested_blocks: dict[str, str] = {}  # a block node's path -> its block type
+        self.loaded: dict[str, BlockType | None] = {}  # block types block nodes named, read once
+        # the block nodes whose type an expression chooses, with where the first was made
+        self.offered: dict[int, tuple[NodeSpec, Context]] = {}
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -252,6 +260,8 @@ class Expander:
             inputs = list(ctx.inputs) if prev == BLOCK_INPUTS else [prev]
         if off:
             return inputs[0] if inputs else prev
+        if ns.op == NESTED_OP:
+            return block_nodes.nested(self, ns, env, inputs, ctx)
         if ns.op == SHORTCUT_OP:
             project_in = ns.attrs.get("project_in")
             proj = (
@@ -323,18 +333,23 @@ class Expander:
     ) -> list[str]:
         """The names one entry of ``in:`` stands for: itself; a template of the block's names
         (the U-Net's ``down{level}``); or every name a loop made, ``"bns.{i} for i in
-        range(scale - 1)"`` (Res2Net's pieces into one concat)."""
-        if "{" not in n or n in local:
-            return [n]
-        loop = _COMPREHENSION.fullmatch(n)
+        range(scale - 1)"`` (Res2Net's pieces into one concat), those an ``if`` keeps where it
+        has one (``"input.{k} for k in range(input_count) if k > 0"``: a block node's extra
+        inputs, none or more)."""
+        loop = None if n in local else _COMPREHENSION.fullmatch(n)
         if loop is None:
-            return [self.rendered(n, env, loc, ctx, what)]
-        template, index, raw = loop.groups()
+            return [n] if "{" not in n or n in local else [self.rendered(n, env, loc, ctx, what)]
+        template, index, raw, condition = loop.groups()
         count = self.typed(raw, Attr(kind="int", min=0), env, loc, ctx, f"the range of {what}")
         if count > MAX_REPEAT:
             self.error(ctx, loc, f"{what} ranges over {count} names, more than {MAX_REPEAT}")
             raise Failed
-        return [self.rendered(template, {**env, index: k}, loc, ctx, what) for k in range(count)]
+        names = []
+        for k in range(count):
+            here = {**env, index: k}
+            if condition is None or self.value(condition, here, loc, ctx, f"the 'if' of {what}"):
+                names.append(self.rendered(template, here, loc, ctx, what))
+        return names
 
     def made(
         self,
@@ -586,23 +601,11 @@ class Expander:
                 break
             in_ch = sum(channels(shape) for shape in known)
             env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
+            env["input_count"] = len(reads) if dense else 1
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
-            out: str | None = BLOCK_INPUTS if dense else prev
-            pending = {n.name for n in bt.nodes}
-            for body in loop_bodies(bt.nodes):
-                # the first error in a block is reported; the rest of the stage would repeat it
-                out = self.made(body, env, local, out, ctx, pending)
-                pending.difference_update(ns.name for ns in body)
-            if bt.output:
-                out = self.resolve(bt.output, local, bt.loc, ctx, set())
-            if out is None or out == BLOCK_INPUTS:
-                self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
-                raise Failed
+            out = self.block_body(bt, env, local, BLOCK_INPUTS if dense else prev, ctx)
             if not bt.flat:  # a flat block is no module: it has no path of its own
-                self.block_params[path] = dict(env)
-                if bt.module_order:
-                    self.module_orders[bt.name] = bt.module_order
-                self.scope[path] = out
+                self.block_made(bt, path, env, out)
                 info.blocks.append(path)
             self.blocks_done += 1
             prev = out
@@ -612,6 +615,30 @@ class Expander:
         info.nodes = self.added[first_node:]
         self.stages.append(info)
         return prev
+
+    def block_body(
+        self, bt: BlockType, env: dict[str, Value], local: Local, prev: str | None, ctx: Context
+    ) -> str:
+        """Make one block's nodes (its loops, its block nodes); returns its output."""
+        out = prev
+        pending = {n.name for n in bt.nodes}
+        for body in loop_bodies(bt.nodes):
+            # the first error in a block is reported; the rest of the stage would repeat it
+            out = self.made(body, env, local, out, ctx, pending)
+            pending.difference_update(ns.name for ns in body)
+        if bt.output:
+            out = self.resolve(bt.output, local, bt.loc, ctx, set())
+        if out is None or out == BLOCK_INPUTS:
+            self.error(ctx, bt.loc, f"block '{bt.name}' ends in a removed shortcut")
+            raise Failed
+        return out
+
+    def block_made(self, bt: BlockType, path: str, env: dict[str, Value], out: str) -> None:
+        """Record a block instance (a module of its type at ``path``) once its nodes are made."""
+        self.block_params[path] = dict(env)
+        if bt.module_order:
+            self.module_orders[bt.name] = bt.module_order
+        self.scope[path] = out
 
     def dense_output(self, st: StageSpec, reads: list[str], blocks: list[str], top: Context) -> str:
         """A dense stage's output: the concat of its input and every block's output, a node
@@ -720,6 +747,7 @@ class Expander:
                     prev = entry.name
                     self.shapes[prev] = None
                 self.scope[entry.name] = prev
+        block_nodes.unoffered(self)
         self.diags.raise_if_any()
         output = prev
         if spec.output:
@@ -747,7 +775,10 @@ class Expander:
             family=spec.family,
             features=features,
             aux=aux,
-            block_params={b: p for b, p in self.block_params.items() if b in kept},
+            block_params={
+                b: p for b, p in self.block_params.items() if b in kept or b in self.nested_blocks
+            },
+            nested_blocks=self.nested_blocks,
             module_orders=self.module_orders,
             origin=Origin(
                 file=spec.file,

@@ -16,6 +16,12 @@ from .source import Path, Source
 NODE_KEYS = ("op", "in", "when", "holds", "for")
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
+# pseudo-op of a block node inside a block type (`tree1: {block: dla_tree, levels: 2}`): an
+# instance of another block type (or of its own: recursion), its other keys that type's params
+NESTED_OP = "block"
+# the nodes of a nested block's nested block's ... : deeper is refused, as a recursion that
+# never ends would otherwise be stopped only by the caps on nodes
+MAX_NESTING = 32
 SHORTCUT_RULE_ATTRS = ("out", "stride", "dilation")  # what a shortcut kind's rule reads
 # a shortcut node's attributes: the rule's, the projection's input and a fixed kind
 SHORTCUT_ATTRS = (*SHORTCUT_RULE_ATTRS, "project_in", "kind")
@@ -48,6 +54,8 @@ class NodeSpec:
     # the label of the loop body it belongs to (`name: {for: ..., nodes: {...}}`): the body's
     # nodes are made in order for i = 0, then all again for i = 1, ...
     loop_body: str = ""
+    # a block node's block type (op NESTED_OP): a name, or "{expression}" giving one
+    block: str = ""
 
 
 class Checker:
@@ -107,7 +115,7 @@ class Checker:
             if isinstance(entry, dict) and "nodes" in entry and "op" not in entry:
                 out.extend(self.body(name, entry, (*path, name), what))
                 continue
-            node = self.node(name, entry, (*path, name), what)
+            node = self.entry(name, entry, (*path, name), what)
             if node:
                 out.append(node)
         return out
@@ -134,7 +142,7 @@ class Checker:
                     f"node '{name}' is in loop '{label}' already: loops do not nest",
                 )
                 continue
-            node = self.node(name, entry, (*path, "nodes", name), what)
+            node = self.entry(name, entry, (*path, "nodes", name), what)
             if node is None:
                 continue
             if "{" not in name:
@@ -147,6 +155,59 @@ class Checker:
             node.loop, node.loop_loc, node.loop_body = loop, self.src.loc((*path, "for")), label
             out.append(node)
         return out
+
+    def entry(self, name: str, data: Any, path: Path, what: str) -> NodeSpec | None:
+        """One node entry: an op's node, or a block node (``block:`` instead of ``op:``)."""
+        if isinstance(data, dict) and "block" in data and "op" not in data:
+            return self.nested(name, data, path, what)
+        return self.node(name, data, path, what)
+
+    def nested(self, name: str, data: dict[str, Any], path: Path, what: str) -> NodeSpec | None:
+        """A block node, ``tree1: {block: dla_tree, in: [input, project], levels: 2}``: its
+        other keys are the block type's parameters, checked once the expansion knows the type
+        (its name may be an expression of the enclosing block's parameters)."""
+        block = data["block"]
+        if not what.startswith("block '"):
+            self.diags.error(
+                self.src.key_loc((*path, "block")),
+                f"a block node is written in a block type, not in {what}",
+                "in a network, a stage row makes blocks: stages: {name: {block: ..., repeat: 1}}",
+            )
+            return None
+        dynamic = isinstance(block, str) and block.startswith("{") and block.endswith("}")
+        if not isinstance(block, str) or not (dynamic or block.isidentifier()):
+            self.diags.error(
+                self.src.loc((*path, "block")),
+                f"'block' of node '{name}' must be a block type's name (letters, digits, _) "
+                'or "{expression}" giving one',
+            )
+            return None
+        for key in ("holds", "after", "before"):
+            if key in data:
+                self.diags.error(
+                    self.src.key_loc((*path, key)), f"block node '{name}' cannot take '{key}'"
+                )
+        params = {k: v for k, v in data.items() if k not in (*NODE_KEYS, "block")}
+        self.names(params, path, "parameter")
+        inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
+        loop = self.loop(name, data, path, what)
+        return NodeSpec(
+            name=name,
+            op=NESTED_OP,
+            block=block,
+            inputs=inputs,
+            attrs=params,
+            when=data.get("when"),
+            loc=self.src.key_loc(path),
+            attr_locs={
+                **{k: self.src.loc((*path, k)) for k in params},
+                "block": self.src.loc((*path, "block")),
+            },
+            in_locs=in_locs,
+            when_loc=self.src.loc((*path, "when")),
+            loop=loop,
+            loop_loc=self.src.loc((*path, "for")) if loop else None,
+        )
 
     def node(self, name: str, data: Any, path: Path, what: str) -> NodeSpec | None:
         loc = self.src.key_loc(path)
@@ -163,6 +224,11 @@ class Checker:
                 f"node '{name}' in {what} has no 'op'"
                 if op is None
                 else f"'op' of node '{name}' must be an op name",
+                *(
+                    ["a block inside this one is written {block: <type>, <param>: <value>}"]
+                    if op is None and what.startswith("block '")
+                    else []
+                ),
             )
             return None
         dynamic = op.startswith("{") and op.endswith("}")  # chosen by the block's parameters

@@ -166,6 +166,8 @@ class NetworkSpec:
     shortcut_types: dict[str, ShortcutType]
     source: Source
     param_locs: dict[str, Loc] = field(default_factory=dict)
+    # where block types that block nodes name are looked for (loaded as the expansion meets them)
+    block_folders: list[str] = field(default_factory=list)
 
     def loc(self, *path: str | int) -> Loc:
         return self.source.loc(tuple(path))
@@ -218,6 +220,7 @@ def check_network(src: Source) -> NetworkSpec:
         shortcut_types=shortcut_types,
         source=src,
         param_locs={k: src.loc(("params", k)) for k in params},
+        block_folders=block_folders(src.chain or [src.file]),
     )
 
 
@@ -482,6 +485,27 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
         flat=top.get("flat", False),
         module_order=module_order,
     )
+
+
+def nested_block(spec: NetworkSpec, name: str, diags: Diagnostics) -> BlockType | None:
+    """The block type a block node names: one the spec has, or ``blocks/<name>.yaml`` near it,
+    read when the expansion first meets it (the errors of that file go to ``diags``); None when
+    there is none or its file has errors."""
+    if name in spec.block_types:
+        return spec.block_types[name]
+    path = find_block_file(name, spec.block_folders) if name.isidentifier() else None
+    if path is None:
+        return None
+    own = Diagnostics()
+    try:
+        bt = check_block(load_file(path, shown_path(path)), own, name)
+    except SpecError as err:
+        own.extend(err)
+    diags.items.extend(own.items)
+    if own.items or bt is None:
+        return None
+    spec.block_types[name] = bt
+    return bt
 
 
 def _module_order(

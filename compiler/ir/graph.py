@@ -46,6 +46,12 @@ class Node:
         return self.meta["shape"]
 
 
+def within(block: str | None, outer: str) -> bool:
+    """Whether a node of block ``block`` lies in block ``outer``: it is that block, or a block
+    nested in it (``level3.tree1`` lies in ``level3``)."""
+    return block is not None and (block == outer or block.startswith(outer + "."))
+
+
 @dataclass(kw_only=True)
 class Stage:
     """A row of the summary table: a stage of repeated blocks, or the stem or head nodes."""
@@ -119,6 +125,9 @@ class Graph:
     aux: list[Feature] = field(default_factory=list)
     # loaded with the spec's settings for torchvision's published weights (load_spec's flag)
     published_weights: bool = False
+    # block nodes' instances (a block inside a block): path -> block type; their nodes' ``block``
+    # is the innermost block's path
+    nested_blocks: dict[str, str] = field(default_factory=dict)
     # block type -> the order its modules are registered in, where not the order they run
     module_orders: dict[str, list[str]] = field(default_factory=dict)
     # containers whose children the enclosing module calls one by one (an nn.ModuleList), so
@@ -163,7 +172,8 @@ class Graph:
 
     def block_types(self) -> dict[str, str]:
         """The block type of each block instance path (``layer1.0`` -> ``bottleneck``)."""
-        return {b: s.block_type for s in self.stages if s.block_type for b in s.blocks}
+        made = {b: s.block_type for s in self.stages if s.block_type for b in s.blocks}
+        return {**made, **self.nested_blocks}
 
     def shape_of(self, name: str) -> Shape:
         return self.input_shape if name == INPUT else self.nodes[name].shape

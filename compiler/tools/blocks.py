@@ -10,6 +10,7 @@ from ..errors import one_line
 from ..frontend.block_network import block_network
 from ..frontend.lookup import is_block_file, library_root
 from ..frontend.source import load_file
+from ..ir.graph import within
 
 
 def is_block_path(path: str) -> bool:
@@ -25,7 +26,7 @@ def check_line(path: str, shown: str, params: list[str]) -> str:
     """``ok: ...`` for a block type file that checks as one block; raises SpecError otherwise.
     Required parameters are 64 unless ``params`` (``key=value``) set them."""
     graph, block = block_network(path, params)
-    nodes = [n for n in graph.nodes.values() if n.block == block]
+    nodes = [n for n in graph.nodes.values() if within(n.block, block)]
     params_count = sum(n.meta.get("params", 0) for n in nodes)
     macs = sum(n.meta.get("macs", 0) for n in nodes)
     into, out = list(graph.input_shape), list(graph.shape_of(graph.output))

@@ -352,8 +352,13 @@ def _diagram_of(args: argparse.Namespace) -> Any:
     graph = _load(args, args.spec)
     if args.block:
         stages = [s for s in graph.stages if s.block_type == args.block]
+        nested = [b for b, t in graph.nested_blocks.items() if t == args.block]
+        if not stages and nested:  # a type only ever inside other blocks (DLA's leaves)
+            block = nested[0]
+            return gv.block_diagram(graph, block, title=f"{args.block} block ({block})")
         if not stages:
             used = {s.block_type for s in graph.stages if s.block_type}
+            used |= set(graph.nested_blocks.values())
             raise SpecError.at(
                 graph.origin.name_loc if graph.origin else UNKNOWN,
                 f"no stage of {graph.name} uses block "

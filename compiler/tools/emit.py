@@ -9,7 +9,11 @@ each leaf's initialisation rule, and ``build(seed=...)``, which gives the same w
 A class serves every instance of its block type: constructor arguments carry what differs between
 instances (named after the block's own parameters where their values match, such as
 ``in_channels`` or ``stride``), and a part only some instances have (a projection shortcut) is a
-flag and an ``if`` in ``forward``, as in torchvision's ``Bottleneck``.
+flag and an ``if`` in ``forward``, as in torchvision's ``Bottleneck``. Where instances cannot
+share one class (DLA's trees read as many children as the trees above pass down), each group
+that can is a class of its own (``DlaTree``, ``DlaTree_2``); a block holding blocks of its own
+type is a class per height of that nesting (``DlaTreeLevel2`` holds ``DlaTree``s), so no class
+builds itself.
 """
 
 from __future__ import annotations
@@ -105,6 +109,18 @@ class Klass:
     varargs: bool = False
 
 
+def _retarget(call: Any, name: str, where: dict[int, tuple[str, int]]) -> None:
+    """Point each instance of class ``name`` that ``call`` builds at its group's class."""
+    if isinstance(call, BuiltBy) and call.klass == name:
+        # (frozen for hashing elsewhere; a build's plan is rewritten once, here)
+        klass, index = where[call.index]
+        object.__setattr__(call, "klass", klass)
+        object.__setattr__(call, "index", index)
+    elif isinstance(call, Call):
+        for value in [*call.args, *call.kwargs.values()]:
+            _retarget(value, name, where)
+
+
 def _ref(value: str, part: Part, owner: dict[str, str]) -> str:
     if value in owner:
         return owner[value]
@@ -136,6 +152,11 @@ class Emitter:
         elif block_type is not None:
             key, doc = self.unique(("block", block_type), block_type), f"A '{block_type}' block."
             order = list(self.graph.block_params.get(part.path, {}))
+            height = self.same_type_height(part, block_type)
+            if height:  # a block holding blocks of its own type: a class per height, so no
+                # class builds itself (DlaTree_2 holds DlaTrees)
+                key = self.unique(("block", f"{block_type}/{height}"), f"{key}Level{height + 1}")
+                doc = f"A '{block_type}' block holding {height} level(s) of its own type."
         else:
             # a part named as one it lies inside (MaxViT's layers.MBconv.layers) is another
             # class, named after the class it lies in (MBconvLayers)
@@ -158,6 +179,18 @@ class Emitter:
         klass.instances.append(inst)
         klass.envs.append(self.graph.block_params.get(part.path, {}))
         return klass, len(klass.instances) - 1
+
+    def same_type_height(self, part: Part, block_type: str) -> int:
+        """How deep blocks of ``part``'s own type nest inside it (0: none does)."""
+        best = -1
+        stack = list(part.children.values())
+        while stack:
+            kid = stack.pop()
+            if self.block_types.get(kid.path) == block_type:
+                best = max(best, self.same_type_height(kid, block_type))
+            else:
+                stack.extend(kid.children.values())
+        return best + 1
 
     def unique(self, source: tuple[str, str], name: str) -> str:
         """The class name of ``source`` (the network, a block type or a part's name): made from
@@ -308,6 +341,55 @@ class Emitter:
         rank = {p: k for k, p in enumerate(klass.env_order)}
         flagged = set(flags.values())
         klass.params.sort(key=lambda p: (p in flagged, rank.get(p, len(rank))))
+
+    def unify_or_split(self, klass: Klass) -> None:
+        """Unify a class's instances; where they cannot be one class (DLA's trees read as many
+        children as the trees above pass down, a list that timm's forward takes), one class per
+        group of instances that can, each named after the first (``DlaTree1``, ``DlaTree1_2``),
+        and the parts that build them pointed at their group's class."""
+        try:
+            self.unify(klass)
+            return
+        except EmitError:
+            if len(klass.instances) == 1:
+                raise
+        groups: list[list[int]] = []
+        for k in range(len(klass.instances)):
+            for group in groups:
+                try:
+                    self.unify(self.grouped(klass, [*group, k], klass.name))
+                except EmitError:
+                    continue
+                group.append(k)
+                break
+            else:
+                groups.append([k])
+        where: dict[int, tuple[str, int]] = {}
+        for g, group in enumerate(groups):
+            name = klass.name
+            if g:
+                name, count = f"{klass.name}_{g + 1}", g + 2
+                while name in self.classes or name in _DEFINED:
+                    name, count = f"{klass.name}_{count}", count + 1
+            made = self.grouped(klass, group, name)
+            self.unify(made)  # (a lone instance unifies with itself; a group was tried)
+            self.classes[name] = made
+            where.update({k: (name, j) for j, k in enumerate(group)})
+        for other in self.classes.values():
+            for inst in other.instances:
+                for step in inst.steps.values():
+                    _retarget(step.call, klass.name, where)
+
+    def grouped(self, klass: Klass, indices: list[int], name: str) -> Klass:
+        """A fresh class of some of ``klass``'s instances."""
+        return Klass(
+            name=name,
+            doc=klass.doc,
+            env_order=klass.env_order,
+            module_order=klass.module_order,
+            instances=[klass.instances[k] for k in indices],
+            envs=[klass.envs[k] for k in indices],
+        )
 
     def module_argument(
         self,
@@ -484,7 +566,7 @@ class Emitter:
         root, _ = self.klass_for(self.tree)
         # a class is unified after every class its instances build, so parents see params
         for klass in self.dependency_order():
-            self.unify(klass)
+            self.unify_or_split(klass)
         parts = [*self.helper_sources(), *self.init_sources()]
         for klass in self.classes.values():
             parts.append(self.class_source(klass, root=klass is root))

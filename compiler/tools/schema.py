@@ -115,10 +115,38 @@ def loop_body() -> Json:
         "template of the index",
         "properties": {
             "for": _loop(),
-            "nodes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/block_node"}},
+            "nodes": {
+                "type": "object",
+                "additionalProperties": {
+                    "anyOf": [{"$ref": "#/$defs/block_node"}, {"$ref": "#/$defs/nested_block"}]
+                },
+            },
         },
         "required": ["for", "nodes"],
         "additionalProperties": False,
+    }
+
+
+def nested_block() -> Json:
+    """A block inside a block type: ``tree1: {block: dla_tree, in: [input, x], levels: 2}``; its
+    other keys are the block type's parameters."""
+    common = _node_common()
+    return {
+        "type": "object",
+        "description": "an instance of a block type inside this one (its other keys are that "
+        "type's parameters)",
+        "properties": {
+            "block": {
+                "type": "string",
+                "description": 'the block type, or "{expression}" choosing one',
+            },
+            "in": common["in"],
+            "when": common["when"],
+            "for": _loop(),
+        },
+        "required": ["block"],
+        "not": {"required": ["op"]},
+        "additionalProperties": {"anyOf": [{"type": "number"}, {"type": "boolean"}, EXPRESSION]},
     }
 
 
@@ -233,7 +261,11 @@ def block_type_schema() -> Json:
         "nodes": {
             "type": "object",
             "additionalProperties": {
-                "anyOf": [{"$ref": "#/$defs/block_node"}, {"$ref": "#/$defs/loop_body"}]
+                "anyOf": [
+                    {"$ref": "#/$defs/block_node"},
+                    {"$ref": "#/$defs/nested_block"},
+                    {"$ref": "#/$defs/loop_body"},
+                ]
             },
         },
         "output": {"type": "string"},
@@ -349,6 +381,7 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
             "node": node_schema(in_block=False),
             "block_node": node_schema(in_block=True),
             "loop_body": loop_body(),
+            "nested_block": nested_block(),
             "stage": stage_schema(blocks),
             "block_type": block_type_schema(),
         },

@@ -219,6 +219,12 @@ def test_readme_pictures_are_real_output(in_root: Path, tmp_path: Path) -> None:
         "shufflenet_unit": ["diagram", "specs/blocks/shufflenet_unit.yaml"],
         "vit_encoder_block": ["diagram", "specs/vit_b_16.yaml", "--block", "vit_encoder_block"],
         "swin_block_pair": ["diagram", "docs/examples/swin_block_pair.yaml", "--detail", "ops"],
+        # blocks inside blocks, drawn as nested clusters: DLA's tree of two trees of two leaves
+        "dla_tree": [
+            "diagram",
+            "specs/blocks/dla_tree.yaml",
+            *[f"--set={s}" for s in ("levels=2", "width=128", "stride=2", "level_root=true")],
+        ],
         "inception": [
             "diagram",
             "specs/blocks/inception.yaml",

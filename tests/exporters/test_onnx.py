@@ -27,6 +27,7 @@ FAMILIES = {
     "wide": ("cifar/wrn_28_10.yaml", ["params.k=2"]),
     "dilated": ("resnet50_dilated.yaml", None),  # at 64 or 128 px a logit near 0 misses atol
     "res2net": ("res2net50_26w_4s.yaml", SMALL),
+    "dla": ("dla34.yaml", SMALL),
 }
 
 

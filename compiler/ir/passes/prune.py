@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..graph import Graph, feeding
+from ..graph import Graph, feeding, within
 
 
 def keep_what_feeds_the_outputs(graph: Graph) -> Graph:
@@ -19,13 +19,17 @@ def keep_what_feeds_the_outputs(graph: Graph) -> Graph:
     for stage in graph.stages:
         kept = [n for n in stage.nodes if n in needed]
         if kept:
-            blocks = [b for b in stage.blocks if any(nodes[n].block == b for n in kept)]
+            blocks = [b for b in stage.blocks if any(within(nodes[n].block, b) for n in kept)]
             stages.append(dataclasses.replace(stage, nodes=kept, blocks=blocks))
     blocks_kept = {b for stage in stages for b in stage.blocks}
+    blocks_kept |= {
+        b for b in graph.nested_blocks if any(within(n.block, b) for n in nodes.values())
+    }
     return dataclasses.replace(
         graph,
         nodes=nodes,
         stages=stages,
         output=graph.features[-1].node,
         block_params={b: p for b, p in graph.block_params.items() if b in blocks_kept},
+        nested_blocks={b: t for b, t in graph.nested_blocks.items() if b in blocks_kept},
     )
