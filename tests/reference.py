@@ -30,6 +30,11 @@ TIMM = {
     "dla46_c": (1301400, 574269440),
     "dla60": (22036632, 4235878400),
     "dla102": (33268888, 7164551168),
+    # selective kernel ResNets (Li et al. 2019), timm's: params, and MACs at 224x224
+    "skresnet18": (11958056, 1814337536),
+    "skresnet34": (22282376, 3664237568),
+    # GhostNet (Han et al. 2020), timm's: params, and MACs at 224x224
+    "ghostnet_100": (5182508, 141150512),
 }
 
 # He et al. 2015, Table 1: blocks per stage and the paper's rounded GFLOPs (multiply-adds)

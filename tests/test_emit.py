@@ -52,6 +52,10 @@ CASES = {
     "res2net50_26w_4s": (["stages.layer3.repeat=2"], 64),
     # blocks inside blocks, a block type inside itself (DLA's trees), a block's extra inputs
     "dla34": ([], 64),
+    # branches stacked on a new dimension, a view, a softmax over the branches
+    "skresnet18": ([], 64),
+    # a block node of one type with and without its ReLUs, a narrowed concat
+    "ghostnet_100": ([], 64),
 }
 
 RUNNER = """

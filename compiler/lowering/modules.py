@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -178,6 +180,25 @@ def concat(*xs: torch.Tensor) -> torch.Tensor:
     """``torch.cat`` along channels of one or more tensors (DenseNet's layers concatenate even a
     single input, so the aten ops are torchvision's)."""
     return torch.cat(xs, 1)
+
+
+def stack(*xs_and_dim: Any) -> torch.Tensor:
+    """``torch.stack`` of the tensors along a new dimension, the last argument (SKNet's branches
+    stacked on dimension 1)."""
+    *xs, dim = xs_and_dim
+    return torch.stack(xs, dim)
+
+
+def reshape(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``x`` as ``shape`` after its batch (a view where ``x`` is contiguous, as timm's
+    ``x.view(B, paths, C // paths, H, W)``)."""
+    return x.reshape(x.shape[0], *shape)
+
+
+def narrow(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
+    """``length`` entries of ``x`` along ``dim`` (the batch is 0) from ``start``, indexed as
+    timm's ``out[:, :out_chs]``: aten records a slice, or an alias where all are kept."""
+    return x[(slice(None),) * dim + (slice(start, start + length),)]
 
 
 def hold(x: torch.Tensor, held: torch.Tensor) -> torch.Tensor:

@@ -191,6 +191,9 @@ _ORDER = (
     "dropout2d",
     "dropout3d",
     "split",
+    "stack",
+    "view",
+    "narrow",
 )
 
 

@@ -1,5 +1,5 @@
 """Ops that join several values: add (the residual join), mul, sub, div, concat (the dense
-join)."""
+join), stack."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from .records import (
     _map,
     _map_shape,
     _unary,
+    axis_of,
     spatial_rank,
 )
 
@@ -203,4 +204,55 @@ DIV_OP = _binary(
 )
 
 
-OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP, SUB_OP, DIV_OP]
+# ---- stack ---------------------------------------------------------------------------------
+
+
+def _stack_axis(a: Attrs, shape: Shape) -> int:
+    """The tensor's axis (the batch is 0) of the new dimension ``dim`` of the output."""
+    return axis_of(a["dim"], shape, "dim", extra=1)
+
+
+def _stack_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if any(s != ins[0] for s in ins[1:]):
+        got = ", ".join(str(list(s)) for s in ins)
+        raise ShapeError(f"stack needs equal shapes, got {got}")
+    axis = _stack_axis(a, ins[0]) - 1
+    shape = tuple(ins[0])
+    return (*shape[:axis], len(ins), *shape[axis:])
+
+
+def _stack_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    return Lowered(function=modules.stack, extra_args=(_stack_axis(a, ctx.in_shapes[0]),))
+
+
+def _stack_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    axis = _stack_axis(a, ctx.in_shapes[0])
+    pieces = [e.node("Unsqueeze", [x, e.ints([axis])]) for x in e.inputs]
+    return e.node("Concat", pieces, axis=axis)
+
+
+STACK_OP = Op(
+    name="stack",
+    doc="values of one shape stacked along a new dimension (torch.stack; SKNet's branches "
+    "[paths, C, H, W]); a stack of maps is 4-D, read as a video map by the ops after it",
+    attrs={
+        "dim": Attr(
+            kind="int",
+            default=0,
+            doc="where the new dimension goes in the output, without the batch; negative from "
+            "the end",
+        )
+    },
+    shape=_stack_shape,
+    lower=_stack_lower,
+    onnx=_stack_onnx,
+    label=lambda a, o: f"stack on {a['dim']}",
+    diagram="merge",
+    inputs=(1, None),
+    fresh_output=True,
+)
+
+
+OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP, SUB_OP, DIV_OP, STACK_OP]

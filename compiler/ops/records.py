@@ -105,6 +105,21 @@ class ShapeError(Exception):
         self.note = note
 
 
+def axis_of(dim: int, shape: Shape, attr: str, extra: int = 0) -> int:
+    """The tensor's axis (the batch is 0) of ``dim``, counted over ``shape`` without the batch
+    (and ``extra`` new dimensions: a stack's output has one more); negative from the end."""
+    rank = len(shape) + extra
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"dimension {dim} is outside the value {list(shape)}"
+            + (" stacked" if extra else "")
+            + f": its dimensions are 0 to {rank - 1} (or -{rank} to -1 from the end), the batch "
+            "not counted",
+            attr,
+        )
+    return dim % rank + 1
+
+
 @dataclass(frozen=True, kw_only=True)
 class Attr:
     """One attribute: its type ('int', 'float', 'bool', 'str', 'ints': a list of whole numbers,
@@ -267,7 +282,8 @@ class Op:
     # overwrite it in place (ReLU after BN, torchvision's `out += identity`); false for ops whose
     # backward reads their output (relu, sigmoid) or whose output aliases the input (views)
     fresh_output: bool = False
-    # in eval mode its output is its input (dropout, stochastic depth): fresh when its input is
+    # in eval mode its output is its input (dropout, stochastic depth), or a part of it that
+    # nothing else reads (narrow): fresh when its input is
     passes_through: bool = False
     # its output is a view of its first input (flatten, permute, chunk, crop): no memory of its own
     view: bool = False

@@ -22,21 +22,14 @@ from .records import (
     Shape,
     ShapeError,
     _nn,
+    axis_of,
 )
 
 # ---- dimensions ----------------------------------------------------------------------------
 
 
 def _axis(dim: int, shape: Shape, attr: str) -> int:
-    """The tensor's axis (the batch is 0) of ``dim``, counted over ``shape`` without the batch."""
-    rank = len(shape)
-    if not -rank <= dim < rank:
-        raise ShapeError(
-            f"dimension {dim} is outside the value {list(shape)}: its dimensions are 0 to "
-            f"{rank - 1} (or -{rank} to -1 from the end), the batch not counted",
-            attr,
-        )
-    return dim % rank + 1
+    return axis_of(dim, shape, attr)
 
 
 def _axes(a: Attrs, shape: Shape) -> list[int]:

@@ -1,5 +1,6 @@
 """Ops that move, cut or pad values without weights: crop, chunk, split, channel_shuffle,
-pixel_shuffle and pixel_unshuffle, flatten, permute, pad_channels (the option-A shortcut)."""
+pixel_shuffle and pixel_unshuffle, flatten, permute, view, narrow, pad_channels (the option-A
+shortcut)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .records import (
     _module,
     _nn,
     _size_text,
+    axis_of,
 )
 
 # ---- crop ----------------------------------------------------------------------------------
@@ -385,7 +387,115 @@ PAD_CHANNELS_OP = Op(
 )
 
 
+# ---- view ----------------------------------------------------------------------------------
+
+
+def _view_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape, size = tuple(a["shape"]), math.prod(ins[0])
+    free = [k for k, s in enumerate(shape) if s == -1]
+    if len(free) > 1 or any(s < 1 and s != -1 for s in shape):
+        raise ShapeError(
+            f"shape {list(shape)} may hold one -1 (the size that fits) and sizes of 1 or more",
+            "shape",
+        )
+    known = math.prod(s for s in shape if s != -1)
+    if (free and size % known) or (not free and known != size):
+        raise ShapeError(
+            f"cannot view {list(ins[0])} ({size:,} values per sample) into {list(shape)}",
+            "shape",
+        )
+    return tuple(size // known if s == -1 else s for s in shape)
+
+
+def _view_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    # the shape as written (-1 where the spec leaves a size to fit), so blocks of several
+    # widths call it alike
+    return Lowered(function=modules.reshape, extra_args=(tuple(a["shape"]),))
+
+
+VIEW_OP = Op(
+    name="view",
+    doc="the same values in another shape after the batch (x.view(batch, *shape), a copy only "
+    "where x is not contiguous; SKNet's attention viewed as [paths, C, 1, 1]); a shape of 2 is "
+    "a token sequence [L, D], of 3 a map, of 4 a video map",
+    attrs={
+        "shape": Attr(
+            kind="ints",
+            doc="the sizes after the batch; one may be -1, the size that fits",
+        )
+    },
+    shape=_view_shape,
+    lower=_view_lower,
+    onnx=lambda a, ctx, e: e.node("Reshape", [e.inputs[0], e.ints([0, *ctx.out_shape])]),
+    label=lambda a, o: f"view as {'x'.join(map(str, o))}",
+    diagram="reshape",
+    view=True,
+)
+
+
+# ---- narrow --------------------------------------------------------------------------------
+
+
+def _narrow_axis(a: Attrs, shape: Shape) -> int:
+    return axis_of(a["dim"], shape, "dim")
+
+
+def _narrow_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    axis = _narrow_axis(a, shape) - 1
+    if a["start"] + a["length"] > shape[axis]:
+        raise ShapeError(
+            f"start {a['start']} + length {a['length']} is past the {shape[axis]} of "
+            f"dimension {a['dim']} of {list(shape)}",
+            "length",
+        )
+    kept = tuple(a["length"] if k == axis else s for k, s in enumerate(shape))
+    return type(shape)(kept) if isinstance(shape, ChannelsLast) else kept
+
+
+def _narrow_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    axis = _narrow_axis(a, ctx.in_shapes[0])
+    return Lowered(function=modules.narrow, extra_args=(axis, a["start"], a["length"]))
+
+
+def _narrow_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    axis, start = _narrow_axis(a, ctx.in_shapes[0]), a["start"]
+    ends = e.ints([start + a["length"]])
+    return e.node("Slice", [e.inputs[0], e.ints([start]), ends, e.ints([axis])])
+
+
+NARROW_OP = Op(
+    name="narrow",
+    doc="'length' entries of one dimension from 'start' (x[:, start:start + length]; GhostNet "
+    "keeps the first out channels of its concat)",
+    attrs={
+        "length": Attr(kind="int", min=1, doc="how many entries are kept"),
+        "start": Attr(kind="int", default=0, min=0, doc="the first entry kept"),
+        "dim": Attr(
+            kind="int",
+            default=0,
+            doc="the dimension, without the batch (0: the channels of a map); negative from "
+            "the end",
+        ),
+    },
+    shape=_narrow_shape,
+    lower=_narrow_lower,
+    onnx=_narrow_onnx,
+    label=lambda a, o: f"keep {a['start']}:{a['start'] + a['length']} of {a['dim']}",
+    diagram="reshape",
+    view=True,
+    # the next op may write into the kept part (timm's `x += shortcut` after a ghost module)
+    passes_through=True,
+)
+
+
 OPS_RESHAPE: list[Op] = [
+    NARROW_OP,
+    VIEW_OP,
     CROP_OP,
     CHUNK_OP,
     CHANNEL_SHUFFLE_OP,

@@ -160,7 +160,9 @@ class Emitter:
         else:
             # a part named as one it lies inside (MaxViT's layers.MBconv.layers) is another
             # class, named after the class it lies in (MBconvLayers)
-            leaf = part.path.rsplit(".", 1)[-1]
+            *above, leaf = part.path.split(".")
+            if leaf.isdigit() and above:  # a numbered member (SKNet's paths.0): Paths0
+                leaf = f"{above[-1]}_{leaf}"
             name = leaf if class_name(leaf) not in self.open else f"{self.open[-1]}_{leaf}"
             key = base = self.unique(("part", name), name)
             count = 2
@@ -309,6 +311,12 @@ class Emitter:
                     at += 1
                     order.insert(at, rel)
         klass.order = order
+        for rel in order:
+            # a function's arguments are written as literals: instances that call it with other
+            # ones (a view to each one's width) are not one class
+            extras = {repr(i.steps[rel].extra) for i in klass.instances if rel in i.steps}
+            if len(extras) > 1:
+                raise EmitError(f"{klass.name}.{rel}: instances call it with other arguments")
         n = len(klass.instances)
         present = {rel: tuple(rel in i.steps for i in klass.instances) for rel in order}
         flags: dict[tuple[bool, ...], str] = {}

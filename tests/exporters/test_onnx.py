@@ -28,6 +28,8 @@ FAMILIES = {
     "dilated": ("resnet50_dilated.yaml", None),  # at 64 or 128 px a logit near 0 misses atol
     "res2net": ("res2net50_26w_4s.yaml", SMALL),
     "dla": ("dla34.yaml", SMALL),
+    "sknet": ("skresnet18.yaml", SMALL),
+    "ghostnet": ("ghostnet_100.yaml", SMALL),
 }
 
 

@@ -33,8 +33,8 @@ def test_every_op_exports_and_validates(exporter: str, folded: bool, tmp_path: P
     # ceil-mode pooling, a broadcast gate, channel padding and a bias-free linear are in there
     for op_type in ("MaxPool", "AveragePool", "Mul", "Sigmoid", "Pad", "Conv"):
         assert report.op_counts.get(op_type, 0) >= 1, op_type
-    if exporter == "netc":  # the IR's own ops, one to one: three Sums, BN kept unless folded
-        assert report.op_counts["Sum"] == 3 and report.op_counts["Gemm"] == 1
+    if exporter == "netc":  # the IR's own ops, one to one: four Sums, BN kept unless folded
+        assert report.op_counts["Sum"] == 4 and report.op_counts["Gemm"] == 1
         # folding leaves only the BatchNorm after flatten (no conv before it)
         assert report.batchnorm_nodes == (1 if folded else 2)
 
