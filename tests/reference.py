@@ -35,6 +35,12 @@ TIMM = {
     "skresnet34": (22282376, 3664237568),
     # GhostNet (Han et al. 2020), timm's: params, and MACs at 224x224
     "ghostnet_100": (5182508, 141150512),
+    # CSPNet (Wang et al. 2020), timm's: params, and MACs at 224x224 (CSPDarkNet-53: 256x256,
+    # its nominal input)
+    "cspresnet50": (21616168, 3458752512),
+    "cspdarknet53": (27642184, 6533652480),
+    # DPN (Chen et al. 2017), timm's: params, and MACs at 224x224
+    "dpn68": (12611602, 2326163456),
 }
 
 # He et al. 2015, Table 1: blocks per stage and the paper's rounded GFLOPs (multiply-adds)

@@ -56,6 +56,10 @@ CASES = {
     "skresnet18": ([], 64),
     # a block node of one type with and without its ReLUs, a narrowed concat
     "ghostnet_100": ([], 64),
+    # a loop of block nodes (a cross stage's bottlenecks), their type a parameter
+    "cspdarknet53": (["stages.s2.depth=2", "stages.s3.depth=2"], 64),
+    # two paths in one map: slices of the input or of its projection, chosen by a parameter
+    "dpn68": (["stages.conv4.repeat=2"], 64),
 }
 
 RUNNER = """

@@ -30,18 +30,25 @@ FAMILIES = {
     "dla": ("dla34.yaml", SMALL),
     "sknet": ("skresnet18.yaml", SMALL),
     "ghostnet": ("ghostnet_100.yaml", SMALL),
+    "cspnet": ("cspresnet50.yaml", SMALL),
+    "dpn": ("dpn68.yaml", SMALL),
 }
 
 
 def calibrated(graph: compiler.Graph) -> torch.nn.Module:
-    """Random weights with realistic BatchNorm statistics (a few train-mode batches)."""
+    """Random weights with realistic BatchNorm statistics (a few train-mode batches), each
+    BatchNorm's scale and shift its own (two of one input, as DPN's, would otherwise be one
+    computation, which the exporter's optimiser rightly merges)."""
     m = compiler.compile(graph, seed=0)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.momentum = None  # a cumulative average over the batches below
     m.train()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # the same statistics whichever tests ran before
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.momentum = None  # a cumulative average over the batches below
+                if mod.affine:
+                    mod.weight.uniform_(0.5, 1.5)
+                    mod.bias.uniform_(-0.1, 0.1)
         for _ in range(2):
             m(torch.randn(4, *graph.input_shape))
     return m.eval()
