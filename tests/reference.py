@@ -41,6 +41,9 @@ TIMM = {
     "cspdarknet53": (27642184, 6533652480),
     # DPN (Chen et al. 2017), timm's: params, and MACs at 224x224
     "dpn68": (12611602, 2326163456),
+    # HRNet (Wang et al. 2019), timm's with its classification head: params, MACs at 224x224
+    "hrnet_w18_small": (13187464, 1601508352),
+    "hrnet_w18": (21299004, 4283537072),
 }
 
 # He et al. 2015, Table 1: blocks per stage and the paper's rounded GFLOPs (multiply-adds)

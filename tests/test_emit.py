@@ -60,6 +60,8 @@ CASES = {
     "cspdarknet53": (["stages.s2.depth=2", "stages.s3.depth=2"], 64),
     # two paths in one map: slices of the input or of its projection, chosen by a parameter
     "dpn68": (["stages.conv4.repeat=2"], 64),
+    # a stage of several inputs, modules reading the branches inside the module before
+    "hrnet_w18_small": ([], 64),
 }
 
 RUNNER = """

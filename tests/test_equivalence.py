@@ -4,6 +4,7 @@ state_dict strictly and comparing outputs, batch statistics and gradients on ran
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 
 import pytest
@@ -151,6 +152,22 @@ def recorded(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[str]
     with torch.no_grad(), Record():
         out = model(x)
     return out, seen
+
+
+# timm's nn.ModuleLists that are other modules here: HRNet's transitions 2 and 3 hold Identity
+# modules at 0 to 2 (a module list here is numbered from 0), each fuse layer is a block instance
+_NOT_LISTS = re.compile(r"transition[23]$|stage\d\.\d+\.fuse_layers\.\d+$")
+
+
+def test_module_lists_are_the_references(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """A container the reference fills in a loop (an nn.ModuleList: Res2Net's convs, SKNet's
+    paths, HRNet's branches) is one here too, from a loop in the block type."""
+    _, ours, ref = pair
+    mine = dict(ours.named_modules())
+    lists = [p for p, m in ref.named_modules() if isinstance(m, nn.ModuleList)]
+    assert [
+        p for p in lists if not _NOT_LISTS.search(p) and not isinstance(mine.get(p), nn.ModuleList)
+    ] == []
 
 
 def test_aten_op_sequence_is_the_references(pair: tuple[str, nn.Module, nn.Module]) -> None:

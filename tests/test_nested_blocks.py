@@ -141,3 +141,42 @@ stages:
     (d,) = e.value.diagnostics
     assert message in d.message
     assert d.loc.line == 12
+
+
+BRANCHES = """
+name: branches
+input: [4, 8, 8]
+block_types:
+  unit:
+    params: {width: null}
+    nodes:
+      conv: {op: conv, out: width, kernel: 1}
+      relu: {op: relu}
+  two:
+    params: {width: null}
+    nodes:
+      first: {block: unit, width: width}
+      second: {block: unit, in: input.1, width: width}
+      # the first unit's conv, read by its path in this block
+      mixed: {op: add, in: [second, first.conv], inplace: false}
+stem:
+  a: {op: conv, out: 4, kernel: 3}
+  b: {op: conv, out: 4, kernel: 3, in: input}
+stages:
+  layer1: {block: two, width: 4, in: [a, b]}
+"""
+
+
+def test_a_stage_of_several_inputs_and_a_read_inside_a_block_node(tmp_path: Path) -> None:
+    graph = compiler.load_spec(_spec(tmp_path, BRANCHES))
+    assert graph.block_params["layer1.0"]["input_count"] == 2
+    assert graph.nodes["layer1.0.first.conv"].inputs == ["a"]
+    assert graph.nodes["layer1.0.second.conv"].inputs == ["b"]
+    assert graph.nodes["layer1.0.mixed"].inputs == ["layer1.0.second.relu", "layer1.0.first.conv"]
+    model = compiler.compile(_spec(tmp_path, BRANCHES), seed=0).eval()
+    x = torch.randn(1, 4, 8, 8)
+    block = model.get_submodule("layer1.0")
+    a, b = model.a(x), model.b(x)
+    with torch.no_grad():
+        expected = torch.relu(block.second.conv(b)) + block.first.conv(a)
+        assert torch.allclose(model(x), expected)

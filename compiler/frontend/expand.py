@@ -77,6 +77,7 @@ class Expander:
         self.loaded: dict[str, BlockType | None] = {}  # block types block nodes named, read once
         # the block nodes whose type an expression chooses, with where the first was made
         self.offered: dict[int, tuple[NodeSpec, Context]] = {}
+        self.loop_lists: dict[str, None] = {}  # block types' module lists, by path, in order
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -186,6 +187,10 @@ class Expander:
             return local[name]
         if name in self.scope:
             return self.scope[name]
+        if ctx.prefix and ctx.prefix + name in self.scope:
+            # a node inside one of the block's block nodes, by its path in the block
+            # (HRNet's next module reads "0.fuse_layers.1", a branch of the module before)
+            return self.scope[ctx.prefix + name]
         if name in pending or name in self.later:
             self.error(
                 ctx,
@@ -562,8 +567,11 @@ class Expander:
             else None,
             connect=st.connect,
         )
+        extra: list[str] = []  # the first block's inputs after its first (a stage's `in:` list)
         if st.input is not None:  # the stage reads another value than the entry before it
-            prev = self.resolve(st.input, {}, st.locs["in"], top, set()) or prev
+            sources = st.input if isinstance(st.input, list) else [st.input]
+            found = [self.resolve(n, {}, st.locs["in"], top, set()) or prev for n in sources]
+            prev, extra = found[0], found[1:]
         first_node = len(self.added)
         dense = st.connect == "dense"
         if dense and bt.flat:
@@ -601,8 +609,11 @@ class Expander:
                 break
             in_ch = sum(channels(shape) for shape in known)
             env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
-            env["input_count"] = len(reads) if dense else 1
+            more = extra if i == 0 else []
+            env["input_count"] = len(reads) if dense else 1 + len(more)
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
+            if not dense:  # input.0 is input, then a stage's `in:` list gives input.1, ...
+                local.update({f"input.{k}": v for k, v in enumerate([prev, *more])})
             out = self.block_body(bt, env, local, BLOCK_INPUTS if dense else prev, ctx)
             if not bt.flat:  # a flat block is no module: it has no path of its own
                 self.block_made(bt, path, env, out)
@@ -636,6 +647,7 @@ class Expander:
     def block_made(self, bt: BlockType, path: str, env: dict[str, Value], out: str) -> None:
         """Record a block instance (a module of its type at ``path``) once its nodes are made."""
         self.block_params[path] = dict(env)
+        self.loop_lists.update({f"{path}.{name}": None for name in bt.module_lists})
         if bt.module_order:
             self.module_orders[bt.name] = bt.module_order
         self.scope[path] = out
@@ -791,6 +803,14 @@ class Expander:
         )
         graph = prune.keep_what_feeds_the_outputs(graph)
         graph.module_lists = module_lists(spec, graph.nodes, graph.block_params, self.diags)
+        if self.loop_lists:  # a block type's lists, where its instance has members in them
+            heads = {
+                ".".join(parts[:k])
+                for n in graph.nodes
+                for parts in [n.split(".")]
+                for k in range(1, len(parts))
+            }
+            graph.module_lists += [p for p in self.loop_lists if p in heads]
         return graph
 
     def count_blocks(self) -> int:

@@ -71,6 +71,7 @@ BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "output": ((str,), "a node name", False),
     "flat": ((bool,), "true or false", False),
     "module_order": ((list,), "a list of the block's module names, like [norm1, attn]", False),
+    "module_lists": ((list,), "a list of the block's containers, like [convs, bns]", False),
 }
 SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "description": ((str,), "a text", False),
@@ -102,6 +103,8 @@ class BlockType:
     flat: bool = False
     # the order its modules are registered in (the state_dict's), where not the order they run
     module_order: list[str] = field(default_factory=list)
+    # containers of the block's looped nodes that are nn.ModuleLists (Res2Net's convs and bns)
+    module_lists: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -135,7 +138,9 @@ class StageSpec:
     # 'dense': each block reads the stage's input and every earlier block's output, and the
     # stage's output is their concat (DenseNet)
     connect: str = "chain"
-    input: str | None = None  # what the first block reads (default: the entry before the stage)
+    # what the first block reads (default: the entry before the stage); a list: its `input`, then
+    # input.1, input.2, ... (HRNet's branches into a stage)
+    input: str | list[str] | None = None
 
 
 Entry = NodeSpec | StageSpec
@@ -403,8 +408,13 @@ def _stage(
         )
         path_template = None
     source = data.get("in")
-    if source is not None and not isinstance(source, str):
-        c.diags.error(locs["in"], f"'in' of stage '{name}' must be a node or stage name")
+    many = isinstance(source, list) and source and all(isinstance(v, str) for v in source)
+    if source is not None and not (isinstance(source, str) or many):
+        c.diags.error(
+            locs["in"],
+            f"'in' of stage '{name}' must be a node or stage name, or a list of them (the "
+            "first block's inputs)",
+        )
         source = None
     connect = data.get("connect", "chain")
     if connect not in CONNECTIONS:
@@ -471,6 +481,7 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
     if not top["nodes"]:
         diags.error(src.loc(("nodes",)), f"block '{name}' has no nodes")
     module_order = _module_order(top, nodes, name, src, diags)
+    lists = _block_lists(top, nodes, name, src, diags)
     return BlockType(
         name=name,
         description=top.get("description", ""),
@@ -484,7 +495,35 @@ def check_block(src: Source, diags: Diagnostics, expected: str | None = None) ->
         let_locs={k: src.loc(("let", k)) for k in top.get("let", {})},
         flat=top.get("flat", False),
         module_order=module_order,
+        module_lists=lists,
     )
+
+
+def _block_lists(
+    top: dict[str, Any], nodes: list[NodeSpec], name: str, src: Source, diags: Diagnostics
+) -> list[str]:
+    """A block's ``module_lists``: containers its looped nodes are numbered in (``convs`` of
+    ``convs.{i}``), made nn.ModuleLists as the reference fills them in a loop."""
+    found = {
+        ".".join(parts[:k])
+        for n in nodes
+        if n.loop is not None
+        for parts in [n.name.split(".")]
+        for k in range(1, len(parts))
+        if parts[k] == f"{{{n.loop[0]}}}"
+    }
+    out = []
+    for i, item in enumerate(top.get("module_lists", [])):
+        if item in found:
+            out.append(item)
+            continue
+        diags.error(
+            src.loc(("module_lists", i)),
+            f"'{item}' is not a container of block '{name}'s looped nodes"
+            f"{suffix_hint(str(item), found)}",
+            "a module list numbers the members a loop makes, like convs of convs.{i}",
+        )
+    return out
 
 
 def nested_block(spec: NetworkSpec, name: str, diags: Diagnostics) -> BlockType | None:

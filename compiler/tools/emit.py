@@ -321,9 +321,16 @@ class Emitter:
         present = {rel: tuple(rel in i.steps for i in klass.instances) for rel in order}
         flags: dict[tuple[bool, ...], str] = {}
         for rel in order:
+            if not all(present[rel]) and present[rel] not in flags:
+                # named after the part; another part of that name, present elsewhere, numbers on
+                # (HRNet's sum.1 and sum.2: sum, sum_2)
+                base = name = _argument(variable(rel.split(".")[0]))
+                count = 2
+                while name in flags.values():
+                    name, count = f"{base}_{count}", count + 1
+                flags[present[rel]] = name
             if not all(present[rel]):
-                name = _argument(variable(rel.split(".")[0]))
-                klass.optional[rel] = flags.setdefault(present[rel], name)
+                klass.optional[rel] = flags[present[rel]]
         self.unify_inputs(klass, present)
         # constructor literals: one parameter per distinct vector of values
         vectors: dict[tuple[Any, ...], str] = {}
@@ -723,10 +730,16 @@ class Emitter:
         return out
 
     def forward_source(self, klass: Klass, root: bool) -> list[str]:
-        inst = klass.instances[0]
-        count = len(inst.part.inputs)
+        # instances may read different numbers of values (HRNet's modules of 2, 3 or 4
+        # branches): those only some read are optional, and only steps of those instances read
+        # them
+        counts = [len(i.part.inputs) for i in klass.instances]
+        count, least = max(counts), min(counts)
         names = ["x"] + [f"x{k}" for k in range(1, count)]
-        args = ", ".join(f"{a}: torch.Tensor" for a in names)
+        args = ", ".join(
+            f"{a}: torch.Tensor" if k < least else f"{a}: torch.Tensor | None = None"
+            for k, a in enumerate(names)
+        )
         if klass.varargs:
             names, args = [f"xs[{k}]" for k in range(count)], "*xs: torch.Tensor"
         many = root and bool(self.graph.features)

@@ -220,8 +220,9 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
             " (a flat block's: the container its nodes are numbered in)",
         },
         "in": {
-            "type": "string",
-            "description": "what the first block reads (default: the entry before the stage)",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            "description": "what the first block reads (default: the entry before the stage); "
+            "a list: its input, input.1, input.2, ...",
         },
         "connect": {
             "enum": list(CONNECTIONS),
@@ -280,6 +281,13 @@ def block_type_schema() -> Json:
             "uniqueItems": True,
             "description": "the order the block's modules are registered in (its state_dict's "
             "order), where it is not the order they run; modules not named follow as they run",
+        },
+        "module_lists": {
+            "type": "array",
+            "items": {"type": "string"},
+            "uniqueItems": True,
+            "description": "containers of the block's looped nodes that are nn.ModuleLists, as "
+            "the reference fills them in a loop (convs of convs.{i})",
         },
     }
     assert set(props) == set(BLOCK_KEYS)

@@ -32,6 +32,7 @@ FAMILIES = {
     "ghostnet": ("ghostnet_100.yaml", SMALL),
     "cspnet": ("cspresnet50.yaml", SMALL),
     "dpn": ("dpn68.yaml", SMALL),
+    "hrnet": ("hrnet_w18_small.yaml", SMALL),
 }
 
 
