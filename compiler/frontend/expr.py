@@ -121,6 +121,14 @@ def evaluate(text: str, env: Mapping[str, Value]) -> Value:
     return _Evaluator(env, lead).visit(_parsed(text).body)
 
 
+def check_syntax(text: str) -> None:
+    """Raise the ExprError that evaluating ``text`` would raise for its syntax alone (its names
+    are not looked up): lets a checker report a malformed expression beside other errors."""
+    if len(text) > MAX_LENGTH:
+        raise ExprError(f"expression longer than {MAX_LENGTH} characters")
+    _parsed(text)
+
+
 @functools.lru_cache(maxsize=4096)
 def _parsed(text: str) -> ast.Expression:
     """The checked syntax tree of ``text`` (an expression of a block type is evaluated once per

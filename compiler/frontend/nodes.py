@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import Diagnostic, Diagnostics, Loc, suffix_hint
 from ..ops import OPS, REQUIRED, plugins
 from ..pysource import is_attribute
+from .expr import ExprError, check_syntax
 from .source import Path, Source
 
 # every node's own keys; the rest are attributes
@@ -280,6 +281,7 @@ class Checker:
                     self.diags.error(loc, f"node '{name}' ({op}) needs '{key}'")
             if what in SECTIONS:  # (in a block type the expansion words it as the block's)
                 self._literal_ranges(name, op, attrs, attr_locs)
+                self._expression_syntax(name, op, attrs, attr_locs)
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
         holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
         loop = self.loop(name, data, path, what)
@@ -348,6 +350,22 @@ class Checker:
             if number and fits and (problem := spec.range_error(value)):
                 message = f"'{key}' of '{name}' {problem}, got {value}"
                 self.out_of_range.append(Diagnostic(locs[key], message))
+
+    def _expression_syntax(
+        self, name: str, op: str, attrs: dict[str, Raw], locs: dict[str, Loc]
+    ) -> None:
+        """Each numeric attribute written as an expression that does not parse, as the
+        expansion words it (reported beside the file's other errors, like the ranges above)."""
+        for key, value in attrs.items():
+            spec = OPS[op].attrs[key]
+            number = spec.kind in ("int", "float", "bool", "size", "padding")
+            if not isinstance(value, str) or not number or value in spec.choices:
+                continue
+            try:
+                check_syntax(value)
+            except ExprError as e:
+                message = f"'{key}' of '{name}': {e.message}"
+                self.out_of_range.append(Diagnostic(locs[key].shifted(e.col), message))
 
     def inputs(self, value: Any, path: Path, key: str = "in") -> tuple[list[str] | None, list[Loc]]:
         if value is None:

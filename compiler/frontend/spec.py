@@ -196,6 +196,7 @@ def check_network(src: Source) -> NetworkSpec:
     shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
     block_types = _inline_blocks(c, top)
     _find_blocks(sections, block_types, src, diags)
+    _stage_params(sections, block_types, diags)
     _check_default_block(c, top.get("stage_defaults"), block_types)
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
@@ -642,6 +643,35 @@ def _check_default_block(c: Checker, defaults: Any, known: dict[str, BlockType])
 
 def _folders(c: Checker) -> list[Any]:
     return block_folders(c.src.chain or [c.src.file])
+
+
+def _stage_params(
+    sections: list[tuple[str, list[Entry]]], known: dict[str, BlockType], diags: Diagnostics
+) -> None:
+    """Each key of a stage row names a parameter of its block type: checked here, beside the
+    file's other errors (a typo in one stage and an unknown key at the top are reported
+    together), as the expansion would word it."""
+    for _, entries in sections:
+        for e in entries:
+            bt = known.get(e.block) if isinstance(e, StageSpec) else None
+            if bt is None or not isinstance(e, StageSpec):
+                continue
+            for key in e.params:
+                if key not in bt.params:
+                    # a stage's own keys are candidates too: 'repeats' is most likely 'repeat'
+                    hint = suffix_hint(key, [*bt.params, *STAGE_RESERVED])
+                    diags.error(
+                        e.key_locs.get(key, e.locs[key]),
+                        f"stage '{e.name}': block '{bt.name}' has no parameter '{key}'{hint}",
+                        "parameters: " + ", ".join(bt.params),
+                    )
+            for key in e.first:
+                if key not in bt.params:
+                    diags.error(
+                        e.locs[f"first.{key}"],
+                        f"stage '{e.name}': block '{bt.name}' has no parameter "
+                        f"'{key}'{suffix_hint(key, bt.params)}",
+                    )
 
 
 def _find_blocks(
