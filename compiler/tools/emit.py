@@ -23,7 +23,6 @@ import inspect
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..ir.graph import Graph, Node
@@ -40,6 +39,7 @@ from ..lowering.lower import (
 from ..ops import OPS, InitContext, plugins
 from ..pysource import access, assign, docstring, is_attribute, literal, string, variable
 from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
+from .emit_records import EmitError, Instance, Klass, Step, _ref, _retarget, _type_of
 
 
 def _argument(name: str) -> str:
@@ -57,74 +57,6 @@ _DEFINED = frozenset(
 
 # what a constructor reads besides its arguments
 _ARGUMENT_TAKEN = _DEFINED | {"torch", "nn", "self", "init"}
-
-
-class EmitError(Exception):
-    """The network cannot be written as source (the message says which part and why)."""
-
-
-# ---- the steps of a generated class ---------------------------------------------------------
-
-
-@dataclass
-class Step:
-    """One line of a forward: a call of a child module, or of a function."""
-
-    rel: str  # the child's path inside the class ('conv1', 'downsample', 'a.0')
-    inputs: list[str]  # references: another step's rel, or '$k' for the k-th argument
-    call: Call | None = None  # the child's constructor (None for a function)
-    function: Callable[..., Any] | None = None
-    extra: tuple[Any, ...] = ()
-    parameter: bool = False  # ``call`` makes a bare parameter that ``function`` reads first
-    item: int | None = None  # the item-th value of ``function``'s result, a call shared by steps
-
-
-@dataclass
-class Instance:
-    part: Part
-    steps: dict[str, Step]  # by rel, in order
-    output: str  # reference
-
-
-@dataclass
-class Klass:
-    name: str
-    doc: str
-    env_order: list[str]  # block parameter names, preferred names for constructor arguments
-    module_order: list[str] = field(default_factory=list)  # the block type's, if it has one
-    instances: list[Instance] = field(default_factory=list)
-    envs: list[dict[str, Any]] = field(default_factory=list)
-    # filled by unify()
-    order: list[str] = field(default_factory=list)
-    optional: dict[str, str] = field(default_factory=dict)  # rel -> flag name
-    alias: dict[str, str] = field(default_factory=dict)  # rel -> reference used when absent
-    params: list[str] = field(default_factory=list)
-    values: list[dict[str, Any]] = field(default_factory=list)  # per instance: param -> value
-    calls: dict[str, Any] = field(default_factory=dict)  # rel -> Call with Slots
-    inputs: dict[str, list[str]] = field(default_factory=dict)  # rel -> references read
-    modules: set[str] = field(default_factory=set)  # parameters that are modules
-    output: list[str] = field(default_factory=list)  # references returned
-    # instances take different numbers of arguments, which one step reads all of (a DenseNet
-    # layer concatenates every earlier output): forward(self, *xs)
-    varargs: bool = False
-
-
-def _retarget(call: Any, name: str, where: dict[int, tuple[str, int]]) -> None:
-    """Point each instance of class ``name`` that ``call`` builds at its group's class."""
-    if isinstance(call, BuiltBy) and call.klass == name:
-        # (frozen for hashing elsewhere; a build's plan is rewritten once, here)
-        klass, index = where[call.index]
-        object.__setattr__(call, "klass", klass)
-        object.__setattr__(call, "index", index)
-    elif isinstance(call, Call):
-        for value in [*call.args, *call.kwargs.values()]:
-            _retarget(value, name, where)
-
-
-def _ref(value: str, part: Part, owner: dict[str, str]) -> str:
-    if value in owner:
-        return owner[value]
-    return f"${part.inputs.index(value)}"
 
 
 class Emitter:
@@ -870,17 +802,6 @@ def _is_plugins(thing: Any) -> bool:
     module = getattr(thing, "__module__", None) or ""
     tops = {p.split(".")[0] for p in plugins.enabled()}
     return module.split(".")[0] in tops
-
-
-def _type_of(klass: Klass, param: str) -> str:
-    """``name: type``, with ``= None`` for a value only some instances use."""
-    values = {type(v[param]).__name__ for v in klass.values if v.get(param) is not None}
-    kind = values.pop() if len(values) == 1 else "Any"
-    if param in klass.modules:
-        kind = "nn.Module"
-    if any(v.get(param) is None for v in klass.values):
-        return f"{param}: {kind} | None = None"
-    return f"{param}: {kind}"
 
 
 def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
