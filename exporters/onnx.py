@@ -27,7 +27,14 @@ from compiler.atomic import atomic_path, write_text
 from compiler.ir.graph import Graph
 from compiler.ops import OPS, plugins
 
-from .options import DEFAULT_EXPORTER, DEFAULT_OPSET, EXPORTERS, MIN_OPSET, output_names
+from .options import (
+    DEFAULT_EXPORTER,
+    DEFAULT_OPSET,
+    EXPORTERS,
+    MIN_OPSET,
+    dynamic_sides,
+    output_names,
+)
 
 BATCHES = (1, 2, 5)
 RTOL, ATOL = 1e-3, 1e-5  # the pass criterion, with argmax agreement everywhere
@@ -50,6 +57,8 @@ class Comparison:
     batch: int
     optimisation: str
     max_abs_diff: float
+    # the input's size after the batch, '3x224x224' (a spec with `sizes:` is checked at several)
+    input: str = ""
     max_rel_diff: float
     argmax_agree: float
     allclose: bool
@@ -135,13 +144,15 @@ class Report:
         )
         if self.comparisons:
             lines.append("  onnxruntime (CPU) vs PyTorch, same random input:")
+            width = max(len("input"), *(len(c.input) for c in self.comparisons))
             lines.append(
-                "    batch  graph opt.  max abs diff  max rel diff  argmax  allclose  "
-                "torch strict  ort vs f64  torch vs f64"
+                f"    {'input':<{width}}  batch  graph opt.  max abs diff  max rel diff  argmax  "
+                "allclose  torch strict  ort vs f64  torch vs f64"
             )
             for c in self.comparisons:
                 lines.append(
-                    f"    {c.batch:>5}  {c.optimisation:<10}  {c.max_abs_diff:>12.3e}  "
+                    f"    {c.input:<{width}}  {c.batch:>5}  {c.optimisation:<10}  "
+                    f"{c.max_abs_diff:>12.3e}  "
                     f"{c.max_rel_diff:>12.3e}  {c.argmax_agree:>6.0%}  {c.allclose!s:<8}  "
                     f"{c.torch_strict!s:<12}  {_sci(c.ort_error_vs_f64):>10}  "
                     f"{_sci(c.torch_error_vs_f64):>12}"
@@ -304,11 +315,13 @@ def _produce(
         "output_names": names,
         "opset_version": opset,
     }
+    sides = dynamic_sides(graph)
     if exporter == "dynamo":
-        kwargs.update(dynamo=True, external_data=False, dynamic_shapes=({0: "batch"},))
+        dims = {0: "batch", **sides}
+        kwargs.update(dynamo=True, external_data=False, dynamic_shapes=(dims,))
     else:
-        axes = {name: {0: "batch"} for name in ["input", *names]}
-        kwargs.update(dynamo=False, dynamic_axes=axes)
+        axes = {name: {0: "batch"} for name in names}
+        kwargs.update(dynamo=False, dynamic_axes={"input": {0: "batch", **sides}, **axes})
     try:
         # the exporters print progress and warnings of their own; netc prints its report instead
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
@@ -364,10 +377,10 @@ def _finish(model: Any, tmp: str, graph: Graph, report: Report) -> bytes:
     return data
 
 
-def _flat(outputs: Any, batch: int) -> np.ndarray:
-    """One array per batch from one output or several (feature maps): [batch, all values]."""
-    if isinstance(outputs, np.ndarray):
-        return outputs
+def _flat(outputs: list[Any], batch: int) -> np.ndarray:
+    """One array per batch from the outputs (one, or several feature maps): [batch, values]."""
+    if len(outputs) == 1:
+        return np.asarray(outputs[0])
     return np.concatenate([np.asarray(o).reshape(batch, -1) for o in outputs], axis=1)
 
 
@@ -391,60 +404,35 @@ def _io(v: Any) -> dict[str, Any]:
 
 
 def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, seed: int) -> None:
-    import copy
-
     import onnxruntime as ort
 
     levels = {
         "off": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }
-    # one random batch of the largest size; smaller batches are its first rows. PyTorch runs it
-    # once (in eval mode every sample is computed on its own), onnxruntime at every size
-    gen = torch.Generator().manual_seed(seed + 1)
-    largest = torch.randn(max(BATCHES), *graph.input_shape, generator=gen)
-    inputs = {b: largest[:b] for b in BATCHES}
-    with torch.no_grad():
-        result = reference(largest)
-    many = isinstance(result, (list, tuple))
-    out = _flat([r.numpy() for r in result] if many else result.numpy(), len(largest))
-    expected = {b: out[:b] for b in BATCHES}
-    outputs: dict[tuple[str, int], np.ndarray] = {}
+    sessions = {}
     for name, level in levels.items():
         opts = ort.SessionOptions()
         opts.graph_optimization_level = level
         try:
-            session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+            sessions[name] = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
         except Exception as e:
             raise ExportError(f"onnxruntime cannot load the model: {e}", report) from e
-        for b, x in inputs.items():
-            try:
-                got_all = session.run(None, {session.get_inputs()[0].name: x.numpy()})
-                got = _flat(got_all, b) if many else got_all[0]
-            except Exception as e:
-                raise ExportError(f"onnxruntime failed at batch {b}: {e}", report) from e
-            outputs[name, b] = got
-    # the float64 yardstick is computed only when the elementwise criterion is not met
-    strict_ok = all(
-        g.shape == expected[b].shape and np.allclose(g, expected[b], rtol=RTOL, atol=ATOL)
-        for (_, b), g in outputs.items()
-    )
-    truth = expected
-    if not strict_ok:
-        exact = copy.deepcopy(reference).double()
-        with torch.no_grad():
-            result64 = exact(largest.double())
-        out64 = _flat([r.numpy() for r in result64] if many else result64.numpy(), len(largest))
-        truth = {b: out64[:b] for b in BATCHES}
-    for (name, b), got in outputs.items():
-        report.comparisons.append(_compare(b, name, got, expected[b], truth[b], not strict_ok))
+    # one random batch of the largest size; smaller batches are its first rows. PyTorch runs it
+    # once (in eval mode every sample is computed on its own), onnxruntime at every size
+    gen = torch.Generator().manual_seed(seed + 1)
+    sizes = [tuple(graph.input_shape), *other_sizes(graph)]
+    for k, shape in enumerate(sizes):
+        batches = BATCHES if k == 0 else BATCHES[:2]
+        largest = torch.randn(max(batches), *shape, generator=gen)
+        _compare_at(sessions, reference, largest, batches, report)
     bad = [c for c in report.comparisons if not c.passed]
     report.passed = not bad
     strict = all(c.torch_strict for c in report.comparisons)
     if bad:
         c = bad[0]
         report.verdict = (
-            f"FAIL at batch {c.batch}, optimisation {c.optimisation}: "
+            f"FAIL at input {c.input}, batch {c.batch}, optimisation {c.optimisation}: "
             f"max abs diff {c.max_abs_diff:.3e} (onnxruntime {_sci(c.ort_error_vs_f64)} from "
             f"float64, PyTorch float32 {_sci(c.torch_error_vs_f64)}), "
             f"argmax agreement {c.argmax_agree:.0%}"
@@ -456,10 +444,89 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
         else f"onnxruntime within {NOISE_FACTOR:g}x of PyTorch float32's own error against "
         f"float64 (allclose(rtol={RTOL:g}, atol={ATOL:g}) is finer than float32 resolves here)"
     )
+    inputs = ", ".join("x".join(map(str, s)) for s in sizes)
     report.verdict = (
         f"PASS: {how} and argmax agree at batches {', '.join(map(str, BATCHES))}, "
-        f"optimisations off and all; torch's strict defaults {'pass' if strict else 'do not pass'}"
+        f"input{'s' if len(sizes) > 1 else ''} {inputs}, optimisations off and all; "
+        f"torch's strict defaults {'pass' if strict else 'do not pass'}"
     )
+
+
+def other_sizes(graph: Graph) -> list[tuple[int, ...]]:
+    """Besides the written input, the sizes an export with dynamic sides is checked at: one
+    rectangle of two other accepted sides, near 3/4 and 5/8 of the written one (or above it),
+    so a side baked into the file, or height and width swapped, shows."""
+    rule, shape = graph.sizes, tuple(graph.input_shape)
+    if rule is None:
+        return []
+    c, side = shape[0], shape[-1]
+    picks = []
+    for frac in (0.75, 0.625, 1.25, 1.5):
+        n = rule.first(max(1, int(side * frac)))
+        if n is not None and n != side and n not in picks:
+            picks.append(n)
+    if not picks:
+        return []
+    rank = len(shape) - 1
+    sides = [picks[min(i, len(picks) - 1)] for i in range(rank)][::-1]
+    return [(c, *sides)]
+
+
+def _outputs_of(result: Any) -> list[np.ndarray]:
+    """A module's or a session's outputs as a list: one tensor, a list, or a dict's values."""
+    if isinstance(result, dict):
+        result = list(result.values())
+    if isinstance(result, (list, tuple)):
+        return [r.numpy() if isinstance(r, torch.Tensor) else np.asarray(r) for r in result]
+    return [result.numpy()]
+
+
+def _compare_at(
+    sessions: dict[str, Any],
+    reference: nn.Module,
+    largest: torch.Tensor,
+    batches: tuple[int, ...],
+    report: Report,
+) -> None:
+    """onnxruntime against PyTorch on the first rows of ``largest``, at each batch size and
+    optimisation level; comparisons go into ``report``."""
+    import copy
+
+    with torch.no_grad():
+        result = _outputs_of(reference(largest))
+    out = _flat(result, len(largest))
+    expected = {b: out[:b] for b in batches}
+    outputs: dict[tuple[str, int], np.ndarray] = {}
+    for name, session in sessions.items():
+        for b in batches:
+            x = largest[:b]
+            try:
+                got_all = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+                got = _flat(got_all, b)
+            except Exception as e:
+                raise ExportError(
+                    f"onnxruntime failed at input {_size(x)}, batch {b}: {e}", report
+                ) from e
+            outputs[name, b] = got
+    # the float64 yardstick is computed only when the elementwise criterion is not met
+    strict_ok = all(
+        g.shape == expected[b].shape and np.allclose(g, expected[b], rtol=RTOL, atol=ATOL)
+        for (_, b), g in outputs.items()
+    )
+    truth = expected
+    if not strict_ok:
+        exact = copy.deepcopy(reference).double()
+        with torch.no_grad():
+            out64 = _flat(_outputs_of(exact(largest.double())), len(largest))
+        truth = {b: out64[:b] for b in batches}
+    for (name, b), got in outputs.items():
+        c = _compare(b, name, got, expected[b], truth[b], not strict_ok)
+        c.input = _size(largest)
+        report.comparisons.append(c)
+
+
+def _size(x: torch.Tensor) -> str:
+    return "x".join(map(str, x.shape[1:]))
 
 
 def _argmax_agreement(got: np.ndarray, want: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from compiler import __version__
 from compiler.ir.graph import INPUT, Graph
 from compiler.ops import OPS, LowerContext, NotExportable
 
-from .options import output_names
+from .options import dynamic_sides, output_names
 
 
 class _Builder:
@@ -87,6 +87,29 @@ class _NodeWriter:
         last.name, last.output[0] = self.name, value
 
 
+def _varying(graph: Graph) -> dict[str, list[bool]]:
+    """For each returned node of a graph with ``sizes:``, which of its dims change with the
+    input's sides (compared at another accepted size)."""
+    from compiler.ir.passes.sizes import shapes_at
+
+    other = next((s for s in _candidates(graph) if s is not None), None)
+    if other is None:
+        return {}
+    shapes = shapes_at(graph, other)
+    return {
+        n: [a != b for a, b in zip(graph.shape_of(n), shapes[n], strict=True)]
+        for n in graph.returns
+    }
+
+
+def _candidates(graph: Graph) -> list[int | None]:
+    rule = graph.sizes
+    if rule is None:
+        return []
+    side = graph.input_shape[-1]
+    return [n for n in (rule.first(side + 1), rule.first(1)) if n != side]
+
+
 def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     """The ONNX model of ``graph`` with ``module``'s weights; raises NotExportable.
     ``opset`` is not checked here: exporters/onnx.py refuses opsets below 13 first."""
@@ -117,14 +140,29 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     )
     if unused:
         raise NotExportable(f"the graph does not use the module's {', '.join(unused[:5])}")
+    # with `sizes:`, the output dims that change with the input's are left to shape inference
+    varying, sides = _varying(graph), dynamic_sides(graph)
     outputs = [
-        helper.make_tensor_value_info(value, TensorProto.FLOAT, ["batch", *graph.shape_of(node)])
+        helper.make_tensor_value_info(
+            value,
+            TensorProto.FLOAT,
+            [
+                "batch",
+                *[
+                    f"{value}_{sides.get(k + 1, f'dim{k + 1}')}"
+                    if node in varying and varying[node][k]
+                    else d
+                    for k, d in enumerate(graph.shape_of(node))
+                ],
+            ],
+        )
         for node, value in returned.items()
     ]
+    dims = [sides.get(k + 1, d) for k, d in enumerate(graph.input_shape)]
     onnx_graph = helper.make_graph(
         builder.nodes,
         graph.name,
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *graph.input_shape])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *dims])],
         outputs,
         builder.initializers,
     )

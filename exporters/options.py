@@ -16,5 +16,15 @@ MAX_STATEMENTS = 20_000  # nodes and edges a drawing may hand to dot
 
 
 def output_names(graph: Graph) -> list[str]:
-    """The ONNX outputs: 'output', or the name of each feature map a backbone returns."""
-    return [f.name for f in graph.features] if graph.features else ["output"]
+    """The ONNX outputs: 'output'; the name of each feature map a backbone returns; or the keys
+    of a network that returns a dict (``outputs: {out: classifier, aux: aux_classifier}``)."""
+    return [f.key or f.name for f in graph.features] if graph.features else ["output"]
+
+
+def dynamic_sides(graph: Graph) -> dict[int, str]:
+    """The input's axes (after the batch's 0) that an export leaves free, with their names:
+    every spatial side of a spec with ``sizes:`` ({2: 'height', 3: 'width'}), none otherwise."""
+    if graph.sizes is None:
+        return {}
+    names = {1: ["length"], 2: ["height", "width"], 3: ["time", "height", "width"]}
+    return dict(enumerate(names[len(graph.input_shape) - 1], start=2))

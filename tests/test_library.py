@@ -146,7 +146,7 @@ def test_unsafe_or_bad_checkpoints_are_refused(tmp_path: Path) -> None:
 def test_list_by_pattern_and_did_you_mean_for_a_library_name() -> None:
     code, out, _ = run_cli("list", "resnet1*")
     names = [line.split()[0] for line in out.splitlines()[1:]]
-    assert code == 0 and names == ["resnet101", "resnet152", "resnet18"]
+    assert code == 0 and names == ["resnet101", "resnet101_dilated", "resnet152", "resnet18"]
     code, out, _ = run_cli("list", "cifar/wrn*")
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["cifar/wrn_28_10"]
     code, _, err = run_cli("list", "nothing*")
@@ -159,7 +159,12 @@ def test_list_by_pattern_and_did_you_mean_for_a_library_name() -> None:
 
 
 def test_list_models_names_the_library_by_pattern() -> None:
-    assert compiler.list_models("resnet1*") == ["resnet101", "resnet152", "resnet18"]
+    assert compiler.list_models("resnet1*") == [
+        "resnet101",
+        "resnet101_dilated",
+        "resnet152",
+        "resnet18",
+    ]
     everything = compiler.list_models()
     assert "cifar/resnet20" in everything and everything == sorted(everything)
     assert all(compiler.load_spec(n).name for n in compiler.list_models("vgg1[13]"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 from ..errors import SpecError, command_line_loc, overrides_file
 from ..ir.graph import Graph
@@ -39,6 +41,11 @@ def block_network(
     if isinstance(declared, dict):
         stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
     stage.update(_block_params(params or []))
+    # a block that reads several inputs (input.1, ...: LR-ASPP's low and high maps) is drawn
+    # reading the network's input that many times
+    reads = re.findall(r"\binput\.(\d+)\b", json.dumps(block.data.get("nodes")))
+    if reads and "in" not in stage:
+        stage["in"] = ["input"] * (1 + max(int(n) for n in reads))
     # a transformer's block reads a token sequence (drawn on the 196 tokens of a 14x14 map),
     # a Swin block a channels-last map
     nodes = block.data.get("nodes")

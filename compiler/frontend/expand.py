@@ -29,7 +29,7 @@ from ..errors import Diagnostics, Loc, SpecError, suffix_hint
 from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
 from ..ir.passes import prune, shapes
 from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels, input_shape
-from . import attribute_values, block_nodes
+from . import attribute_values, block_nodes, parts
 from .caps import Caps, Tally
 from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
@@ -73,6 +73,7 @@ class Expander:
         # the block nodes whose type an expression chooses, with where the first was made
         self.offered: dict[int, tuple[NodeSpec, Context]] = {}
         self.loop_lists: dict[str, None] = {}  # block types' module lists, by path, in order
+        self.part_lists: list[str] = []  # the parts' module lists, under their paths
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -191,6 +192,10 @@ class Expander:
             inputs = list(ctx.inputs) if prev == BLOCK_INPUTS else [prev]
         if off:
             return inputs[0] if inputs else prev
+        if ns.like is not None:  # the node whose size it takes: its last input
+            loc = ns.like_loc or ns.loc
+            like = self.references(ns.like, env, local, loc, ctx, f"'like' of '{ns.name}'")
+            inputs.extend(self.resolve(n, local, loc, ctx, pending) for n in like)
         if ns.op == NESTED_OP:
             return block_nodes.nested(self, ns, env, inputs, ctx)
         if ns.op == SHORTCUT_OP:
@@ -650,6 +655,8 @@ class Expander:
                 )
         if self.diags:
             raise SpecError(self.diags.items)
+        for part in spec.parts:
+            parts.embed(self, part)
         self.block_count = self.count_blocks()
         prev = INPUT
         for section, entries in spec.sections:
@@ -662,8 +669,12 @@ class Expander:
                         prev = self.stage(entry, section, prev, net_env)
                     else:
                         if loose is None:
+                            # among stages, loose nodes are a row named by the first of them
+                            # (a segmentation network's resize 'out'); the stem's and head's
+                            # by their section
+                            name = entry.name if section == "stages" else section
                             loose = Stage(
-                                name=section, section=section, block_type=None, blocks=[], nodes=[]
+                                name=name, section=section, block_type=None, blocks=[], nodes=[]
                             )
                             self.stages.append(loose)
                         ctx = Context(
@@ -706,6 +717,7 @@ class Expander:
         graph = Graph(
             name=spec.name,
             input_shape=input_shape(spec.input),
+            sizes=spec.sizes,
             nodes=self.nodes,
             output=output,
             stages=[s for s in self.stages if s.nodes],
@@ -737,6 +749,9 @@ class Expander:
                 for k in range(1, len(parts))
             }
             graph.module_lists += [p for p in self.loop_lists if p in heads]
+        graph.module_lists += [
+            p for p in self.part_lists if any(n.startswith(p + ".") for n in graph.nodes)
+        ]
         return graph
 
     def count_blocks(self) -> int:
@@ -762,8 +777,9 @@ class Expander:
         each resolved like ``output``."""
         out: list[Feature] = []
         names = self.spec.outputs if key == "outputs" else self.spec.aux_outputs
+        keys = self.spec.output_keys if key == "outputs" else []
         for k, name in enumerate(names):
-            loc = self.spec.loc(key, k)
+            loc = self.spec.loc(key, keys[k] if keys else k)
             try:
                 node = self.resolve(name, {}, loc, top, set())
             except Failed:
@@ -773,7 +789,7 @@ class Expander:
             elif any(f.node == node for f in out):
                 self.error(top, loc, f"'{name}' is already one of the outputs")
             else:
-                out.append(Feature(name=name, node=node))
+                out.append(Feature(name=name, node=node, key=keys[k] if keys else ""))
         self.diags.raise_if_any()
         return out
 

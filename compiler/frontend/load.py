@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ..errors import SpecError
 from ..gc_pause import gc_paused
 from ..ir.graph import Graph
-from ..ir.passes import stats, verify
+from ..ir.passes import sizes, stats, verify
 from ..ops import OPS, plugins
 from . import arguments
 from .caps import Caps
@@ -96,4 +96,5 @@ def front_end(src: Source, limits: Limits | None = None) -> Graph:
         graph = expand(spec, Caps(**dataclasses.asdict(limits)))
         verify.run(graph)
         stats.run(graph)
+        sizes.prove(graph)
     return graph

@@ -14,7 +14,7 @@ from .expr import ExprError, check_syntax
 from .source import Path, Source
 
 # every node's own keys; the rest are attributes
-NODE_KEYS = ("op", "in", "when", "holds", "for")
+NODE_KEYS = ("op", "in", "like", "when", "holds", "for")
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
 # pseudo-op of a block node inside a block type (`tree1: {block: dla_tree, levels: 2}`): an
@@ -57,6 +57,10 @@ class NodeSpec:
     loop_body: str = ""
     # a block node's block type (op NESTED_OP): a name, or "{expression}" giving one
     block: str = ""
+    # `like: name`: one more input after `in:`'s (or the previous node), whose size the op
+    # takes (a resize to another node's height and width)
+    like: str | None = None
+    like_loc: Loc | None = None
 
 
 class Checker:
@@ -183,7 +187,7 @@ class Checker:
                 'or "{expression}" giving one',
             )
             return None
-        for key in ("holds", "after", "before"):
+        for key in ("holds", "like", "after", "before"):
             if key in data:
                 self.diags.error(
                     self.src.key_loc((*path, key)), f"block node '{name}' cannot take '{key}'"
@@ -284,11 +288,17 @@ class Checker:
                 self._expression_syntax(name, op, attrs, attr_locs)
         inputs, in_locs = self.inputs(data.get("in"), (*path, "in"))
         holds, holds_locs = self.inputs(data.get("holds"), (*path, "holds"), "holds")
+        like = data.get("like")
+        if like is not None and (not isinstance(like, str) or not like):
+            self.diags.error(self.src.loc((*path, "like")), "'like' must name a node")
+            like = None
         loop = self.loop(name, data, path, what)
         return NodeSpec(
             name=name,
             op=op,
             inputs=inputs,
+            like=like,
+            like_loc=self.src.loc((*path, "like")),
             attrs=attrs,
             when=data.get("when"),
             loc=loc,

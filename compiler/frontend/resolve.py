@@ -189,13 +189,18 @@ def _new_params(child: Source, base: Source) -> Source:
     return Source(child.file, data, moved(child.values), moved(child.keys), child.chain)
 
 
+WHOLE: set[Path] = {("sizes",)}  # mappings a child states whole, never merged key by key
+
+
 def merge(base: Source, child: Source, replace: set[Path] | None = None) -> Source:
     """Deep-merge ``child`` onto ``base``; the result's index points at whichever file won.
 
-    Mappings at the paths in ``replace`` are taken whole from the child instead of merged.
+    Mappings at the paths in ``replace`` are taken whole from the child instead of merged, as
+    is always ``sizes`` (a rule is one statement: a child's {multiple: 16} drops its base's
+    remainder rather than keeping it).
     """
     replaced: list[Path] = []
-    whole = replace or set()
+    whole = (replace or set()) | WHOLE
 
     def walk(b: Any, c: Any, path: Path) -> Any:
         if isinstance(b, dict) and isinstance(c, dict) and path not in whole:

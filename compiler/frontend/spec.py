@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import Diagnostics, Loc, SpecError, did_you_mean, suffix_hint
 from ..ir.graph import MODULE_PART
+from ..ir.size_rule import SizeRule
 from ..ops import OPS, REQUIRED
 from .lookup import (
     available_blocks,
@@ -29,7 +30,9 @@ from .nodes import (
     describe,
     unknown_op,
 )
+from .parts import PartSpec, check_parts
 from .resolve import shown_path
+from .sizes import size_rule
 from .source import Path, Source, load_file
 
 # key -> (accepted python types, what to call it in an error, required?)
@@ -40,6 +43,8 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "extends": ((str,), "a file name", False),  # consumed by compiler.frontend.resolve
     "replace": ((list,), "a list of keys", False),  # ditto: taken whole, not merged
     "input": ((list,), "a list of sizes like [3, 224, 224]", True),
+    # checked by compiler.frontend.sizes, which names the forms
+    "sizes": ((str, dict, int, float, bool, list), "'any' or a mapping like {multiple: 32}", False),
     "params": ((dict,), "a mapping of names to numbers or expressions", False),
     "shortcut": ((str,), "a shortcut kind", False),
     "stage_defaults": ((dict,), "a mapping of block parameters for every stage", False),
@@ -57,9 +62,20 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "stages": ((dict,), "a mapping of named stages", False),
     "head": ((dict,), "a mapping of named nodes", False),
     "output": ((str,), "a node name", False),
-    "outputs": ((list,), "a list of stage or node names, like [layer2, layer3, layer4]", False),
+    "outputs": (
+        (list, dict),
+        "a list of stage or node names, like [layer2, layer3, layer4], or a mapping of output "
+        "names to them, like {out: classifier, aux: aux_classifier}",
+        False,
+    ),
     "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
     "module_lists": ((list,), "a list of module paths, like [blocks]", False),
+    # checked by compiler.frontend.parts
+    "parts": (
+        (dict,),
+        "a mapping of module paths to parts, like {backbone: {spec: resnet50}}",
+        False,
+    ),
 }
 BLOCK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     "block": ((str,), "the block type's name", True),
@@ -155,12 +171,16 @@ class NetworkSpec:
     family: str
     file: str
     input: list[int]
+    # the input sides the built module accepts besides the written one (None: that one only)
+    sizes: SizeRule | None
     params: dict[str, Raw]
     shortcut: str
     zero_init_residual: bool
     sections: list[tuple[str, list[Entry]]]
     output: str | None
     outputs: list[str]  # feature maps returned instead of the output, if any
+    # the names `outputs: {out: classifier}` gives them: the network returns a dict
+    output_keys: list[str] = field(default_factory=list)
     # values returned beside the output in training mode only (GoogLeNet's aux classifiers)
     aux_outputs: list[str] = field(default_factory=list)
     # containers whose children the enclosing module calls one by one (torchvision's ModuleList)
@@ -171,6 +191,8 @@ class NetworkSpec:
     shortcut_types: dict[str, ShortcutType]
     source: Source
     param_locs: dict[str, Loc] = field(default_factory=dict)
+    # other networks whose nodes this one holds under a module path (compiler.frontend.parts)
+    parts: list[PartSpec] = field(default_factory=list)
     # where block types that block nodes name are looked for (loaded as the expansion meets them)
     block_folders: list[str] = field(default_factory=list)
 
@@ -191,6 +213,8 @@ def check_network(src: Source) -> NetworkSpec:
     top = c.mapping(src.data, (), NETWORK_KEYS, "the network")
     _network_name(c, top)
     shape = _input_shape(c, top)
+    sizes = size_rule(c, top, shape)
+    parts = check_parts(c, top, src)
     params = _network_params(c, top)
     sections = _sections(c, top)
     shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
@@ -201,6 +225,7 @@ def check_network(src: Source) -> NetworkSpec:
     default_shortcut = top.get("shortcut", "B")
     _check_shortcut_choices(c, default_shortcut, sections, shortcut_types)
     outputs = _outputs(c, top)
+    output_keys = _output_keys(c, top)
     aux_outputs = _outputs(c, top, "aux_outputs")
     module_lists = _outputs(c, top, "module_lists")
     op_defaults = _op_defaults(c, top)
@@ -213,12 +238,15 @@ def check_network(src: Source) -> NetworkSpec:
         family=top.get("family", ""),
         file=src.file,
         input=shape,
+        sizes=sizes,
+        parts=parts,
         params=params,
         shortcut=default_shortcut,
         zero_init_residual=top.get("zero_init_residual", False),
         sections=sections,
         output=top.get("output"),
         outputs=outputs,
+        output_keys=output_keys,
         aux_outputs=aux_outputs,
         module_lists=module_lists,
         op_defaults=op_defaults,
@@ -257,12 +285,24 @@ def _op_defaults(c: Checker, top: dict[str, Any]) -> dict[str, dict[str, tuple[R
 
 def _outputs(c: Checker, top: dict[str, Any], key: str = "outputs") -> list[str]:
     names = top.get(key, [])
+    if isinstance(names, dict):
+        names = list(names.values())
     for k, name in enumerate(names):
         if not isinstance(name, str) or not name:
             c.diags.error(c.src.loc((key, k)), f"each of '{key}' must be a name")
     if key in top and not names:
         c.diags.error(c.src.loc((key,)), f"'{key}' lists no names")
     return [n for n in names if isinstance(n, str)]
+
+
+def _output_keys(c: Checker, top: dict[str, Any]) -> list[str]:
+    """The names of ``outputs: {out: classifier, aux: aux_classifier}`` (the returned dict's
+    keys, the ONNX outputs' names): identifiers, so code and ONNX tools can use them."""
+    named = top.get("outputs")
+    if not isinstance(named, dict):
+        return []
+    c.names(named, ("outputs",), "output name")
+    return [str(k) for k in named]
 
 
 def _input_shape(c: Checker, top: dict[str, Any]) -> list[int]:
@@ -511,7 +551,8 @@ def _block_lists(
         if n.loop is not None
         for parts in [n.name.split(".")]
         for k in range(1, len(parts))
-        if parts[k] == f"{{{n.loop[0]}}}"
+        # the loop's index, or an expression of it: convs.{i}, convs.{i + 1}
+        if parts[k][:1] == "{" and re.search(rf"\b{n.loop[0]}\b", parts[k])
     }
     out = []
     for i, item in enumerate(top.get("module_lists", [])):

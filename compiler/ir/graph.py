@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import Loc
 from ..ops import Shape
+from .size_rule import SizeRule
 
 INPUT = "input"  # the name of the network's input in node inputs
 MODULE_PART = re.compile(r"[A-Za-z0-9_-]+")  # one part of a module path ('block1-0')
@@ -101,6 +102,7 @@ class Feature:
 
     name: str  # as the spec names it: a stage, a block path or a node
     node: str  # the IR node whose value it is
+    key: str = ""  # its name in the returned dict (`outputs: {out: classifier}`); '': a list
 
 
 @dataclass(kw_only=True)
@@ -117,6 +119,8 @@ class Graph:
     family: str = ""
     origin: Origin | None = None
     totals: Totals | None = None
+    # the input sides the network accepts besides ``input_shape``'s (None: that size only)
+    sizes: SizeRule | None = None
     # set when the network returns feature maps (a list, in this order) instead of ``output``
     features: list[Feature] = field(default_factory=list)
     # each block instance's parameters as evaluated (its params, in_channels, index, lets)
@@ -145,6 +149,11 @@ class Graph:
             return list(self.nodes)
         needed = feeding(self.nodes, self.returns)
         return [n for n in self.nodes if n in needed]
+
+    @property
+    def output_keys(self) -> list[str]:
+        """The returned dict's keys, in order; [] where the network returns a tensor or a list."""
+        return [f.key for f in self.features] if any(f.key for f in self.features) else []
 
     @property
     def returns(self) -> list[str]:

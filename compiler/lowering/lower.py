@@ -233,7 +233,14 @@ class _Builder:
             if self.graph.aux:  # training: (output, *aux); eval: a pruned copy, see _with_aux
                 g.output((returned[0], *[values[a.node] for a in self.graph.aux]))
                 return _with_aux(self.lists_kept(_Built(holder, g, class_name=name), ""))
-            g.output(returned if self.graph.features else returned[0])
+            keys = self.graph.output_keys
+            g.output(
+                dict(zip(keys, returned, strict=True))
+                if keys
+                else returned
+                if self.graph.features
+                else returned[0]
+            )
             return self.lists_kept(_Built(holder, g, class_name=name), "")
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)

@@ -232,6 +232,14 @@ def center_crop(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x[:, :, top : top + h, left : left + w]
 
 
+def resize_like(
+    x: torch.Tensor, like: torch.Tensor, mode: str, align_corners: bool | None
+) -> torch.Tensor:
+    """``x`` resized to ``like``'s spatial size, as torchvision's segmentation heads return to
+    the input's: F.interpolate with the size read at run time, so any input size works."""
+    return F.interpolate(x, size=like.shape[2:], mode=mode, align_corners=align_corners)
+
+
 def center_crop_1d(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The centre of the 1-D map ``x`` at ``like``'s length."""
     n = like.shape[-1]

@@ -28,6 +28,7 @@ from .records import (
     _word_pads,
     bare,
     spatial_rank,
+    steps,
 )
 
 # ---- conv ----------------------------------------------------------------------------------
@@ -294,6 +295,11 @@ CONV_OP = Op(
     bare=True,
     onnx=_conv_onnx,
     label=_conv_label,
+    side_factor=lambda a: steps(a["stride"]),
+    # a word's pads depend on the size (TensorFlow's SAME with a stride): the module fits one
+    built_for=lambda a, ins: (
+        _conv_pads(a, tuple(ins[0][1:])) if isinstance(a["padding"], str) else None
+    ),
     diagram="weight",
     params=_conv_params,
     macs=_conv_macs,
@@ -378,6 +384,7 @@ CONV_TRANSPOSE_OP = Op(
     lower=_tconv_lower,
     bare=True,
     onnx=_tconv_onnx,
+    side_factor=lambda a: 1 / steps(a["stride"]),
     label=lambda a, o: (
         f"{_size_text(a['kernel'], spatial_rank(o) or 2)} up-conv, {a['out']}, x{a['stride']}"
     ),

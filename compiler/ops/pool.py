@@ -4,6 +4,7 @@ global mean), upsampling and resizing."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 from .records import (
@@ -29,6 +30,7 @@ from .records import (
     _unary,
     _word_pads,
     spatial_rank,
+    steps,
 )
 
 # ---- maxpool, avgpool ----------------------------------------------------------------------
@@ -197,6 +199,9 @@ def _pool_op(name: str, kind: str, module: str, onnx_type: str, extra: dict[str,
         label=label,
         diagram="pool",
         fresh_output=True,
+        side_factor=lambda a: steps(a["stride"] or a["kernel"]),
+        # a word's pads depend on the size (TensorFlow's SAME): the module fits that size only
+        built_for=lambda a, ins: _pool_pads(a, ins[0]) if isinstance(a["padding"], str) else None,
     )
 
 
@@ -265,6 +270,8 @@ def _adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
 
 def _adaptive_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
     x, sizes, out = e.inputs[0], ctx.in_shapes[0][1:], a["size"]
+    if out == 1:  # the mean of each map: any input size
+        return e.node("GlobalAveragePool", [x])
     if all(n % out == 0 for n in sizes):  # equal windows: one average pool
         kernel = [n // out for n in sizes]
         return e.node("AveragePool", [x], kernel_shape=kernel, strides=kernel)
@@ -413,6 +420,7 @@ UPSAMPLE_OP = Op(
     label=lambda a, o: f"{a['mode']} up x{a['scale']}",
     diagram="pool",
     fresh_output=True,
+    side_factor=lambda a: 1 / steps(a["scale"]),
 )
 
 
@@ -421,11 +429,21 @@ UPSAMPLE_OP = Op(
 
 def _resize_shape(a: Attrs, ins: list[Shape]) -> Shape:
     size, scale = a["size"], a["scale"]
+    c, *sides = _interpolated(a, ins, "resize")
+    if len(ins) == 2:  # like: the other's spatial size
+        if size is not None or scale is not None:
+            raise ShapeError(
+                "resize like another node takes no size or scale",
+                "size" if size is not None else "scale",
+            )
+        like = ins[1]
+        if spatial_rank(like) != len(sides):
+            raise ShapeError(f"resize of {_layout(ins[0])} like {_layout(like)}: one rank for both")
+        return _map_shape(c, list(like[1:]))
     if size is not None and scale is not None:
         raise ShapeError("resize takes a size or a scale, not both", "scale")
     if size is None and scale is None:
-        raise ShapeError("resize needs a size or a scale")
-    c, *sides = _interpolated(a, ins, "resize")
+        raise ShapeError("resize needs a size, a scale, or a node to take the size of (like:)")
     if size is not None:
         return _map_shape(c, _sides(size, len(sides), "size"))
     outs = [math.floor(n * scale) for n in sides]  # F.interpolate's, in double
@@ -440,7 +458,11 @@ def _resize_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _resize_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
+    from ..lowering import modules
+
     corners = a["align_corners"] if a["mode"] != "nearest" else None
+    if len(ctx.in_shapes) == 2:  # F.interpolate(x, size=like.shape[2:]), as torchvision's heads
+        return Lowered(function=modules.resize_like, extra_args=(a["mode"], corners))
     return Lowered(
         nn.Upsample(size=a["size"], scale_factor=a["scale"], mode=a["mode"], align_corners=corners)
     )
@@ -495,7 +517,31 @@ def _matmul_resize(a: Attrs, sides: list[tuple[int, int]], e: OnnxWriter) -> str
     return e.node("MatMul", [x, e.node("Transpose", [cols], perm=[1, 0])])
 
 
+def _resize_like_onnx(a: Attrs, e: OnnxWriter) -> str:
+    """Resize to the second input's spatial size, read at run time (Shape): any input size."""
+    batch_channels = e.node("Slice", [e.node("Shape", [e.inputs[0]]), e.ints([0]), e.ints([2])])
+    sides = e.node("Slice", [e.node("Shape", [e.inputs[1]]), e.ints([2]), e.ints([1 << 30])])
+    sizes = e.node("Concat", [batch_channels, sides], axis=0)
+    if a["mode"] == "nearest":  # PyTorch's nearest: floor(out_index * in / out)
+        how: dict[str, Any] = {
+            "mode": "nearest",
+            "coordinate_transformation_mode": "asymmetric",
+            "nearest_mode": "floor",
+        }
+    else:
+        how = {
+            "coordinate_transformation_mode": "align_corners"
+            if a["align_corners"]
+            else "half_pixel",
+            **({"mode": "cubic", "cubic_coeff_a": -0.75} if a["mode"] == "bicubic" else {}),
+            **({"mode": "linear"} if a["mode"] != "bicubic" else {}),
+        }
+    return e.node("Resize", [e.inputs[0], "", "", sizes], **how)
+
+
 def _resize_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    if len(ctx.in_shapes) == 2:
+        return _resize_like_onnx(a, e)
     scale = a["scale"]
     sides = list(zip(ctx.in_shapes[0][1:], ctx.out_shape[1:], strict=True))
     if a["mode"] == "nearest":  # the rows (columns, ...) torch reads, gathered side by side
@@ -520,9 +566,10 @@ def _resize_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
 
 RESIZE_OP = Op(
     name="resize",
-    doc="resizing to a size or by a scale, as F.interpolate: nearest (PyTorch's: the row at "
-    "floor(i / scale)), linear ([C, L]), bilinear or bicubic ([C, H, W]), trilinear "
-    "([C, T, H, W]); align_corners as PyTorch's",
+    doc="resizing to a size, by a scale, or to the size of a second input (like: node, "
+    "F.interpolate(x, size=like.shape[2:]): any input size), as F.interpolate: nearest "
+    "(PyTorch's: the row at floor(i / scale)), linear ([C, L]), bilinear or bicubic "
+    "([C, H, W]), trilinear ([C, T, H, W]); align_corners as PyTorch's",
     attrs={
         "size": Attr(
             kind="size", default=None, min=1, doc="the output's n or one per side; or scale"
@@ -546,7 +593,14 @@ RESIZE_OP = Op(
     onnx=_resize_onnx,
     label=lambda a, o: f"{a['mode']} resize to {_size_text(tuple(o[1:]))}",
     diagram="pool",
+    inputs=(1, 2),
     fresh_output=True,
+    # by a scale: floor(n * scale) steps by one every 1/scale rows (a size: a constant)
+    side_factor=lambda a: (
+        1 / Fraction(a["scale"]).limit_denominator(1 << 16)
+        if a["scale"] is not None
+        else Fraction(1)
+    ),
 )
 
 

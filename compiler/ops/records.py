@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Protocol
 
 Shape = tuple[int, ...]
@@ -302,6 +303,13 @@ class Op:
     channels_last_input: bool = False
     # the module of the plugin that declared it ('' for netc's own ops); set when it is enabled
     plugin: str = ""
+    # how many of its input's rows make one of its output's (a stride: 2; an upsampling by 2:
+    # 1/2), on every spatial side; None: 1. netc check proves a spec's `sizes:` with it
+    # (compiler/ir/passes/sizes.py): input sides one period apart give sides in step
+    side_factor: Callable[[Attrs], Fraction] | None = None
+    # what its module is built for besides channels and weights, from its input's shape (a
+    # 'same' padding's pads: the module then fits that size only); None: nothing
+    built_for: Callable[[Attrs, list[Shape]], Any] | None = None
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` inputs do not fit this op ('add takes two or more inputs, got 1')."""
@@ -368,6 +376,15 @@ def _sides(value: int | tuple[int, ...], rank: int, attr: str) -> tuple[int, ...
             f"write n or {words[rank]}",
         )
     return tuple(value)
+
+
+def steps(value: int | tuple[int, ...] | list[int] | None) -> Fraction:
+    """A stride (or window) as the factor of :attr:`Op.side_factor`: one number, or one per
+    side (the sides' least common multiple: the proof in compiler/ir/passes/sizes.py squares
+    the input); None counts as 1."""
+    if value is None:
+        return Fraction(1)
+    return Fraction(math.lcm(*value) if isinstance(value, (tuple, list)) else value)
 
 
 def _size_text(value: int | tuple[int, ...], rank: int = 2) -> str:

@@ -25,6 +25,7 @@ from .records import (
     _nn,
     _size_text,
     axis_of,
+    steps,
 )
 
 # ---- crop ----------------------------------------------------------------------------------
@@ -53,11 +54,14 @@ def _crop_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 
 
 def _crop_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
-    sides, target = ctx.in_shapes[0][1:], ctx.in_shapes[1][1:]
-    starts = [(n - t) // 2 for n, t in zip(sides, target, strict=True)]
-    ends = [s + t for s, t in zip(starts, target, strict=True)]
-    axes = list(range(2, 2 + len(sides)))
-    return e.node("Slice", [e.inputs[0], e.ints(starts), e.ints(ends), e.ints(axes)])
+    # the sizes read at run time (Shape), so the file crops right at any input size
+    rank = len(ctx.in_shapes[0]) - 1
+    whole, far = e.ints([2]), e.ints([2 + rank])
+    sides = e.node("Slice", [e.node("Shape", [e.inputs[0]]), whole, far])
+    target = e.node("Slice", [e.node("Shape", [e.inputs[1]]), whole, far])
+    starts = e.node("Div", [e.node("Sub", [sides, target]), e.ints([2])])
+    ends = e.node("Add", [starts, target])
+    return e.node("Slice", [e.inputs[0], starts, ends, e.ints(list(range(2, 2 + rank)))])
 
 
 CROP_OP = Op(
@@ -220,6 +224,7 @@ PIXEL_SHUFFLE_OP = Op(
     onnx=lambda a, ctx, e: e.node("DepthToSpace", e.inputs, blocksize=a["factor"], mode="CRD"),
     label=lambda a, o: f"pixel shuffle x{a['factor']}",
     diagram="reshape",
+    side_factor=lambda a: 1 / steps(a["factor"]),
 )
 
 
@@ -249,6 +254,7 @@ PIXEL_UNSHUFFLE_OP = Op(
     onnx=_pixel_unshuffle_onnx,
     label=lambda a, o: f"pixel unshuffle /{a['factor']}",
     diagram="reshape",
+    side_factor=lambda a: steps(a["factor"]),
 )
 
 
@@ -384,6 +390,7 @@ PAD_CHANNELS_OP = Op(
     label=lambda a, o: f"pad to {a['out']}" + (f", /{a['stride']}" if a["stride"] > 1 else ""),
     diagram="reshape",
     fresh_output=True,
+    side_factor=lambda a: steps(a["stride"]),
 )
 
 

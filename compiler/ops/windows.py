@@ -22,6 +22,7 @@ from .records import (
     ShapeError,
     _layout,
     _matmul_nodes,
+    steps,
 )
 
 # ---- window_attention, window_attention_v2 (Swin) ------------------------------------------
@@ -356,6 +357,7 @@ PATCH_MERGING_OP = Op(
     onnx=_patch_merging_onnx,
     label=lambda a, o: f"patch merging, {o[-1]}",
     diagram="weight",
+    side_factor=lambda a: steps(2),
     params=_patch_merging_params,
     macs=lambda a, ins, o: math.prod(o) * 4 * ins[0][2],
     init=_init_patch_merging,
@@ -422,6 +424,7 @@ PARTITION_OP = Op(
     onnx=_partition_onnx,
     label=lambda a, o: f"{a['kind']} partition {a['size']}x{a['size']}",
     diagram="reshape",
+    side_factor=lambda a: steps(a["size"]),
 )
 
 
@@ -479,6 +482,7 @@ DEPARTITION_OP = Op(
     label=lambda a, o: f"{a['kind']} departition",
     diagram="reshape",
     inputs=(2, 2),
+    side_factor=lambda a: 1 / steps(a["size"]),
 )
 
 

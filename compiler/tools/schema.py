@@ -16,7 +16,9 @@ import os
 from typing import Any
 
 from ..frontend.nodes import SECTIONS, SHORTCUT_ATTRS, SHORTCUT_OP
+from ..frontend.parts import PART_KEYS
 from ..frontend.spec import BLOCK_KEYS, CONNECTIONS, NETWORK_KEYS, STAGE_RESERVED
+from ..ir.size_rule import RULE_KEYS
 from ..ops import OPS, REQUIRED, Attr
 
 SCHEMA_ID = "https://netc.dev/schema/spec.json"
@@ -70,6 +72,11 @@ def _inputs() -> Json:
 def _node_common() -> Json:
     return {
         "in": _inputs(),
+        "like": {
+            "type": "string",
+            "description": "one more input, after in's: the node whose size the op takes "
+            "(resize to another node's height and width)",
+        },
         "when": {
             "description": "a condition; false switches the node off (it passes its input on)",
             "anyOf": [{"type": "boolean"}, {"type": "string"}],
@@ -319,10 +326,49 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
         "extends": {"type": "string", "description": "a spec file or a library name to build on"},
         "replace": {"type": "array", "items": {"type": "string"}},
         "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+        "sizes": {
+            "description": "the input sides the network accepts besides the written one: "
+            "'any', or {min, max, multiple, remainder}; netc check proves every one",
+            "anyOf": [
+                {"const": "any"},
+                {
+                    "type": "object",
+                    "properties": {
+                        k: {"type": "integer", "minimum": 0, "description": v}
+                        for k, v in RULE_KEYS.items()
+                    },
+                    "additionalProperties": False,
+                },
+            ],
+        },
         "params": {
             "type": "object",
             "additionalProperties": {
                 "anyOf": [{"type": "number"}, {"type": "boolean"}, {"type": "string"}]
+            },
+        },
+        "parts": {
+            "description": "other networks held under a module path, like {backbone: {spec: "
+            "resnet50, outputs: [layer3, layer4]}}; the stages read backbone.layer4",
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "string", "description": PART_KEYS["spec"]},
+                    "outputs": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": PART_KEYS["outputs"],
+                    },
+                    "set": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": PART_KEYS["set"],
+                    },
+                    "module": {"type": "string", "description": PART_KEYS["module"]},
+                },
+                "required": ["spec"],
+                "additionalProperties": False,
             },
         },
         "shortcut": {"anyOf": [{"enum": shortcut_kinds}, {"type": "string"}]},
@@ -353,7 +399,14 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
         "stages": {"type": "object"},
         "head": {"type": "object"},
         "output": {"type": "string"},
-        "outputs": {"type": "array", "items": {"type": "string"}},
+        "outputs": {
+            "description": "feature maps returned instead of the output: a list (a list is "
+            "returned), or a mapping of names to them (a dict is returned)",
+            "anyOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object", "additionalProperties": {"type": "string"}},
+            ],
+        },
         "aux_outputs": {
             "type": "array",
             "items": {"type": "string"},

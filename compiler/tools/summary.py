@@ -71,9 +71,16 @@ def table(graph: Graph) -> str:
         f"activations per sample: {graph.activation_bytes / 2**20:,.1f} MiB if every output is "
         f"kept, {peak_bytes(graph) / 2**20:,.1f} MiB alive at once in an eval forward",
     ]
-    if graph.features:
+    if graph.output_keys:
+        shown = ", ".join(
+            f"{f.key}: {f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features
+        )
+        lines.append(f"returns a dict {{{shown}}}")
+    elif graph.features:
         shown = ", ".join(f"{f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features)
         lines.append(f"returns {len(graph.features)} feature maps: {shown}")
+    if graph.sizes is not None:
+        lines.append(f"input sizes: {graph.sizes.text()} (each checked valid)")
     return "\n".join(lines)
 
 
