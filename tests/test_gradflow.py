@@ -65,3 +65,7 @@ def test_attention_layers_and_several_outputs_have_their_norms() -> None:
     backbone = compiler.load_spec("resnet18", ["input=[3, 32, 32]", "outputs=[layer2, layer4]"])
     flow = measure(backbone)
     assert flow.layers[-1].startswith("layer4") and all(n > 0 for n in flow.norms)
+    # named outputs: a dict, each of its values measured
+    seg = compiler.load_spec("segmentation/lraspp_mobilenet_v3_large", ["input=[3, 32, 32]"])
+    named = measure(seg, steps=1)
+    assert named.layers[-1] == "classifier.high_classifier" and all(n > 0 for n in named.norms)

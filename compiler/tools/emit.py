@@ -675,7 +675,10 @@ class Emitter:
         if klass.varargs:
             names, args = [f"xs[{k}]" for k in range(count)], "*xs: torch.Tensor"
         many = root and bool(self.graph.features)
-        returns = "list[torch.Tensor]" if many else "torch.Tensor"
+        keys = self.graph.output_keys if root else []
+        returns = (
+            "dict[str, torch.Tensor]" if keys else "list[torch.Tensor]" if many else "torch.Tensor"
+        )
         lines = [f"    def forward(self, {args}) -> {returns}:"]
 
         def ref(r: str) -> str:
@@ -739,7 +742,13 @@ class Emitter:
                 call = f"{call} if {access('self', rel)} is not None else {fallback}"
             lines.append(f"        {target} = {call}")
         outs = [ref(o) for o in klass.output]
-        lines.append(f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}")
+        if keys:  # named outputs: a dict, in order (the keys are identifiers: spec-checked)
+            pairs = ", ".join(f"{k!r}: {o}" for k, o in zip(keys, outs, strict=True))
+            lines.append(f"        return {{{pairs}}}")
+        else:
+            lines.append(
+                f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}"
+            )
         return lines
 
     def zero_init_residual(self) -> bool:

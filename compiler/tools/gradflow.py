@@ -60,6 +60,8 @@ def measure(
         got = module(x)
         # several values (feature maps, training outputs beside the output): all of them,
         # flattened side by side, so every branch gets a gradient
+        if isinstance(got, dict):  # named outputs: {out: ..., aux: ...}
+            got = list(got.values())
         values = got if isinstance(got, (tuple, list)) else [got]
         out = torch.cat([v.reshape(batch, -1) for v in values], dim=1)
         labels = torch.randint(0, out.shape[1], (batch,), generator=gen)
