@@ -461,7 +461,7 @@ def other_sizes(graph: Graph) -> list[tuple[int, ...]]:
         return []
     c, side = shape[0], shape[-1]
     picks = []
-    for frac in (0.75, 0.625, 1.25, 1.5):
+    for frac in (0.75, 0.625, 0.5, 1.25, 1.5):
         n = rule.first(max(1, int(side * frac)))
         if n is not None and n != side and n not in picks:
             picks.append(n)

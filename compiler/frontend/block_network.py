@@ -8,7 +8,7 @@ import re
 
 from ..errors import SpecError, command_line_loc, overrides_file
 from ..ir.graph import Graph
-from ..ops import OPS, PERMUTE, TOKENS, channels
+from ..ops import OPS, PERMUTE, TOKENS, UPSAMPLE, channels
 from .load import front_end
 from .lookup import is_block_file
 from .source import Source, load_file, parse
@@ -17,6 +17,7 @@ BLOCK_STAGE = "unit"  # the stage name of the one-block network a block diagram 
 DEFAULT_REQUIRED = 64  # value given to a block's required parameters (width) when drawing it
 SEQUENCE_SIDE = 14  # a block on token sequences is drawn on 14 x 14 = 196 tokens (ViT-B/16's)
 SEQUENCE, CHANNELS_LAST = "sequence", "channels_last"  # what a block's input is made into
+MAX_DRAWN_INPUTS = 8  # the most inputs tried for a block that names them by an expression
 VIDEO, SIGNAL = "video", "signal"  # a [C, T, H, W] map (8 frames), a [C, L] map (1,024 long)
 
 
@@ -41,11 +42,17 @@ def block_network(
     if isinstance(declared, dict):
         stage.update({k: DEFAULT_REQUIRED for k, v in declared.items() if v is None})
     stage.update(_block_params(params or []))
-    # a block that reads several inputs (input.1, ...: LR-ASPP's low and high maps) is drawn
-    # reading the network's input that many times
-    reads = re.findall(r"\binput\.(\d+)\b", json.dumps(block.data.get("nodes")))
-    if reads and "in" not in stage:
-        stage["in"] = ["input"] * (1 + max(int(n) for n in reads))
+    # a block that reads several inputs (input.1, ...: a decoder's encoder maps) is drawn
+    # reading the network's input that many times, or maps each twice the size of the one
+    # before (a decoder reads its maps from deep to shallow)
+    text = json.dumps(block.data.get("nodes"))
+    count = 1 + max((int(n) for n in re.findall(r"\binput\.(\d+)\b", text)), default=0)
+    # inputs named by an expression ("input.{i + 1}"): as many as MAX_DRAWN_INPUTS at most
+    counts = [count]
+    if "input.{" in text:  # the literal count first (those inputs may be optional), then more
+        counts += [n for n in range(2, MAX_DRAWN_INPUTS + 1) if n > count]
+    if "in" in stage:  # the caller's --set in=...
+        counts = [1]
     # a transformer's block reads a token sequence (drawn on the 196 tokens of a 14x14 map),
     # a Swin block a channels-last map
     nodes = block.data.get("nodes")
@@ -70,10 +77,12 @@ def block_network(
     first: SpecError | None = None
     for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE, VIDEO, SIGNAL)):
         side = SEQUENCE_SIDE if candidate == SEQUENCE else size
-        try:
-            return _fitted(block, name, stage, in_channels, side, candidate), f"{BLOCK_STAGE}.0"
-        except SpecError as e:
-            first = first or e
+        for count, growth in ((n, g) for n in counts for g in ((1, 2) if n > 1 else (1,))):
+            try:
+                graph = _fitted(block, name, stage, in_channels, side, candidate, count, growth)
+                return graph, f"{BLOCK_STAGE}.0"
+            except SpecError as e:
+                first = first or e
     assert first is not None
     raise first
 
@@ -85,11 +94,14 @@ def _fitted(
     in_channels: int | None,
     size: int,
     layout: str,
+    count: int = 1,
+    growth: int = 1,
 ) -> Graph:
-    """The one-block network, its input as wide as the block's output unless told."""
+    """The one-block network, its input as wide as the block's output unless told; a block of
+    ``count`` inputs reads maps each ``growth`` times the size of the one before."""
     width = in_channels or DEFAULT_REQUIRED
     for _ in range(2):
-        graph = _one_block(block, name, stage, width, size, layout)
+        graph = _one_block(block, name, stage, width, size, layout, count, growth)
         out = channels(graph.shape_of(graph.output))
         if in_channels is not None or out == width:
             break
@@ -98,7 +110,14 @@ def _fitted(
 
 
 def _one_block(
-    block: Source, name: str, stage: dict[str, object], channels: int, size: int, layout: str
+    block: Source,
+    name: str,
+    stage: dict[str, object],
+    channels: int,
+    size: int,
+    layout: str,
+    count: int = 1,
+    growth: int = 1,
 ) -> Graph:
     prefix = ("block_types", name)
     # a flat block (VGG's layers, numbered in their container) is drawn as the block it is
@@ -115,6 +134,11 @@ def _one_block(
         data["stem"] = {"to_layout": {"op": TOKENS}}
     elif layout == CHANNELS_LAST:
         data["stem"] = {"to_layout": {"op": PERMUTE, "dims": [0, 2, 3, 1]}}
+    if count > 1:  # the input, then each further one `growth` times the size of the one before
+        grown = {f"input_{k}": growth**k for k in range(1, count)} if growth > 1 else {}
+        data["stem"] = {k: {"op": UPSAMPLE, "in": "input", "scale": s} for k, s in grown.items()}
+        reads = ["input", *grown] if grown else ["input"] * count
+        data["stages"] = {BLOCK_STAGE: {**stage, "in": reads}}
     values = {(*prefix, *p): loc for p, loc in block.values.items()}
     keys = {(*prefix, *p): loc for p, loc in block.keys.items()}
     here = block.loc(())

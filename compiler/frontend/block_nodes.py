@@ -67,6 +67,8 @@ def nested(
         raise Failed
     inner: dict[str, Value] = {
         "in_channels": channels(in_shape),
+        # each further input's channels: in_channels_1, in_channels_2, ...
+        **{f"in_channels_{k}": channels(ex.shapes[i]) for k, i in enumerate(present[1:], 1)},  # type: ignore[arg-type]
         "input_count": len(present),
         "index": 0,
         "repeat": 1,

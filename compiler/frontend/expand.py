@@ -542,6 +542,10 @@ class Expander:
             env = self.block_env(bt, st, i, in_ch, ctx, net_env, repeat)
             more = extra if i == 0 else []
             env["input_count"] = len(reads) if dense else 1 + len(more)
+            for k, value in enumerate(more, start=1):  # each further input's channels
+                shape = self.shapes[value]
+                if shape is not None:
+                    env[f"in_channels_{k}"] = channels(shape)
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             if not dense:  # input.0 is input, then a stage's `in:` list gives input.1, ...
                 local.update({f"input.{k}": v for k, v in enumerate([prev, *more])})

@@ -219,7 +219,12 @@ def check_network(src: Source) -> NetworkSpec:
     sections = _sections(c, top)
     shortcut_types = shortcut_kinds(top.get("shortcut_types", {}), src, diags)
     block_types = _inline_blocks(c, top)
-    _find_blocks(sections, block_types, src, diags)
+    # the block types of the specs it builds on: its extends chain, then its parts' chains
+    chain = [
+        *(src.chain or [src.file]),
+        *(f for p in parts for f in (p.spec.source.chain or [p.spec.file])),
+    ]
+    _find_blocks(sections, block_types, chain, src, diags)
     _stage_params(sections, block_types, diags)
     _check_default_block(c, top.get("stage_defaults"), block_types)
     default_shortcut = top.get("shortcut", "B")
@@ -254,7 +259,7 @@ def check_network(src: Source) -> NetworkSpec:
         shortcut_types=shortcut_types,
         source=src,
         param_locs={k: src.loc(("params", k)) for k in params},
-        block_folders=block_folders(src.chain or [src.file]),
+        block_folders=block_folders(chain),
     )
 
 
@@ -548,11 +553,12 @@ def _block_lists(
     found = {
         ".".join(parts[:k])
         for n in nodes
-        if n.loop is not None
         for parts in [n.name.split(".")]
         for k in range(1, len(parts))
-        # the loop's index, or an expression of it: convs.{i}, convs.{i + 1}
-        if parts[k][:1] == "{" and re.search(rf"\b{n.loop[0]}\b", parts[k])
+        # the loop's index, or an expression of it (convs.{i}, convs.{i + 1}), or a number
+        # (blocks.0 .. blocks.4 written out)
+        if parts[k].isdigit()
+        or (n.loop is not None and parts[k][:1] == "{" and re.search(rf"\b{n.loop[0]}\b", parts[k]))
     }
     out = []
     for i, item in enumerate(top.get("module_lists", [])):
@@ -563,7 +569,7 @@ def _block_lists(
             src.loc(("module_lists", i)),
             f"'{item}' is not a container of block '{name}'s looped nodes"
             f"{suffix_hint(str(item), found)}",
-            "a module list numbers the members a loop makes, like convs of convs.{i}",
+            "a module list holds numbered members, like convs of convs.{i} or blocks of blocks.0",
         )
     return out
 
@@ -718,11 +724,13 @@ def _stage_params(
 def _find_blocks(
     sections: list[tuple[str, list[Entry]]],
     known: dict[str, BlockType],
+    chain: list[str],
     src: Source,
     diags: Diagnostics,
 ) -> None:
-    """Load each block type the stages name from blocks/<name>.yaml near the spec."""
-    folders = block_folders(src.chain or [src.file])
+    """Load each block type the stages name from blocks/<name>.yaml near the spec, or near a
+    spec it builds on (``chain``)."""
+    folders = block_folders(chain)
     for _, entries in sections:
         for e in entries:
             if not isinstance(e, StageSpec) or e.block in known:

@@ -28,7 +28,7 @@ from .dropout import OPS_DROPOUT
 from .linear import OPS_LINEAR
 from .merge import DENSE_JOIN, OPS_MERGE
 from .norm import IMAGENET_MEAN, IMAGENET_STD, OPS_NORM
-from .pool import OPS_POOL
+from .pool import OPS_POOL, UPSAMPLE
 from .records import (
     DIAGRAM_KINDS,
     REQUIRED,
@@ -78,6 +78,7 @@ __all__ = [
     "PERMUTE",
     "REQUIRED",
     "TOKENS",
+    "UPSAMPLE",
     "Attr",
     "Attrs",
     "ChannelsLast",

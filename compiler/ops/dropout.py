@@ -17,9 +17,16 @@ def _channel_dropout(name: str, module: str, rank: int, doc: str) -> Op:
     return Op(
         name=name,
         doc=doc,
-        attrs={"p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability")},
+        attrs={
+            "p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability"),
+            "inplace": Attr(
+                kind="bool",
+                default=False,
+                doc="zero the input in place where no other node reads it (smp's FPN)",
+            ),
+        },
         shape=shape,
-        lower=_module(lambda a, ctx: _nn(module, a["p"])),
+        lower=_module(lambda a, ctx: _nn(module, a["p"], inplace=a["inplace"] and ctx.inplace_ok)),
         onnx=_unary("Identity"),  # exported for inference, where it passes through
         label=lambda a, o: f"{name} {a['p']}",
         diagram="activation",

@@ -290,7 +290,8 @@ def _groupnorm_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
     grouped = e.node("Reshape", [e.inputs[0], e.ints([0, g, -1])])
     ones, zeros = e.floats([1.0] * g), e.floats([0.0] * g)
     normed = e.node("InstanceNormalization", [grouped, ones, zeros], epsilon=a["eps"])
-    out = e.node("Reshape", [normed, e.ints([0, *shape])])
+    # back to the input's shape, read at run time: the file fits any input size
+    out = e.node("Reshape", [normed, e.node("Shape", [e.inputs[0]])])
     return _affine_nodes(e, out, shape) if a["affine"] else out
 
 

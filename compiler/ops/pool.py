@@ -401,8 +401,10 @@ def _interpolate_node(e: OnnxWriter, x: str, scales: str, mode: str, align_corne
     return e.node("Resize", [x, "", scales], coordinate_transformation_mode=transform, **cubic)
 
 
+UPSAMPLE = "upsample"  # the name other modules use (block drawings make larger maps with it)
+
 UPSAMPLE_OP = Op(
-    name="upsample",
+    name=UPSAMPLE,
     doc="upsampling by a whole factor, nearest or interpolated (linear on [C, L], bilinear "
     "on [C, H, W], trilinear on [C, T, H, W]; align_corners as PyTorch's)",
     attrs={
