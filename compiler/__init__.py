@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -71,6 +72,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     inference: bool = False,
     outputs: Iterable[str] | None = None,
     partial: bool = False,
+    part_weights: Mapping[str, str | os.PathLike[str]] | None = None,
     **params: bool | int | float | str,
 ) -> fx.GraphModule:
     """Build the torch module a spec describes, initialised as torchvision does.
@@ -86,10 +88,13 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     ``"torchvision:IMAGENET1K_V1"`` for the weights torchvision publishes for the spec's model
     (its ``weights_from``, or its name), read from torch.hub's cache or downloaded there once.
     ``partial=True`` loads what fits and leaves the rest as initialised; the load's report (and
-    the weights' preprocessing) is in ``module.meta["weights"]``. ``inference=True`` returns the
-    eval-mode module with each BatchNorm folded into the conv before it (compiler.lowering.folding)
-    and
-    its conv weights channels-last, which CPU convolutions run faster (compiler.lowering.layout).
+    the weights' preprocessing) is in ``module.meta["weights"]``. ``part_weights`` loads a
+    checkpoint into a part (the spec's ``parts:``) by its path, as torchvision's
+    ``weights_backbone`` does: ``{"backbone": "torchvision"}`` (the published weights of the
+    part's model) or a file of the part's own network; reports in
+    ``module.meta["part_weights"]``. ``inference=True`` returns the eval-mode module with each
+    BatchNorm folded into the conv before it (compiler.lowering.folding) and its conv weights
+    channels-last, which CPU convolutions run faster (compiler.lowering.layout).
     ``outputs`` (stage, block or node names) makes a backbone that returns those feature maps
     as a list, with ``feature_info`` as timm's ``features_only`` models have it; the spec's
     ``outputs:`` does the same. ``path_or_spec`` may be a file or a library name such as
@@ -109,6 +114,7 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
     inference = arguments.flag(fn, "inference", inference)
     outputs = arguments.names(fn, "outputs", outputs)
     partial = arguments.flag(fn, "partial", partial)
+    part_weights = arguments.part_weights(fn, part_weights)
     # a loaded Graph is final: overrides or outputs given with one would be dropped unread
     if isinstance(path_or_spec, Graph) and overrides:
         raise ValueError(
@@ -133,12 +139,16 @@ def compile(  # noqa: A001 - the interface other code relies on is compiler.comp
 
     named = weights is not None and is_named(weights)
     if isinstance(path_or_spec, Graph):
-        return _build(path_or_spec, seed, zero_init_residual, weights, named, inference, partial)
+        return _build(
+            path_or_spec, seed, zero_init_residual, weights, named, inference, partial, part_weights
+        )
     from .frontend import spec_cache
 
     # a spec compiled before in this process, its files unchanged, is not checked again
     with spec_cache.checked(path_or_spec, overrides, published_weights=named) as graph:
-        return _build(graph, seed, zero_init_residual, weights, named, inference, partial)
+        return _build(
+            graph, seed, zero_init_residual, weights, named, inference, partial, part_weights
+        )
 
 
 def _param_overrides(fn: str, spec: str, params: Mapping[str, object]) -> list[str]:
@@ -173,9 +183,20 @@ def _build(
     named: bool,
     inference: bool,
     partial: bool,
+    part_weights: dict[str, str | os.PathLike[str]] | None = None,
 ) -> fx.GraphModule:
     """compile()'s work once the spec is checked (``named``: ``weights`` names published
     weights)."""
+    unknown = [p for p in part_weights or {} if p not in graph.parts]
+    if unknown:
+        from .errors import suffix_hint
+        from .lowering.weights import WeightsError
+
+        raise WeightsError(
+            f"part weights: {graph.name} has no part {unknown[0]!r}"
+            f"{suffix_hint(unknown[0], graph.parts)} "
+            f"(its parts: {', '.join(graph.parts) or 'none'})"
+        )
     from .lowering.initialise import initialise, materialise, seeded
     from .lowering.lower import lower
 
@@ -199,6 +220,11 @@ def _build(
         initialise(module, graph, zero_init_residual)
     if weights is not None:
         module.meta["weights"] = _load_weights(module, graph, weights, partial).as_dict()
+    if part_weights:
+        module.meta["part_weights"] = {
+            part: _load_weights(module, graph, source, partial, part).as_dict()
+            for part, source in part_weights.items()
+        }
     from .lowering.classifier import attach
 
     attach(module, graph)  # timm's get_classifier, forward_features, ... on a classifier
@@ -211,15 +237,24 @@ def _build(
 
 
 def _load_weights(
-    module: fx.GraphModule, graph: Graph, weights: str | os.PathLike[str], partial: bool
+    module: fx.GraphModule,
+    graph: Graph,
+    weights: str | os.PathLike[str],
+    partial: bool,
+    part: str = "",
 ) -> LoadReport:
+    """``weights`` (a file or published weights) into the network, or into its part ``part``."""
     from .lowering.pretrained import fetch, is_named, resolve
-    from .lowering.weights import load_weights
+    from .lowering.weights import load_part_weights, load_weights
 
+    load = functools.partial(load_part_weights, part=part) if part else load_weights
     if not is_named(weights):
-        return load_weights(module, graph, weights, partial)
-    model = (graph.origin.weights_from if graph.origin is not None else "") or graph.name
+        return load(module, graph, path=weights, partial=partial)
+    if part:
+        model = graph.parts[part].weights_from
+    else:
+        model = (graph.origin.weights_from if graph.origin is not None else "") or graph.name
     published = resolve(str(weights), model)
-    report = load_weights(module, graph, fetch(published), partial, source=published.name)
+    report = load(module, graph, path=fetch(published), partial=partial, source=published.name)
     report.preprocess = published.preprocess
     return report

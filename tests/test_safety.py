@@ -79,7 +79,7 @@ def test_no_code_execution_paths_in_compiler_or_exporters() -> None:
         # "visit_" + an ast node class name: only the evaluator's own visit_ methods exist
         ("expr.py", "getattr with a computed name"),
         # looks a function up in torch only to compare it by identity; nothing is called
-        ("emit.py", "getattr with a computed name"),
+        ("emit_functions.py", "getattr with a computed name"),
         # reads a built module's attributes named by its constructor's signature
         ("calls.py", "getattr with a computed name"),
         # a plugin's module, named only by the user (--plugin, NETC_PLUGINS, enable_plugin),

@@ -18,9 +18,10 @@ from torch import nn
 import compiler
 from compiler.lowering.folding import fold_module
 from exporters.onnx import export
-from tests.conftest import SPECS
-from tests.test_equivalence import aten_ops, close
+from tests.conftest import SPECS, run_cli
+from tests.test_equivalence import assert_same_training_step, aten_ops, close
 from tests.test_pretrained import _cached, torch_home  # noqa: F401 - the fixture, used below
+from tests.test_zoo import _nontrivial_bn
 
 pytestmark = pytest.mark.zoo
 
@@ -54,14 +55,6 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
         return getattr(segmentation, name)(**kwargs)  # type: ignore[no-any-return]
 
 
-def _nontrivial_bn(model: nn.Module) -> None:
-    g = torch.Generator().manual_seed(5)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-
-
 @pytest.mark.parametrize("name", sorted(META))
 def test_counts_and_keys_match_torchvision(name: str) -> None:
     params, gflops = META[name]
@@ -82,7 +75,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
     name = request.param
     torch.manual_seed(0)
     ref = reference(name)
-    _nontrivial_bn(ref)
+    _nontrivial_bn(ref)  # (random BatchNorm statistics and affine values)
     ours = compiler.compile(spec(name))
     ours.load_state_dict(ref.state_dict(), strict=True)
     return name, ours, ref
@@ -110,23 +103,7 @@ def test_train_mode_same_draws_stats_and_gradients(pair: tuple[str, nn.Module, n
     BatchNorm buffer agree."""
     _, ours, ref = pair
     x = torch.randn(2, 3, *TRAIN_SIZE, generator=torch.Generator().manual_seed(3))
-    ours.train()
-    ref.train()
-    torch.manual_seed(4)
-    mine = ours(x)
-    torch.manual_seed(4)
-    theirs = ref(x)
-    assert list(mine) == list(theirs)
-    assert all(close(mine[k], theirs[k]) for k in theirs)
-    weights = {k: torch.randn_like(v) for k, v in theirs.items()}
-    sum((mine[k] * w).sum() for k, w in weights.items()).backward()  # type: ignore[union-attr]
-    sum((theirs[k] * w).sum() for k, w in weights.items()).backward()  # type: ignore[union-attr]
-    grads = dict(ref.named_parameters())
-    for key, p in ours.named_parameters():
-        assert p.grad is not None and close(p.grad, grads[key].grad, 1e-4), key  # type: ignore[arg-type]
-    buffers = dict(ref.named_buffers())
-    for key, b in ours.named_buffers():
-        assert torch.allclose(b.float(), buffers[key].float(), atol=1e-5), key
+    assert_same_training_step(ours, ref, x, grad_tol=1e-4)
 
 
 @pytest.mark.parametrize("name", ["fcn_resnet50", "lraspp_mobilenet_v3_large"])
@@ -159,3 +136,48 @@ def test_onnx_has_a_dynamic_height_and_width(name: str, tmp_path: Path) -> None:
     assert [o["name"] for o in report.outputs] == graph.output_keys
     assert report.outputs[0]["shape"] == ["batch", 21, "out_height", "out_width"]
     assert sorted({c.input for c in report.comparisons}) == ["3x40x48", "3x64x64"]
+
+
+def test_a_part_takes_its_own_networks_published_weights(torch_home: Path) -> None:  # noqa: F811
+    """--part-weights backbone=torchvision: the backbone gets ResNet-50's published weights (the
+    part's weights_from), as torchvision's weights_backbone gives them; the heads stay as
+    initialised; the classifier the part leaves out is reported unused."""
+    from torchvision.models import resnet50
+
+    state = _cached(torch_home, "resnet50", build=lambda _: resnet50())
+    module = compiler.compile(
+        "segmentation/fcn_resnet50", seed=0, part_weights={"backbone": "torchvision"}
+    )
+    report = module.meta["part_weights"]["backbone"]
+    assert report["source"] == "ResNet50_Weights.IMAGENET1K_V2 (into part 'backbone')"
+    assert report["loaded"] == len(state) - 2 and report["unused"] == ["fc.weight", "fc.bias"]
+    mine = module.state_dict()
+    assert all(torch.equal(mine[f"backbone.{k}"], v) for k, v in state.items() if k[:3] != "fc.")
+    fresh = compiler.compile("segmentation/fcn_resnet50", seed=0).state_dict()
+    assert torch.equal(mine["classifier.0.weight"], fresh["classifier.0.weight"])
+    code, out, err = run_cli(
+        "compile", "segmentation/fcn_resnet50", "--part-weights", "backbone=torchvision"
+    )
+    assert code == 0, err
+    assert "318 of 318 entries loaded from ResNet50_Weights.IMAGENET1K_V2 (into part" in out
+
+
+def test_part_weights_name_a_part_and_fit_it(tmp_path: Path) -> None:
+    from torchvision.models import resnet50
+
+    path = tmp_path / "r50.pth"
+    torch.save(resnet50().state_dict(), path)
+    code, _, err = run_cli("check", "segmentation/fcn_resnet50")
+    assert code == 0, err
+    code, _, err = run_cli(
+        "compile", "segmentation/fcn_resnet50", "--part-weights", f"backbon={path}"
+    )
+    assert code == 1 and "has no part 'backbon'; did you mean 'backbone'?" in err
+    code, _, err = run_cli("compile", "segmentation/fcn_resnet50", "--part-weights", "backbone")
+    assert code == 2 and "must look like PART=FILE.pth" in err
+    # a ResNet-50 does not fit MobileNetV3's features: every entry of the part is missing
+    code, _, err = run_cli(
+        "compile", "segmentation/lraspp_mobilenet_v3_large", "--part-weights", f"backbone={path}"
+    )
+    assert code == 1 and "(into part 'backbone'): error: the checkpoint does not fit" in err
+    assert "missing: backbone.0.0.weight  (specs/mobilenet_v3_large.yaml" in err

@@ -177,6 +177,7 @@ def test_named_outputs_are_a_dict_in_torch_and_names_in_onnx(tmp_path: Path) -> 
     out = module(torch.randn(1, 3, 32, 32))
     assert list(out) == ["main", "side"] and out["main"].shape == (1, 5, 16, 16)
     assert module.feature_info.module_name() == ["b", "a"]
+    assert module.feature_info.keys() == ["main", "side"]
     from exporters.options import output_names
 
     assert output_names(graph) == ["main", "side"]

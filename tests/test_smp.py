@@ -14,6 +14,7 @@ from torch import nn
 import compiler
 from tests.conftest import ROOT, SPECS
 from tests.test_equivalence import aten_ops, close
+from tests.test_zoo import _nontrivial_bn
 
 pytestmark = pytest.mark.zoo
 
@@ -23,6 +24,8 @@ MODELS = {
     "fpn_resnet50": ("FPN", "resnet50", 26_116_033),
     "deeplabv3plus_resnet50": ("DeepLabV3Plus", "resnet50", 26_677_585),
     "linknet_resnet18": ("Linknet", "resnet18", 11_663_777),
+    # its encoder holds layer3 and layer4 (in the state_dict), its forward stops at layer2
+    "pspnet_resnet34": ("PSPNet", "resnet34", 21_437_985),
 }
 SIZES = [(64, 64), (96, 160)]  # multiples of 32 (smp refuses others), one not square
 
@@ -39,11 +42,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
     name = request.param
     torch.manual_seed(0)
     ref = reference(name)
-    g = torch.Generator().manual_seed(5)
-    for m in ref.modules():  # BatchNorm statistics that are not the identity
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    _nontrivial_bn(ref)  # BatchNorm statistics and affine values that are not the identity
     ours = compiler.compile(SPECS / "smp" / f"{name}.yaml")
     return name, ours, ref
 

@@ -64,6 +64,18 @@ def weights_path(fn: str, value: object) -> str | os.PathLike[str] | None:
     )
 
 
+def part_weights(fn: str, value: object) -> dict[str, str | os.PathLike[str]] | None:
+    """``{part path: checkpoint or 'torchvision[:NAME]'}``, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise TypeError(
+            f"{fn}: part_weights must map part paths to weights, like {{'backbone': "
+            f"'torchvision'}}, got {got(value)}"
+        )
+    return {k: weights_path(f"{fn} part_weights[{k!r}]", v) or "" for k, v in value.items()}
+
+
 def _path_text(value: object) -> str | None:
     """The str a path argument stands for, or None when it is not a str path (bytes paths
     are refused: every message and lookup here works on str)."""

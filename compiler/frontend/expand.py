@@ -74,6 +74,7 @@ class Expander:
         self.offered: dict[int, tuple[NodeSpec, Context]] = {}
         self.loop_lists: dict[str, None] = {}  # block types' module lists, by path, in order
         self.part_lists: list[str] = []  # the parts' module lists, under their paths
+        self.idle: set[str] = set()  # the parts' nodes held but never run
 
     # ---- values ---------------------------------------------------------------------------
 
@@ -722,6 +723,8 @@ class Expander:
             name=spec.name,
             input_shape=input_shape(spec.input),
             sizes=spec.sizes,
+            parts={p.path: parts.info(p) for p in spec.parts},
+            idle=self.idle,
             nodes=self.nodes,
             output=output,
             stages=[s for s in self.stages if s.nodes],

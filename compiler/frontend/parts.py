@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Loc, SpecError, did_you_mean, suffix_hint
-from ..ir.graph import INPUT, MODULE_PART, Stage
+from ..ir.graph import INPUT, MODULE_PART, PartInfo, Stage, feeding
 from . import fs
 from .access import SEARCH_PATH, refusal, roots
 from .lookup import library_root, library_spec
@@ -36,6 +36,8 @@ PART_KEYS = {
     "outputs": "the part's values the network reads, like [layer3, layer4] (default: its output)",
     "set": "overrides of the part's spec, like [params.width=32] (as --set)",
     "module": "the part's module that the path stands for, like features (default: the whole)",
+    "idle": "values of the part kept with their weights though the network never runs them, "
+    "like [layer3, layer4] (smp's PSPNet holds its encoder's last stages)",
 }
 MAX_PART_DEPTH = 8  # parts of parts
 
@@ -50,6 +52,9 @@ class PartSpec:
     # the part's module that ``path`` stands for ('features': features.4 is backbone.4, as
     # torchvision's segmentation models take MobileNetV3's features); '': the whole part
     module: str = ""
+    # the part's values whose modules it holds though nothing runs them (smp's PSPNet's
+    # encoder keeps layer3 and layer4 in its state_dict, its forward stops at layer2)
+    idle: list[str] = field(default_factory=list)
 
 
 def check_parts(c: Checker, top: dict[str, Any], src: Source, depth: int = 0) -> list[PartSpec]:
@@ -102,7 +107,11 @@ def check_parts(c: Checker, top: dict[str, Any], src: Source, depth: int = 0) ->
         ):
             c.diags.error(c.src.loc((*where, "module")), "a part's 'module' must be a module path")
             continue
-        out.append(PartSpec(path=path, spec=spec, loc=loc, module=module))
+        out.append(
+            PartSpec(
+                path=path, spec=spec, loc=loc, module=module, idle=list(entry.get("idle") or [])
+            )
+        )
     return out
 
 
@@ -145,17 +154,25 @@ def _part_source(src: Source, entry: dict[str, Any], shape: Any, loc: Loc) -> So
     if isinstance(shape, list):
         data["input"] = shape  # the network's input is the part's
     data.pop("sizes", None)  # the network's own rule is proven over the whole, parts included
-    outputs = entry.get("outputs")
-    if outputs is not None:
-        if (
-            not isinstance(outputs, list)
-            or not outputs
-            or not all(isinstance(o, str) for o in outputs)
+    outputs, idle = entry.get("outputs"), entry.get("idle")
+    for key, names in (("outputs", outputs), ("idle", idle)):
+        if names is not None and (
+            not isinstance(names, list) or not names or not all(isinstance(o, str) for o in names)
         ):
-            raise SpecError.at(loc, "a part's 'outputs' must be a list of names, like [layer4]")
-        data["outputs"] = outputs
+            raise SpecError.at(loc, f"a part's '{key}' must be a list of names, like [layer4]")
+    if idle is not None and outputs is None:
+        raise SpecError.at(loc, "a part with 'idle' values lists its 'outputs' too")
+    if outputs is not None:
+        data["outputs"] = [*outputs, *(idle or [])]  # what is kept: the idle values too
         data.pop("aux_outputs", None)
     return Source(part.file, data, part.values, part.keys, part.chain)
+
+
+def info(part: PartSpec) -> PartInfo:
+    """What the graph keeps of a part: its path, module and the weights that fit it."""
+    data = part.spec.source.data
+    model = data.get("weights_from") if isinstance(data, dict) else None
+    return PartInfo(path=part.path, module=part.module, weights_from=model or part.spec.name)
 
 
 def embed(ex: Expander, part: PartSpec) -> None:
@@ -214,3 +231,8 @@ def embed(ex: Expander, part: PartSpec) -> None:
     for block_type, order in graph.module_orders.items():
         ex.module_orders.setdefault(block_type, order)
     ex.part_lists.extend(moved(p) for p in graph.module_lists)
+    if part.idle:  # what only the idle values need: held, never run
+        run = feeding(graph.nodes, [f.node for f in graph.features if f.name not in part.idle])
+        ex.idle.update(moved(n) for n in graph.nodes if n not in run)
+        for name in ex.idle:
+            ex.nodes[name].meta["idle"] = True  # no nn.Sequential holds it (it would run it)

@@ -105,6 +105,15 @@ class Feature:
     key: str = ""  # its name in the returned dict (`outputs: {out: classifier}`); '': a list
 
 
+@dataclass(frozen=True, kw_only=True)
+class PartInfo:
+    """A network held as a part (the spec's ``parts:``): where, and whose weights it takes."""
+
+    path: str  # its module path here ('backbone')
+    module: str  # the part's own module that the path stands for ('features'; '': the whole)
+    weights_from: str  # the torchvision model whose published weights fit it ('resnet50')
+
+
 @dataclass(kw_only=True)
 class Graph:
     """A whole network after expansion. ``origin`` is None for graphs not built from a spec
@@ -121,6 +130,11 @@ class Graph:
     totals: Totals | None = None
     # the input sides the network accepts besides ``input_shape``'s (None: that size only)
     sizes: SizeRule | None = None
+    # the networks it holds as parts, by module path
+    parts: dict[str, PartInfo] = field(default_factory=dict)
+    # nodes whose modules it holds but never runs (a part's idle values): in the state_dict and
+    # the parameter count, not in the forward, the MACs or an ONNX file
+    idle: set[str] = field(default_factory=set)
     # set when the network returns feature maps (a list, in this order) instead of ``output``
     features: list[Feature] = field(default_factory=list)
     # each block instance's parameters as evaluated (its params, in_channels, index, lets)
@@ -145,7 +159,7 @@ class Graph:
     def deployed(self) -> list[str]:
         """The nodes an eval-mode forward runs: all of them but those only the training-mode
         ``aux`` outputs need, in order."""
-        if not self.aux:
+        if not self.aux and not self.idle:
             return list(self.nodes)
         needed = feeding(self.nodes, self.returns)
         return [n for n in self.nodes if n in needed]

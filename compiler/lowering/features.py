@@ -11,9 +11,9 @@ from ..ops import ChannelsLast, Groups, Shape, channels, is_tokens, spatial_rank
 
 class FeatureInfo(list[dict[str, Any]]):
     """One dict per returned feature map: ``module`` (its name in the spec), ``num_chs``,
-    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors)
-    and ``layout`` (NCHW, NCL, NCDHW, NHWC, NLC or NC: the order of the returned tensor's
-    dimensions)."""
+    ``reduction`` (how many times smaller than the input it is; None for tokens and vectors),
+    ``layout`` (NCHW, NCL, NCDHW, NHWC, NLC or NC: the order of the returned tensor's
+    dimensions) and, where the network returns a dict, ``key`` (its name there)."""
 
     def channels(self) -> list[int]:
         return [f["num_chs"] for f in self]
@@ -26,6 +26,10 @@ class FeatureInfo(list[dict[str, Any]]):
 
     def layout(self) -> list[str]:
         return [f["layout"] for f in self]
+
+    def keys(self) -> list[str]:
+        """The returned dict's keys ([] where the network returns a list)."""
+        return [f["key"] for f in self if "key" in f]
 
 
 def feature_info(graph: Graph) -> FeatureInfo:
@@ -45,6 +49,7 @@ def feature_info(graph: Graph) -> FeatureInfo:
                 "num_chs": channels(shape),
                 "reduction": height // side if height is not None and side else None,
                 "layout": layout,
+                **({"key": f.key} if f.key else {}),
             }
         )
     return out

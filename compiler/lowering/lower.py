@@ -51,6 +51,8 @@ def _mark_chains(part: Part) -> None:
         _mark_chains(child)
     if part.node is not None or not part.sealed or not part.children:
         return
+    if any(n.meta.get("idle") for n in part.members):  # a Sequential would run them
+        return
     kids = list(part.children.values())
     previous = part.inputs
     part.chain = _indices(list(part.children)) and part.path != ""
@@ -241,7 +243,9 @@ class _Builder:
                 if self.graph.features
                 else returned[0]
             )
-            return self.lists_kept(_Built(holder, g, class_name=name), "")
+            return self.idle_dropped(
+                self.lists_kept(_Built(holder, g, class_name=name), ""), values
+            )
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
@@ -249,9 +253,23 @@ class _Builder:
             # fx registers submodules in the order the graph uses them; a block's module_order
             # may say otherwise
             _register_in(built, self.graph.module_orders.get(block_type, []))
-            return built
+            return self.idle_dropped(built, values)
         name = class_name(part.path.rsplit(".", 1)[-1])
-        return self.lists_kept(_Built(holder, g, class_name=name), part.path)
+        return self.idle_dropped(
+            self.lists_kept(_Built(holder, g, class_name=name), part.path), values
+        )
+
+    def idle_dropped(self, built: fx.GraphModule, values: dict[str, fx.Node]) -> fx.GraphModule:
+        """``built`` without the calls of idle values (a part's, held but never run): their
+        modules stay, so the state_dict holds them."""
+        idle = {values[n] for n in self.graph.idle if n in values}
+        if not idle:
+            return built
+        for fx_node in reversed(list(built.graph.nodes)):
+            if fx_node in idle and not fx_node.users:
+                built.graph.erase_node(fx_node)
+        built.recompile()
+        return built
 
     def lists_kept(self, built: fx.GraphModule, base: str) -> fx.GraphModule:
         """``built`` with its module lists as nn.ModuleLists again: fx copies the modules its

@@ -171,6 +171,47 @@ def load_weights(
     )
 
 
+def load_part_weights(
+    module: nn.Module,
+    graph: Graph,
+    part: str,
+    path: str | os.PathLike[str],
+    partial: bool = False,
+    source: str | None = None,
+) -> LoadReport:
+    """Load a checkpoint of the network a part is (an ImageNet ResNet-50 into a segmentation
+    network's backbone): its entries under the part's path, strictly for the part's own (every
+    one of them must be in the checkpoint, shaped alike) unless ``partial``; the checkpoint's
+    entries the part does not hold (the classifier a part leaves out) are reported as unused."""
+    info = graph.parts[part]
+    state = read_state_dict(path)
+    prefix, inside = part + ".", info.module + "." if info.module else ""
+    own = {k: v for k, v in module.state_dict().items() if k.startswith(prefix)}
+    placed: dict[str, torch.Tensor] = {}
+    unused: list[str] = []
+    for key, value in state.items():
+        moved = prefix + key[len(inside) :] if key.startswith(inside) else None
+        if moved in own:
+            placed[moved] = value
+        else:
+            unused.append(key)
+    missing = [k for k in own if k not in placed]
+    wrong = [k for k in own if k in placed and placed[k].shape != own[k].shape]
+    where_from = f"{source or os.fspath(path)} (into part '{part}')"
+    if not partial and (missing or wrong):
+        raise WeightsError(_report(where_from, graph, own, placed, missing, [], wrong))
+    fits = {k: v for k, v in placed.items() if k not in wrong}
+    _check_values(where_from, graph, own, fits)
+    module.load_state_dict(fits, strict=False)
+    return LoadReport(
+        source=where_from,
+        loaded=len(fits),
+        shape_differs={k: (list(placed[k].shape), list(own[k].shape)) for k in wrong},
+        absent=missing,
+        unused=unused,
+    )
+
+
 def where(graph: Graph, key: str) -> str:
     """'  (file:line:col, node 'name')' for a state_dict key, or '' for one no node owns."""
     node = graph.nodes.get(key.rsplit(".", 1)[0])

@@ -25,6 +25,7 @@ from .records import (
     _same,
     _unary,
     bare,
+    dropout_attrs,
     spatial_rank,
 )
 
@@ -439,14 +440,7 @@ IDENTITY_OP = _elementwise(
 DROPOUT_OP = Op(
     name="dropout",
     doc="dropout (active in training mode only)",
-    attrs={
-        "p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability"),
-        "inplace": Attr(
-            kind="bool",
-            default=False,
-            doc="zero the input in place where no other node reads it (MNASNet)",
-        ),
-    },
+    attrs=dropout_attrs("MNASNet"),
     shape=_same,
     lower=_module(lambda a, ctx: _nn("Dropout", a["p"], inplace=a["inplace"] and ctx.inplace_ok)),
     onnx=_unary("Identity"),  # exported for inference, where dropout passes through

@@ -4,7 +4,7 @@ input through, as dropout does."""
 
 from __future__ import annotations
 
-from .records import Attr, Attrs, Op, Shape, _map, _module, _nn, _unary
+from .records import Attrs, Op, Shape, _map, _module, _nn, _unary, dropout_attrs
 
 
 def _channel_dropout(name: str, module: str, rank: int, doc: str) -> Op:
@@ -17,14 +17,7 @@ def _channel_dropout(name: str, module: str, rank: int, doc: str) -> Op:
     return Op(
         name=name,
         doc=doc,
-        attrs={
-            "p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability"),
-            "inplace": Attr(
-                kind="bool",
-                default=False,
-                doc="zero the input in place where no other node reads it (smp's FPN)",
-            ),
-        },
+        attrs=dropout_attrs("smp's FPN"),
         shape=shape,
         lower=_module(lambda a, ctx: _nn(module, a["p"], inplace=a["inplace"] and ctx.inplace_ok)),
         onnx=_unary("Identity"),  # exported for inference, where it passes through

@@ -378,6 +378,19 @@ def _sides(value: int | tuple[int, ...], rank: int, attr: str) -> tuple[int, ...
     return tuple(value)
 
 
+def dropout_attrs(where: str) -> dict[str, Attr]:
+    """A dropout's attributes: its probability, and whether it zeroes in place (``where``: who
+    does, for the doc)."""
+    return {
+        "p": Attr(kind="float", default=0.5, min=0, max=1, doc="drop probability"),
+        "inplace": Attr(
+            kind="bool",
+            default=False,
+            doc=f"zero the input in place where no other node reads it ({where})",
+        ),
+    }
+
+
 def steps(value: int | tuple[int, ...] | list[int] | None) -> Fraction:
     """A stride (or window) as the factor of :attr:`Op.side_factor`: one number, or one per
     side (the sides' least common multiple: the proof in compiler/ir/passes/sizes.py squares

@@ -147,10 +147,19 @@ def _add_build_options(p: argparse.ArgumentParser) -> None:
         "'torchvision:IMAGENET1K_V1', from torch.hub's cache (TORCH_HOME) or downloaded there once",
     )
     p.add_argument(
+        "--part-weights",
+        metavar="PART=FILE.pth|torchvision[:SET]",
+        action="append",
+        default=[],
+        help="load a checkpoint of a part's own network into that part (the spec's parts:), as "
+        "torchvision's weights_backbone: --part-weights backbone=torchvision gives a "
+        "segmentation network's ResNet-50 its ImageNet weights (repeatable)",
+    )
+    p.add_argument(
         "--partial",
         action="store_true",
-        help="with --weights: load every entry whose name and shape match, keep the rest as "
-        "initialised, and report both (a new head, added layers)",
+        help="with --weights or --part-weights: load every entry whose name and shape match, "
+        "keep the rest as initialised, and report both (a new head, added layers)",
     )
 
 
@@ -233,6 +242,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             zero_init_residual=args.zero_init_residual or None,
             weights=args.weights,
             partial=args.partial,
+            part_weights=_part_weights(args),
         )
     except WeightsError as e:
         print(e, file=sys.stderr)
@@ -251,6 +261,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(table(graph))
         if loaded:
             print(_weights_text(loaded, graph))
+        for part in module.meta.get("part_weights", {}).values():
+            print(_weights_text(part, graph))
         if args.print_module:
             print(module.code)
     if args.onnx:
@@ -283,6 +295,22 @@ def _compile_parser(sub: Any) -> None:
     _add_export_options(p)
     _add_spec_options(p)
     p.set_defaults(func=cmd_compile)
+
+
+def _part_weights(args: argparse.Namespace) -> dict[str, str] | None:
+    """``--part-weights backbone=torchvision`` as {part: source}; a malformed one exits 2."""
+    out: dict[str, str] = {}
+    for item in args.part_weights:
+        part, sep, source = item.partition("=")
+        if not sep or not part or not source:
+            print(
+                f"netc: error: --part-weights {one_line(item)!r} must look like "
+                "PART=FILE.pth or PART=torchvision",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)  # a usage error, as argparse's
+        out[part.strip()] = source.strip()
+    return out or None
 
 
 def _weights_text(loaded: dict[str, Any], graph: Graph) -> str:
@@ -443,7 +471,13 @@ def _export(args: argparse.Namespace, graph: Graph, output: str) -> int:
         print("\n".join(refused), file=sys.stderr)
         return EXIT_SPEC
     try:
-        module = build(graph, seed=args.seed, weights=args.weights, partial=args.partial).eval()
+        module = build(
+            graph,
+            seed=args.seed,
+            weights=args.weights,
+            partial=args.partial,
+            part_weights=_part_weights(args),
+        ).eval()
     except WeightsError as e:
         print(e, file=sys.stderr)
         return EXIT_FAILURE

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -36,9 +35,10 @@ from ..lowering.lower import (
     release,
     unit_below,
 )
-from ..ops import OPS, InitContext, plugins
+from ..ops import OPS, InitContext
 from ..pysource import access, assign, docstring, is_attribute, literal, string, variable
 from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
+from .emit_functions import function_lines, is_plugins
 from .emit_records import EmitError, Instance, Klass, Step, _ref, _retarget, _type_of
 
 
@@ -186,7 +186,7 @@ class Emitter:
         if type(module).__module__ == netc_modules.__name__:
             self.need(type(module))
         call = leaf_call(module)
-        if _is_plugins(type(module)):  # a plugin's module class: the file imports its module
+        if is_plugins(type(module)):  # a plugin's module class: the file imports its module
             self.imports.add(type(module).__module__)
             call.func = f"{type(module).__module__}.{type(module).__qualname__}"
         return call
@@ -194,7 +194,7 @@ class Emitter:
     def need(self, thing: Any) -> None:
         """Copy a helper of netc's into the source, after the helpers it calls by name (a
         plugin's function is imported from its module instead)."""
-        if _is_plugins(thing):
+        if is_plugins(thing):
             self.imports.add(thing.__module__)
             return
         if getattr(thing, "__module__", "") != netc_modules.__name__ or thing in self.seen:
@@ -586,9 +586,9 @@ class Emitter:
 
     def init_sources(self) -> list[str]:
         rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))
-        for rule in filter(_is_plugins, rules):  # imported with its module, not copied
+        for rule in filter(is_plugins, rules):  # imported with its module, not copied
             self.imports.add(rule.__module__)
-        own = [r for r in rules if not _is_plugins(r)]
+        own = [r for r in rules if not is_plugins(r)]
         return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in own)]
 
     def lists_below(self, base: str) -> list[str]:
@@ -715,13 +715,13 @@ class Emitter:
                 ins = [access("self", rel), *ins]
             if step.function is not None:
                 if step.item is None:
-                    body = _function_lines(step, ins, target)
+                    body = function_lines(step, ins, target)
                 else:  # the first of the steps that share a call (under one flag) makes it
                     key = (step.function, tuple(ins), step.extra, flags.get(rel))
                     body = []
                     if key not in pieces:
                         pieces[key] = fresh(f"{target}_pieces")
-                        body = _function_lines(step, ins, pieces[key])
+                        body = function_lines(step, ins, pieces[key])
                     body.append(f"{target} = {pieces[key]}[{step.item}]")
                 flag = flags.get(rel)
                 if flag is None:
@@ -774,7 +774,7 @@ class Emitter:
         for node, rule in self.init_rules():
             wanted = re.findall(r'a\["(\w+)"\]', inspect.getsource(rule))
             attrs = {k: node.attrs[k] for k in dict.fromkeys(wanted)}
-            name = f"{rule.__module__}.{rule.__qualname__}" if _is_plugins(rule) else rule.__name__
+            name = f"{rule.__module__}.{rule.__qualname__}" if is_plugins(rule) else rule.__name__
             rows.append(f"    ({string(node.name)}, {name}, {literal(attrs)}),")
         return "\n".join(
             [
@@ -805,35 +805,6 @@ class Emitter:
         )
 
 
-def _is_plugins(thing: Any) -> bool:
-    """Whether ``thing`` (a class or function) belongs to an enabled plugin's package: the
-    emitted file imports it from there (the plugin is a dependency of the file, as torch is)."""
-    module = getattr(thing, "__module__", None) or ""
-    tops = {p.split(".")[0] for p in plugins.enabled()}
-    return module.split(".")[0] in tops
-
-
-def _function_lines(step: Step, ins: list[str], target: str) -> list[str]:
-    fn = step.function
-    extra = ", ".join(literal(e) for e in step.extra)
-    if fn is operator.iadd:
-        return [f"{ins[0]} += {ins[1]}", f"{target} = {ins[0]}"]
-    infix = {operator.add: "+", operator.mul: "*", operator.sub: "-", operator.truediv: "/"}
-    if fn in infix:
-        return [f"{target} = {f' {infix[fn]} '.join(ins)}"]
-    name = getattr(fn, "__name__", "")
-    args = ", ".join([*ins, extra] if extra else ins)
-    if getattr(fn, "__module__", "") == netc_modules.__name__:
-        return [f"{target} = {name}({args})"]
-    if _is_plugins(fn):
-        return [f"{target} = {fn.__module__}.{getattr(fn, '__qualname__', name)}({args})"]
-    import torch
-
-    if getattr(torch, name, None) is fn:
-        return [f"{target} = torch.{name}({args})"]
-    raise EmitError(f"no source form for the function {fn!r}")
-
-
 def emit(graph: Graph) -> str:
     """The standalone source of ``graph``'s network (raises EmitError when it cannot be)."""
     import torch
@@ -842,6 +813,11 @@ def emit(graph: Graph) -> str:
         raise EmitError(
             "training-only outputs (aux_outputs) have no source form yet: the module switches "
             "its forward by mode"
+        )
+    if graph.idle:
+        raise EmitError(
+            "a part's idle values (modules held, never run) have no source form yet: "
+            + ", ".join(sorted(graph.idle)[:3])
         )
     with torch.device("meta"):
         tree = plan(graph)

@@ -354,18 +354,15 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
             "additionalProperties": {
                 "type": "object",
                 "properties": {
-                    "spec": {"type": "string", "description": PART_KEYS["spec"]},
-                    "outputs": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": PART_KEYS["outputs"],
-                    },
-                    "set": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "description": PART_KEYS["set"],
-                    },
-                    "module": {"type": "string", "description": PART_KEYS["module"]},
+                    key: {
+                        **(
+                            {"type": "string"}
+                            if key in ("spec", "module")
+                            else {"type": "array", "items": {"type": "string"}}
+                        ),
+                        "description": text,
+                    }
+                    for key, text in PART_KEYS.items()
                 },
                 "required": ["spec"],
                 "additionalProperties": False,

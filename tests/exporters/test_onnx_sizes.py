@@ -67,4 +67,5 @@ def test_a_size_baked_into_the_file_fails_validation(tmp_path: Path) -> None:
     report = e.value.report
     assert report is not None and not report.written
     assert "3x40x48" in str(e.value)
+    assert report.verdict.endswith("export that size alone with --set sizes=null")
     assert path.read_bytes() == b"previous good file"

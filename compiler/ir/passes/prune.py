@@ -13,7 +13,7 @@ def keep_what_feeds_the_outputs(graph: Graph) -> Graph:
     and block instances left empty (the same graph when it returns no feature maps)."""
     if not graph.features:
         return graph
-    needed = feeding(graph.nodes, [f.node for f in graph.features])
+    needed = feeding(graph.nodes, [f.node for f in graph.features]) | graph.idle
     nodes = {name: node for name, node in graph.nodes.items() if name in needed}
     stages = []
     for stage in graph.stages:
