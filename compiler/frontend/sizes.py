@@ -61,6 +61,8 @@ def size_rule(c: Checker, top: dict[str, Any], shape: list[int]) -> SizeRule | N
             c.diags.error(loc, problem)
         return None
     sides = shape[1:]
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in sides):
+        return rule  # the input is wrong itself: reported by the input's own check
     wrong = [n for n in sides if not rule.accepts(n)]
     if sides and wrong:
         c.diags.error(

@@ -562,6 +562,9 @@ def _block_lists(
     }
     out = []
     for i, item in enumerate(top.get("module_lists", [])):
+        if not isinstance(item, str):
+            diags.error(src.loc(("module_lists", i)), "each of 'module_lists' must be a name")
+            continue
         if item in found:
             out.append(item)
             continue
