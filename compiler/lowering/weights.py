@@ -159,16 +159,7 @@ def load_weights(
     where = source or os.fspath(path)
     if not partial and (missing or unexpected or wrong):
         raise WeightsError(_report(where, graph, own, state, missing, unexpected, wrong))
-    fits = {k: v for k, v in state.items() if k in own and k not in wrong}
-    _check_values(where, graph, own, fits)
-    module.load_state_dict(fits, strict=not partial)
-    return LoadReport(
-        source=where,
-        loaded=len(fits),
-        shape_differs={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
-        absent=missing,
-        unused=unexpected,
-    )
+    return _load_fitting(module, graph, own, state, where, missing, wrong, unexpected, not partial)
 
 
 def load_part_weights(
@@ -200,13 +191,30 @@ def load_part_weights(
     where_from = f"{source or os.fspath(path)} (into part '{part}')"
     if not partial and (missing or wrong):
         raise WeightsError(_report(where_from, graph, own, placed, missing, [], wrong))
-    fits = {k: v for k, v in placed.items() if k not in wrong}
-    _check_values(where_from, graph, own, fits)
-    module.load_state_dict(fits, strict=False)
+    # (the rest of the network is not in the checkpoint: never a strict load)
+    return _load_fitting(module, graph, own, placed, where_from, missing, wrong, unused, False)
+
+
+def _load_fitting(
+    module: nn.Module,
+    graph: Graph,
+    own: dict[str, torch.Tensor],
+    state: dict[str, torch.Tensor],
+    where: str,
+    missing: list[str],
+    wrong: list[str],
+    unused: list[str],
+    strict: bool,
+) -> LoadReport:
+    """Load the checkpoint's entries that fit (named as the module's, shaped alike), their
+    values checked first; the report of what was loaded and what was not."""
+    fits = {k: v for k, v in state.items() if k in own and k not in wrong}
+    _check_values(where, graph, own, fits)
+    module.load_state_dict(fits, strict=strict)
     return LoadReport(
-        source=where_from,
+        source=where,
         loaded=len(fits),
-        shape_differs={k: (list(placed[k].shape), list(own[k].shape)) for k in wrong},
+        shape_differs={k: (list(state[k].shape), list(own[k].shape)) for k in wrong},
         absent=missing,
         unused=unused,
     )
