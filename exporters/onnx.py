@@ -33,6 +33,7 @@ from .options import (
     EXPORTERS,
     MIN_OPSET,
     dynamic_sides,
+    other_sizes,
     output_names,
 )
 
@@ -458,26 +459,6 @@ def _validate(model: bytes, reference: nn.Module, graph: Graph, report: Report, 
         f"input{'s' if len(sizes) > 1 else ''} {inputs}, optimisations off and all; "
         f"torch's strict defaults {'pass' if strict else 'do not pass'}"
     )
-
-
-def other_sizes(graph: Graph) -> list[tuple[int, ...]]:
-    """Besides the written input, the sizes an export with dynamic sides is checked at: one
-    rectangle of two other accepted sides, near 3/4 and 5/8 of the written one (or above it),
-    so a side baked into the file, or height and width swapped, shows."""
-    rule, shape = graph.sizes, tuple(graph.input_shape)
-    if rule is None:
-        return []
-    c, side = shape[0], shape[-1]
-    picks = []
-    for frac in (0.75, 0.625, 0.5, 1.25, 1.5):
-        n = rule.first(max(1, int(side * frac)))
-        if n is not None and n != side and n not in picks:
-            picks.append(n)
-    if not picks:
-        return []
-    rank = len(shape) - 1
-    sides = [picks[min(i, len(picks) - 1)] for i in range(rank)][::-1]
-    return [(c, *sides)]
 
 
 def _outputs_of(result: Any) -> list[np.ndarray]:

@@ -21,7 +21,7 @@ from compiler import __version__
 from compiler.ir.graph import INPUT, Graph
 from compiler.ops import OPS, LowerContext, NotExportable
 
-from .options import dynamic_sides, output_names
+from .options import dynamic_sides, other_sizes, output_names
 
 
 class _Builder:
@@ -92,22 +92,14 @@ def _varying(graph: Graph) -> dict[str, list[bool]]:
     input's sides (compared at another accepted size)."""
     from compiler.ir.passes.sizes import shapes_at
 
-    other = next((s for s in _candidates(graph) if s is not None), None)
-    if other is None:
+    others = other_sizes(graph)  # the validation's other size (square here: any accepted side)
+    if not others:
         return {}
-    shapes = shapes_at(graph, other)
+    shapes = shapes_at(graph, others[0][-1])
     return {
         n: [a != b for a, b in zip(graph.shape_of(n), shapes[n], strict=True)]
         for n in graph.returns
     }
-
-
-def _candidates(graph: Graph) -> list[int | None]:
-    rule = graph.sizes
-    if rule is None:
-        return []
-    side = graph.input_shape[-1]
-    return [n for n in (rule.first(side + 1), rule.first(1)) if n != side]
 
 
 def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:

@@ -28,3 +28,23 @@ def dynamic_sides(graph: Graph) -> dict[int, str]:
         return {}
     names = {1: ["length"], 2: ["height", "width"], 3: ["time", "height", "width"]}
     return dict(enumerate(names[len(graph.input_shape) - 1], start=2))
+
+
+def other_sizes(graph: Graph) -> list[tuple[int, ...]]:
+    """Besides the written input, the sizes an export with dynamic sides is checked at: one
+    rectangle of two other accepted sides, near 3/4 and 5/8 of the written one (or above it),
+    so a side baked into the file, or height and width swapped, shows."""
+    rule, shape = graph.sizes, tuple(graph.input_shape)
+    if rule is None:
+        return []
+    c, side = shape[0], shape[-1]
+    picks = []
+    for frac in (0.75, 0.625, 0.5, 1.25, 1.5):
+        n = rule.first(max(1, int(side * frac)))
+        if n is not None and n != side and n not in picks:
+            picks.append(n)
+    if not picks:
+        return []
+    rank = len(shape) - 1
+    sides = [picks[min(i, len(picks) - 1)] for i in range(rank)][::-1]
+    return [(c, *sides)]
