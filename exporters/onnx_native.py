@@ -40,8 +40,11 @@ class _NodeWriter:
     the IR node's value, takes the IR node's name (``layer2.0.shortcut``); any before it are named
     ``layer2.0.shortcut/Slice``."""
 
-    def __init__(self, builder: _Builder, name: str, inputs: list[str]) -> None:
+    def __init__(
+        self, builder: _Builder, name: str, inputs: list[str], module: str | None = None
+    ) -> None:
         self.builder, self.name, self.inputs = builder, name, inputs
+        self.module = module or name  # whose weights it reads: another node's under share:
         self.first = len(builder.nodes)
         self.constants = 0
 
@@ -55,7 +58,7 @@ class _NodeWriter:
         return name
 
     def param(self, leaf: str) -> str:
-        key = f"{self.name}.{leaf}" if leaf else self.name  # '': the node's bare parameter
+        key = f"{self.module}.{leaf}" if leaf else self.module  # '': the node's bare parameter
         if key not in self.builder.weights:
             raise NotExportable(f"the module has no '{key}' for node {self.name}")
         if key not in self.builder.used:
@@ -111,7 +114,7 @@ def build(module: nn.Module, graph: Graph, opset: int) -> onnx.ModelProto:
     returned = dict(zip(graph.returns, output_names(graph), strict=True))
     for node in (graph.nodes[n] for n in graph.deployed()):
         ctx = LowerContext([graph.shape_of(i) for i in node.inputs], node.shape, False)
-        writer = _NodeWriter(builder, node.name, [names[i] for i in node.inputs])
+        writer = _NodeWriter(builder, node.name, [names[i] for i in node.inputs], node.shares)
         rule = OPS[node.op].onnx
         if rule is None:  # a plugin's op without one (exporters/onnx.py refuses it first)
             raise NotExportable(f"op '{node.op}' of node {node.name} has no ONNX rule")

@@ -246,7 +246,7 @@ def test_op_defaults_set_an_attribute_for_the_whole_network(tmp_path: Path) -> N
     )
     graph = compiler.load_spec(spec)
     bns = {n.name: n.attrs for n in graph.nodes.values() if n.op == "batchnorm"}
-    assert bns["bn1"] == {"eps": 2e-5, "momentum": 0.01, "zero_init": False}
+    assert bns["bn1"] == {"eps": 2e-5, "momentum": 0.01, "zero_init": False, "frozen": False}
     assert bns["layer2.0.downsample.1"]["eps"] == 0.001
     assert all(a["momentum"] == 0.01 for a in bns.values())
     module = compiler.compile(graph)

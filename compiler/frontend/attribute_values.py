@@ -30,6 +30,9 @@ def typed(
         ex.error(ctx, loc, f"{what} needs a value")
         raise Failed
     if attr.kind == "str":
+        if isinstance(raw, str) and attr.choices and raw[:1] == "{" and raw[-1:] == "}":
+            # a word chosen by the block's parameters: "{'a' if x else 'b'}"
+            raw = ex.value(raw[1:-1], env, loc, ctx, what)
         if not isinstance(raw, str) or (attr.choices and raw not in attr.choices):
             ex.error(ctx, loc, f"{what} must be one of {', '.join(attr.choices)}, got {raw!r}")
             raise Failed

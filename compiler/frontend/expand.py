@@ -33,13 +33,14 @@ from . import attribute_values, block_nodes, parts
 from .caps import Caps, Tally
 from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
-from .module_lists import module_lists
+from .module_lists import frozen_paths, module_lists
 from .nodes import NESTED_OP, SHORTCUT_OP, NodeSpec, loop_bodies
+from .sharing import share_modules
 from .spec import STAGE_RESERVED, BlockType, NetworkSpec, StageSpec
 
 MAX_REPEAT = 10_000
 # what a template's {expression} may give besides a whole number: a name, or a module path
-_PATH_TEXT = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_PATH_PIECE = re.compile(r"[A-Za-z0-9_.-]*")
 # an `in:` entry that names every node of a loop: "bns.{i} for i in range(scale - 1)"
 # (with Python's filter too: "input.{k} for k in range(input_count) if k > 0")
 _COMPREHENSION = re.compile(
@@ -550,7 +551,10 @@ class Expander:
             local: Local = {INPUT: BLOCK_INPUTS if dense else prev}
             if not dense:  # input.0 is input, then a stage's `in:` list gives input.1, ...
                 local.update({f"input.{k}": v for k, v in enumerate([prev, *more])})
+            before = len(self.added)
             out = self.block_body(bt, env, local, BLOCK_INPUTS if dense else prev, ctx)
+            if st.share is not None:
+                share_modules(self, st, path, self.added[before:], ctx)
             if not bt.flat:  # a flat block is no module: it has no path of its own
                 self.block_made(bt, path, env, out)
                 info.blocks.append(path)
@@ -629,10 +633,14 @@ class Expander:
         if "{" not in template and "}" not in template:
             return template
         what = what or f"name '{template}'"
+        if not template.strip("{}"):  # (a name of braces alone gives nothing)
+            self.error(ctx, loc, f"{what} gives no module path")
+            raise Failed
 
         def one(m: re.Match[str]) -> str:
             value = self.value(m.group(1), env, loc, ctx, what)
-            if isinstance(value, str) and _PATH_TEXT.fullmatch(value):
+            # a piece of a path ('.0', '' too): the whole is checked below
+            if isinstance(value, str) and _PATH_PIECE.fullmatch(value):
                 return value
             if not isinstance(value, int) or isinstance(value, bool):
                 self.error(
@@ -748,6 +756,8 @@ class Expander:
         )
         graph = prune.keep_what_feeds_the_outputs(graph)
         graph.module_lists = module_lists(spec, graph.nodes, graph.block_params, self.diags)
+        graph.frozen = frozen_paths(spec, graph.nodes, self.diags)
+        self.diags.raise_if_any()
         if self.loop_lists:  # a block type's lists, where its instance has members in them
             heads = {
                 ".".join(parts[:k])

@@ -1,6 +1,7 @@
-"""The spec's ``module_lists:`` checked against the expanded network: each path a container of
-the network's modules numbered 0 .. k-1, outside every block instance (a block type's module is
-one class), whose children hold nodes."""
+"""The spec's module paths checked against the expanded network. ``module_lists:``: each path
+a container of the network's modules numbered 0 .. k-1, outside every block instance (a block
+type's module is one class), whose children hold nodes. ``freeze:``: each a node or a container
+of nodes."""
 
 from __future__ import annotations
 
@@ -62,4 +63,21 @@ def module_lists(
         else:
             out.append(path)
     diags.raise_if_any()
+    return out
+
+
+def frozen_paths(spec: NetworkSpec, nodes: dict[str, Node], diags: Diagnostics) -> list[str]:
+    """The spec's ``freeze:`` paths, each a node or a container of nodes (errors into
+    ``diags``)."""
+    out: list[str] = []
+    for k, path in enumerate(spec.freeze):
+        if path not in nodes and not any(n.startswith(path + ".") for n in nodes):
+            tops = ", ".join(dict.fromkeys(n.split(".")[0] for n in nodes))
+            diags.error(
+                spec.loc("freeze", k),
+                f"'freeze' names '{path}', which holds no module of this network",
+                f"a module path like layer1 or backbone.body.conv1; the network's: {tops}",
+            )
+        elif path not in out:
+            out.append(path)
     return out

@@ -71,9 +71,11 @@ def check_parts(c: Checker, top: dict[str, Any], src: Source, depth: int = 0) ->
     for path, entry in raw.items():
         where = ("parts", path)
         loc = c.src.key_loc(where)
-        if not isinstance(path, str) or not MODULE_PART.fullmatch(path):
+        if not isinstance(path, str) or not all(MODULE_PART.fullmatch(p) for p in path.split(".")):
             c.diags.error(
-                loc, f"a part's path must be a module name (letters, digits, _), got {path!r}"
+                loc,
+                "a part's path must be a module path (names of letters, digits, _ joined by "
+                f"dots, like backbone.body), got {path!r}",
             )
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("spec"), str):

@@ -70,6 +70,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
     ),
     "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
     "module_lists": ((list,), "a list of module paths, like [blocks]", False),
+    "freeze": ((list,), "a list of module paths, like [backbone.body.conv1]", False),
     # checked by compiler.frontend.parts
     "parts": (
         (dict,),
@@ -97,7 +98,7 @@ SHORTCUT_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
 }
 MAX_NAME = 128
 NETWORK_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_NAME - 1}}}")
-STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in")
+STAGE_RESERVED = ("block", "repeat", "first", "shortcut", "path", "connect", "in", "share")
 CONNECTIONS = ("chain", "dense")  # a stage's wiring: each block reads the one before / all
 
 
@@ -157,6 +158,9 @@ class StageSpec:
     # what the first block reads (default: the entry before the stage); a list: its `input`, then
     # input.1, input.2, ... (HRNet's branches into a stage)
     input: str | list[str] | None = None
+    # the block instance whose modules its blocks run instead of having their own (a detection
+    # head built once and called on every level: `share: head.classification_head`)
+    share: str | None = None
 
 
 Entry = NodeSpec | StageSpec
@@ -185,6 +189,8 @@ class NetworkSpec:
     aux_outputs: list[str] = field(default_factory=list)
     # containers whose children the enclosing module calls one by one (torchvision's ModuleList)
     module_lists: list[str] = field(default_factory=list)
+    # module paths whose parameters do not train (torchvision's trainable_backbone_layers)
+    freeze: list[str] = field(default_factory=list)
     # network-wide attribute defaults per op ({batchnorm: {eps: 0.001}}), with their locations
     op_defaults: dict[str, dict[str, tuple[Raw, Loc]]] = field(default_factory=dict)
     block_types: dict[str, BlockType]
@@ -233,6 +239,7 @@ def check_network(src: Source) -> NetworkSpec:
     output_keys = _output_keys(c, top)
     aux_outputs = _outputs(c, top, "aux_outputs")
     module_lists = _outputs(c, top, "module_lists")
+    freeze = _outputs(c, top, "freeze")
     op_defaults = _op_defaults(c, top)
     if diags.items:  # the expansion will not run: what it would report of these, now
         diags.items.extend(c.out_of_range)
@@ -254,6 +261,7 @@ def check_network(src: Source) -> NetworkSpec:
         output_keys=output_keys,
         aux_outputs=aux_outputs,
         module_lists=module_lists,
+        freeze=freeze,
         op_defaults=op_defaults,
         block_types=block_types,
         shortcut_types=shortcut_types,
@@ -462,6 +470,14 @@ def _stage(
             "first block's inputs)",
         )
         source = None
+    share = data.get("share")
+    if share is not None and (not isinstance(share, str) or not share):
+        c.diags.error(
+            locs["share"],
+            f"'share' of stage '{name}' must name an earlier block instance, like "
+            "head.classification_head",
+        )
+        share = None
     connect = data.get("connect", "chain")
     if connect not in CONNECTIONS:
         c.diags.error(
@@ -490,6 +506,7 @@ def _stage(
         path=path_template,
         connect=connect,
         input=source,
+        share=share,
     )
 
 

@@ -35,6 +35,9 @@ class Node:
     stage: str  # the stem/stages/head entry it belongs to ('stem' and 'head' for loose nodes)
     block: str | None = None  # the block instance path, e.g. 'layer1.0'
     shortcut: str | None = None  # the shortcut kind, for nodes a shortcut rule created
+    # the node whose module this one runs (the spec's ``share:``): it has none of its own, and
+    # its weights are that node's (a detection head's tower called on each level)
+    shares: str | None = None
     # values of its block the node keeps alive until it has run (the spec's ``holds:``), and
     # where the spec names each
     holds: list[str] = field(default_factory=list)
@@ -151,6 +154,9 @@ class Graph:
     # containers whose children the enclosing module calls one by one (an nn.ModuleList), so
     # each child's input is freed once that child has run, not when the last one has
     module_lists: list[str] = field(default_factory=list)
+    # module paths whose parameters are built with requires_grad=False (the spec's ``freeze:``:
+    # torchvision's detectors freeze a pretrained backbone's first stages)
+    frozen: list[str] = field(default_factory=list)
     # what the lowering derives from the structure alone, kept for a graph that nothing changes
     # any more (compiler.frontend.spec_cache sets it to {}); None: derived afresh each time
     # (not copied by dataclasses.replace: a changed copy derives its own)

@@ -68,7 +68,11 @@ def _seal(
         if n.name in returned or any(r not in names for r in readers[n.name])
     ]
     span = order[part.members[-1].name] - order[part.members[0].name] + 1
-    part.sealed = part.path == "" or (span == len(part.members) and len(exports) <= 1)
+    # a node that runs another's module (share:) is called from a module that holds both
+    foreign = any(n.shares and n.shares not in names for n in part.members)
+    part.sealed = part.path == "" or (
+        span == len(part.members) and len(exports) <= 1 and not foreign
+    )
     part.output = exports[0] if exports else part.members[-1].name
 
 

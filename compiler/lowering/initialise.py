@@ -30,7 +30,7 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
     modules = dict(module.named_modules())  # one walk, not a get_submodule per node
     for node in graph.nodes.values():
         rule = OPS[node.op].init
-        if rule is not None:
+        if rule is not None and not node.shares:  # a shared module is its owner's
             # a node owns a module, or (layer_scale) a bare parameter of its block
             owner, _, leaf = node.name.rpartition(".")
             target = modules[owner]._parameters.get(leaf)

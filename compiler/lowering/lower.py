@@ -60,6 +60,7 @@ def _mark_chains(part: Part) -> None:
         # a leaf in a chain is a module of one input (a function such as flatten is no module)
         is_module = kid.node is None or (
             kid.node.meta["lowered"].module is not None
+            and not kid.node.shares
             and len(kid.node.inputs) == 1
             and not kid.node.holds
         )
@@ -285,8 +286,11 @@ class _Builder:
             if leaf not in holder._modules:  # (folding removed every node of the list)
                 continue
             listed = nn.ModuleList()
-            # by name: after folding, a list's indices may have gaps (a BatchNorm child removed)
-            for name, child in holder.get_submodule(leaf).named_children():
+            # by name: after folding, a list's indices may have gaps (a BatchNorm child removed);
+            # in index order, as a ModuleList registers them, whatever order they run in (an
+            # FPN runs its coarsest level first)
+            children = holder.get_submodule(leaf).named_children()
+            for name, child in sorted(children, key=lambda kv: _index_key(kv[0])):
                 listed.add_module(name, child)
             holder._modules[leaf] = listed
         return built
@@ -310,7 +314,11 @@ class _Builder:
         args = tuple(values[i] for i in node.inputs)
         base = node.name[: len(node.name) - len(relative)].rstrip(".")
         lists = self.graph.module_lists
-        if lowered.module is not None:
+        if node.shares and lowered.module is not None:  # the module of an earlier node
+            # (the tree seals no part that holds this node but not the owner: it is below base)
+            owner = node.shares[len(base) + 1 :] if base else node.shares
+            values[node.name] = g.call_module(owner, args)
+        elif lowered.module is not None:
             *parents, leaf = relative.split(".")
             _container(holder, parents, base, lists).add_module(leaf, lowered.module)
             values[node.name] = g.call_module(relative, args)
@@ -365,7 +373,9 @@ def plan(graph: Graph, meta_unless_bare: bool = False) -> Part:
             contexts.append((node, OPS[node.op], ctx))
         memo["contexts"] = contexts
     for node, op, ctx in contexts:
-        if meta_unless_bare and not op.bare:
+        if node.shares and graph.nodes[node.shares].meta["lowered"].module is not None:
+            node.meta["lowered"] = graph.nodes[node.shares].meta["lowered"]  # one module
+        elif meta_unless_bare and not op.bare:
             with torch.device("meta"):
                 node.meta["lowered"] = op.lower(node.attrs, ctx)
         else:
@@ -397,10 +407,21 @@ def lower(graph: Graph, meta_unless_bare: bool = False) -> fx.GraphModule:
         _BUILDING.reset(token)
         release(graph)
     assert isinstance(module, fx.GraphModule)
+    freeze(module, graph.frozen)
     module.meta = {"netc_name": graph.name, "output_shape": list(graph.shape_of(graph.output))}
     if graph.features:
         object.__setattr__(module, "feature_info", feature_info(graph))  # not a submodule
     return module
+
+
+def freeze(module: nn.Module, paths: list[str]) -> None:
+    """Parameters under ``paths`` (the spec's ``freeze:``) do not train: requires_grad=False, as
+    torchvision's detectors leave a pretrained backbone's first stages."""
+    if not paths:
+        return
+    for name, param in module.named_parameters():
+        if any(name.startswith(p + ".") or name == p for p in paths):
+            param.requires_grad_(False)
 
 
 def _with_aux(train: fx.GraphModule) -> fx.GraphModule:
@@ -446,6 +467,11 @@ def _with_aux(train: fx.GraphModule) -> fx.GraphModule:
 def _unpickle_with_aux(rebuild: Any, args: tuple[Any, ...], training: bool) -> fx.GraphModule:
     module = _with_aux(rebuild(*args))
     return module.train(training)
+
+
+def _index_key(name: str) -> tuple[int, int]:
+    """Sorts a list's children by index (a name that is none keeps its place after them)."""
+    return (0, int(name)) if name.isdecimal() else (1, 0)
 
 
 def registration_order(names: list[str], declared: list[str]) -> list[str]:

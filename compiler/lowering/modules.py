@@ -73,6 +73,59 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
+class FrozenBatchNorm(nn.Module):
+    """BatchNorm with fixed statistics and affine (torchvision's ``ops.FrozenBatchNorm2d``, which
+    its detectors use with a pretrained backbone): four buffers, no parameters, no
+    ``num_batches_tracked``; the same values in training and eval mode."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(self, num_features: int, eps: float = 1e-5, rank: int = 2) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.rank = num_features, eps, rank
+        self.register_buffer("weight", torch.ones(num_features))
+        self.register_buffer("bias", torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def reset_parameters(self) -> None:
+        self.weight.fill_(1)
+        self.bias.zero_()
+        self.running_mean.zero_()
+        self.running_var.fill_(1)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # a BatchNorm's checkpoint loads: its step count means nothing here
+        state_dict.pop(prefix + "num_batches_tracked", None)
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # the reshapes first, as torchvision's (fuser-friendly): [1, C, 1, 1] for a 2-D map
+        shape = (1, -1, *[1] * self.rank)
+        w = self.weight.reshape(shape)
+        b = self.bias.reshape(shape)
+        rv = self.running_var.reshape(shape)
+        rm = self.running_mean.reshape(shape)
+        scale = w * (rv + self.eps).rsqrt()
+        bias = b - rm * scale
+        return x * scale + bias
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+
+def flatten_anchors(x: torch.Tensor, values: int) -> torch.Tensor:
+    """A detection head's [N, A * K, H, W] map as [N, H * W * A, K] rows, one per position and
+    anchor, as torchvision's RetinaNet and FCOS heads reshape theirs."""
+    n, _, h, w = x.shape
+    x = x.view(n, -1, values, h, w)  # [N, A, K, H, W]
+    x = x.permute(0, 3, 4, 1, 2)  # [N, H, W, A, K]
+    return x.reshape(n, -1, values)  # [N, H * W * A, K]
+
+
 class _PaddedConv:
     """What a conv padded unequally before and after shares (TensorFlow's SAME with a stride:
     the odd row and column at the bottom and right), which torch's ``padding`` cannot say:

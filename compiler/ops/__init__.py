@@ -24,6 +24,7 @@ from __future__ import annotations
 from . import plugins
 from .activation import OPS_ACTIVATION
 from .conv import OPS_CONV
+from .detection import OPS_DETECTION
 from .dropout import OPS_DROPOUT
 from .linear import OPS_LINEAR
 from .merge import DENSE_JOIN, OPS_MERGE
@@ -66,6 +67,7 @@ __all__ = [
     "OPS",
     "OPS_ACTIVATION",
     "OPS_CONV",
+    "OPS_DETECTION",
     "OPS_DROPOUT",
     "OPS_LINEAR",
     "OPS_MERGE",
@@ -115,6 +117,7 @@ _KINDS: tuple[list[Op], ...] = (
     OPS_TOKENS,
     OPS_WINDOWS,
     OPS_REDUCE,
+    OPS_DETECTION,
 )
 
 # the table's order, which `netc schema`, the documentation's op list and the tests keep (the
@@ -195,6 +198,7 @@ _ORDER = (
     "stack",
     "view",
     "narrow",
+    "flatten_anchors",
 )
 
 

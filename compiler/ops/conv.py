@@ -230,6 +230,15 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         nn.init.normal_(m.weight, std=0.02)
     elif rule == "kaiming_uniform":
         nn.init.kaiming_uniform_(m.weight)
+    elif rule == "kaiming_uniform_a1":  # torchvision's FPN and its extra levels
+        nn.init.kaiming_uniform_(m.weight, a=1)
+    elif rule == "normal_prior":  # RetinaNet's classifier: every class starts at p = 0.01
+        nn.init.normal_(m.weight, 0.0, 0.01)
+        if m.bias is not None:
+            # -log((1 - p) / p) for p = 0.01, torchvision's value (a literal: `netc emit`
+            # copies this rule alone)
+            nn.init.constant_(m.bias, -4.59511985013459)
+        return
     elif rule == "kaiming_fan_in":
         nn.init.kaiming_normal_(m.weight)
     else:
@@ -275,7 +284,9 @@ CONV_OP = Op(
                 "kaiming_zero_bias",
                 "kaiming_fan_in",
                 "kaiming_uniform",
+                "kaiming_uniform_a1",
                 "normal",
+                "normal_prior",
                 "normal_0.02",
                 "trunc_normal",
                 *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
@@ -284,7 +295,9 @@ CONV_OP = Op(
             ),
             doc="torchvision's rule of the family: kaiming (ResNet, RegNet), "
             "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
-            "(DenseNet), kaiming_uniform and normal (SqueezeNet), trunc_normal "
+            "(DenseNet), kaiming_uniform and normal (SqueezeNet), kaiming_uniform_a1 (zero "
+            "bias: torchvision's FPN), normal_prior (std 0.01, the bias -log(99): RetinaNet's "
+            "classifier starts every class at probability 0.01), trunc_normal "
             "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
             "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT), "
             "normal_0.02 (MaxViT)",

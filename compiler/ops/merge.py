@@ -21,6 +21,7 @@ from .records import (
     _map_shape,
     _unary,
     axis_of,
+    is_tokens,
     spatial_rank,
 )
 
@@ -124,6 +125,11 @@ DENSE_JOIN = "concat"
 
 
 def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if all(is_tokens(s) for s in ins):  # [L, D] rows: a detector's levels, end to end
+        widths = {s[1] for s in ins}
+        if len(widths) > 1:
+            raise ShapeError(f"concat needs sequences of one width, got {sorted(widths)}")
+        return (sum(s[0] for s in ins), ins[0][1])
     ranks = {spatial_rank(_map([s], "concat")) for s in ins}
     if len(ranks) > 1:
         got = ", ".join(_layout(s) for s in ins)
@@ -148,7 +154,8 @@ def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:
 CONCAT_OP = Op(
     name="concat",
     doc="concatenation along channels of one or more maps of one spatial size "
-    "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips)",
+    "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips), or of token sequences "
+    "[L, D] of one width end to end (a detector's levels)",
     attrs={},
     shape=_concat_shape,
     lower=_concat_lower,

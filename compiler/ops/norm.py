@@ -41,6 +41,11 @@ def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from torch import nn
 
     c = ctx.in_shapes[0][0]
+    if a["frozen"]:
+        from ..lowering.modules import FrozenBatchNorm
+
+        rank = spatial_rank(ctx.in_shapes[0]) or 0
+        return Lowered(bare(FrozenBatchNorm, c, eps=a["eps"], rank=rank))
     # BatchNorm1d for a vector [C], a 1-D map [C, L] (and a sequence, over its L)
     cls = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}.get(spatial_rank(ctx.in_shapes[0]) or 1)
     cls = cls or nn.BatchNorm1d
@@ -58,7 +63,7 @@ def _init_bn(m: Any, a: Attrs, ctx: InitContext) -> None:
     from torch import nn
 
     m.reset_parameters()
-    if ctx.zero_init_residual and a["zero_init"]:
+    if ctx.zero_init_residual and a["zero_init"] and not a["frozen"]:
         nn.init.zeros_(m.weight)
 
 
@@ -81,14 +86,20 @@ BATCHNORM_OP = Op(
             default=False,
             doc="ends a residual branch: zeroed by zero_init_residual",
         ),
+        "frozen": Attr(
+            kind="bool",
+            default=False,
+            doc="statistics and affine fixed, held as buffers (torchvision's FrozenBatchNorm2d, "
+            "for a pretrained detection backbone): no parameters, no num_batches_tracked",
+        ),
     },
     shape=_bn_shape,
     lower=_bn_lower,
     bare=True,
     onnx=_bn_onnx,
-    label=lambda a, o: "BN",
+    label=lambda a, o: "FrozenBN" if a["frozen"] else "BN",
     diagram="norm",
-    params=lambda a, ins, o: 2 * ins[0][0],
+    params=lambda a, ins, o: 0 if a["frozen"] else 2 * ins[0][0],
     init=_init_bn,
     fold=_bn_fold,
     fresh_output=True,

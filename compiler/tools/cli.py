@@ -50,7 +50,7 @@ from .cli_support import (
     write_output,
 )
 from .listing import cmd_list
-from .summary import summary, table
+from .summary import outputs_text, summary, table
 
 # shown under each command's --help
 EXAMPLES = {
@@ -202,7 +202,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         elif not args.quiet:
             print(
                 f"ok: {one_line(path)} ({g.name}: {g.params:,} params, "
-                f"{g.macs:,} MACs, output {list(g.nodes[g.output].shape)})"
+                f"{g.macs:,} MACs, {outputs_text(g)})"
             )
     return status
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from ..ir.graph import Graph, Node
@@ -157,7 +157,9 @@ class Emitter:
             rel = node.name[prefix:]
             inputs = [_ref(v, part, owner) for v in node.inputs]
             lowered = node.meta["lowered"]
-            if lowered.module is not None:
+            if node.shares and lowered.module is not None:  # the module of an earlier node
+                steps[rel] = Step(rel=rel, inputs=inputs, runs=node.shares[prefix:])
+            elif lowered.module is not None:
                 steps[rel] = Step(rel=rel, inputs=inputs, call=self.leaf(lowered.module))
             elif lowered.parameter is not None:  # layer_scale: its values come from the init
                 self.need(lowered.function)
@@ -582,7 +584,8 @@ class Emitter:
         return [inspect.getsource(h) for h in self.helpers]
 
     def init_rules(self) -> list[tuple[Node, Callable[..., None]]]:
-        return [(n, OPS[n.op].init) for n in self.graph.nodes.values() if OPS[n.op].init]  # type: ignore[misc]
+        nodes = self.graph.nodes.values()
+        return [(n, OPS[n.op].init) for n in nodes if OPS[n.op].init and not n.shares]  # type: ignore[misc]
 
     def init_sources(self) -> list[str]:
         rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))
@@ -624,7 +627,7 @@ class Emitter:
         if len(found) > 1:
             raise EmitError(f"{klass.name}: instances differ in their module lists")
         lists = next(iter(found))
-        for rel in sorted(klass.order, key=lambda r: children.index(r.split(".")[0])):
+        for rel in _registered(klass.order, children, lists):
             call = klass.calls.get(rel)
             if call is None:
                 continue
@@ -643,6 +646,13 @@ class Emitter:
         # instance changes its shape) runs under a flag the forward reads
         for flag in dict.fromkeys(self.optional_functions(klass).values()):
             lines.append(f"        self.with_{flag} = {flag}")
+        if root and self.graph.frozen:  # (repr: the paths are the spec's, a Python literal)
+            lines += [
+                f"        frozen = {tuple(self.graph.frozen)!r}  # the spec's freeze: not trained",
+                "        for name, param in self.named_parameters():",
+                "            if any(name == p or name.startswith(p + '.') for p in frozen):",
+                "                param.requires_grad_(False)",
+            ]
         if root:
             lines += ["        if init:", "            self.reset_parameters()"]
         lines.append("")
@@ -735,7 +745,7 @@ class Emitter:
                     f"            {target} = {ref(alias) if alias else 'None'}",
                 ]
                 continue
-            call = f"{access('self', rel)}({', '.join(ins)})"
+            call = f"{access('self', step.runs or rel)}({', '.join(ins)})"
             if rel in klass.optional:
                 alias = klass.alias.get(rel)
                 fallback = ref(alias) if alias else "None"
@@ -830,3 +840,25 @@ def emit(graph: Graph) -> str:
     except SyntaxError as e:
         raise EmitError(f"the generated source does not parse (line {e.lineno}: {e.msg})") from None
     return source
+
+
+def _registered(order: list[str], children: list[str], lists: Collection[str]) -> list[str]:
+    """The parts ``order`` names in the order the lowering registers them: the class's children
+    in ``children``'s order, below each as they first run, and a module list's children by
+    index (an FPN runs its coarsest level first)."""
+    seen: dict[str, int] = {}
+    for rel in order:
+        parts = rel.split(".")
+        for depth in range(1, len(parts) + 1):
+            seen.setdefault(".".join(parts[:depth]), len(seen))
+
+    def key(rel: str) -> tuple[int, ...]:
+        parts = rel.split(".")
+        out = [children.index(parts[0])]
+        for depth in range(2, len(parts) + 1):
+            parent, name = ".".join(parts[: depth - 1]), parts[depth - 1]
+            listed = parent in lists and name.isdecimal()
+            out.append(int(name) if listed else seen[".".join(parts[:depth])])
+        return tuple(out)
+
+    return sorted(order, key=key)

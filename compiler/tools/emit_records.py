@@ -29,6 +29,7 @@ class Step:
     extra: tuple[Any, ...] = ()
     parameter: bool = False  # ``call`` makes a bare parameter that ``function`` reads first
     item: int | None = None  # the item-th value of ``function``'s result, a call shared by steps
+    runs: str | None = None  # the child whose module it calls, an earlier step's (share:)
 
 
 @dataclass

@@ -236,6 +236,11 @@ def stage_schema(blocks: dict[str, dict[str, Any]]) -> Json:
             "description": "chain: each block reads the one before; dense: every earlier output "
             "and the stage's input, the stage ending in their concat (DenseNet)",
         },
+        "share": {
+            "type": "string",
+            "description": "an earlier block instance whose modules these blocks run instead of "
+            "their own (a detection head built once and run on every level)",
+        },
     }
     assert set(common) == set(STAGE_RESERVED)
     common.update(_places())  # read by the merge, gone before the stage is checked
@@ -414,6 +419,12 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
             "items": {"type": "string"},
             "description": "containers whose children the enclosing module calls one by one "
             "(an nn.ModuleList), so each child's input is freed once that child has run",
+        },
+        "freeze": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "module paths whose parameters do not train (requires_grad=False), "
+            "as torchvision's trainable_backbone_layers leaves a detector's first stages",
         },
     }
     assert set(props) == set(NETWORK_KEYS), set(props) ^ set(NETWORK_KEYS)

@@ -47,7 +47,11 @@ def table(graph: Graph) -> str:
         )
         for r in graph.counted.rows
     ]
-    out_shape = "x".join(map(str, graph.nodes[graph.output].shape))
+    out_shape = (
+        f"{len(graph.features)} outputs"
+        if len(graph.features) > 1
+        else "x".join(map(str, graph.shape_of(graph.returns[0])))
+    )
     total = (
         "total",
         "",
@@ -98,3 +102,12 @@ def aligned(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
 
 def shape_text(shape: Sequence[int]) -> str:
     return "x".join(map(str, shape))
+
+
+def outputs_text(graph: Graph) -> str:
+    """What the network returns, for one line: ``output [1000]``, or every output of a network
+    of several (``outputs cls_logits [120087, 91], bbox_regression [120087, 4]``)."""
+    if len(graph.features) <= 1:
+        return f"output {list(graph.shape_of(graph.returns[0]))}"
+    shown = ", ".join(f"{f.key or f.name} {list(graph.shape_of(f.node))}" for f in graph.features)
+    return f"outputs {shown}"

@@ -17,8 +17,12 @@ def fold_affine(graph: Graph) -> tuple[Graph, dict[str, str]]:
     """A new graph without the foldable nodes, and the folded pairs {folded: absorbing node}."""
     readers = graph.consumers()
     pairs: dict[str, str] = {}
+    # a module run by several nodes (share:) keeps its own weights: folding would change them
+    # for every caller at once
+    shared = {n.shares for n in graph.nodes.values() if n.shares}
+    shared |= {n.name for n in graph.nodes.values() if n.shares}
     for node in graph.nodes.values():
-        if OPS[node.op].fold is None or len(node.inputs) != 1:
+        if OPS[node.op].fold is None or len(node.inputs) != 1 or node.name in shared:
             continue
         src = graph.nodes.get(node.inputs[0])
         if src is not None and OPS[src.op].absorbs is not None and readers[src.name] == [node.name]:

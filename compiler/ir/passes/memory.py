@@ -46,6 +46,12 @@ def inplace_plan(graph: Graph) -> dict[str, bool]:
             and first not in returned  # a feature output keeps its own value
             and fresh[first]
         )
+    # one module serves its node and those that share it: in place only if in place for all
+    sharers = [n for n in graph.nodes.values() if n.shares]
+    for node in sharers:
+        allowed[node.shares] = allowed[node.shares] and allowed[node.name]  # type: ignore[index]
+    for node in sharers:
+        allowed[node.name] = allowed[node.shares]  # type: ignore[index]
     return allowed
 
 

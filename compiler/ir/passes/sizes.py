@@ -123,7 +123,7 @@ def _check(graph: Graph, side: int, built: dict[str, object], rule: SizeRule) ->
         except ShapeError as e:
             why = e.message
         else:
-            params = op.params(node.attrs, ins, out)
+            params = 0 if node.shares else op.params(node.attrs, ins, out)
             if params != node.meta["params"]:
                 why = (
                     f"{params:,} parameters where the written input gives it "

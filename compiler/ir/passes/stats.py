@@ -36,7 +36,8 @@ def run(graph: Graph) -> list[Row]:
     for node in graph.nodes.values():
         op = OPS[node.op]
         ins = [graph.shape_of(i) for i in node.inputs]
-        node.meta["params"] = op.params(node.attrs, ins, node.shape)
+        # a node that runs another's module (share:) adds none of its own
+        node.meta["params"] = 0 if node.shares else op.params(node.attrs, ins, node.shape)
         node.meta["macs"] = op.macs(node.attrs, ins, node.shape)
         node.meta["act"] = math.prod(node.shape) * BYTES_PER_VALUE
     rows = []

@@ -1,0 +1,229 @@
+"""torchvision's RetinaNet from the library's spec, proven equal to torchvision's: the network
+before anchors and NMS (``model.head(model.backbone(images))``, every parameter of the model).
+Counts against the weights meta (params, and MACs at 800x800), state_dict keys/order/shapes
+(FrozenBatchNorm2d's buffers, no num_batches_tracked), strict load, the frozen first stages,
+eval outputs and the aten op sequence at two sizes (one no multiple of 128), train mode with
+gradients, one head module run on every level, and ONNX with a dynamic height and width."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import compiler
+from compiler.lowering.lower import lower
+from compiler.lowering.modules import FrozenBatchNorm
+from exporters.onnx import export
+from tests.conftest import SPECS
+from tests.test_equivalence import assert_same_training_step, aten_ops, close
+
+pytestmark = pytest.mark.zoo
+
+# torchvision 0.29's weights meta (COCO_V1): params, and GFLOPS at 800x800, which netc's MACs equal
+META = {
+    "retinanet_resnet50_fpn": (34_014_999, 151.54),
+    "retinanet_resnet50_fpn_v2": (38_198_935, 152.238),
+}
+# the parameters trainable_backbone_layers=3 freezes: conv1 and layer1 (and bn1's, a BatchNorm
+# that trains in v2; v1's are FrozenBatchNorm2d buffers)
+FROZEN = {"retinanet_resnet50_fpn": 11, "retinanet_resnet50_fpn_v2": 33}
+SIZES = [(96, 128), (97, 80)]  # (height, width): 97x80 is no multiple of P7's stride, 128
+OUTPUTS = ["cls_logits", "bbox_regression"]
+
+
+def spec(name: str) -> Path:
+    return SPECS / "detection" / f"{name}.yaml"
+
+
+class Raw(nn.Module):
+    """torchvision's detector up to its head's raw outputs, as its forward computes them before
+    anchors, box decoding and NMS (its transform's resize and normalisation left out)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = model.backbone, model.head
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.head(list(self.backbone(x).values()))  # type: ignore[no-any-return]
+
+
+def reference(name: str, device: str = "cpu") -> nn.Module:
+    """torchvision's model as its published weights build it (trainable_backbone_layers=3; v1's
+    ResNet-50 with FrozenBatchNorm2d), randomly initialised: the builder's pretrained path,
+    without the download."""
+    from functools import partial
+
+    from torchvision.models import resnet50
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead
+    from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    v2 = name.endswith("_v2")
+    with torch.device(device):
+        body = resnet50() if v2 else resnet50(norm_layer=FrozenBatchNorm2d)
+        extra = LastLevelP6P7(2048 if v2 else 256, 256)
+        backbone = _resnet_fpn_extractor(body, 3, returned_layers=[2, 3, 4], extra_blocks=extra)
+        if not v2:
+            return Raw(RetinaNet(backbone, num_classes=91))
+        head = RetinaNetHead(256, 9, 91, norm_layer=partial(nn.GroupNorm, 32))
+        return Raw(RetinaNet(backbone, num_classes=91, head=head))
+
+
+def _nontrivial_bn(model: nn.Module) -> None:
+    """Random statistics and affine values in every BatchNorm and GroupNorm."""
+    g = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+
+
+def _nontrivial_frozen_bn(model: nn.Module) -> None:
+    """Random statistics and affine values in every frozen BatchNorm."""
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if type(m).__name__ == "FrozenBatchNorm2d":
+            c = m.weight.shape[0]
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+            m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+
+
+@pytest.mark.parametrize("name", sorted(META))
+def test_counts_keys_and_frozen_parameters_match_torchvision(name: str) -> None:
+    params, gflops = META[name]
+    graph = compiler.load_spec(spec(name))
+    assert graph.input_shape == (3, 800, 800) and graph.sizes is not None
+    assert graph.params == params
+    assert round(graph.macs / 1e9, 3) == gflops
+    assert graph.output_keys == OUTPUTS
+    with torch.device("meta"):
+        ours = lower(graph)
+    ref = reference(name, "meta")
+    mine = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    theirs = [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    assert mine == theirs
+    tracked = any(k.endswith("num_batches_tracked") for k, _ in mine)
+    assert tracked == name.endswith("_v2")  # v1's FrozenBatchNorm2d keeps no step count
+    frozen = [k for k, p in ours.named_parameters() if not p.requires_grad]
+    assert frozen == [k for k, p in ref.named_parameters() if not p.requires_grad]
+    assert frozen[0] == "backbone.body.conv1.weight" and len(frozen) == FROZEN[name]
+    assert sum(p.numel() for p in ours.parameters()) == params
+
+
+@pytest.fixture(scope="module", params=sorted(META))
+def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
+    name = request.param
+    torch.manual_seed(0)
+    ref = reference(name)
+    _nontrivial_frozen_bn(ref)
+    _nontrivial_bn(ref)
+    ours = compiler.compile(spec(name))
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return name, ours, ref
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_eval_outputs_and_aten_ops_at_any_size(
+    pair: tuple[str, nn.Module, nn.Module], size: tuple[int, int]
+) -> None:
+    _, ours, ref = pair
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(2))
+    ours.eval()
+    ref.eval()
+    with torch.no_grad():
+        mine, theirs = ours(x), ref(x)
+    assert isinstance(mine, dict) and list(mine) == list(theirs) == OUTPUTS
+    for key in theirs:
+        assert mine[key].shape == theirs[key].shape
+        assert close(mine[key], theirs[key])
+    assert aten_ops(ours, x[:1]) == aten_ops(ref, x[:1])
+
+
+def test_train_mode_gradients_and_frozen_statistics(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """Training changes no frozen BatchNorm buffer (they are the same after a step) and every
+    gradient agrees; the frozen stages get none."""
+    name, ours, ref = pair
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(3))
+    before = {k: v.clone() for k, v in ours.state_dict().items() if ".bn" in k}
+    assert_same_training_step(ours, ref, x, grad_tol=1e-4)
+    after = ours.state_dict()
+    # v1's frozen statistics stay; v2's BatchNorms update theirs, as torchvision's do
+    kept = [torch.equal(v, after[k]) for k, v in before.items() if "running_mean" in k]
+    assert all(kept) if name == "retinanet_resnet50_fpn" else not any(kept)
+    assert ours.get_submodule("backbone.body.layer1.0.conv1").weight.grad is None
+    ours.zero_grad(set_to_none=True)
+    ref.zero_grad(set_to_none=True)
+
+
+def test_one_head_module_runs_on_every_level(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """The head is built once (its weights once in the state_dict and the count) and called on
+    each of the five levels, as torchvision's loop over the features calls it: a hook on its
+    predictor fires five times per forward, in both models."""
+    _, ours, ref = pair
+    calls: dict[str, list[tuple[int, ...]]] = {"ours": [], "ref": []}
+    hooks = [
+        m.head.classification_head.cls_logits.register_forward_hook(
+            lambda mod, args, out, who=who: calls[who].append(tuple(out.shape))
+        )
+        for who, m in (("ours", ours), ("ref", ref))
+    ]
+    try:
+        with torch.no_grad():
+            ours.eval()(torch.randn(1, 3, 64, 64))
+            ref.eval()(torch.randn(1, 3, 64, 64))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert calls["ours"] == calls["ref"] and len(calls["ours"]) == 5
+    graph = compiler.load_spec(spec(pair[0]))
+    sharers = [n for n in graph.nodes.values() if n.shares]
+    level = [n for n in graph.nodes if n.startswith("head.classification_head.p4.")]
+    assert len(sharers) == 2 * 4 * len(level)  # two heads, each level after the first
+    assert all(graph.nodes[n.shares].shares is None for n in sharers)
+    assert not any(k.startswith("head.classification_head.p4") for k in ours.state_dict())
+
+
+def test_frozen_batchnorm_is_torchvisions() -> None:
+    """The module equals torchvision's FrozenBatchNorm2d in both modes, loads a BatchNorm's
+    checkpoint (num_batches_tracked dropped) and trains nothing."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    ref, ours = FrozenBatchNorm2d(8), FrozenBatchNorm(8)
+    bn = nn.BatchNorm2d(8)
+    _nontrivial = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for t in (bn.weight, bn.bias, bn.running_mean):
+            t.copy_(torch.randn(8, generator=_nontrivial))
+        bn.running_var.copy_(torch.rand(8, generator=_nontrivial) + 0.5)
+    state = bn.state_dict()
+    assert "num_batches_tracked" in state
+    ref.load_state_dict(dict(state))
+    ours.load_state_dict(dict(state))
+    x = torch.randn(2, 8, 5, 7)
+    for mode in (True, False):
+        assert torch.equal(ours.train(mode)(x), ref.train(mode)(x))
+    assert list(ours.parameters()) == [] and list(ours.state_dict()) == list(ref.state_dict())
+
+
+@pytest.mark.export
+def test_onnx_has_a_dynamic_height_and_width(tmp_path: Path) -> None:
+    """The file takes any height and width (the rows' count follows): validated in onnxruntime
+    at the written input and at a rectangle of two other sizes, its outputs named as the dict's
+    keys."""
+    graph = compiler.load_spec(spec("retinanet_resnet50_fpn"), ["input=[3, 128, 128]"])
+    module = compiler.compile(graph, seed=0).eval()
+    report = export(module, graph, tmp_path / "m.onnx")
+    assert report.passed and report.written
+    assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
+    assert [o["name"] for o in report.outputs] == OUTPUTS
+    assert len({c.input for c in report.comparisons}) == 2
