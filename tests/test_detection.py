@@ -1,9 +1,10 @@
-"""torchvision's RetinaNet from the library's spec, proven equal to torchvision's: the network
-before anchors and NMS (``model.head(model.backbone(images))``, every parameter of the model).
-Counts against the weights meta (params, and MACs at 800x800), state_dict keys/order/shapes
-(FrozenBatchNorm2d's buffers, no num_batches_tracked), strict load, the frozen first stages,
-eval outputs and the aten op sequence at two sizes (one no multiple of 128), train mode with
-gradients, one head module run on every level, and ONNX with a dynamic height and width."""
+"""torchvision's RetinaNet (v1, v2) and FCOS from the library's specs, proven equal to
+torchvision's: the network before anchors and NMS (``model.head(model.backbone(images))``, every
+parameter of the model). Counts against the weights meta (params, and MACs at 800x800),
+state_dict keys/order/shapes (FrozenBatchNorm2d's buffers, no num_batches_tracked), strict load,
+the frozen first stages, eval outputs and the aten op sequence at two sizes (one no multiple of
+128), train mode with gradients, one head module run on every level, and ONNX with a dynamic
+height and width."""
 
 from __future__ import annotations
 
@@ -26,12 +27,18 @@ pytestmark = pytest.mark.zoo
 META = {
     "retinanet_resnet50_fpn": (34_014_999, 151.54),
     "retinanet_resnet50_fpn_v2": (38_198_935, 152.238),
+    "fcos_resnet50_fpn": (32_269_600, 128.207),
 }
 # the parameters trainable_backbone_layers=3 freezes: conv1 and layer1 (and bn1's, a BatchNorm
 # that trains in v2; v1's are FrozenBatchNorm2d buffers)
-FROZEN = {"retinanet_resnet50_fpn": 11, "retinanet_resnet50_fpn_v2": 33}
+FROZEN = {"retinanet_resnet50_fpn": 11, "retinanet_resnet50_fpn_v2": 33, "fcos_resnet50_fpn": 11}
 SIZES = [(96, 128), (97, 80)]  # (height, width): 97x80 is no multiple of P7's stride, 128
 OUTPUTS = ["cls_logits", "bbox_regression"]
+FCOS_OUTPUTS = [*OUTPUTS, "bbox_ctrness"]
+
+
+def outputs(name: str) -> list[str]:
+    return FCOS_OUTPUTS if name.startswith("fcos") else OUTPUTS
 
 
 def spec(name: str) -> Path:
@@ -58,6 +65,7 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
 
     from torchvision.models import resnet50
     from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.fcos import FCOS
     from torchvision.models.detection.retinanet import RetinaNet, RetinaNetHead
     from torchvision.ops.feature_pyramid_network import LastLevelP6P7
     from torchvision.ops.misc import FrozenBatchNorm2d
@@ -67,6 +75,8 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
         body = resnet50() if v2 else resnet50(norm_layer=FrozenBatchNorm2d)
         extra = LastLevelP6P7(2048 if v2 else 256, 256)
         backbone = _resnet_fpn_extractor(body, 3, returned_layers=[2, 3, 4], extra_blocks=extra)
+        if name.startswith("fcos"):
+            return Raw(FCOS(backbone, num_classes=91))
         if not v2:
             return Raw(RetinaNet(backbone, num_classes=91))
         head = RetinaNetHead(256, 9, 91, norm_layer=partial(nn.GroupNorm, 32))
@@ -105,7 +115,7 @@ def test_counts_keys_and_frozen_parameters_match_torchvision(name: str) -> None:
     assert graph.input_shape == (3, 800, 800) and graph.sizes is not None
     assert graph.params == params
     assert round(graph.macs / 1e9, 3) == gflops
-    assert graph.output_keys == OUTPUTS
+    assert graph.output_keys == outputs(name)
     with torch.device("meta"):
         ours = lower(graph)
     ref = reference(name, "meta")
@@ -136,13 +146,13 @@ def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
 def test_eval_outputs_and_aten_ops_at_any_size(
     pair: tuple[str, nn.Module, nn.Module], size: tuple[int, int]
 ) -> None:
-    _, ours, ref = pair
+    name, ours, ref = pair
     x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(2))
     ours.eval()
     ref.eval()
     with torch.no_grad():
         mine, theirs = ours(x), ref(x)
-    assert isinstance(mine, dict) and list(mine) == list(theirs) == OUTPUTS
+    assert isinstance(mine, dict) and list(mine) == list(theirs) == outputs(name)
     for key in theirs:
         assert mine[key].shape == theirs[key].shape
         assert close(mine[key], theirs[key])
@@ -157,9 +167,9 @@ def test_train_mode_gradients_and_frozen_statistics(pair: tuple[str, nn.Module, 
     before = {k: v.clone() for k, v in ours.state_dict().items() if ".bn" in k}
     assert_same_training_step(ours, ref, x, grad_tol=1e-4)
     after = ours.state_dict()
-    # v1's frozen statistics stay; v2's BatchNorms update theirs, as torchvision's do
+    # frozen statistics stay; v2's BatchNorms update theirs, as torchvision's do
     kept = [torch.equal(v, after[k]) for k, v in before.items() if "running_mean" in k]
-    assert all(kept) if name == "retinanet_resnet50_fpn" else not any(kept)
+    assert all(kept) if not name.endswith("_v2") else not any(kept)
     assert ours.get_submodule("backbone.body.layer1.0.conv1").weight.grad is None
     ours.zero_grad(set_to_none=True)
     ref.zero_grad(set_to_none=True)
@@ -187,8 +197,9 @@ def test_one_head_module_runs_on_every_level(pair: tuple[str, nn.Module, nn.Modu
     assert calls["ours"] == calls["ref"] and len(calls["ours"]) == 5
     graph = compiler.load_spec(spec(pair[0]))
     sharers = [n for n in graph.nodes.values() if n.shares]
-    level = [n for n in graph.nodes if n.startswith("head.classification_head.p4.")]
-    assert len(sharers) == 2 * 4 * len(level)  # two heads, each level after the first
+    heads = ("head.classification_head.p4.", "head.regression_head.p4.")
+    level = [n for n in graph.nodes if n.startswith(heads)]
+    assert len(sharers) == 4 * len(level)  # each level after the first, in both heads
     assert all(graph.nodes[n.shares].shares is None for n in sharers)
     assert not any(k.startswith("head.classification_head.p4") for k in ours.state_dict())
 

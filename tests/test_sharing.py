@@ -115,3 +115,26 @@ def test_freeze_builds_those_parameters_untrained(tmp_path: Path) -> None:
     code, out, err = run_cli("check", str(SPEC), "--set", "freeze=[c1, head.bn]")
     assert code == 0, err
     assert "outputs fine [4, 16, 16], coarse [4, 8, 8]" in out
+
+
+def test_diff_shows_what_freeze_and_share_change() -> None:
+    from compiler.tools.diff import diff
+
+    a = compiler.load_spec(SPEC)
+    b = compiler.load_spec(SPEC, ["freeze=[c1]"])
+    changes = diff(a, b)
+    assert not changes.equal and changes.frozen == ([], ["c1"])
+    assert "  not trained (freeze): none -> c1" in changes.text().splitlines()
+    unshared = compiler.load_spec(SPEC, ["stages.head_2.share=null"])
+    changes = diff(a, unshared)
+    assert changes.changed == [f"head.l2.{k}" for k in ("conv", "bn", "relu", "out")]
+    assert changes.keys_new == [
+        "head.l2.conv.weight",
+        "head.l2.conv.bias",
+        "head.l2.bn.weight",
+        "head.l2.bn.bias",
+        "head.l2.bn.running_mean",
+        "head.l2.bn.running_var",
+        "head.l2.bn.num_batches_tracked",
+        "head.l2.out.weight",
+    ]

@@ -36,11 +36,15 @@ class Diff:
     keys_shape_differs: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
     keys_new: list[str] = field(default_factory=list)
     keys_gone: list[str] = field(default_factory=list)
+    # the module paths whose parameters do not train (``freeze:``), in A and in B
+    frozen: tuple[list[str], list[str]] = ([], [])
 
     @property
     def equal(self) -> bool:
-        return not (self.stages or self.added or self.removed or self.changed) and all(
-            x == y for x, y in self.counts.values()
+        return (
+            not (self.stages or self.added or self.removed or self.changed)
+            and all(x == y for x, y in self.counts.values())
+            and self.frozen[0] == self.frozen[1]
         )
 
     @property
@@ -62,6 +66,7 @@ class Diff:
             ],
             "counts": {k: {"a": x, "b": y, "delta": y - x} for k, (x, y) in self.counts.items()},
             "nodes": {"added": self.added, "removed": self.removed, "changed": self.changed},
+            "frozen": {"a": self.frozen[0], "b": self.frozen[1]},
             "checkpoint": {
                 "every_key_of_a_loads": self.loads,
                 "b_loads_a_strictly": self.loads_strictly,
@@ -92,6 +97,9 @@ class Diff:
             if names:
                 more = f", ... ({len(names)} in all)" if len(names) > limit else ""
                 lines.append(f"  nodes {what}: {', '.join(names[:limit])}{more}")
+        if self.frozen[0] != self.frozen[1]:
+            before, after = (", ".join(f) or "none" for f in self.frozen)
+            lines.append(f"  not trained (freeze): {before} -> {after}")
         counts = (
             f"{self.keys_match:,} keys match, {len(self.keys_shape_differs):,} differ in shape, "
             f"{len(self.keys_new):,} new, {len(self.keys_gone):,} gone"
@@ -167,8 +175,10 @@ def diff(a: Graph, b: Graph) -> Diff:
         n
         for n, node in b.nodes.items()
         if n in a.nodes
-        and (node.op, node.attrs, node.shape) != (a.nodes[n].op, a.nodes[n].attrs, a.nodes[n].shape)
+        and (node.op, node.attrs, node.shape, node.shares)
+        != (a.nodes[n].op, a.nodes[n].attrs, a.nodes[n].shape, a.nodes[n].shares)
     ]
+    out.frozen = (list(a.frozen), list(b.frozen))
     keys_a, keys_b = _state_shapes(a), _state_shapes(b)
     out.keys_match = sum(1 for k, s in keys_a.items() if keys_b.get(k) == s)
     out.keys_shape_differs = {
