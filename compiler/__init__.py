@@ -255,6 +255,13 @@ def _load_weights(
     else:
         model = (graph.origin.weights_from if graph.origin is not None else "") or graph.name
     published = resolve(str(weights), model)
-    report = load(module, graph, path=fetch(published), partial=partial, source=published.name)
+    report = load(
+        module,
+        graph,
+        path=fetch(published),
+        partial=partial,
+        source=published.name,
+        upgrade=published.upgrade,
+    )
     report.preprocess = published.preprocess
     return report

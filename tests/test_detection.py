@@ -20,6 +20,7 @@ from compiler.lowering.modules import FrozenBatchNorm
 from exporters.onnx import export
 from tests.conftest import SPECS
 from tests.test_equivalence import assert_same_training_step, aten_ops, close
+from tests.test_pretrained import _cached, torch_home  # noqa: F401 - the fixture, used below
 
 pytestmark = pytest.mark.zoo
 
@@ -238,3 +239,61 @@ def test_onnx_has_a_dynamic_height_and_width(tmp_path: Path) -> None:
     assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
     assert [o["name"] for o in report.outputs] == OUTPUTS
     assert len({c.input for c in report.comparisons}) == 2
+
+
+def test_published_weights_load_by_name(torch_home: Path) -> None:  # noqa: F811
+    """--weights torchvision: RetinaNet's COCO_V1 file, in the layout torchvision published it
+    (the heads' convolutions as conv.0, conv.2, ... before 0.13), into the spec built as
+    torchvision builds it for those weights (frozen BatchNorms with eps 0): the outputs are
+    the reference's with the same file."""
+    import os
+    import urllib.parse
+
+    import torchvision
+    from torchvision.models.detection._utils import overwrite_eps
+
+    torch.manual_seed(7)
+    ref = reference("retinanet_resnet50_fpn")
+    _nontrivial_frozen_bn(ref)
+    overwrite_eps(ref, 0.0)
+    state = ref.state_dict()
+    published = {}
+    for key, value in state.items():  # the heads' convolutions as the published file names them
+        head, sep, rest = key.partition("_head.conv.")
+        index, _, leaf = rest.partition(".0.")
+        published[f"{head}{sep}{2 * int(index)}.{leaf}" if sep else key] = value
+    assert "head.classification_head.conv.6.weight" in published
+    url = torchvision.models.get_model_weights("retinanet_resnet50_fpn")["DEFAULT"].url
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(published, folder / os.path.basename(urllib.parse.urlparse(url).path))
+    ours = compiler.compile("detection/retinanet_resnet50_fpn", weights="torchvision").eval()
+    assert ours.get_submodule("backbone.body.bn1").eps == 0.0
+    loaded = ours.meta["weights"]
+    assert loaded["source"] == "RetinaNet_ResNet50_FPN_Weights.COCO_V1"
+    assert loaded["loaded"] == len(state) and not loaded["absent"] and not loaded["unused"]
+    x = torch.randn(1, 3, 72, 96)
+    with torch.no_grad():
+        mine, theirs = ours(x), ref.eval()(x)
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+
+
+def test_an_imagenet_backbone_loads_into_the_frozen_body(torch_home: Path) -> None:  # noqa: F811
+    """--part-weights backbone.body=torchvision, as torchvision's weights_backbone: ResNet-50's
+    ImageNet weights (BatchNorms with step counts) into the frozen BatchNorms, which drop the
+    counts as FrozenBatchNorm2d does; only the classifier the part leaves out is unused."""
+    from torchvision.models import resnet50
+
+    state = _cached(torch_home, "resnet50", build=lambda _: resnet50())
+    steps = [k for k in state if k.endswith("num_batches_tracked")]
+    assert len(steps) == 53
+    module = compiler.compile(
+        "detection/retinanet_resnet50_fpn", part_weights={"backbone.body": "torchvision"}
+    )
+    report = module.meta["part_weights"]["backbone.body"]
+    assert report["unused"] == ["fc.weight", "fc.bias"] and not report["absent"]
+    assert report["loaded"] == len(state) - len(steps) - 2
+    mine = module.state_dict()
+    assert torch.equal(
+        mine["backbone.body.layer4.2.bn3.running_var"], state["layer4.2.bn3.running_var"]
+    )

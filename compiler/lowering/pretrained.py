@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from .weights import WeightsError
+from .weights import Upgrade, WeightsError
 
 SOURCE = "torchvision"
 DOWNLOAD_TIMEOUT_S = 30
@@ -41,6 +41,26 @@ class Pretrained:
     url: str
     path: str  # the checkpoint in torch.hub's cache
     preprocess: dict[str, Any]
+    # renames the entries of a checkpoint saved in an older layout, as torchvision's modules do
+    # when they load it (None: the file is in today's)
+    upgrade: Upgrade | None = None
+
+
+def _retinanet_heads(state: dict[str, Any]) -> dict[str, Any]:
+    """RetinaNet's head convolutions as torchvision 0.13 renamed them: ``conv.{2i}`` (a flat
+    Sequential with its ReLUs) became ``conv.{i}.0`` (Conv2dNormActivation); its published
+    COCO_V1 weights are in the older layout (torchvision's ``_v1_to_v2_weights``)."""
+    out = {}
+    for key, value in state.items():
+        head, _, rest = key.partition("_head.conv.")
+        index, _, leaf = rest.partition(".")
+        old = head.startswith("head.") and index.isdecimal() and leaf in ("weight", "bias")
+        out[f"{head}_head.conv.{int(index) // 2}.0.{leaf}" if old else key] = value
+    return out
+
+
+# checkpoints torchvision publishes in a layout older than its modules', by model
+UPGRADES: dict[str, Upgrade] = {"retinanet_resnet50_fpn": _retinanet_heads}
 
 
 def is_named(weights: object) -> bool:
@@ -80,6 +100,7 @@ def resolve(request: str, model: str) -> Pretrained:
         url=weights.url,
         path=os.path.join(torch.hub.get_dir(), "checkpoints", filename),
         preprocess=_preprocess(weights),
+        upgrade=UPGRADES.get(model),
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,10 @@ from ..ir.graph import Graph
 
 WRAPPERS = ("state_dict", "model", "model_state", "net")  # common checkpoint nestings
 SHOWN = 12  # keys listed per kind of problem: enough to see the pattern; counts say how many
+
+
+# renames an older layout's checkpoint entries to the current one
+Upgrade = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
 
 
 class WeightsError(Exception):
@@ -147,12 +152,15 @@ def load_weights(
     path: str | os.PathLike[str],
     partial: bool = False,
     source: str | None = None,
+    upgrade: Upgrade | None = None,
 ) -> LoadReport:
     """Load a checkpoint. Strictly by default: a WeightsError with a located report on any
     mismatch. ``partial``: every entry whose name and shape match, the rest left as initialised
-    (a new head, added layers), all of it in the returned report."""
-    state = read_state_dict(path)
+    (a new head, added layers), all of it in the returned report. ``upgrade`` renames an older
+    layout's entries first, as the reference's own modules do when they load it."""
     own = module.state_dict()
+    state = _frozen_steps_dropped(read_state_dict(path), own, "")
+    state = upgrade(state) if upgrade is not None else state
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
@@ -169,15 +177,17 @@ def load_part_weights(
     path: str | os.PathLike[str],
     partial: bool = False,
     source: str | None = None,
+    upgrade: Upgrade | None = None,
 ) -> LoadReport:
     """Load a checkpoint of the network a part is (an ImageNet ResNet-50 into a segmentation
     network's backbone): its entries under the part's path, strictly for the part's own (every
     one of them must be in the checkpoint, shaped alike) unless ``partial``; the checkpoint's
     entries the part does not hold (the classifier a part leaves out) are reported as unused."""
     info = graph.parts[part]
-    state = read_state_dict(path)
     prefix, inside = part + ".", info.module + "." if info.module else ""
     own = {k: v for k, v in module.state_dict().items() if k.startswith(prefix)}
+    state = _frozen_steps_dropped(read_state_dict(path), own, prefix, inside)
+    state = upgrade(state) if upgrade is not None else state
     placed: dict[str, torch.Tensor] = {}
     unused: list[str] = []
     for key, value in state.items():
@@ -193,6 +203,28 @@ def load_part_weights(
         raise WeightsError(_report(where_from, graph, own, placed, missing, [], wrong))
     # (the rest of the network is not in the checkpoint: never a strict load)
     return _load_fitting(module, graph, own, placed, where_from, missing, wrong, unused, False)
+
+
+def _frozen_steps_dropped(
+    state: dict[str, torch.Tensor], own: dict[str, torch.Tensor], prefix: str, inside: str = ""
+) -> dict[str, torch.Tensor]:
+    """``state`` without the step counts (``num_batches_tracked``) of BatchNorms that are frozen
+    here: a frozen BatchNorm keeps none, and drops the one a BatchNorm's checkpoint holds, as
+    torchvision's FrozenBatchNorm2d does."""
+
+    def here(key: str) -> str:
+        return prefix + key[len(inside) :] if key.startswith(inside) else ""
+
+    step = "num_batches_tracked"
+    return {
+        k: v
+        for k, v in state.items()
+        if not (
+            k.endswith("." + step)
+            and here(k) not in own
+            and here(k)[: -len(step)] + "running_mean" in own
+        )
+    }
 
 
 def _load_fitting(

@@ -30,6 +30,14 @@ from .records import (
 
 
 def _bn_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if a["eps"] == 0 and not a["frozen"]:
+        raise ShapeError(
+            "eps 0 divides by zero where a channel's batch variance is 0: a BatchNorm that "
+            "trains needs eps > 0",
+            "eps",
+            "only a frozen one may take 0 (frozen: true), as torchvision's detectors load "
+            "their published weights",
+        )
     if len(ins[0]) >= 3:  # a map of 2 or 3 spatial dimensions, not a channels-last one
         return _map(ins, "batchnorm")
     if len(ins[0]) < 1:
@@ -79,7 +87,9 @@ BATCHNORM_OP = Op(
     name="batchnorm",
     doc="batch normalisation over channels (affine, running statistics)",
     attrs={
-        "eps": Attr(kind="float", default=1e-5, min=0, min_open=True),
+        "eps": Attr(
+            kind="float", default=1e-5, min=0, doc="added to the variance (0: frozen only)"
+        ),
         "momentum": Attr(kind="float", default=0.1, min=0, max=1),
         "zero_init": Attr(
             kind="bool",
