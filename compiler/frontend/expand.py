@@ -35,7 +35,7 @@ from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
 from .module_lists import frozen_paths, module_lists
 from .nodes import NESTED_OP, SHORTCUT_OP, NodeSpec, loop_bodies
-from .sharing import share_modules
+from .sharing import share_module, share_modules
 from .spec import STAGE_RESERVED, BlockType, NetworkSpec, StageSpec
 
 MAX_REPEAT = 10_000
@@ -264,6 +264,11 @@ class Expander:
             holds.append(value)
         node.holds, node.holds_locs = holds, list(ns.holds_locs)
         self.add_node(node, ctx)
+        if ns.share is not None:  # the module of an earlier node (SPPF's one max pool)
+            loc = ns.share_loc or ns.loc
+            target = ns.share if "{" not in ns.share else self.rendered(ns.share, env, loc, ctx)
+            owner = self.resolve(target, local, loc, ctx, pending)
+            share_module(self, node, owner, loc, ctx)
         return node.name
 
     def references(
@@ -601,7 +606,7 @@ class Expander:
             name=f"{parent}.concat",
             op=DENSE_JOIN,
             inputs=reads,
-            attrs={},
+            attrs={"dim": 0},
             loc=st.loc,
             stage=st.name,
             block=None,

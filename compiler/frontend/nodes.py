@@ -14,7 +14,7 @@ from .expr import ExprError, check_syntax
 from .source import Path, Source
 
 # every node's own keys; the rest are attributes
-NODE_KEYS = ("op", "in", "like", "when", "holds", "for")
+NODE_KEYS = ("op", "in", "like", "when", "holds", "for", "share")
 SECTIONS = ("stem", "stages", "head")
 SHORTCUT_OP = "shortcut"  # pseudo-op inside block types: expands to the chosen shortcut kind
 # pseudo-op of a block node inside a block type (`tree1: {block: dla_tree, levels: 2}`): an
@@ -61,6 +61,9 @@ class NodeSpec:
     # takes (a resize to another node's height and width)
     like: str | None = None
     like_loc: Loc | None = None
+    # `share: node`: an earlier node whose module this one runs (SPPF's one max pool, run thrice)
+    share: str | None = None
+    share_loc: Loc | None = None
 
 
 class Checker:
@@ -187,10 +190,16 @@ class Checker:
                 'or "{expression}" giving one',
             )
             return None
-        for key in ("holds", "like", "after", "before"):
+        for key in ("holds", "like", "after", "before", "share"):
             if key in data:
                 self.diags.error(
-                    self.src.key_loc((*path, key)), f"block node '{name}' cannot take '{key}'"
+                    self.src.key_loc((*path, key)),
+                    f"block node '{name}' cannot take '{key}'",
+                    *(
+                        ["a stage row's share: runs a whole block's modules"]
+                        if key == "share"
+                        else []
+                    ),
                 )
         params = {k: v for k, v in data.items() if k not in (*NODE_KEYS, "block")}
         self.names(params, path, "parameter")
@@ -292,6 +301,10 @@ class Checker:
         if like is not None and (not isinstance(like, str) or not like):
             self.diags.error(self.src.loc((*path, "like")), "'like' must name a node")
             like = None
+        share = data.get("share")
+        if share is not None and (not isinstance(share, str) or not share):
+            self.diags.error(self.src.loc((*path, "share")), "'share' must name a node")
+            share = None
         loop = self.loop(name, data, path, what)
         return NodeSpec(
             name=name,
@@ -299,6 +312,8 @@ class Checker:
             inputs=inputs,
             like=like,
             like_loc=self.src.loc((*path, "like")),
+            share=share,
+            share_loc=self.src.loc((*path, "share")),
             attrs=attrs,
             when=data.get("when"),
             loc=loc,

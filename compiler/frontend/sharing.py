@@ -1,4 +1,4 @@
-"""Blocks that run another block's modules: a stage row's ``share:``.
+"""Nodes and blocks that run another's modules: a node's or a stage row's ``share:``.
 
     cls_p4: {block: retinanet_cls_level, in: fpn.p4, share: head.classification_head,
              path: head.classification_head.p4}
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import suffix_hint
+from ..errors import Loc, suffix_hint
+from ..ir.graph import Node
 from ..ops import channels
 from .context import Context, Failed
 
@@ -50,19 +51,28 @@ def share_modules(ex: Expander, st: StageSpec, path: str, names: list[str], ctx:
                 "a shared block is an instance of the same block type with the same parameters",
             )
             raise Failed
-        node = ex.nodes[name]
-        ins = [_channels(ex, i) for i in node.inputs]
-        owner_ins = [_channels(ex, i) for i in owner.inputs]
-        if node.op != owner.op or node.attrs != owner.attrs or ins != owner_ins:
-            ex.error(
-                ctx,
-                loc,
-                f"node '{name}' ({node.op}, inputs of {ins} channels) cannot run the module of "
-                f"'{owner.name}' ({owner.op}, inputs of {owner_ins} channels): a shared module "
-                "needs the same op, attributes and input channels",
-            )
-            raise Failed
-        node.shares = owner.shares or owner.name
+        share_module(ex, ex.nodes[name], owner.name, loc, ctx)
+
+
+def share_module(ex: Expander, node: Node, owner_name: str | None, loc: Loc, ctx: Context) -> None:
+    """Mark ``node`` as running the module of the earlier node ``owner_name`` (a node's
+    ``share:``): the same op, attributes and input channels, or a located error."""
+    owner = ex.nodes.get(owner_name or "")
+    if owner is None or owner is node:
+        ex.error(ctx, loc, f"node '{node.name}' cannot share the module of '{owner_name}'")
+        raise Failed
+    ins = [_channels(ex, i) for i in node.inputs]
+    owner_ins = [_channels(ex, i) for i in owner.inputs]
+    if node.op != owner.op or node.attrs != owner.attrs or ins != owner_ins:
+        ex.error(
+            ctx,
+            loc,
+            f"node '{node.name}' ({node.op}, inputs of {ins} channels) cannot run the module of "
+            f"'{owner.name}' ({owner.op}, inputs of {owner_ins} channels): a shared module "
+            "needs the same op, attributes and input channels",
+        )
+        raise Failed
+    node.shares = owner.shares or owner.name
 
 
 def _channels(ex: Expander, value: str) -> int | None:

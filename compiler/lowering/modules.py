@@ -117,6 +117,52 @@ class FrozenBatchNorm(nn.Module):
         return f"{self.num_features}, eps={self.eps}"
 
 
+class DFL(nn.Module):
+    """The integral of Distribution Focal Loss (Li et al. 2020), as ultralytics' DFL: each box
+    side's ``c1`` bins as a softmax, and its expectation, a fixed 1x1 convolution by 0, 1, ...,
+    c1 - 1 (a parameter that does not train, in the state_dict as ``conv.weight``)."""
+
+    def __init__(self, c1: int = 16) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c1, 1, 1, bias=False).requires_grad_(False)
+        self.c1 = c1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, a = x.shape  # [N, 4 * c1, anchors]
+        return self.conv(x.view(b, 4, self.c1, a).transpose(2, 1).softmax(1)).view(b, 4, a)
+
+
+def anchor_points(*feats_strides_offset: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The centres of every level's cells [2, anchors] (x, y in cells) and each one's stride
+    [1, anchors], from the levels' maps (their sizes), as ultralytics' make_anchors gives them
+    to Detect (transposed)."""
+    *feats, strides, offset = feats_strides_offset
+    points, scales = [], []
+    for feat, stride in zip(feats, strides, strict=True):
+        h, w = feat.shape[2:]
+        sx = torch.arange(w).type_as(feats[0]) + offset  # [w] cell centres along x
+        sy = torch.arange(h).type_as(feats[0]) + offset
+        sy, sx = torch.meshgrid(sy, sx, indexing="ij")
+        points.append(torch.stack((sx, sy), -1).view(-1, 2))  # [h * w, 2]
+        scales.append(feats[0].new_full((h * w, 1), stride, dtype=feats[0].dtype))
+    anchors, stride_tensor = torch.cat(points), torch.cat(scales)  # [anchors, 2], [anchors, 1]
+    return anchors.transpose(0, 1), stride_tensor.transpose(0, 1)
+
+
+def dist2bbox(
+    distance: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor, xywh: bool
+) -> torch.Tensor:
+    """Boxes from each anchor point's distances to its sides [N, 4, anchors], as ultralytics'
+    Detect decodes them: x, y, w, h (xywh) or the corners, in pixels (times the strides)."""
+    points = anchors.unsqueeze(0)  # [1, 2, anchors]
+    lt, rb = distance.chunk(2, 1)
+    x1y1 = points - lt
+    x2y2 = points + rb
+    corners = (x1y1, x2y2)
+    boxes = torch.cat([(x1y1 + x2y2) / 2, x2y2 - x1y1] if xywh else corners, 1)
+    return boxes * strides
+
+
 def flatten_anchors(x: torch.Tensor, values: int) -> torch.Tensor:
     """A detection head's [N, A * K, H, W] map as [N, H * W * A, K] rows, one per position and
     anchor, as torchvision's RetinaNet and FCOS heads reshape theirs."""
@@ -233,6 +279,13 @@ def concat(*xs: torch.Tensor) -> torch.Tensor:
     """``torch.cat`` along channels of one or more tensors (DenseNet's layers concatenate even a
     single input, so the aten ops are torchvision's)."""
     return torch.cat(xs, 1)
+
+
+def concat_at(*xs_and_dim: Any) -> torch.Tensor:
+    """``torch.cat`` of the tensors along a dimension, the last argument (a YOLO head's levels
+    along their anchors)."""
+    *xs, dim = xs_and_dim
+    return torch.cat(xs, dim)
 
 
 def stack(*xs_and_dim: Any) -> torch.Tensor:

@@ -199,6 +199,9 @@ _ORDER = (
     "view",
     "narrow",
     "flatten_anchors",
+    "dfl",
+    "anchor_points",
+    "dist2bbox",
 )
 
 

@@ -2,12 +2,27 @@
 
 ``flatten_anchors`` turns a head's per-position predictions ``[A * K, H, W]`` into rows
 ``[H * W * A, K]``, one per position and anchor, so the levels of a pyramid concatenate into one
-sequence (torchvision's RetinaNet and FCOS heads).
+sequence (torchvision's RetinaNet and FCOS heads). ``anchor_points``, ``dfl`` and ``dist2bbox``
+decode a YOLO head's boxes (ultralytics' Detect in eval mode): the centres of every level's cells,
+the box sides' expectations over their bins, and boxes from the two.
 """
 
 from __future__ import annotations
 
-from .records import Attr, Attrs, LowerContext, Lowered, OnnxWriter, Op, Shape, ShapeError, _chw
+from typing import Any
+
+from .records import (
+    Attr,
+    Attrs,
+    InitContext,
+    LowerContext,
+    Lowered,
+    OnnxWriter,
+    Op,
+    Shape,
+    ShapeError,
+    _chw,
+)
 
 
 def _flatten_anchors_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -50,4 +65,174 @@ FLATTEN_ANCHORS_OP = Op(
     diagram="reshape",
 )
 
-OPS_DETECTION: list[Op] = [FLATTEN_ANCHORS_OP]
+
+# ---- dfl -----------------------------------------------------------------------------------
+
+
+def _dfl_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    shape = ins[0]
+    if len(shape) != 2 or shape[0] != 4 * a["bins"]:
+        raise ShapeError(
+            f"dfl needs [4 x {a['bins']} bins, anchors] (a YOLO head's box rows), got "
+            f"{list(shape)}",
+            "bins",
+        )
+    return (4, shape[1])
+
+
+def _dfl_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering.modules import DFL
+
+    return Lowered(DFL(a["bins"]))
+
+
+def _dfl_init(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """The bins' values 0, 1, ..., bins - 1: the expectation's weights (fixed)."""
+    import torch
+
+    with torch.no_grad():
+        m.conv.weight.copy_(torch.arange(a["bins"], dtype=torch.float).view(1, -1, 1, 1))
+
+
+def _dfl_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    bins = e.node("Reshape", [e.inputs[0], e.ints([0, 4, a["bins"], -1])])
+    bins = e.node("Transpose", [bins], perm=[0, 2, 1, 3])  # [N, bins, 4, anchors]
+    soft = e.node("Softmax", [bins], axis=1)
+    mean = e.node("Conv", [soft, e.param("conv.weight")], kernel_shape=[1, 1])
+    return e.node("Reshape", [mean, e.ints([0, 4, -1])])
+
+
+DFL_OP = Op(
+    name="dfl",
+    doc="a YOLO head's box sides from their distributions (Distribution Focal Loss, Li et al. "
+    "2020): [4 * bins, anchors] -> [4, anchors], each side the expectation of a softmax over "
+    "its bins, a fixed 1x1 convolution by 0 .. bins - 1 (ultralytics' DFL: conv.weight, a "
+    "parameter that does not train)",
+    attrs={"bins": Attr(kind="int", default=16, min=2, doc="the bins per side (reg_max)")},
+    shape=_dfl_shape,
+    lower=_dfl_lower,
+    onnx=_dfl_onnx,
+    label=lambda a, o: f"DFL {a['bins']}",
+    diagram="reshape",
+    params=lambda a, ins, o: a["bins"],
+    macs=lambda a, ins, o: a["bins"] * o[0] * o[1],  # the 1x1 convolution over 4 x anchors
+    init=_dfl_init,
+)
+
+
+# ---- anchor_points, dist2bbox -------------------------------------------------------------
+
+
+def _anchor_points_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(a["strides"]) != len(ins):
+        raise ShapeError(
+            f"anchor_points reads {len(ins)} level maps and has {len(a['strides'])} strides: "
+            "one per level",
+            "strides",
+        )
+    cells = sum(h * w for _, h, w in (_chw([level], "anchor_points") for level in ins))
+    return (2, cells) if a["index"] == 0 else (1, cells)
+
+
+def _anchor_points_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    extra = (tuple(float(s) for s in a["strides"]), a["offset"])
+    return Lowered(function=modules.anchor_points, extra_args=extra, item=a["index"])
+
+
+def _anchor_points_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    """The cells' centres (index 0) or strides (index 1) from each level's height and width at
+    run time (any size)."""
+
+    def side(shape: str, axis: int) -> str:
+        return e.node("Gather", [shape, e.ints([axis])], axis=0)  # [1] int64
+
+    def centres(n: str) -> str:  # offset, offset + 1, ... as float32: torch.arange(n) + offset
+        end = e.node("Cast", [e.node("Squeeze", [n, e.ints([0])])], to=1)
+        offset = e.scalar(a["offset"])
+        return e.node("Range", [offset, e.node("Add", [end, offset]), e.scalar(1.0)])
+
+    pieces = []
+    for feat, stride in zip(e.inputs, a["strides"], strict=True):
+        shape = e.node("Shape", [feat])
+        h, w = side(shape, 2), side(shape, 3)
+        if a["index"] == 1:  # [h * w, 1] of the stride
+            count = e.node("Concat", [e.node("Mul", [h, w]), e.ints([1])], axis=0)
+            pieces.append(e.node("Expand", [e.scalar(float(stride)), count]))
+            continue
+        grid = e.node("Concat", [h, w], axis=0)
+        sx = e.node("Expand", [e.node("Unsqueeze", [centres(w), e.ints([0])]), grid])
+        sy = e.node("Expand", [e.node("Unsqueeze", [centres(h), e.ints([1])]), grid])
+        pair = [e.node("Unsqueeze", [s, e.ints([2])]) for s in (sx, sy)]
+        pieces.append(e.node("Reshape", [e.node("Concat", pair, axis=2), e.ints([-1, 2])]))
+    joined = e.node("Concat", pieces, axis=0)  # [anchors, 2 or 1]
+    return e.node("Transpose", [joined], perm=[1, 0])
+
+
+ANCHOR_POINTS_OP = Op(
+    name="anchor_points",
+    doc="the centres of the cells of the level maps it reads, [2, anchors] (x, y in cells: "
+    "index 0), or each one's stride [1, anchors] (index 1), from the maps' sizes at run time: "
+    "ultralytics' make_anchors; the two pieces share one call",
+    attrs={
+        "strides": Attr(kind="ints", doc="each level map's stride, like [8, 16, 32]"),
+        "offset": Attr(kind="float", default=0.5, doc="an anchor point within its cell"),
+        "index": Attr(kind="int", default=0, min=0, max=1, doc="0: the points; 1: the strides"),
+    },
+    shape=_anchor_points_shape,
+    lower=_anchor_points_lower,
+    onnx=_anchor_points_onnx,
+    label=lambda a, o: "anchor points" if a["index"] == 0 else "strides",
+    diagram="reshape",
+    inputs=(1, None),
+)
+
+
+def _dist2bbox_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    distances, anchors, strides = ins
+    if len(distances) != 2 or distances[0] != 4:
+        raise ShapeError(f"dist2bbox needs [4, anchors] distances first, got {list(distances)}")
+    if list(anchors) != [2, distances[1]] or list(strides) != [1, distances[1]]:
+        raise ShapeError(
+            f"dist2bbox reads [4, A] distances, [2, A] anchor points and [1, A] strides, got "
+            f"{list(distances)}, {list(anchors)} and {list(strides)}"
+        )
+    return distances
+
+
+def _dist2bbox_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    return Lowered(function=modules.dist2bbox, extra_args=(a["xywh"],))
+
+
+def _dist2bbox_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    d, anchors, strides = e.inputs
+    points = e.node("Unsqueeze", [anchors, e.ints([0])])  # [1, 2, anchors]
+    lt = e.node("Slice", [d, e.ints([0]), e.ints([2]), e.ints([1])])
+    rb = e.node("Slice", [d, e.ints([2]), e.ints([4]), e.ints([1])])
+    x1y1, x2y2 = e.node("Sub", [points, lt]), e.node("Add", [points, rb])
+    if a["xywh"]:
+        centre = e.node("Div", [e.node("Add", [x1y1, x2y2]), e.scalar(2.0)])
+        boxes = e.node("Concat", [centre, e.node("Sub", [x2y2, x1y1])], axis=1)
+    else:
+        boxes = e.node("Concat", [x1y1, x2y2], axis=1)
+    return e.node("Mul", [boxes, strides])
+
+
+DIST2BBOX_OP = Op(
+    name="dist2bbox",
+    doc="boxes from distances [4, anchors] to each anchor point's sides, as ultralytics' Detect "
+    "decodes them: reads the distances, the anchor points [2, anchors] and their strides "
+    "[1, anchors] (anchor_points); x, y, w, h (xywh) or the corners, in pixels",
+    attrs={"xywh": Attr(kind="bool", default=True, doc="centre and size; false: the corners")},
+    shape=_dist2bbox_shape,
+    lower=_dist2bbox_lower,
+    onnx=_dist2bbox_onnx,
+    label=lambda a, o: "boxes",
+    diagram="reshape",
+    inputs=(3, 3),
+)
+
+OPS_DETECTION: list[Op] = [FLATTEN_ANCHORS_OP, DFL_OP, ANCHOR_POINTS_OP, DIST2BBOX_OP]

@@ -125,6 +125,18 @@ DENSE_JOIN = "concat"
 
 
 def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if a["dim"] != 0:  # any other dimension: the rest equal (a detector's [C, anchors] rows)
+        axis = axis_of(a["dim"], ins[0], "dim") - 1
+        if any(len(s) != len(ins[0]) for s in ins):
+            got = ", ".join(_layout(s) for s in ins)
+            raise ShapeError(f"concat needs values of one rank, got {got}")
+        rest = {tuple(s[:axis]) + tuple(s[axis + 1 :]) for s in ins}
+        if len(rest) > 1:
+            got = ", ".join("x".join(map(str, s)) for s in ins)
+            raise ShapeError(f"concat along dimension {a['dim']} needs the others equal, got {got}")
+        out = list(ins[0])
+        out[axis] = sum(s[axis] for s in ins)
+        return type(ins[0])(out) if isinstance(ins[0], tuple) else tuple(out)
     if all(is_tokens(s) for s in ins):  # [L, D] rows: a detector's levels, end to end
         widths = {s[1] for s in ins}
         if len(widths) > 1:
@@ -148,18 +160,31 @@ def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
 def _concat_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     from ..lowering import modules
 
-    return Lowered(function=modules.concat)
+    if a["dim"] == 0:
+        return Lowered(function=modules.concat)
+    return Lowered(function=modules.concat_at, extra_args=(_concat_axis(a, ctx),))
+
+
+def _concat_axis(a: Attrs, ctx: LowerContext) -> int:
+    return axis_of(a["dim"], ctx.in_shapes[0], "dim")
 
 
 CONCAT_OP = Op(
     name="concat",
     doc="concatenation along channels of one or more maps of one spatial size "
     "(DenseNet, Inception, SqueezeNet's Fire, the U-Net's skips), or of token sequences "
-    "[L, D] of one width end to end (a detector's levels)",
-    attrs={},
+    "[L, D] of one width end to end (a detector's levels); 'dim' another dimension",
+    attrs={
+        "dim": Attr(
+            kind="int",
+            default=0,
+            doc="the dimension after the batch: 0, the channels (or a sequence's length); -1 "
+            "the last (a YOLO head's anchors)",
+        )
+    },
     shape=_concat_shape,
     lower=_concat_lower,
-    onnx=lambda a, ctx, e: e.node("Concat", e.inputs, axis=1),
+    onnx=lambda a, ctx, e: e.node("Concat", e.inputs, axis=_concat_axis(a, ctx)),
     label=lambda a, o: "C",  # the papers' circled C (U-Net, DenseNet figures)
     diagram="merge",
     inputs=(1, None),

@@ -435,7 +435,8 @@ VIEW_OP = Op(
     },
     shape=_view_shape,
     lower=_view_lower,
-    onnx=lambda a, ctx, e: e.node("Reshape", [e.inputs[0], e.ints([0, *ctx.out_shape])]),
+    # the shape as written: its -1 fits any size the network accepts (a YOLO head's cells)
+    onnx=lambda a, ctx, e: e.node("Reshape", [e.inputs[0], e.ints([0, *a["shape"]])]),
     label=lambda a, o: f"view as {'x'.join(map(str, o))}",
     diagram="reshape",
     view=True,

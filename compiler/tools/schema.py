@@ -88,6 +88,11 @@ def _node_common() -> Json:
             "changes no value",
         },
         "for": _loop(),
+        "share": {
+            "type": "string",
+            "description": "an earlier node whose module this one runs instead of its own (the "
+            "same op, attributes and input channels: SPPF's one max pool, run three times)",
+        },
         **_places(),
     }
 

@@ -1,0 +1,149 @@
+"""ultralytics' YOLOv8 from the library's specs, proven equal to ultralytics' DetectionModel built
+from its own YAML (yolov8.yaml): parameter counts of the five scales and GFLOPs as ultralytics
+reports them, state_dict keys/order/shapes, strict load, the raw outputs in training mode (boxes,
+scores) with gradients and BatchNorm statistics, the decoded outputs in eval mode (pred) at two
+input sizes, the aten op sequence, and ONNX with a dynamic height and width."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import compiler
+from exporters.onnx import export
+from tests.conftest import SPECS
+from tests.test_equivalence import aten_ops
+
+pytestmark = pytest.mark.zoo
+
+# ultralytics' figures: "YOLOv8n summary: 129 layers, 3157200 parameters ... 8.9 GFLOPs" (the
+# comments of its yolov8.yaml; n and s to three decimals from its model_info at 640)
+PARAMS = {
+    "yolov8n": 3_157_200,
+    "yolov8s": 11_166_560,
+    "yolov8m": 25_902_640,
+    "yolov8l": 43_691_520,
+    "yolov8x": 68_229_648,
+}
+GFLOPS = {"yolov8n": 8.855, "yolov8s": 28.812, "yolov8m": 79.3, "yolov8l": 165.7, "yolov8x": 258.5}
+SIZES = [(256, 320), (224, 224)]  # (height, width), multiples of 32
+OUTPUTS = ["pred", "boxes", "scores"]
+
+
+def spec(name: str) -> Path:
+    return SPECS / "yolo" / f"{name}.yaml"
+
+
+def reference(name: str) -> nn.Module:
+    """ultralytics' model from its YAML at this scale, randomly initialised."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    return DetectionModel(f"{name}.yaml", verbose=False)
+
+
+def ultralytics_gflops(graph: compiler.Graph) -> float:
+    """GFLOPs as ultralytics reports them (thop at 640): twice the multiply-accumulates of its
+    convolutions (netc's MACs) and 4 operations per BatchNorm output element (thop's rule)."""
+    bn = sum(math.prod(n.shape) for n in graph.nodes.values() if n.op == "batchnorm")
+    return 2 * (graph.macs + 4 * bn) / 1e9
+
+
+@pytest.mark.parametrize("name", sorted(PARAMS))
+def test_counts_match_ultralytics(name: str) -> None:
+    graph = compiler.load_spec(spec(name))
+    assert graph.input_shape == (3, 640, 640)
+    assert graph.params == PARAMS[name]
+    digits = len(str(GFLOPS[name]).partition(".")[2])
+    assert round(ultralytics_gflops(graph), digits) == GFLOPS[name]
+    assert graph.output_keys == OUTPUTS
+    assert graph.shape_of(graph.returns[0]) == (84, 8400)  # 4 + 80 classes, 80² + 40² + 20²
+
+
+@pytest.fixture(scope="module", params=["yolov8n", "yolov8s"])
+def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
+    name = request.param
+    torch.manual_seed(0)
+    ref = reference(name)
+    g = torch.Generator().manual_seed(5)
+    for m in ref.modules():  # random statistics: eval mode tests more than the identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    ours = compiler.compile(spec(name))
+    mine = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    assert mine == [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    return name, ours, ref
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_eval_decodes_the_same_boxes(
+    pair: tuple[str, nn.Module, nn.Module], size: tuple[int, int]
+) -> None:
+    """Eval mode: pred is ultralytics' decoded output (xywh in pixels and class probabilities),
+    boxes and scores its raw predictions, bit for bit."""
+    _, ours, ref = pair
+    x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        y, raw = ref.eval()(x)
+        mine = ours.eval()(x)
+    assert list(mine) == OUTPUTS
+    assert mine["pred"].shape == y.shape == (2, 84, size[0] * size[1] // 64 * 21 // 16)
+    assert torch.equal(mine["pred"], y)
+    assert torch.equal(mine["boxes"], raw["boxes"]) and torch.equal(mine["scores"], raw["scores"])
+
+
+def test_train_mode_raw_outputs_gradients_and_statistics(
+    pair: tuple[str, nn.Module, nn.Module],
+) -> None:
+    _, ours, ref = pair
+    x = torch.randn(2, 3, 128, 160, generator=torch.Generator().manual_seed(3))
+    ours.train()
+    ref.train()
+    mine, theirs = ours(x), ref(x)
+    assert torch.equal(mine["boxes"], theirs["boxes"])
+    assert torch.equal(mine["scores"], theirs["scores"])
+    weights = [torch.randn_like(theirs[k]) for k in ("boxes", "scores")]
+    sum((mine[k] * w).sum() for k, w in zip(("boxes", "scores"), weights, strict=True)).backward()
+    sum((theirs[k] * w).sum() for k, w in zip(("boxes", "scores"), weights, strict=True)).backward()
+    grads = dict(ref.named_parameters())
+    for key, p in ours.named_parameters():
+        if key == "model.22.dfl.conv.weight":  # fixed in both: requires_grad=False
+            assert p.grad is None and grads[key].grad is None and not p.requires_grad
+            continue
+        assert p.grad is not None and torch.allclose(p.grad, grads[key].grad, atol=1e-6), key
+    buffers = dict(ref.named_buffers())
+    assert all(torch.equal(b, buffers[k]) for k, b in ours.named_buffers())
+    ours.zero_grad(set_to_none=True)
+    ref.zero_grad(set_to_none=True)
+
+
+def test_aten_op_sequence(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """The eval forward's aten ops are ultralytics' (at a size it has not cached anchors for),
+    but for its reading each level's stride out of a tensor (select and item, three ops a
+    level): netc's strides are numbers."""
+    _, ours, ref = pair
+    x = torch.randn(1, 3, 192, 160)
+    theirs = [
+        op
+        for op in aten_ops(ref.eval(), x)
+        if op not in ("aten.select.int", "aten._local_scalar_dense.default")
+    ]
+    assert aten_ops(ours.eval(), x) == theirs
+
+
+@pytest.mark.export
+def test_onnx_decodes_at_any_size(tmp_path: Path) -> None:
+    """The file decodes the boxes for any height and width that are multiples of 32 (the
+    anchor points from the maps' sizes at run time), validated in onnxruntime at two sizes."""
+    graph = compiler.load_spec(spec("yolov8n"), ["input=[3, 160, 160]"])
+    module = compiler.compile(graph, seed=0).eval()
+    report = export(module, graph, tmp_path / "m.onnx")
+    assert report.passed and report.written
+    assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
+    assert [o["name"] for o in report.outputs] == OUTPUTS
+    assert len({c.input for c in report.comparisons}) == 2
