@@ -145,7 +145,12 @@ def test_examples_check_compile_and_are_shown_verbatim() -> None:
         graph = compiler.load_spec(path)
         with torch.no_grad():
             out = module(torch.randn(1, *graph.input_shape))
-        assert out.shape == (1, *graph.shape_of(graph.output))
+        if graph.output_keys:  # a dict of named outputs
+            assert [tuple(out[f.key].shape) for f in graph.features] == [
+                (1, *graph.shape_of(f.node)) for f in graph.features
+            ]
+        else:
+            assert out.shape == (1, *graph.shape_of(graph.output))
 
 
 def test_cores_for_side_by_side_rows_are_read_like_taskset_lists() -> None:

@@ -163,6 +163,21 @@ def dist2bbox(
     return boxes * strides
 
 
+def psa_attention(
+    qkv: torch.Tensor, heads: int, key_dim: int, head_dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ultralytics' Attention (YOLO11's PSA) between its qkv and pe convolutions: every
+    position attends to every other, per head, queries and keys of key_dim channels and values
+    of head_dim; returns the attended map [N, C, H, W] and the values as a map (pe's input)."""
+    b, _, h, w = qkv.shape
+    n, c = h * w, heads * head_dim
+    q, k, v = qkv.view(b, heads, key_dim * 2 + head_dim, n).split(
+        [key_dim, key_dim, head_dim], dim=2
+    )
+    attn = ((q * key_dim**-0.5).transpose(-2, -1) @ k).softmax(dim=-1)  # [N, heads, n, n]
+    return (v @ attn.transpose(-2, -1)).view(b, c, h, w), v.reshape(b, c, h, w)
+
+
 def flatten_anchors(x: torch.Tensor, values: int) -> torch.Tensor:
     """A detection head's [N, A * K, H, W] map as [N, H * W * A, K] rows, one per position and
     anchor, as torchvision's RetinaNet and FCOS heads reshape theirs."""

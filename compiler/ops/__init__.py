@@ -202,6 +202,7 @@ _ORDER = (
     "dfl",
     "anchor_points",
     "dist2bbox",
+    "psa_attention",
 )
 
 

@@ -235,4 +235,96 @@ DIST2BBOX_OP = Op(
     inputs=(3, 3),
 )
 
-OPS_DETECTION: list[Op] = [FLATTEN_ANCHORS_OP, DFL_OP, ANCHOR_POINTS_OP, DIST2BBOX_OP]
+# ---- psa_attention -------------------------------------------------------------------------
+
+
+def _psa_dims(a: Attrs, channels: int) -> tuple[int, int, int]:
+    """(heads, key_dim, head_dim) of an attention over ``channels`` (ultralytics' Attention)."""
+    heads = a["heads"]
+    head_dim = channels // heads
+    return heads, int(head_dim * a["attn_ratio"]), head_dim
+
+
+def _psa_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = _chw(ins, "psa_attention")
+    dim = a["dim"]
+    heads, key_dim, _ = _psa_dims(a, dim)
+    if dim % heads or key_dim < 1:
+        raise ShapeError(
+            f"psa_attention needs {dim} channels in {heads} heads of at least "
+            f"{1 / a['attn_ratio']:g} channels each",
+            "heads",
+        )
+    if c != dim + 2 * key_dim * heads:
+        raise ShapeError(
+            f"psa_attention over {dim} channels reads its qkv map of {dim + 2 * key_dim * heads} "
+            f"channels (values {dim}, queries and keys {key_dim * heads} each), got {c}",
+            "dim",
+        )
+    return (dim, h, w)
+
+
+def _psa_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    from ..lowering import modules
+
+    return Lowered(
+        function=modules.psa_attention, extra_args=_psa_dims(a, a["dim"]), item=a["index"]
+    )
+
+
+def _psa_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    heads, key_dim, head_dim = _psa_dims(a, a["dim"])
+    qkv = e.inputs[0]
+    sides = e.node("Slice", [e.node("Shape", [qkv]), e.ints([2]), e.ints([4])])
+    as_map = e.node("Concat", [e.ints([0, a["dim"]]), sides], axis=0)  # [N, C, H, W]
+    grouped = e.node("Reshape", [qkv, e.ints([0, heads, key_dim * 2 + head_dim, -1])])
+    bounds = [0, key_dim, 2 * key_dim, 2 * key_dim + head_dim]
+    q, k, v = (
+        e.node("Slice", [grouped, e.ints([bounds[j]]), e.ints([bounds[j + 1]]), e.ints([2])])
+        for j in range(3)
+    )
+    if a["index"] == 1:
+        return e.node("Reshape", [v, as_map])
+    scaled = e.node("Mul", [q, e.scalar(key_dim**-0.5)])
+    logits = e.node("MatMul", [e.node("Transpose", [scaled], perm=[0, 1, 3, 2]), k])
+    attn = e.node("Softmax", [logits], axis=-1)
+    mixed = e.node("MatMul", [v, e.node("Transpose", [attn], perm=[0, 1, 3, 2])])
+    return e.node("Reshape", [mixed, as_map])
+
+
+def _psa_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    """The two products over every pair of positions: q^T k and v attn^T."""
+    heads, key_dim, head_dim = _psa_dims(a, a["dim"])
+    n = out[1] * out[2]
+    return heads * n * n * (key_dim + head_dim) if a["index"] == 0 else 0
+
+
+PSA_ATTENTION_OP = Op(
+    name="psa_attention",
+    doc="ultralytics' Attention (YOLO11's position-sensitive attention) between its qkv and pe "
+    "convolutions: a qkv map [dim + 2 * heads * key_dim, H, W] as queries, keys and values per "
+    "head, every position attending to every other; index 0 is the attended map [dim, H, W], "
+    "index 1 the values as a map (pe's input); the two pieces share one call",
+    attrs={
+        "dim": Attr(kind="int", min=1, doc="the channels attended over (the values')"),
+        "heads": Attr(kind="int", default=1, min=1),
+        "attn_ratio": Attr(
+            kind="float", default=0.5, min=0, min_open=True, doc="key_dim / head_dim"
+        ),
+        "index": Attr(kind="int", default=0, min=0, max=1, doc="0: attended; 1: the values"),
+    },
+    shape=_psa_shape,
+    lower=_psa_lower,
+    onnx=_psa_onnx,
+    label=lambda a, o: f"attention, {a['heads']} heads" if a["index"] == 0 else "values",
+    diagram="merge",
+    macs=_psa_macs,
+)
+
+OPS_DETECTION: list[Op] = [
+    FLATTEN_ANCHORS_OP,
+    DFL_OP,
+    ANCHOR_POINTS_OP,
+    DIST2BBOX_OP,
+    PSA_ATTENTION_OP,
+]
