@@ -297,3 +297,24 @@ def test_an_imagenet_backbone_loads_into_the_frozen_body(torch_home: Path) -> No
     assert torch.equal(
         mine["backbone.body.layer4.2.bn3.running_var"], state["layer4.2.bn3.running_var"]
     )
+
+
+@pytest.mark.parametrize("name", ["retinanet_resnet50_fpn", "fcos_resnet50_fpn"])
+def test_a_fresh_network_starts_where_torchvision_does(name: str) -> None:
+    """The heads' convolutions normal(0.01) with zero biases, the classifier's bias at the prior
+    probability 0.01 (-log(99)), the pyramid's convolutions kaiming_uniform(a=1) with zero
+    biases: the same values where torchvision's are fixed, the same spread where drawn."""
+    torch.manual_seed(0)
+    ref = reference(name)
+    ours = compiler.compile(spec(name), seed=1)
+    mine, theirs = ours.state_dict(), ref.state_dict()
+    prior = mine["head.classification_head.cls_logits.bias"]
+    assert torch.equal(prior, theirs["head.classification_head.cls_logits.bias"])
+    assert torch.allclose(prior, torch.full_like(prior, -torch.log(torch.tensor(99.0)).item()))
+    for key, value in theirs.items():
+        if not key.startswith(("backbone.fpn", "head")):
+            continue
+        if key.endswith("bias") or "norm" in key or key.endswith("conv.1.weight"):
+            assert torch.equal(mine[key], value), key  # constants (GroupNorm: 1 and 0)
+        elif value.dim() == 4 and value.numel() >= 4096:
+            assert abs(mine[key].std() / value.std() - 1) < 0.1, key

@@ -166,3 +166,25 @@ def test_onnx_decodes_at_any_size(name: str, tmp_path: Path) -> None:
     assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
     assert [o["name"] for o in report.outputs] == OUTPUTS
     assert len({c.input for c in report.comparisons}) == 2
+
+
+@pytest.mark.parametrize("name", ["yolov8n", "yolo11n"])
+def test_a_fresh_network_starts_where_ultralytics_does(name: str) -> None:
+    """Trained from scratch, netc's network starts as ultralytics' does: Detect's biases (box 2.0,
+    classes log(5 / nc / cells at 640) per level) and every BatchNorm (eps 0.001, momentum 0.03,
+    weight 1, bias 0) equal; every convolution's weights drawn from the same distribution
+    (PyTorch's default: the same spread, layer by layer)."""
+    torch.manual_seed(0)
+    ref = reference(name)
+    ours = compiler.compile(spec(name), seed=1)
+    mine, theirs = ours.state_dict(), ref.state_dict()
+    head = "model.22" if name.startswith("yolov8") else "model.23"
+    biases = [k for k in theirs if k.startswith(head) and k.endswith(".2.bias")]
+    assert len(biases) == 6 and all(torch.equal(mine[k], theirs[k]) for k in biases)
+    norms = [(k, m) for k, m in ours.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all((m.eps, m.momentum) == (0.001, 0.03) for _, m in norms)
+    for key, value in theirs.items():
+        if key.endswith(("bn.weight", "bn.bias", "running_mean", "running_var")):
+            assert torch.equal(mine[key], value), key
+        elif key.endswith("conv.weight") and value.numel() >= 4096 and "dfl" not in key:
+            assert abs(mine[key].std() / value.std() - 1) < 0.1, key

@@ -232,6 +232,18 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         nn.init.kaiming_uniform_(m.weight)
     elif rule == "kaiming_uniform_a1":  # torchvision's FPN and its extra levels
         nn.init.kaiming_uniform_(m.weight, a=1)
+    elif rule.startswith("yolo_"):  # ultralytics' Detect.bias_init, weights PyTorch's default
+        import math  # (here: `netc emit` copies this rule alone)
+
+        m.reset_parameters()
+        if m.bias is not None:
+            # boxes 2.0; classes log(5 / nc / cells at 640): 0.01 objects per image, 80 classes
+            if rule == "yolo_box":
+                nn.init.constant_(m.bias, 2.0)
+            else:
+                cells = (640 / float(rule.rpartition("_")[2])) ** 2
+                nn.init.constant_(m.bias, math.log(5 / m.out_channels / cells))
+        return
     elif rule == "normal_prior":  # RetinaNet's classifier: every class starts at p = 0.01
         nn.init.normal_(m.weight, 0.0, 0.01)
         if m.bias is not None:
@@ -287,6 +299,8 @@ CONV_OP = Op(
                 "kaiming_uniform_a1",
                 "normal",
                 "normal_prior",
+                "yolo_box",
+                *(f"yolo_cls_{stride}" for stride in (8, 16, 32, 64)),
                 "normal_0.02",
                 "trunc_normal",
                 *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
@@ -297,7 +311,9 @@ CONV_OP = Op(
             "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
             "(DenseNet), kaiming_uniform and normal (SqueezeNet), kaiming_uniform_a1 (zero "
             "bias: torchvision's FPN), normal_prior (std 0.01, the bias -log(99): RetinaNet's "
-            "classifier starts every class at probability 0.01), trunc_normal "
+            "classifier starts every class at probability 0.01), yolo_box and yolo_cls_<stride> "
+            "(PyTorch's weights, ultralytics' Detect biases: 2.0, and log(5 / classes / cells "
+            "at 640)), trunc_normal "
             "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
             "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT), "
             "normal_0.02 (MaxViT)",
