@@ -318,3 +318,94 @@ def test_a_fresh_network_starts_where_torchvision_does(name: str) -> None:
             assert torch.equal(mine[key], value), key  # constants (GroupNorm: 1 and 0)
         elif value.dim() == 4 and value.numel() >= 4096:
             assert abs(mine[key].std() / value.std() - 1) < 0.1, key
+
+
+class RpnRaw(nn.Module):
+    """torchvision's Faster R-CNN up to its region proposal head's raw outputs."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.rpn = model.backbone, model.rpn
+
+    def forward(self, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return self.rpn.head(list(self.backbone(x).values()))  # type: ignore[no-any-return]
+
+
+def faster_rcnn() -> nn.Module:
+    """torchvision's fasterrcnn_resnet50_fpn as its published weights build it, randomly
+    initialised."""
+    from torchvision.models import resnet50
+    from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
+    from torchvision.models.detection.faster_rcnn import FasterRCNN
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    body = resnet50(norm_layer=FrozenBatchNorm2d)
+    return FasterRCNN(_resnet_fpn_extractor(body, 3), num_classes=91)
+
+
+def test_faster_rcnn_proposal_head_equals_torchvisions() -> None:
+    """Faster R-CNN's first stage: every parameter of torchvision's backbone, pyramid (P2..P5 and
+    the max-pooled P6) and RPN head, in its key order, strictly loaded; each level's objectness
+    and box deltas equal in eval and train mode at a size no multiple of 64, with the same aten
+    ops and gradients; the count is the weights meta's less the second stage's (RoI heads)."""
+    torch.manual_seed(0)
+    full = faster_rcnn()
+    _nontrivial_frozen_bn(full)
+    ref = RpnRaw(full)
+    second_stage = sum(p.numel() for p in full.roi_heads.parameters())
+    graph = compiler.load_spec(spec("fasterrcnn_resnet50_fpn_rpn"))
+    assert graph.params == 41_755_286 - second_stage == sum(p.numel() for p in ref.parameters())
+    ours = compiler.compile(graph)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(2, 3, 96, 80, generator=torch.Generator().manual_seed(2))
+    levels = ["p2", "p3", "p4", "p5", "p6"]
+    for mode in ("eval", "train"):
+        getattr(ours, mode)()
+        getattr(ref, mode)()
+        mine, (objectness, deltas) = ours(x), ref(x)
+        assert list(mine) == [f"objectness_{v}" for v in levels] + [
+            f"bbox_deltas_{v}" for v in levels
+        ]
+        assert all(
+            torch.equal(a, b) for a, b in zip(mine.values(), objectness + deltas, strict=True)
+        )
+    sum(v.square().mean() for v in mine.values()).backward()
+    sum(v.square().mean() for v in objectness + deltas).backward()
+    grads = dict(ref.named_parameters())
+    for key, p in ours.named_parameters():
+        assert (p.grad is None) == (grads[key].grad is None), key
+        assert p.grad is None or torch.allclose(p.grad, grads[key].grad, atol=1e-6), key
+    assert aten_ops(ours.eval(), x[:1]) == aten_ops(ref.eval(), x[:1])
+
+
+def test_faster_rcnn_published_weights_give_the_first_stage(torch_home: Path) -> None:  # noqa: F811
+    """--weights torchvision --partial: Faster R-CNN's COCO_V1 file, its RPN convolution named
+    as torchvision published it (rpn.head.conv, before 0.13), loads every entry of the first
+    stage; the second stage's are reported unused."""
+    import os
+    import urllib.parse
+
+    import torchvision
+
+    torch.manual_seed(7)
+    full = faster_rcnn()
+    state = full.state_dict()
+    published = {k.replace("rpn.head.conv.0.0.", "rpn.head.conv."): v for k, v in state.items()}
+    url = torchvision.models.get_model_weights("fasterrcnn_resnet50_fpn")["DEFAULT"].url
+    folder = torch_home / "hub" / "checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(published, folder / os.path.basename(urllib.parse.urlparse(url).path))
+    ours = compiler.compile(
+        "detection/fasterrcnn_resnet50_fpn_rpn", weights="torchvision", partial=True
+    ).eval()
+    report = ours.meta["weights"]
+    second = [k for k in state if k.startswith("roi_heads.")]
+    assert report["source"] == "FasterRCNN_ResNet50_FPN_Weights.COCO_V1"
+    assert report["loaded"] == len(state) - len(second) and not report["absent"]
+    assert sorted(report["unused"]) == sorted(second)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        mine = list(ours(x).values())
+        objectness, deltas = RpnRaw(full).eval()(x)
+    assert all(torch.equal(a, b) for a, b in zip(mine, objectness + deltas, strict=True))

@@ -59,8 +59,21 @@ def _retinanet_heads(state: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _rpn_head(state: dict[str, Any]) -> dict[str, Any]:
+    """The RPN head's convolution as torchvision 0.13 renamed it: ``rpn.head.conv`` became
+    ``rpn.head.conv.0.0`` (Conv2dNormActivation); its Faster R-CNN weights are older."""
+    old = "rpn.head.conv."
+    return {
+        f"{old}0.0.{k[len(old) :]}" if k.startswith(old) and k.count(".") == 3 else k: v
+        for k, v in state.items()
+    }
+
+
 # checkpoints torchvision publishes in a layout older than its modules', by model
-UPGRADES: dict[str, Upgrade] = {"retinanet_resnet50_fpn": _retinanet_heads}
+UPGRADES: dict[str, Upgrade] = {
+    "retinanet_resnet50_fpn": _retinanet_heads,
+    "fasterrcnn_resnet50_fpn": _rpn_head,
+}
 
 
 def is_named(weights: object) -> bool:
