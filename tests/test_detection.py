@@ -409,3 +409,86 @@ def test_faster_rcnn_published_weights_give_the_first_stage(torch_home: Path) ->
         mine = list(ours(x).values())
         objectness, deltas = RpnRaw(full).eval()(x)
     assert all(torch.equal(a, b) for a, b in zip(mine, objectness + deltas, strict=True))
+
+
+def ssd300() -> nn.Module:
+    """torchvision's ssd300_vgg16 as its published weights build it (VGG-16's features with
+    trainable_backbone_layers=4), randomly initialised, up to its head's raw outputs."""
+    from torchvision.models import vgg16
+    from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
+    from torchvision.models.detection.ssd import SSD, _vgg_extractor
+
+    backbone = _vgg_extractor(vgg16(), False, 4)
+    boxes = DefaultBoxGenerator(
+        [[2], [2, 3], [2, 3], [2, 3], [2], [2]],
+        scales=[0.07, 0.15, 0.33, 0.51, 0.69, 0.87, 1.05],
+        steps=[8, 16, 32, 64, 100, 300],
+    )
+    return Raw(SSD(backbone, boxes, (300, 300), num_classes=91))
+
+
+def test_ssd300_equals_torchvisions() -> None:
+    """SSD300: the weights meta's count and GFLOPS at 300, torchvision's keys in order (VGG's
+    features, the L2Norm's scale_weight, conv5 and fc6/fc7 as extra.0, the extra blocks, the
+    per-level heads), its frozen first convolutions, and equal raw outputs (8,732 default boxes
+    a class each) in eval and train mode, with the same aten ops and gradients."""
+    graph = compiler.load_spec(spec("ssd300_vgg16"))
+    assert graph.params == 35_641_826 and round(graph.macs / 1e9, 3) == 34.858
+    torch.manual_seed(0)
+    ref = ssd300()
+    ours = compiler.compile(graph)
+    assert [(k, v.shape) for k, v in ours.state_dict().items()] == [
+        (k, v.shape) for k, v in ref.state_dict().items()
+    ]
+    frozen = [k for k, p in ours.named_parameters() if not p.requires_grad]
+    assert frozen == [k for k, p in ref.named_parameters() if not p.requires_grad]
+    assert len(frozen) == 4
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    x = torch.randn(1, 3, 300, 300, generator=torch.Generator().manual_seed(2))
+    for mode in ("eval", "train"):
+        getattr(ours, mode)()
+        getattr(ref, mode)()
+        mine, theirs = ours(x), ref(x)
+        assert list(mine) == list(theirs) == ["bbox_regression", "cls_logits"]
+        assert mine["cls_logits"].shape == (1, 8732, 91)
+        assert all(close(mine[k], theirs[k]) for k in theirs)
+    sum(v.square().mean() for v in mine.values()).backward()
+    sum(v.square().mean() for v in theirs.values()).backward()
+    grads = dict(ref.named_parameters())
+    for key, p in ours.named_parameters():
+        assert (p.grad is None) == (grads[key].grad is None), key
+        assert p.grad is None or close(p.grad, grads[key].grad, 1e-4), key
+    assert aten_ops(ours.eval(), x) == aten_ops(ref.eval(), x)
+
+
+EMITTED = [
+    ("detection/retinanet_resnet50_fpn_v2", 96),
+    ("detection/fcos_resnet50_fpn", 96),
+    ("detection/fasterrcnn_resnet50_fpn_rpn", 96),
+    ("detection/ssd300_vgg16", 300),
+    ("yolo/yolov8n", 96),
+    ("yolo/yolo11n", 96),
+]
+
+
+@pytest.mark.parametrize(("name", "side"), EMITTED, ids=[n for n, _ in EMITTED])
+def test_emit_writes_the_detector(name: str, side: int) -> None:
+    """`netc emit`'s standalone source of each detector: torchvision's or ultralytics' key
+    order (module lists by index, SSD's head in its registration order), the same weights from
+    the same seed, the same frozen parameters, the same outputs bit for bit."""
+    from compiler.tools.emit import emit
+
+    graph = compiler.load_spec(name)
+    namespace: dict[str, object] = {}
+    exec(compile(emit(graph), f"{graph.name}.py", "exec"), namespace)
+    built = namespace["build"](seed=0)  # type: ignore[operator]
+    ours = compiler.compile(graph, seed=0)
+    mine = ours.state_dict()
+    assert list(built.state_dict()) == list(mine)
+    assert all(torch.equal(built.state_dict()[k], v) for k, v in mine.items())
+    frozen = [k for k, p in ours.named_parameters() if not p.requires_grad]
+    assert [k for k, p in built.named_parameters() if not p.requires_grad] == frozen
+    x = torch.randn(1, 3, side, side)
+    with torch.no_grad():
+        a, b = built.eval()(x), ours.eval()(x)
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)

@@ -66,7 +66,7 @@ def _net(node: str) -> object:
         ("{op: conv, out: [4], kernel: 3}", "[4]"),
         ("{op: conv, out: 4, kernel: 3, stride: 0}", "less than the minimum of 1"),
         ("{op: stochastic_depth, p: 1.5}", "greater than the maximum of 1"),
-        ("{op: conv, out: 4, kernel: 3, init: xavier}", "'xavier' is not one of"),
+        ("{op: conv, out: 4, kernel: 3, init: glorot}", "'glorot' is not one of"),
         ("{op: relu, inplace: 3}", "3 is not valid"),
     ],
 )

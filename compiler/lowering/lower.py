@@ -245,7 +245,7 @@ class _Builder:
                 else returned[0]
             )
             return self.idle_dropped(
-                self.lists_kept(_Built(holder, g, class_name=name), ""), values
+                self.orders_kept(self.lists_kept(_Built(holder, g, class_name=name), "")), values
             )
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
@@ -259,6 +259,17 @@ class _Builder:
         return self.idle_dropped(
             self.lists_kept(_Built(holder, g, class_name=name), part.path), values
         )
+
+    def orders_kept(self, built: fx.GraphModule) -> fx.GraphModule:
+        """``built`` with each block instance that is no module of its own (its values read
+        from outside: SSD's head) registering its children in its type's module_order."""
+        modules = dict(built.named_modules())
+        for path, block_type in self.block_types.items():
+            order = self.graph.module_orders.get(block_type)
+            held = modules.get(path)
+            if order and held is not None and not isinstance(held, fx.GraphModule):
+                _register_in(held, order)
+        return built
 
     def idle_dropped(self, built: fx.GraphModule, values: dict[str, fx.Node]) -> fx.GraphModule:
         """``built`` without the calls of idle values (a part's, held but never run): their

@@ -178,6 +178,11 @@ def psa_attention(
     return (v @ attn.transpose(-2, -1)).view(b, c, h, w), v.reshape(b, c, h, w)
 
 
+def scaled_l2_normalize(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """SSD's L2Norm: each position's channels at unit length, scaled per channel."""
+    return weight.view(1, -1, 1, 1) * F.normalize(x)
+
+
 def flatten_anchors(x: torch.Tensor, values: int) -> torch.Tensor:
     """A detection head's [N, A * K, H, W] map as [N, H * W * A, K] rows, one per position and
     anchor, as torchvision's RetinaNet and FCOS heads reshape theirs."""

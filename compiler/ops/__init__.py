@@ -203,6 +203,7 @@ _ORDER = (
     "anchor_points",
     "dist2bbox",
     "psa_attention",
+    "l2norm",
 )
 
 

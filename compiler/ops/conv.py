@@ -244,6 +244,8 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
                 cells = (640 / float(rule.rpartition("_")[2])) ** 2
                 nn.init.constant_(m.bias, math.log(5 / m.out_channels / cells))
         return
+    elif rule == "xavier":  # SSD's extra layers and heads
+        nn.init.xavier_uniform_(m.weight)
     elif rule == "normal_prior":  # RetinaNet's classifier: every class starts at p = 0.01
         nn.init.normal_(m.weight, 0.0, 0.01)
         if m.bias is not None:
@@ -299,6 +301,7 @@ CONV_OP = Op(
                 "kaiming_uniform_a1",
                 "normal",
                 "normal_prior",
+                "xavier",
                 "yolo_box",
                 *(f"yolo_cls_{stride}" for stride in (8, 16, 32, 64)),
                 "normal_0.02",
@@ -311,7 +314,8 @@ CONV_OP = Op(
             "kaiming_zero_bias (MobileNet, EfficientNet, VGG, MNASNet), kaiming_fan_in "
             "(DenseNet), kaiming_uniform and normal (SqueezeNet), kaiming_uniform_a1 (zero "
             "bias: torchvision's FPN), normal_prior (std 0.01, the bias -log(99): RetinaNet's "
-            "classifier starts every class at probability 0.01), yolo_box and yolo_cls_<stride> "
+            "classifier starts every class at probability 0.01), xavier (uniform, zero bias: "
+            "SSD), yolo_box and yolo_cls_<stride> "
             "(PyTorch's weights, ultralytics' Detect biases: 2.0, and log(5 / classes / cells "
             "at 640)), trunc_normal "
             "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "

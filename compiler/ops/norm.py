@@ -1,6 +1,6 @@
 """Normalisations and per-channel scales: batchnorm (which inference folds into the conv
-before it), layernorm, layernorm2d, groupnorm, instancenorm, layer_scale, and GoogLeNet's
-transform_input."""
+before it), layernorm, layernorm2d, groupnorm, instancenorm, layer_scale, SSD's l2norm, and
+GoogLeNet's transform_input."""
 
 from __future__ import annotations
 
@@ -449,6 +449,58 @@ LAYER_SCALE_OP = Op(
 )
 
 
+# ---- l2norm --------------------------------------------------------------------------------
+
+
+def _l2norm_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _chw(ins, "l2norm")
+    return ins[0]
+
+
+def _l2norm_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    from ..lowering import modules
+
+    c = ctx.in_shapes[0][0]
+    return Lowered(function=modules.scaled_l2_normalize, parameter=torch.full((c,), a["scale"]))
+
+
+def _init_l2norm(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """The scale it starts at (SSD: 20)."""
+    import torch
+
+    with torch.no_grad():
+        m.fill_(a["scale"])
+
+
+def _l2norm_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    x = e.inputs[0]
+    if e.opset >= 18:  # (ReduceL2 takes its axes as an input from opset 18 on)
+        norm = e.node("ReduceL2", [x, e.ints([1])], keepdims=1)
+    else:
+        norm = e.node("ReduceL2", [x], axes=[1], keepdims=1)
+    unit = e.node("Div", [x, e.node("Max", [norm, e.scalar(1e-12)])])
+    scale = e.node("Reshape", [e.param(""), e.ints([1, -1, 1, 1])])
+    return e.node("Mul", [scale, unit])
+
+
+L2NORM_OP = Op(
+    name="l2norm",
+    doc="each position's channel vector scaled to unit length (F.normalize), then by a learned "
+    "per-channel weight, a bare [C] parameter under the node's name starting at 'scale' "
+    "(SSD's L2Norm on conv4_3: torchvision's scale_weight; Liu et al. 2016)",
+    attrs={"scale": Attr(kind="float", default=20.0, doc="the weight it starts at")},
+    shape=_l2norm_shape,
+    lower=_l2norm_lower,
+    onnx=_l2norm_onnx,
+    label=lambda a, o: "L2 norm",
+    diagram="norm",
+    params=lambda a, ins, o: ins[0][0],
+    init=_init_l2norm,
+)
+
+
 OPS_NORM: list[Op] = [
     BATCHNORM_OP,
     TRANSFORM_INPUT_OP,
@@ -457,4 +509,5 @@ OPS_NORM: list[Op] = [
     LAYER_SCALE_OP,
     GROUPNORM_OP,
     INSTANCENORM_OP,
+    L2NORM_OP,
 ]
