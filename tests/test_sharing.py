@@ -138,3 +138,13 @@ def test_diff_shows_what_freeze_and_share_change() -> None:
         "head.l2.bn.num_batches_tracked",
         "head.l2.out.weight",
     ]
+
+
+def test_gradflow_shows_a_shared_layer_once() -> None:
+    """netc gradflow: the head's layers once, at their first place, their gradients summed over
+    both levels."""
+    from compiler.tools.gradflow import measure
+
+    flow = measure(compiler.load_spec(SPEC))
+    assert flow.layers == ["c1", "c2", "head.conv", "head.out"]  # (weighted layers)
+    assert all(norm > 0 for norm in flow.norms)

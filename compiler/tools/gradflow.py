@@ -51,7 +51,9 @@ def measure(
     from ..ops import OPS
 
     module = build(graph, seed=seed).train()
-    layers = [n.name for n in graph.nodes.values() if OPS[n.op].weighted]
+    # a module shared by several nodes (share:) is one layer, at its first place: its gradient
+    # is the sum over every call
+    layers = [n.name for n in graph.nodes.values() if OPS[n.op].weighted and not n.shares]
     weights = [_weights_of(module, p) for p in layers]
     gen = torch.Generator().manual_seed(seed)
 
