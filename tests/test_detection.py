@@ -228,17 +228,30 @@ def test_frozen_batchnorm_is_torchvisions() -> None:
 
 
 @pytest.mark.export
-def test_onnx_has_a_dynamic_height_and_width(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "name", ["retinanet_resnet50_fpn", "fcos_resnet50_fpn", "fasterrcnn_resnet50_fpn_rpn"]
+)
+def test_onnx_has_a_dynamic_height_and_width(name: str, tmp_path: Path) -> None:
     """The file takes any height and width (the rows' count follows): validated in onnxruntime
     at the written input and at a rectangle of two other sizes, its outputs named as the dict's
     keys."""
-    graph = compiler.load_spec(spec("retinanet_resnet50_fpn"), ["input=[3, 128, 128]"])
+    graph = compiler.load_spec(spec(name), ["input=[3, 128, 128]"])
     module = compiler.compile(graph, seed=0).eval()
     report = export(module, graph, tmp_path / "m.onnx")
     assert report.passed and report.written
     assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
-    assert [o["name"] for o in report.outputs] == OUTPUTS
+    assert [o["name"] for o in report.outputs] == graph.output_keys
     assert len({c.input for c in report.comparisons}) == 2
+
+
+@pytest.mark.export
+def test_ssd300_exports_at_its_size(tmp_path: Path) -> None:
+    """SSD300 exports at 300x300 (its only size), validated in onnxruntime."""
+    graph = compiler.load_spec(spec("ssd300_vgg16"))
+    module = compiler.compile(graph, seed=0).eval()
+    report = export(module, graph, tmp_path / "m.onnx")
+    assert report.passed and report.written
+    assert [o["name"] for o in report.outputs] == ["bbox_regression", "cls_logits"]
 
 
 def test_published_weights_load_by_name(torch_home: Path) -> None:  # noqa: F811
