@@ -139,6 +139,11 @@ def assert_same_training_step(
         assert torch.allclose(b.float(), buffers_ref[key].float(), atol=1e-5), key
 
 
+def layout(module: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
+    """The state_dict's keys in order, each with its shape: what a strict load needs alike."""
+    return [(k, tuple(v.shape)) for k, v in module.state_dict().items()]
+
+
 def aten_ops(model: nn.Module, x: torch.Tensor) -> list[str]:
     """The aten ops a forward dispatches, in order (the zero-overhead proof)."""
     return recorded(model, x)[1]

@@ -17,7 +17,7 @@ from torch import nn
 import compiler
 from exporters.onnx import export
 from tests.conftest import SPECS
-from tests.test_equivalence import aten_ops
+from tests.test_equivalence import aten_ops, layout
 
 pytestmark = pytest.mark.zoo
 
@@ -91,8 +91,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
             m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
     ours = compiler.compile(spec(name))
-    mine = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
-    assert mine == [(k, tuple(v.shape)) for k, v in ref.state_dict().items()]
+    assert layout(ours) == layout(ref)
     ours.load_state_dict(ref.state_dict(), strict=True)
     return name, ours, ref
 
