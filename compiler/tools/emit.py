@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any
 
 from ..ir.graph import Graph, Node
@@ -39,6 +39,7 @@ from ..ops import OPS, InitContext
 from ..pysource import access, assign, docstring, is_attribute, literal, string, variable
 from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
 from .emit_functions import function_lines, is_plugins
+from .emit_order import nested_orders, registered
 from .emit_records import EmitError, Instance, Klass, Step, _ref, _retarget, _type_of
 
 
@@ -594,17 +595,6 @@ class Emitter:
         own = [r for r in rules if not is_plugins(r)]
         return [inspect.getsource(InitContext), *(inspect.getsource(r) for r in own)]
 
-    def nested_orders(self, klass: Klass) -> dict[str, list[str]]:
-        """The module_order of each block instance inside the class's part that is no class of
-        its own (SSD's head: a container), by its path relative to the part."""
-        base = klass.instances[0].part.path
-        prefix = base + "." if base else ""
-        return {
-            path[len(prefix) :]: self.graph.module_orders[block_type]
-            for path, block_type in self.block_types.items()
-            if path.startswith(prefix) and block_type in self.graph.module_orders
-        }
-
     def lists_below(self, base: str) -> list[str]:
         """The spec's module lists inside the part at ``base``, relative to it."""
         if not base:
@@ -638,7 +628,8 @@ class Emitter:
         if len(found) > 1:
             raise EmitError(f"{klass.name}: instances differ in their module lists")
         lists = next(iter(found))
-        for rel in _registered(klass.order, children, lists, self.nested_orders(klass)):
+        orders = nested_orders(self.graph, klass.instances[0].part.path)
+        for rel in registered(klass.order, children, lists, orders):
             call = klass.calls.get(rel)
             if call is None:
                 continue
@@ -851,33 +842,3 @@ def emit(graph: Graph) -> str:
     except SyntaxError as e:
         raise EmitError(f"the generated source does not parse (line {e.lineno}: {e.msg})") from None
     return source
-
-
-def _registered(
-    order: list[str],
-    children: list[str],
-    lists: Collection[str],
-    orders: dict[str, list[str]] | None = None,
-) -> list[str]:
-    """The parts ``order`` names in the order the lowering registers them: the class's children
-    in ``children``'s order, below each as they first run, a module list's children by index
-    (an FPN runs its coarsest level first), and a container block's by its module_order."""
-    orders = orders or {}
-    seen: dict[str, int] = {}
-    for rel in order:
-        parts = rel.split(".")
-        for depth in range(1, len(parts) + 1):
-            seen.setdefault(".".join(parts[:depth]), len(seen))
-
-    def key(rel: str) -> tuple[int, ...]:
-        parts = rel.split(".")
-        out = [children.index(parts[0])]
-        for depth in range(2, len(parts) + 1):
-            parent, name = ".".join(parts[: depth - 1]), parts[depth - 1]
-            listed = parent in lists and name.isdecimal()
-            declared = orders.get(parent, [])
-            rank = declared.index(name) if name in declared else len(declared)
-            out.append(int(name) if listed else rank * len(seen) + seen[".".join(parts[:depth])])
-        return tuple(out)
-
-    return sorted(order, key=key)
