@@ -242,16 +242,6 @@ def test_onnx_has_a_dynamic_height_and_width(name: str, tmp_path: Path) -> None:
     assert len({c.input for c in report.comparisons}) == 2
 
 
-@pytest.mark.export
-def test_ssd300_exports_at_its_size(tmp_path: Path) -> None:
-    """SSD300 exports at 300x300 (its only size), validated in onnxruntime."""
-    graph = compiler.load_spec(spec("ssd300_vgg16"))
-    module = compiler.compile(graph, seed=0).eval()
-    report = export(module, graph, tmp_path / "m.onnx")
-    assert report.passed and report.written
-    assert [o["name"] for o in report.outputs] == ["bbox_regression", "cls_logits"]
-
-
 def test_published_weights_load_by_name(torch_home: Path) -> None:  # noqa: F811
     """--weights torchvision: RetinaNet's COCO_V1 file, in the layout torchvision published it
     (the heads' convolutions as conv.0, conv.2, ... before 0.13), into the spec built as
@@ -438,28 +428,47 @@ def ssd300() -> nn.Module:
     return Raw(SSD(backbone, boxes, (300, 300), num_classes=91))
 
 
-def test_ssd300_equals_torchvisions() -> None:
-    """SSD300: the weights meta's count and GFLOPS at 300, torchvision's keys in order (VGG's
-    features, the L2Norm's scale_weight, conv5 and fc6/fc7 as extra.0, the extra blocks, the
-    per-level heads), its frozen first convolutions, and equal raw outputs (8,732 default boxes
-    a class each) in eval and train mode, with the same aten ops and gradients."""
-    graph = compiler.load_spec(spec("ssd300_vgg16"))
-    assert graph.params == 35_641_826 and round(graph.macs / 1e9, 3) == 34.858
+def ssdlite320() -> nn.Module:
+    """torchvision's ssdlite320_mobilenet_v3_large as its published weights build it (the
+    reduced tail, BatchNorm eps 1e-3 and momentum 0.03), randomly initialised."""
+    from torchvision.models.detection import ssdlite320_mobilenet_v3_large
+
+    return Raw(ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None))
+
+
+# name: (reference, params and GFLOPS of the weights meta, side, default boxes, frozen params)
+SSDS = {
+    "ssd300_vgg16": (ssd300, 35_641_826, 34.858, 300, 8732, 4),
+    "ssdlite320_mobilenet_v3_large": (ssdlite320, 3_440_060, 0.583, 320, 3234, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SSDS))
+def test_ssd_equals_torchvisions(name: str) -> None:
+    """SSD300 and SSDLite320: the weights meta's count and GFLOPS, torchvision's keys in order
+    (SSD300: VGG's features, the L2Norm's scale_weight, conv5 and fc6/fc7 as extra.0;
+    SSDLite: MobileNetV3 cut inside block 13; then the extra blocks and the per-level heads), the
+    frozen first convolutions, and equal raw outputs in eval and train mode, with the same aten
+    ops and gradients."""
+    build, params, gflops, side, boxes, frozen_count = SSDS[name]
+    graph = compiler.load_spec(spec(name))
+    assert graph.params == params and round(graph.macs / 1e9, 3) == gflops
     torch.manual_seed(0)
-    ref = ssd300()
+    ref = build()
+    _nontrivial_bn(ref)
     ours = compiler.compile(graph)
     assert layout(ours) == layout(ref)
     frozen = [k for k, p in ours.named_parameters() if not p.requires_grad]
     assert frozen == [k for k, p in ref.named_parameters() if not p.requires_grad]
-    assert len(frozen) == 4
+    assert len(frozen) == frozen_count
     ours.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(1, 3, 300, 300, generator=torch.Generator().manual_seed(2))
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(2))
     for mode in ("eval", "train"):
         getattr(ours, mode)()
         getattr(ref, mode)()
         mine, theirs = ours(x), ref(x)
         assert list(mine) == list(theirs) == ["bbox_regression", "cls_logits"]
-        assert mine["cls_logits"].shape == (1, 8732, 91)
+        assert mine["cls_logits"].shape == (2, boxes, 91)
         assert all(close(mine[k], theirs[k]) for k in theirs)
     sum(v.square().mean() for v in mine.values()).backward()
     sum(v.square().mean() for v in theirs.values()).backward()
@@ -467,7 +476,7 @@ def test_ssd300_equals_torchvisions() -> None:
     for key, p in ours.named_parameters():
         assert (p.grad is None) == (grads[key].grad is None), key
         assert p.grad is None or close(p.grad, grads[key].grad, 1e-4), key
-    assert aten_ops(ours.eval(), x) == aten_ops(ref.eval(), x)
+    assert aten_ops(ours.eval(), x[:1]) == aten_ops(ref.eval(), x[:1])
 
 
 EMITTED = [
@@ -475,6 +484,7 @@ EMITTED = [
     ("detection/fcos_resnet50_fpn", 96),
     ("detection/fasterrcnn_resnet50_fpn_rpn", 96),
     ("detection/ssd300_vgg16", 300),
+    ("detection/ssdlite320_mobilenet_v3_large", 320),
     ("yolo/yolov8n", 96),
     ("yolo/yolo11n", 96),
 ]
@@ -501,3 +511,14 @@ def test_emit_writes_the_detector(name: str, side: int) -> None:
     with torch.no_grad():
         a, b = built.eval()(x), ours.eval()(x)
     assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)
+
+
+@pytest.mark.export
+@pytest.mark.parametrize("name", sorted(SSDS))
+def test_ssd_exports_at_its_size(name: str, tmp_path: Path) -> None:
+    """SSD300 and SSDLite320 export at their one size, validated in onnxruntime."""
+    graph = compiler.load_spec(spec(name))
+    module = compiler.compile(graph, seed=0).eval()
+    report = export(module, graph, tmp_path / "m.onnx")
+    assert report.passed and report.written
+    assert [o["name"] for o in report.outputs] == ["bbox_regression", "cls_logits"]

@@ -226,6 +226,8 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         nn.init.trunc_normal_(m.weight, std=(1 / fan_in) ** 0.5)
     elif rule == "normal":
         nn.init.normal_(m.weight, 0.0, 0.01)
+    elif rule == "normal_0.03":  # SSDLite's extra layers and heads
+        nn.init.normal_(m.weight, 0.0, 0.03)
     elif rule == "normal_0.02":  # MaxViT
         nn.init.normal_(m.weight, std=0.02)
     elif rule == "kaiming_uniform":
@@ -305,6 +307,7 @@ CONV_OP = Op(
                 "yolo_box",
                 *(f"yolo_cls_{stride}" for stride in (8, 16, 32, 64)),
                 "normal_0.02",
+                "normal_0.03",
                 "trunc_normal",
                 *(f"trunc_normal_{std}" for std in _INCEPTION_STDS),
                 "lecun_trunc_normal",
@@ -320,7 +323,7 @@ CONV_OP = Op(
             "at 640)), trunc_normal "
             "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "
             "(GoogLeNet), trunc_normal_0.1 (Inception v3), lecun_trunc_normal (ViT), "
-            "normal_0.02 (MaxViT)",
+            "normal_0.02 (MaxViT), normal_0.03 (zero bias: SSDLite)",
         ),
     },
     shape=_conv_shape,
