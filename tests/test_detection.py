@@ -522,3 +522,29 @@ def test_ssd_exports_at_its_size(name: str, tmp_path: Path) -> None:
     report = export(module, graph, tmp_path / "m.onnx")
     assert report.passed and report.written
     assert [o["name"] for o in report.outputs] == ["bbox_regression", "cls_logits"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "retinanet_resnet50_fpn_v2",
+        "fcos_resnet50_fpn",
+        "ssd300_vgg16",
+        "ssdlite320_mobilenet_v3_large",
+    ],
+)
+def test_published_weights_of_every_detector_load_by_name(
+    name: str,
+    torch_home: Path,  # noqa: F811
+) -> None:
+    """--weights torchvision resolves each detector's COCO weights by its name and loads them
+    strictly (a file in today's layout, as torchvision saves it)."""
+    builders = {n: b for n, (b, *_) in SSDS.items()}
+    build = builders.get(name) or (lambda: reference(name))
+    state = _cached(torch_home, name, build=lambda _: build())
+    ours = compiler.compile(f"detection/{name}", weights="torchvision")
+    report = ours.meta["weights"]
+    assert report["source"].endswith("COCO_V1")
+    assert report["loaded"] == len(state) and not report["absent"] and not report["unused"]
+    mine = ours.state_dict()
+    assert all(torch.equal(mine[k], v) for k, v in state.items())
