@@ -37,6 +37,32 @@ from tests.fuzz_counter import count
 pytestmark = pytest.mark.fuzz
 
 DEADLINE_MS = 20_000  # a case builds, runs forward and backward and exports
+# a fitting input for an op no adapter gives one: a YOLO head's rows of 4 x 16 bins, and the
+# distances, anchor points and strides of 25 cells
+FITTING: dict[str, dict[str, Any]] = {
+    "dfl": {
+        "rows": {"op": "conv", "out": 64, "kernel": 1},
+        "flat": {"op": "view", "shape": [64, -1]},
+    },
+    "dist2bbox": {
+        "rows": {"op": "conv", "out": 64, "kernel": 1},
+        "flat": {"op": "view", "shape": [64, -1]},
+        "sides": {"op": "dfl"},
+        "points": {"op": "anchor_points", "in": ["input"], "strides": [8]},
+        "strides": {"op": "anchor_points", "in": ["input"], "strides": [8], "index": 1},
+    },
+}
+# what reads an op's value where the network cannot return it (anchor points, no batch
+# dimension): a decoding of 25 cells' boxes from their points
+READERS: dict[str, dict[str, Any]] = {
+    "anchor_points": {
+        "strides": {"op": "anchor_points", "in": ["input"], "strides": [8], "index": 1},
+        "rows": {"op": "conv", "in": "input", "out": 64, "kernel": 1},
+        "flat": {"op": "view", "shape": [64, -1]},
+        "sides": {"op": "dfl"},
+        "boxes": {"op": "dist2bbox", "in": ["sides", "node", "strides"]},
+    },
+}
 
 
 def _numbers(attr: Attr, whole: bool) -> list[Any]:
@@ -300,7 +326,14 @@ def test_every_attribute_boundary_is_checked_or_built(op: str, tmp_path: Path) -
             src = "adapt" if adapter else "input"
             if least > 1:  # the adapted value, then the input (a departition's map)
                 node["in"] = [src, *["input"] * (least - 1)]
+            if op in FITTING and not adapter:  # its own fitting input, after the others
+                stem = {k: dict(v) for k, v in FITTING[op].items()}
+                if op == "dist2bbox":
+                    node["in"] = ["sides", "points", "strides"]
             stem["node"] = node
+            if op in READERS:  # (an adapter's value is no level map: these read the input)
+                node["in"] = ["input"]
+                stem.update({k: dict(v) for k, v in READERS[op].items()})
             count("contract: attribute boundaries")
             graph = _check({"name": "boundary", "input": shape, "stem": stem})
             if graph is not None:

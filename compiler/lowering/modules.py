@@ -103,7 +103,8 @@ class FrozenBatchNorm(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # the reshapes first, as torchvision's (fuser-friendly): [1, C, 1, 1] for a 2-D map
+        # the reshapes first, as torchvision's (fuser-friendly): [1, C, 1, 1] for a 2-D map, one
+        # 1 per dimension after the channels
         shape = (1, -1, *[1] * self.rank)
         w = self.weight.reshape(shape)
         b = self.bias.reshape(shape)

@@ -186,6 +186,7 @@ ANCHOR_POINTS_OP = Op(
     label=lambda a, o: "anchor points" if a["index"] == 0 else "strides",
     diagram="reshape",
     inputs=(1, None),
+    read_only_by=("dist2bbox",),  # [2, anchors] and [1, anchors]: no batch dimension
 )
 
 
@@ -293,10 +294,11 @@ def _psa_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
 
 
 def _psa_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
-    """The two products over every pair of positions: q^T k and v attn^T."""
+    """The two products over every pair of positions, q^T k and v attn^T: the call's, which
+    either piece makes (the stats count a call once)."""
     heads, key_dim, head_dim = _psa_dims(a, a["dim"])
     n = out[1] * out[2]
-    return heads * n * n * (key_dim + head_dim) if a["index"] == 0 else 0
+    return heads * n * n * (key_dim + head_dim)
 
 
 PSA_ATTENTION_OP = Op(
@@ -319,6 +321,7 @@ PSA_ATTENTION_OP = Op(
     label=lambda a, o: f"attention, {a['heads']} heads" if a["index"] == 0 else "values",
     diagram="merge",
     macs=_psa_macs,
+    pieces_share_macs=True,
 )
 
 OPS_DETECTION: list[Op] = [

@@ -52,7 +52,8 @@ def _bn_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     if a["frozen"]:
         from ..lowering.modules import FrozenBatchNorm
 
-        rank = spatial_rank(ctx.in_shapes[0]) or 0
+        # the dimensions after the channels (a vector's none, a sequence's one: its width)
+        rank = len(ctx.in_shapes[0]) - 1
         return Lowered(bare(FrozenBatchNorm, c, eps=a["eps"], rank=rank))
     # BatchNorm1d for a vector [C], a 1-D map [C, L] (and a sequence, over its L)
     cls = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}.get(spatial_rank(ctx.in_shapes[0]) or 1)

@@ -288,6 +288,12 @@ class Op:
     passes_through: bool = False
     # its output is a view of its first input (flatten, permute, chunk, crop): no memory of its own
     view: bool = False
+    # its pieces (attribute ``index``) share one call, whose MACs ``macs`` gives: the first
+    # piece of a call counts them (YOLO11's attention and its values)
+    pieces_share_macs: bool = False
+    # its value has no batch dimension (a detector's anchor points, the same for every image):
+    # only these ops may read it, and a network does not return it
+    read_only_by: tuple[str, ...] = ()
     # its module is a torch layer made by `bare`: storage allocated, nothing drawn, so it may be
     # built on the real device at once (compile builds the others on the meta device)
     bare: bool = False

@@ -33,12 +33,21 @@ class Row:
 
 def run(graph: Graph) -> list[Row]:
     """Annotate each node with params/macs/act and return one row per stage."""
+    calls: set[tuple[object, ...]] = set()  # the calls that pieces share, counted once
     for node in graph.nodes.values():
         op = OPS[node.op]
         ins = [graph.shape_of(i) for i in node.inputs]
         # a node that runs another's module (share:) adds none of its own
         node.meta["params"] = 0 if node.shares else op.params(node.attrs, ins, node.shape)
         node.meta["macs"] = op.macs(node.attrs, ins, node.shape)
+        if op.pieces_share_macs:  # one call computes every piece: its first piece counts it
+            call = (
+                node.op,
+                tuple(node.inputs),
+                *sorted((k, v) for k, v in node.attrs.items() if k != "index"),
+            )
+            node.meta["macs"] = 0 if call in calls else node.meta["macs"]
+            calls.add(call)
         node.meta["act"] = math.prod(node.shape) * BYTES_PER_VALUE
     rows = []
     for st in graph.stages:

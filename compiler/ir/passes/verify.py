@@ -68,7 +68,33 @@ def _path_prefix(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
             yield f"'{n.name}' sits inside node '{prefix}'; a node cannot also be a container"
 
 
-RULES: list[Rule] = [_known_op, _inputs_earlier, _arity, _name, _path_prefix]
+def _batchless_read(g: Graph, n: Node, seen: set[str]) -> Iterator[str]:
+    """A value without a batch dimension goes only where its op allows (anchor points into
+    dist2bbox), and is not returned."""
+    for i in n.inputs:
+        source = g.nodes.get(i)
+        if source is None or source.op not in OPS:
+            continue
+        readers = OPS[source.op].read_only_by
+        if readers and n.op not in readers:
+            yield (
+                f"reads '{i}' ({source.op}), a value without a batch dimension, which only "
+                f"{', '.join(readers)} reads"
+            )
+
+
+def _batchless_returned(g: Graph) -> Iterator[Diagnostic]:
+    for name in g.returns:
+        node = g.nodes.get(name)
+        if node is not None and node.op in OPS and OPS[node.op].read_only_by:
+            yield Diagnostic(
+                node.loc,
+                f"node '{name}' ({node.op}) has no batch dimension and cannot be an output; "
+                f"{', '.join(OPS[node.op].read_only_by)} reads it",
+            )
+
+
+RULES: list[Rule] = [_known_op, _inputs_earlier, _arity, _name, _path_prefix, _batchless_read]
 
 
 def _holds(graph: Graph) -> Iterator[Diagnostic]:
@@ -128,6 +154,7 @@ def run(graph: Graph) -> None:
         seen.add(node.name)
     if not diags:  # (the tree needs a well-formed graph)
         diags.extend(_holds(graph))
+    diags.extend(_batchless_returned(graph))
     if graph.output not in graph.nodes:
         loc = next(iter(graph.nodes.values())).loc if graph.nodes else UNKNOWN
         diags.append(Diagnostic(loc, f"output '{graph.output}' is not a node"))
