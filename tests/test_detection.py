@@ -19,8 +19,10 @@ from compiler.lowering.lower import lower
 from compiler.lowering.modules import FrozenBatchNorm
 from exporters.onnx import export
 from tests.conftest import SPECS
+from tests.test_emit import run_source
 from tests.test_equivalence import assert_same_training_step, aten_ops, close, layout
 from tests.test_pretrained import _cached, torch_home  # noqa: F401 - the fixture, used below
+from tests.test_zoo import _nontrivial_bn as _nontrivial_batchnorm
 
 pytestmark = pytest.mark.zoo
 
@@ -85,16 +87,15 @@ def reference(name: str, device: str = "cpu") -> nn.Module:
 
 
 def _nontrivial_bn(model: nn.Module) -> None:
-    """Random statistics and affine values in every BatchNorm and GroupNorm."""
+    """Random statistics and affine values in every BatchNorm (the zoo's), and affine values in
+    every GroupNorm."""
+    _nontrivial_batchnorm(model)
     g = torch.Generator().manual_seed(6)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            if isinstance(m, nn.GroupNorm):
                 m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
 
 
 def _nontrivial_frozen_bn(model: nn.Module) -> None:
@@ -498,9 +499,7 @@ def test_emit_writes_the_detector(name: str, side: int) -> None:
     from compiler.tools.emit import emit
 
     graph = compiler.load_spec(name)
-    namespace: dict[str, object] = {}
-    exec(compile(emit(graph), f"{graph.name}.py", "exec"), namespace)
-    built = namespace["build"](seed=0)  # type: ignore[operator]
+    built = run_source(emit(graph), f"{graph.name}.py")["build"](seed=0)
     ours = compiler.compile(graph, seed=0)
     mine = ours.state_dict()
     assert list(built.state_dict()) == list(mine)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -178,6 +179,13 @@ def test_every_op_on_1d_and_3d_maps_has_a_source_form(rank: str, tmp_path: Path)
     assert f"class PaddedConv{rank}(_PaddedConv, nn.Conv{rank}):" in source
 
 
+def run_source(source: str, name: str = "emitted.py") -> dict[str, Any]:
+    """What importing an emitted file gives: its namespace, the file executed."""
+    namespace: dict[str, Any] = {}
+    exec(compile(source, name, "exec"), namespace)
+    return namespace
+
+
 def test_one_class_per_block_type_reads_like_torchvision() -> None:
     text = emit(compiler.load_spec(SPECS / "resnet50.yaml"))
     assert text.count("class Bottleneck(nn.Module):") == 1
@@ -221,9 +229,7 @@ def test_a_part_inside_one_of_its_own_name_is_a_class_of_its_own(tmp_path: Path)
     source = emit(graph)
     classes = [line.split("(")[0][6:] for line in source.splitlines() if line.startswith("class ")]
     assert {"Mlp", "MlpMlp"} <= set(classes) and len(classes) == len(set(classes))
-    namespace: dict[str, object] = {}
-    exec(compile(source, str(tmp_path / "nested.py"), "exec"), namespace)
-    built = namespace["build"](seed=0)  # type: ignore[operator]
+    built = run_source(source, str(tmp_path / "nested.py"))["build"](seed=0)
     ours = compiler.compile(graph, seed=0)
     assert list(built.state_dict()) == list(ours.state_dict())
     for key, value in ours.state_dict().items():

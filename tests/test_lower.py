@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -17,6 +16,7 @@ from compiler.ir.passes.memory import peak_bytes
 from compiler.lowering.measure import peak_live_bytes
 from compiler.tools.emit import emit
 from tests.conftest import SPECS, TESTS
+from tests.test_emit import run_source
 
 TINY = TESTS / "specs" / "tiny.yaml"
 
@@ -214,9 +214,7 @@ def test_a_module_list_calls_its_children_one_by_one(tmp_path: Path) -> None:
     # the memory analysis follows: the same peak the running module has
     graph = compiler.load_spec(tmp_path / "with.yaml")
     assert peak_bytes(graph, batch=2) == peak_live_bytes(a, x)
-    ns: dict[str, Any] = {}
-    exec(compile(emit(graph), "listed.py", "exec"), ns)
-    emitted = ns["Listed"]()
+    emitted = run_source(emit(graph), "listed.py")["Listed"]()
     assert isinstance(emitted.blocks, torch.nn.ModuleList)
     emitted.load_state_dict(a.state_dict())
     assert torch.equal(emitted.eval()(x), a(x))

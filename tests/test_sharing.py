@@ -15,6 +15,7 @@ import compiler
 from compiler.lowering.folding import fold_module
 from compiler.tools.emit import emit
 from tests.conftest import TESTS, run_cli
+from tests.test_emit import run_source
 
 SPEC = TESTS / "specs" / "shared_tower.yaml"
 
@@ -90,9 +91,7 @@ def test_emit_writes_one_module_called_twice(tmp_path: Path) -> None:
     graph = compiler.load_spec(SPEC)
     source = emit(graph)
     assert source.count("self.head.conv = ") == 1 and source.count("self.head.conv(") == 2
-    namespace: dict[str, object] = {}
-    exec(compile(source, str(tmp_path / "shared.py"), "exec"), namespace)
-    built = namespace["build"](seed=0)  # type: ignore[operator]
+    built = run_source(source, str(tmp_path / "shared.py"))["build"](seed=0)
     ours = compiler.compile(graph, seed=0)
     assert list(built.state_dict()) == list(ours.state_dict())
     for key, value in ours.state_dict().items():
@@ -108,9 +107,7 @@ def test_freeze_builds_those_parameters_untrained(tmp_path: Path) -> None:
     graph = compiler.load_spec(SPEC, ["freeze=[c1, head.bn]"])
     frozen = [k for k, p in compiler.compile(graph).named_parameters() if not p.requires_grad]
     assert frozen == ["c1.weight", "head.bn.weight", "head.bn.bias"]
-    namespace: dict[str, object] = {}
-    exec(compile(emit(graph), str(tmp_path / "frozen.py"), "exec"), namespace)
-    built = namespace["build"]()  # type: ignore[operator]
+    built = run_source(emit(graph), str(tmp_path / "frozen.py"))["build"]()
     assert [k for k, p in built.named_parameters() if not p.requires_grad] == frozen
     code, out, err = run_cli("check", str(SPEC), "--set", "freeze=[c1, head.bn]")
     assert code == 0, err

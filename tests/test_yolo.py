@@ -18,6 +18,7 @@ import compiler
 from exporters.onnx import export
 from tests.conftest import SPECS
 from tests.test_equivalence import aten_ops, layout
+from tests.test_zoo import _nontrivial_bn
 
 pytestmark = pytest.mark.zoo
 
@@ -85,11 +86,7 @@ def pair(request: pytest.FixtureRequest) -> tuple[str, nn.Module, nn.Module]:
     name = request.param
     torch.manual_seed(0)
     ref = reference(name)
-    g = torch.Generator().manual_seed(5)
-    for m in ref.modules():  # random statistics: eval mode tests more than the identity
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    _nontrivial_bn(ref)  # random statistics and affine: eval tests more than the identity
     ours = compiler.compile(spec(name))
     assert layout(ours) == layout(ref)
     ours.load_state_dict(ref.state_dict(), strict=True)

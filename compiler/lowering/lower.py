@@ -263,11 +263,15 @@ class _Builder:
     def orders_kept(self, built: fx.GraphModule) -> fx.GraphModule:
         """``built`` with each block instance that is no module of its own (its values read
         from outside: SSD's head) registering its children in its type's module_order."""
-        modules = dict(built.named_modules())
         for path, block_type in self.block_types.items():
             order = self.graph.module_orders.get(block_type)
-            held = modules.get(path)
-            if order and held is not None and not isinstance(held, fx.GraphModule):
+            if not order:
+                continue
+            try:
+                held = built.get_submodule(path)
+            except AttributeError:  # (folding or pruning removed every node of it)
+                continue
+            if not isinstance(held, fx.GraphModule):
                 _register_in(held, order)
         return built
 

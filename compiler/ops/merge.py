@@ -136,7 +136,7 @@ def _concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
             raise ShapeError(f"concat along dimension {a['dim']} needs the others equal, got {got}")
         out = list(ins[0])
         out[axis] = sum(s[axis] for s in ins)
-        return type(ins[0])(out) if isinstance(ins[0], tuple) else tuple(out)
+        return type(ins[0])(out)  # (a mark, channels-last or 1-D map, kept)
     if all(is_tokens(s) for s in ins):  # [L, D] rows: a detector's levels, end to end
         widths = {s[1] for s in ins}
         if len(widths) > 1:

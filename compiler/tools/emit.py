@@ -628,7 +628,8 @@ class Emitter:
         if len(found) > 1:
             raise EmitError(f"{klass.name}: instances differ in their module lists")
         lists = next(iter(found))
-        orders = nested_orders(self.graph, klass.instances[0].part.path)
+        base = klass.instances[0].part.path
+        orders = nested_orders(self.block_types, self.graph.module_orders, base)
         for rel in registered(klass.order, children, lists, orders):
             call = klass.calls.get(rel)
             if call is None:

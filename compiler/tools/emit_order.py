@@ -5,17 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ..ir.graph import Graph
 
-
-def nested_orders(graph: Graph, base: str) -> dict[str, list[str]]:
+def nested_orders(
+    block_types: dict[str, str], module_orders: dict[str, list[str]], base: str
+) -> dict[str, list[str]]:
     """The module_order of each block instance inside the part at ``base`` (a container that is
     no class of its own: SSD's head), by its path relative to the part."""
     prefix = base + "." if base else ""
     return {
-        path[len(prefix) :]: graph.module_orders[block_type]
-        for path, block_type in graph.block_types().items()
-        if path.startswith(prefix) and block_type in graph.module_orders
+        path[len(prefix) :]: module_orders[block_type]
+        for path, block_type in block_types.items()
+        if path.startswith(prefix) and block_type in module_orders
     }
 
 
