@@ -332,8 +332,8 @@ def _u_shape(dot: graphviz.Digraph, graph: Graph, skips: list[tuple[str, str]]) 
 
 
 def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
-    """The network's output, or each feature map it returns (bold, numbered in order), and the
-    outputs only training returns (dashed)."""
+    """The network's output, or each feature map it returns (bold, numbered in order; those
+    only eval returns marked), and the outputs only training returns (dashed)."""
     for k, a in enumerate(graph.aux):
         label = f"training only: {a.name}\n{shape_text(graph.shape_of(a.node))}"
         dot.node(f"aux_{k}", label, **{**PLAIN, "fontcolor": "#666666"})
@@ -343,7 +343,8 @@ def _output(dot: graphviz.Digraph, graph: Graph, tails: dict[str, str]) -> None:
         dot.edge(tails[graph.output], "output")
         return
     for k, f in enumerate(graph.features):
-        label = f"output {k}: {f.name}\n{shape_text(graph.shape_of(f.node))}"
+        mode = " (eval only)" if f.eval_only else ""
+        label = f"output {k}{mode}: {f.name}\n{shape_text(graph.shape_of(f.node))}"
         dot.node(f"output_{k}", label, **{**PLAIN, "fontname": f"{FONT} Bold"})
         dot.edge(tails[f.node], f"output_{k}", style="bold")
 

@@ -506,10 +506,11 @@ def test_emit_writes_the_detector(name: str, side: int) -> None:
     assert all(torch.equal(built.state_dict()[k], v) for k, v in mine.items())
     frozen = [k for k, p in ours.named_parameters() if not p.requires_grad]
     assert [k for k, p in built.named_parameters() if not p.requires_grad] == frozen
-    x = torch.randn(1, 3, side, side)
-    with torch.no_grad():
-        a, b = built.eval()(x), ours.eval()(x)
-    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)
+    x = torch.randn(2, 3, side, side)
+    for training in (False, True):  # (YOLO's decoding is eval-only)
+        with torch.no_grad():
+            a, b = built.train(training)(x), ours.train(training)(x)
+        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)
 
 
 @pytest.mark.export

@@ -118,6 +118,7 @@ def test_train_mode_raw_outputs_gradients_and_statistics(
     ours.train()
     ref.train()
     mine, theirs = ours(x), ref(x)
+    assert list(mine) == ["boxes", "scores"]  # decoding is eval-only, as in ultralytics
     assert torch.equal(mine["boxes"], theirs["boxes"])
     assert torch.equal(mine["scores"], theirs["scores"])
     weights = [torch.randn_like(theirs[k]) for k in ("boxes", "scores")]
@@ -147,6 +148,19 @@ def test_aten_op_sequence(pair: tuple[str, nn.Module, nn.Module]) -> None:
         if op not in ("aten.select.int", "aten._local_scalar_dense.default")
     ]
     assert aten_ops(ours.eval(), x) == theirs
+
+
+def test_training_runs_ultralytics_aten_ops(pair: tuple[str, nn.Module, nn.Module]) -> None:
+    """A training forward runs exactly ultralytics' aten ops: the decoding (anchor points, DFL,
+    dist2bbox, the sigmoid) is eval-only in both."""
+    _, ours, ref = pair
+    x = torch.randn(2, 3, 160, 192)
+    state = {k: v.clone() for k, v in ref.state_dict().items()}  # the statistics, kept
+    try:
+        assert aten_ops(ours.train(), x) == aten_ops(ref.train(), x)
+    finally:
+        ref.load_state_dict(state)
+        ours.load_state_dict(state)
 
 
 @pytest.mark.export

@@ -26,10 +26,10 @@ import re
 from typing import Any, NoReturn
 
 from ..errors import Diagnostics, Loc, SpecError, suffix_hint
-from ..ir.graph import INPUT, Feature, Graph, Node, Origin, Stage
+from ..ir.graph import INPUT, Graph, Node, Origin, Stage
 from ..ir.passes import prune, shapes
 from ..ops import DENSE_JOIN, OPS, REQUIRED, Attr, Shape, ShapeError, channels, input_shape
-from . import attribute_values, block_nodes, parts
+from . import attribute_values, block_nodes, outputs, parts
 from .caps import Caps, Tally
 from .context import BLOCK_INPUTS, Context, Failed, Local
 from .expr import ExprError, Value, evaluate
@@ -720,8 +720,8 @@ class Expander:
         if spec.output:
             output = self.resolve(spec.output, {}, spec.loc("output"), top, set()) or output
             self.diags.raise_if_any()
-        features = self.features(top)
-        aux = self.features(top, "aux_outputs")
+        features = outputs.eval_only(self, top, outputs.features(self, top))
+        aux = outputs.features(self, top, "aux_outputs")
         if aux and features:
             self.error(
                 top,
@@ -793,27 +793,6 @@ class Expander:
                         value = 1
                     total += value if isinstance(value, int) and value > 0 else 1
         return total
-
-    def features(self, top: Context, key: str = "outputs") -> list[Feature]:
-        """The feature maps ``outputs:`` asks for (or the training outputs ``aux_outputs:``),
-        each resolved like ``output``."""
-        out: list[Feature] = []
-        names = self.spec.outputs if key == "outputs" else self.spec.aux_outputs
-        keys = self.spec.output_keys if key == "outputs" else []
-        for k, name in enumerate(names):
-            loc = self.spec.loc(key, keys[k] if keys else k)
-            try:
-                node = self.resolve(name, {}, loc, top, set())
-            except Failed:
-                continue
-            if node == INPUT or node is None:
-                self.error(top, loc, f"'{name}' is the network's input, not a feature map")
-            elif any(f.node == node for f in out):
-                self.error(top, loc, f"'{name}' is already one of the outputs")
-            else:
-                out.append(Feature(name=name, node=node, key=keys[k] if keys else ""))
-        self.diags.raise_if_any()
-        return out
 
 
 def _top(ctx: Context) -> Context:

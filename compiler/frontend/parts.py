@@ -167,6 +167,7 @@ def _part_source(src: Source, entry: dict[str, Any], shape: Any, loc: Loc) -> So
     if outputs is not None:
         data["outputs"] = [*outputs, *(idle or [])]  # what is kept: the idle values too
         data.pop("aux_outputs", None)
+        data.pop("eval_only", None)
     return Source(part.file, data, part.values, part.keys, part.chain)
 
 

@@ -69,6 +69,7 @@ NETWORK_KEYS: dict[str, tuple[tuple[type, ...], str, bool]] = {
         False,
     ),
     "aux_outputs": ((list,), "a list of stage or node names, like [aux2, aux1]", False),
+    "eval_only": ((list,), "a list of the outputs' names or keys, like [pred]", False),
     "module_lists": ((list,), "a list of module paths, like [blocks]", False),
     "freeze": ((list,), "a list of module paths, like [backbone.body.conv1]", False),
     # checked by compiler.frontend.parts
@@ -187,6 +188,9 @@ class NetworkSpec:
     output_keys: list[str] = field(default_factory=list)
     # values returned beside the output in training mode only (GoogLeNet's aux classifiers)
     aux_outputs: list[str] = field(default_factory=list)
+    # outputs (by name, or by key in a dict) returned in eval mode only, and the nodes only they
+    # need not run in training (YOLO's decoded boxes)
+    eval_only: list[str] = field(default_factory=list)
     # containers whose children the enclosing module calls one by one (torchvision's ModuleList)
     module_lists: list[str] = field(default_factory=list)
     # module paths whose parameters do not train (torchvision's trainable_backbone_layers)
@@ -238,6 +242,7 @@ def check_network(src: Source) -> NetworkSpec:
     outputs = _outputs(c, top)
     output_keys = _output_keys(c, top)
     aux_outputs = _outputs(c, top, "aux_outputs")
+    eval_only = _outputs(c, top, "eval_only")
     module_lists = _outputs(c, top, "module_lists")
     freeze = _outputs(c, top, "freeze")
     op_defaults = _op_defaults(c, top)
@@ -260,6 +265,7 @@ def check_network(src: Source) -> NetworkSpec:
         outputs=outputs,
         output_keys=output_keys,
         aux_outputs=aux_outputs,
+        eval_only=eval_only,
         module_lists=module_lists,
         freeze=freeze,
         op_defaults=op_defaults,

@@ -106,6 +106,7 @@ class Feature:
     name: str  # as the spec names it: a stage, a block path or a node
     node: str  # the IR node whose value it is
     key: str = ""  # its name in the returned dict (`outputs: {out: classifier}`); '': a list
+    eval_only: bool = False  # returned in eval mode only (the spec's ``eval_only:``)
 
 
 @dataclass(frozen=True, kw_only=True)

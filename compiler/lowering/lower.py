@@ -233,9 +233,9 @@ class _Builder:
         if part.path == "":
             returned = [values[r] for r in self.graph.returns]
             name = class_name(self.graph.name)
-            if self.graph.aux:  # training: (output, *aux); eval: a pruned copy, see _with_aux
+            if self.graph.aux:  # training: (output, *aux); eval: a pruned copy, see _switching
                 g.output((returned[0], *[values[a.node] for a in self.graph.aux]))
-                return _with_aux(self.lists_kept(_Built(holder, g, class_name=name), ""))
+                return _switching(self.lists_kept(_Built(holder, g, class_name=name), ""), None)
             keys = self.graph.output_keys
             g.output(
                 dict(zip(keys, returned, strict=True))
@@ -244,9 +244,11 @@ class _Builder:
                 if self.graph.features
                 else returned[0]
             )
-            return self.idle_dropped(
+            built = self.idle_dropped(
                 self.orders_kept(self.lists_kept(_Built(holder, g, class_name=name), "")), values
             )
+            trained = training_outputs(self.graph)
+            return built if trained is None else _switching(built, trained)
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
@@ -439,48 +441,73 @@ def freeze(module: nn.Module, paths: list[str]) -> None:
             param.requires_grad_(False)
 
 
-def _with_aux(train: fx.GraphModule) -> fx.GraphModule:
-    """A network with training-only outputs (GoogLeNet's auxiliary classifiers): in training mode
-    its forward returns ``(output, *aux)``; in eval mode it runs a copy of its graph without the
-    nodes only the aux outputs need, on the same modules, and returns the output alone."""
+def training_outputs(graph: Graph) -> tuple[int | str, ...] | None:
+    """What a training forward returns where the spec keeps outputs out of training
+    (``eval_only:``): the keys of its dict, or the positions of its list; None: all of them."""
+    if not any(f.eval_only for f in graph.features):
+        return None
+    return tuple(f.key or k for k, f in enumerate(graph.features) if not f.eval_only)
+
+
+def _switching(full: fx.GraphModule, kept: tuple[int | str, ...] | None) -> fx.GraphModule:
+    """A network whose forward depends on its mode, both forwards on the same modules.
+
+    ``kept`` None: training-only outputs (GoogLeNet's auxiliary classifiers). ``full`` is the
+    training forward, returning ``(output, *aux)``; eval runs a copy of its graph without the
+    nodes only the aux outputs need, and returns the output alone.
+    Else eval-only outputs (YOLO's decoded boxes): ``full`` is the eval forward; training runs a
+    copy that returns only the outputs at ``kept`` (keys of the dict, positions of the list),
+    without the nodes only the others need."""
+
+    def pick(out: Any) -> Any:
+        if kept is None:
+            return out[0]
+        if isinstance(out, dict):
+            return {k: out[k] for k in kept}
+        return [out[k] for k in kept]
+
     pruned = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
-    for n in train.graph.nodes:
+    for n in full.graph.nodes:
         if n.op == "output":
-            pruned.output(env[n.args[0][0]])
+            pruned.output(fx.node.map_arg(pick(n.args[0]), lambda a: env[a]))
         else:
             env[n] = pruned.node_copy(n, lambda a: env[a])
-    program = fx.GraphModule(train, pruned, class_name=type(train).__name__ + "Eval")
+    suffix = "Eval" if kept is None else "Train"
+    program = fx.GraphModule(full, pruned, class_name=type(full).__name__ + suffix)
     program.graph.eliminate_dead_code()
     program.delete_all_unused_submodules()
     program.recompile()
-    training_forward = type(train).forward
+    full_forward = type(full).forward
+    program_trains = kept is not None  # the mode the pruned copy runs in
 
     def forward(self: fx.GraphModule, x: Any) -> Any:
-        return training_forward(self, x) if self.training else program(x)
+        return program(x) if self.training == program_trains else full_forward(self, x)
 
     def __deepcopy__(self: fx.GraphModule, memo: dict[int, Any]) -> fx.GraphModule:
-        # fx copies a GraphModule as a plain one of its (training) graph: make it switch again
+        # fx copies a GraphModule as a plain one of its (full) graph: make it switch again
         plain = fx.GraphModule.__deepcopy__(self, memo)
         plain.training = self.training
-        return _with_aux(plain)
+        return _switching(plain, kept)
 
     def __reduce__(self: fx.GraphModule) -> tuple[Any, ...]:
-        # fx's __reduce__ recompiles, which would put the training forward back on this class
+        # fx's __reduce__ recompiles, which would put the full forward back on this class
         rebuild, args = fx.GraphModule.__reduce__(self)
         type(self).forward = forward
-        return (_unpickle_with_aux, (rebuild, args, self.training))
+        return (_unpickle_switching, (rebuild, args, self.training, kept))
 
-    cls = type(train)
+    cls = type(full)
     cls.forward = forward
     cls.__deepcopy__ = __deepcopy__  # type: ignore[method-assign]
     cls.__reduce__ = __reduce__  # type: ignore[method-assign]
-    object.__setattr__(train, "eval_program", program)  # not a submodule: no second state_dict
-    return train
+    object.__setattr__(full, "other_program", program)  # not a submodule: no second state_dict
+    return full
 
 
-def _unpickle_with_aux(rebuild: Any, args: tuple[Any, ...], training: bool) -> fx.GraphModule:
-    module = _with_aux(rebuild(*args))
+def _unpickle_switching(
+    rebuild: Any, args: tuple[Any, ...], training: bool, kept: tuple[int | str, ...] | None
+) -> fx.GraphModule:
+    module = _switching(rebuild(*args), kept)
     return module.train(training)
 
 

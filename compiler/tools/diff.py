@@ -38,6 +38,8 @@ class Diff:
     keys_gone: list[str] = field(default_factory=list)
     # the module paths whose parameters do not train (``freeze:``), in A and in B
     frozen: tuple[list[str], list[str]] = ([], [])
+    # what each returns (``outputs:``, ``aux_outputs:``, ``eval_only:``), in A and in B
+    returns: tuple[list[str], list[str]] = ([], [])
 
     @property
     def equal(self) -> bool:
@@ -45,6 +47,7 @@ class Diff:
             not (self.stages or self.added or self.removed or self.changed)
             and all(x == y for x, y in self.counts.values())
             and self.frozen[0] == self.frozen[1]
+            and self.returns[0] == self.returns[1]
         )
 
     @property
@@ -67,6 +70,7 @@ class Diff:
             "counts": {k: {"a": x, "b": y, "delta": y - x} for k, (x, y) in self.counts.items()},
             "nodes": {"added": self.added, "removed": self.removed, "changed": self.changed},
             "frozen": {"a": self.frozen[0], "b": self.frozen[1]},
+            "returns": {"a": self.returns[0], "b": self.returns[1]},
             "checkpoint": {
                 "every_key_of_a_loads": self.loads,
                 "b_loads_a_strictly": self.loads_strictly,
@@ -100,6 +104,9 @@ class Diff:
         if self.frozen[0] != self.frozen[1]:
             before, after = (", ".join(f) or "none" for f in self.frozen)
             lines.append(f"  not trained (freeze): {before} -> {after}")
+        if self.returns[0] != self.returns[1]:
+            before, after = (", ".join(r) for r in self.returns)
+            lines.append(f"  returns: {before} -> {after}")
         counts = (
             f"{self.keys_match:,} keys match, {len(self.keys_shape_differs):,} differ in shape, "
             f"{len(self.keys_new):,} new, {len(self.keys_gone):,} gone"
@@ -179,6 +186,7 @@ def diff(a: Graph, b: Graph) -> Diff:
         != (a.nodes[n].op, a.nodes[n].attrs, a.nodes[n].shape, a.nodes[n].shares)
     ]
     out.frozen = (list(a.frozen), list(b.frozen))
+    out.returns = (_returns(a), _returns(b))
     keys_a, keys_b = _state_shapes(a), _state_shapes(b)
     out.keys_match = sum(1 for k, s in keys_a.items() if keys_b.get(k) == s)
     out.keys_shape_differs = {
@@ -187,3 +195,13 @@ def diff(a: Graph, b: Graph) -> Diff:
     out.keys_new = [k for k in keys_b if k not in keys_a]
     out.keys_gone = [k for k in keys_a if k not in keys_b]
     return out
+
+
+def _returns(g: Graph) -> list[str]:
+    """What ``g`` returns, an entry a value: ``pred: model.22.pred (eval only)``."""
+    if not g.features:
+        return [g.output, *(f"{a.name} (training only)" for a in g.aux)]
+    return [
+        (f"{f.key}: " if f.key else "") + f.name + (" (eval only)" if f.eval_only else "")
+        for f in g.features
+    ]

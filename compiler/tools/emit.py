@@ -720,7 +720,21 @@ class Emitter:
         flags = self.optional_functions(klass)
         pieces: dict[tuple[Any, ...], str] = {}  # shared calls made so far -> their variable
 
-        for rel in klass.order:
+        def returned(positions: list[int]) -> str:
+            outs = [ref(klass.output[k]) for k in positions]
+            if keys:  # named outputs: a dict, in order (the keys are identifiers: spec-checked)
+                pairs = ", ".join(f"{keys[k]!r}: {o}" for k, o in zip(positions, outs, strict=True))
+                return f"return {{{pairs}}}"
+            return f"return [{', '.join(outs)}]" if many else f"return {outs[0]}"
+
+        order, trained = klass.order, self.trained() if root else None
+        if trained is not None:  # what training returns first, then the eval-only outputs
+            needed = _feeding(klass, [klass.output[k] for k in trained])
+            order = [r for r in order if r in needed] + [r for r in order if r not in needed]
+        for at, rel in enumerate(order):
+            if trained is not None and at == len(needed):
+                lines.append("        if self.training:  # the eval-only outputs are not made")
+                lines.append(f"            {returned(trained)}")
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
             ins = [ref(r) for r in klass.inputs[rel]]
             target = local(rel)
@@ -754,15 +768,15 @@ class Emitter:
                 fallback = ref(alias) if alias else "None"
                 call = f"{call} if {access('self', rel)} is not None else {fallback}"
             lines.append(f"        {target} = {call}")
-        outs = [ref(o) for o in klass.output]
-        if keys:  # named outputs: a dict, in order (the keys are identifiers: spec-checked)
-            pairs = ", ".join(f"{k!r}: {o}" for k, o in zip(keys, outs, strict=True))
-            lines.append(f"        return {{{pairs}}}")
-        else:
-            lines.append(
-                f"        return [{', '.join(outs)}]" if many else f"        return {outs[0]}"
-            )
+        lines.append(f"        {returned(list(range(len(klass.output))))}")
         return lines
+
+    def trained(self) -> list[int] | None:
+        """The positions of the outputs a training forward returns, where some are eval-only."""
+        features = self.graph.features
+        if not any(f.eval_only for f in features):
+            return None
+        return [k for k, f in enumerate(features) if not f.eval_only]
 
     def zero_init_residual(self) -> bool:
         """The spec's own setting: the default of the emitted build() and reset_parameters()."""
@@ -843,3 +857,15 @@ def emit(graph: Graph) -> str:
     except SyntaxError as e:
         raise EmitError(f"the generated source does not parse (line {e.lineno}: {e.msg})") from None
     return source
+
+
+def _feeding(klass: Klass, refs: list[str]) -> set[str]:
+    """The steps of ``klass``'s forward that the values ``refs`` need."""
+    needed: set[str] = set()
+    stack = list(refs)
+    while stack:
+        r = stack.pop()
+        if r in klass.inputs and r not in needed:
+            needed.add(r)
+            stack.extend(klass.inputs[r])
+    return needed

@@ -419,6 +419,12 @@ def network_schema(blocks: dict[str, dict[str, Any]], shortcut_kinds: list[str])
             "items": {"type": "string"},
             "description": "values returned beside the output in training mode only",
         },
+        "eval_only": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "outputs (names, or keys of a mapping) returned in eval mode only; "
+            "what only they need does not run in training",
+        },
         "module_lists": {
             "type": "array",
             "items": {"type": "string"},

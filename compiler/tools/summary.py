@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..ir.graph import Graph
+from ..ir.graph import Feature, Graph
 from ..ir.passes.memory import peak_bytes
 
 
@@ -77,11 +77,14 @@ def table(graph: Graph) -> str:
     ]
     if graph.output_keys:
         shown = ", ".join(
-            f"{f.key}: {f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features
+            f"{f.key}: {f.name} {shape_text(graph.shape_of(f.node))}{_mode(f)}"
+            for f in graph.features
         )
         lines.append(f"returns a dict {{{shown}}}")
     elif graph.features:
-        shown = ", ".join(f"{f.name} {shape_text(graph.shape_of(f.node))}" for f in graph.features)
+        shown = ", ".join(
+            f"{f.name} {shape_text(graph.shape_of(f.node))}{_mode(f)}" for f in graph.features
+        )
         lines.append(f"returns {len(graph.features)} feature maps: {shown}")
     if graph.sizes is not None:
         lines.append(f"input sizes: {graph.sizes.text()} (each checked valid)")
@@ -109,5 +112,11 @@ def outputs_text(graph: Graph) -> str:
     of several (``outputs cls_logits [120087, 91], bbox_regression [120087, 4]``)."""
     if len(graph.features) <= 1:
         return f"output {list(graph.shape_of(graph.returns[0]))}"
-    shown = ", ".join(f"{f.key or f.name} {list(graph.shape_of(f.node))}" for f in graph.features)
+    shown = ", ".join(
+        f"{f.key or f.name} {list(graph.shape_of(f.node))}{_mode(f)}" for f in graph.features
+    )
     return f"outputs {shown}"
+
+
+def _mode(f: Feature) -> str:
+    return " (eval only)" if f.eval_only else ""
