@@ -488,6 +488,7 @@ EMITTED = [
     ("detection/ssdlite320_mobilenet_v3_large", 320),
     ("yolo/yolov8n", 96),
     ("yolo/yolo11n", 96),
+    ("detection/resdet50", 128),
 ]
 
 

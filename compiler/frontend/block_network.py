@@ -8,7 +8,7 @@ import re
 
 from ..errors import SpecError, command_line_loc, overrides_file
 from ..ir.graph import Graph
-from ..ops import OPS, PERMUTE, TOKENS, UPSAMPLE, channels
+from ..ops import MAXPOOL, OPS, PERMUTE, TOKENS, UPSAMPLE, channels
 from .load import front_end
 from .lookup import is_block_file
 from .source import Source, load_file, parse
@@ -44,7 +44,8 @@ def block_network(
     stage.update(_block_params(params or []))
     # a block that reads several inputs (input.1, ...: a decoder's encoder maps) is drawn
     # reading the network's input that many times, or maps each twice the size of the one
-    # before (a decoder reads its maps from deep to shallow)
+    # before (a decoder reads its maps from deep to shallow), or half (a feature pyramid's
+    # levels, fine to coarse)
     text = json.dumps(block.data.get("nodes"))
     count = 1 + max((int(n) for n in re.findall(r"\binput\.(\d+)\b", text)), default=0)
     # inputs named by an expression ("input.{i + 1}"): as many as MAX_DRAWN_INPUTS at most
@@ -74,15 +75,23 @@ def block_network(
     # the guess first; a block that makes its own layout from a map (MaxViT's partitions) reads
     # a plain one; a block of 3-D or 1-D convs a video or a signal: the first layout that
     # checks, else the guess's error
+    # a block whose inputs must be as wide as its own `width` (a pyramid's fusions of equal
+    # maps) is drawn on maps of that width when the default does not fit
+    widths = [in_channels] + [
+        v
+        for k, v in (declared.items() if isinstance(declared, dict) else [])
+        if in_channels is None and k == "width" and isinstance(v, int) and not isinstance(v, bool)
+    ]
     first: SpecError | None = None
     for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE, VIDEO, SIGNAL)):
         side = SEQUENCE_SIDE if candidate == SEQUENCE else size
-        for count, growth in ((n, g) for n in counts for g in ((1, 2) if n > 1 else (1,))):
-            try:
-                graph = _fitted(block, name, stage, in_channels, side, candidate, count, growth)
-                return graph, f"{BLOCK_STAGE}.0"
-            except SpecError as e:
-                first = first or e
+        for count, growth in ((n, g) for n in counts for g in ((1, 2, -2) if n > 1 else (1,))):
+            for width in widths:
+                try:
+                    graph = _fitted(block, name, stage, width, side, candidate, count, growth)
+                    return graph, f"{BLOCK_STAGE}.0"
+                except SpecError as e:
+                    first = first or e
     assert first is not None
     raise first
 
@@ -98,7 +107,7 @@ def _fitted(
     growth: int = 1,
 ) -> Graph:
     """The one-block network, its input as wide as the block's output unless told; a block of
-    ``count`` inputs reads maps each ``growth`` times the size of the one before."""
+    ``count`` inputs reads maps each ``growth`` times the size of the one before (-2: half)."""
     width = in_channels or DEFAULT_REQUIRED
     for _ in range(2):
         graph = _one_block(block, name, stage, width, size, layout, count, growth)
@@ -136,7 +145,11 @@ def _one_block(
         data["stem"] = {"to_layout": {"op": PERMUTE, "dims": [0, 2, 3, 1]}}
     if count > 1:  # the input, then each further one `growth` times the size of the one before
         grown = {f"input_{k}": growth**k for k in range(1, count)} if growth > 1 else {}
-        data["stem"] = {k: {"op": UPSAMPLE, "in": "input", "scale": s} for k, s in grown.items()}
+        stem = {k: {"op": UPSAMPLE, "in": "input", "scale": s} for k, s in grown.items()}
+        if growth < 0:  # halved each time as a pyramid's max pools halve (a side rounded up)
+            grown = {f"input_{k}": 0 for k in range(1, count)}
+            stem = {k: {"op": MAXPOOL, "kernel": 3, "stride": 2, "padding": 1} for k in grown}
+        data["stem"] = stem
         reads = ["input", *grown] if grown else ["input"] * count
         data["stages"] = {BLOCK_STAGE: {**stage, "in": reads}}
     values = {(*prefix, *p): loc for p, loc in block.values.items()}

@@ -508,7 +508,9 @@ class Expander:
         extra: list[str] = []  # the first block's inputs after its first (a stage's `in:` list)
         if st.input is not None:  # the stage reads another value than the entry before it
             sources = st.input if isinstance(st.input, list) else [st.input]
-            found = [self.resolve(n, {}, st.locs["in"], top, set()) or prev for n in sources]
+            loc = st.locs["in"]  # (names may be templates and loops of the network's params)
+            names = [r for n in sources for r in self.references(n, net_env, {}, loc, top, "'in'")]
+            found = [self.resolve(n, {}, loc, top, set()) or prev for n in names]
             prev, extra = found[0], found[1:]
         first_node = len(self.added)
         dense = st.connect == "dense"

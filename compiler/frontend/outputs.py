@@ -24,6 +24,8 @@ def features(ex: Expander, top: Context, key: str = "outputs") -> list[Feature]:
     for k, name in enumerate(names):
         loc = ex.spec.loc(key, keys[k] if keys else k)
         try:
+            # (a name may be a template of the network's params)
+            name = ex.rendered(name, ex.net_env, loc, top, f"output '{name}'")
             node = ex.resolve(name, {}, loc, top, set())
         except Failed:
             continue

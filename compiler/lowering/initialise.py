@@ -34,7 +34,10 @@ def initialise(module: fx.GraphModule, graph: Graph, zero_init_residual: bool = 
             # a node owns a module, or (layer_scale) a bare parameter of its block
             owner, _, leaf = node.name.rpartition(".")
             target = modules[owner]._parameters.get(leaf)
-            rule(modules[node.name] if target is None else target, node.attrs, ctx)
+            held = modules.get(node.name) if target is None else target
+            if held is None:  # no state with these attributes (weighted_sum's plain sum)
+                continue
+            rule(held, node.attrs, ctx)
             done.add(node.name)
     for owner, sub in modules.items():
         tensors = {**sub._parameters, **sub._buffers}

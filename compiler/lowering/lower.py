@@ -346,7 +346,8 @@ class _Builder:
             param = g.get_attr(relative)
             param.name = _var(relative) + "_param"
             assert lowered.function is not None  # the op that owns it applies it
-            values[node.name] = g.call_function(lowered.function, (param, *args))
+            call = (param, *args, *lowered.extra_args)
+            values[node.name] = g.call_function(lowered.function, call)
         elif lowered.item is not None:  # one piece of a call that several nodes share
             assert lowered.function is not None
             key = (lowered.function, args, lowered.extra_args)

@@ -296,6 +296,27 @@ def add_all(*xs: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def fast_fusion(weights: torch.Tensor, *xs_and_eps: Any) -> torch.Tensor:
+    """EfficientDet's fast normalised fusion of equal maps, op for op as effdet's FpnCombine
+    ('fastattn'): each map times relu(its weight) over the weights' sum plus ``eps``."""
+    *xs, eps = xs_and_eps
+    w = F.relu(weights.to(dtype=xs[0].dtype))
+    total = torch.sum(w)
+    return torch.sum(torch.stack([(xs[i] * w[i]) / (total + eps) for i in range(len(xs))], -1), -1)
+
+
+def softmax_fusion(weights: torch.Tensor, *xs_and_eps: Any) -> torch.Tensor:
+    """EfficientDet's softmax fusion ('attn'): the maps stacked, times softmax(weights), summed."""
+    *xs, _ = xs_and_eps
+    w = torch.softmax(weights.to(dtype=xs[0].dtype), dim=0)
+    return torch.sum(torch.stack(xs, dim=-1) * w, dim=-1)
+
+
+def stacked_sum(*xs: torch.Tensor) -> torch.Tensor:
+    """The unweighted fusion ('sum'), as effdet sums: stacked, then summed."""
+    return torch.sum(torch.stack(xs, dim=-1), dim=-1)
+
+
 def concat(*xs: torch.Tensor) -> torch.Tensor:
     """``torch.cat`` along channels of one or more tensors (DenseNet's layers concatenate even a
     single input, so the aten ops are torchvision's)."""

@@ -29,7 +29,7 @@ from .dropout import OPS_DROPOUT
 from .linear import OPS_LINEAR
 from .merge import DENSE_JOIN, OPS_MERGE
 from .norm import IMAGENET_MEAN, IMAGENET_STD, OPS_NORM
-from .pool import OPS_POOL, UPSAMPLE
+from .pool import MAXPOOL, OPS_POOL, UPSAMPLE
 from .records import (
     DIAGRAM_KINDS,
     REQUIRED,
@@ -64,6 +64,7 @@ __all__ = [
     "DIAGRAM_KINDS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "MAXPOOL",
     "OPS",
     "OPS_ACTIVATION",
     "OPS_CONV",
@@ -196,6 +197,7 @@ _ORDER = (
     "dropout3d",
     "split",
     "stack",
+    "weighted_sum",
     "view",
     "narrow",
     "flatten_anchors",

@@ -248,6 +248,16 @@ def _init_conv(m: Any, a: Attrs, ctx: InitContext) -> None:
         return
     elif rule == "xavier":  # SSD's extra layers and heads
         nn.init.xavier_uniform_(m.weight)
+    elif rule == "glorot_grouped":  # effdet's BiFPN: xavier with fan_out / groups
+        fan_in = m.weight[0].numel()
+        fan_out = m.weight.shape[0] * m.weight[0, 0].numel() // m.groups
+        limit = (3.0 / max(1.0, (fan_in + fan_out) / 2.0)) ** 0.5
+        nn.init.uniform_(m.weight, -limit, limit)
+    elif rule.startswith("variance_scaling"):  # effdet's heads: normal, std sqrt(1 / fan_in)
+        nn.init.normal_(m.weight, std=(1.0 / max(1.0, m.weight[0].numel())) ** 0.5)
+        if m.bias is not None and rule == "variance_scaling_prior":
+            nn.init.constant_(m.bias, -4.59511985013459)  # -log(99): classes start at p = 0.01
+            return
     elif rule == "normal_prior":  # RetinaNet's classifier: every class starts at p = 0.01
         nn.init.normal_(m.weight, 0.0, 0.01)
         if m.bias is not None:
@@ -304,6 +314,9 @@ CONV_OP = Op(
                 "normal",
                 "normal_prior",
                 "xavier",
+                "glorot_grouped",
+                "variance_scaling",
+                "variance_scaling_prior",
                 "yolo_box",
                 *(f"yolo_cls_{stride}" for stride in (8, 16, 32, 64)),
                 "normal_0.02",
@@ -318,7 +331,9 @@ CONV_OP = Op(
             "(DenseNet), kaiming_uniform and normal (SqueezeNet), kaiming_uniform_a1 (zero "
             "bias: torchvision's FPN), normal_prior (std 0.01, the bias -log(99): RetinaNet's "
             "classifier starts every class at probability 0.01), xavier (uniform, zero bias: "
-            "SSD), yolo_box and yolo_cls_<stride> "
+            "SSD), glorot_grouped (xavier with fan_out / groups, zero bias: effdet's BiFPN), "
+            "variance_scaling and variance_scaling_prior (normal, std sqrt(1 / fan_in), the bias "
+            "0 or -log(99): effdet's heads), yolo_box and yolo_cls_<stride> "
             "(PyTorch's weights, ultralytics' Detect biases: 2.0, and log(5 / classes / cells "
             "at 640)), trunc_normal "
             "(ConvNeXt), default (PyTorch's: AlexNet, ShuffleNet), trunc_normal_0.01 "

@@ -1,5 +1,5 @@
 """Ops that join several values: add (the residual join), mul, sub, div, concat (the dense
-join), stack."""
+join), stack, weighted_sum (a feature pyramid's learned fusion)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from .records import (
     Attr,
     Attrs,
+    InitContext,
     LowerContext,
     Lowered,
     OnnxWriter,
@@ -287,4 +288,77 @@ STACK_OP = Op(
 )
 
 
-OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP, SUB_OP, DIV_OP, STACK_OP]
+# ---- weighted_sum --------------------------------------------------------------------------
+
+
+def _weighted_sum_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    _same_layout(ins, "weighted_sum")
+    if any(s != ins[0] for s in ins[1:]):
+        got = " and ".join(str(list(s)) for s in ins)
+        raise ShapeError(f"weighted_sum needs equal shapes, got {got}")
+    return ins[0]
+
+
+def _weighted_sum_lower(a: Attrs, ctx: LowerContext) -> Lowered:
+    import torch
+
+    from ..lowering import modules
+
+    n = len(ctx.in_shapes)
+    if a["method"] == "sum":
+        return Lowered(function=modules.stacked_sum)
+    function = modules.fast_fusion if a["method"] == "fast" else modules.softmax_fusion
+    return Lowered(function=function, parameter=torch.ones(n), extra_args=(a["eps"],))
+
+
+def _init_weighted_sum(m: Any, a: Attrs, ctx: InitContext) -> None:
+    """Every input weighs the same at first (EfficientDet: ones)."""
+    import torch
+
+    with torch.no_grad():
+        m.fill_(1.0)
+
+
+def _weighted_sum_onnx(a: Attrs, ctx: LowerContext, e: OnnxWriter) -> str:
+    xs = e.inputs
+    if a["method"] == "sum":
+        return e.node("Sum", xs)
+    w = e.param("")
+    if a["method"] == "fast":
+        w = e.node("Relu", [w])
+        total = e.node("Add", [e.node("ReduceSum", [w], keepdims=0), e.scalar(a["eps"])])
+        w = e.node("Div", [w, total])
+    else:
+        w = e.node("Softmax", [w], axis=0)
+    terms = [e.node("Mul", [x, e.node("Gather", [w, e.ints([k])])]) for k, x in enumerate(xs)]
+    return e.node("Sum", terms)
+
+
+WEIGHTED_SUM_OP = Op(
+    name="weighted_sum",
+    doc="a learned weighting of one or more equal shapes, summed: EfficientDet's BiFPN fusion "
+    "(Tan et al. 2020). Its weights are a bare [inputs] parameter under the node's name, "
+    "starting at ones (effdet's edge_weights)",
+    attrs={
+        "method": Attr(
+            kind="str",
+            default="fast",
+            choices=("fast", "softmax", "sum"),
+            doc="fast: relu(w) / (sum(relu(w)) + eps), the fast normalised fusion; softmax: "
+            "softmax(w); sum: no weights",
+        ),
+        "eps": Attr(kind="float", default=1e-4, min=0, doc="the fast fusion's guard"),
+    },
+    shape=_weighted_sum_shape,
+    lower=_weighted_sum_lower,
+    onnx=_weighted_sum_onnx,
+    label=lambda a, o: "w+" if a["method"] != "sum" else "+",  # (a merge circle's symbol)
+    diagram="merge",
+    inputs=(1, None),  # (a PAN's end nodes weigh one input: effdet's FpnCombine of one)
+    params=lambda a, ins, o: 0 if a["method"] == "sum" else len(ins),
+    init=_init_weighted_sum,
+    fresh_output=True,
+)
+
+
+OPS_MERGE: list[Op] = [ADD_OP, MUL_OP, CONCAT_OP, SUB_OP, DIV_OP, STACK_OP, WEIGHTED_SUM_OP]

@@ -402,6 +402,7 @@ def _interpolate_node(e: OnnxWriter, x: str, scales: str, mode: str, align_corne
 
 
 UPSAMPLE = "upsample"  # the name other modules use (block drawings make larger maps with it)
+MAXPOOL = "maxpool"  # (block drawings make a pyramid's smaller maps with it)
 
 UPSAMPLE_OP = Op(
     name=UPSAMPLE,
@@ -597,6 +598,7 @@ RESIZE_OP = Op(
     diagram="pool",
     inputs=(1, 2),
     fresh_output=True,
+    sides_of_last=True,
     # by a scale: floor(n * scale) steps by one every 1/scale rows (a size: a constant)
     side_factor=lambda a: (
         1 / Fraction(a["scale"]).limit_denominator(1 << 16)

@@ -291,6 +291,9 @@ class Op:
     # its pieces (attribute ``index``) share one call, whose MACs ``macs`` gives: the first
     # piece of a call counts them (YOLO11's attention and its values)
     pieces_share_macs: bool = False
+    # with a second input its output has that input's spatial sides (resize like: a node), so
+    # the sizes proof takes that input's side factor for it, not its first input's
+    sides_of_last: bool = False
     # its value has no batch dimension (a detector's anchor points, the same for every image):
     # only these ops may read it, and a network does not return it
     read_only_by: tuple[str, ...] = ()

@@ -97,7 +97,20 @@ class Emitter:
             if leaf.isdigit() and above:  # a numbered member (SKNet's paths.0): Paths0
                 leaf = f"{above[-1]}_{leaf}"
             name = leaf if class_name(leaf) not in self.open else f"{self.open[-1]}_{leaf}"
-            key = base = self.unique(("part", name), name)
+            # parts of one name whose members' numbered paths differ are classes of their own
+            # (effdet's fusions: resample.3 in one, resample.2 and .5 in another); members that
+            # are there in some instances only stay optional ones of one class
+            numbered = tuple(
+                sorted(
+                    {
+                        n.name[len(part.path) + 1 :]
+                        for n in part.members
+                        if any(p.isdigit() for p in n.name[len(part.path) + 1 :].split("."))
+                    }
+                )
+            )
+            source = ("part", "/".join((name, *numbered)))
+            key = base = self.unique(source, name)
             count = 2
             while key in self.open:
                 key, count = f"{base}{count}", count + 1
@@ -170,6 +183,7 @@ class Emitter:
                     inputs=inputs,
                     call=Call("nn.Parameter", [Call("torch.empty", shape)]),
                     function=lowered.function,
+                    extra=lowered.extra_args,
                     parameter=True,
                 )
             else:
@@ -487,12 +501,13 @@ class Emitter:
         for p in klass.params:  # a parameter that already carries these values where used
             if all(v is None or klass.values[k].get(p) == v for k, v in enumerate(vector)):
                 return Slot(p)
-        if vector not in vectors:
-            vectors[vector] = self.param_name(klass, vector, label)
-            klass.params.append(vectors[vector])
+        key = tuple(map(repr, vector))  # (a value may be a constructor Call: unhashable)
+        if key not in vectors:
+            vectors[key] = self.param_name(klass, vector, label)
+            klass.params.append(vectors[key])
             for k, v in enumerate(vector):
-                klass.values[k][vectors[vector]] = v
-        return Slot(vectors[vector])
+                klass.values[k][vectors[key]] = v
+        return Slot(vectors[key])
 
     def param_name(self, klass: Klass, vector: tuple[Any, ...], label: str) -> str:
         """A block parameter whose value matches in every instance that uses it, else a name
@@ -586,7 +601,14 @@ class Emitter:
 
     def init_rules(self) -> list[tuple[Node, Callable[..., None]]]:
         nodes = self.graph.nodes.values()
-        return [(n, OPS[n.op].init) for n in nodes if OPS[n.op].init and not n.shares]  # type: ignore[misc]
+        return [
+            (n, OPS[n.op].init)  # type: ignore[misc]
+            for n in nodes
+            if OPS[n.op].init
+            and not n.shares
+            # (no state with these attributes: weighted_sum's plain sum)
+            and (n.meta["lowered"].module is not None or n.meta["lowered"].parameter is not None)
+        ]
 
     def init_sources(self) -> list[str]:
         rules = list(dict.fromkeys(rule for _, rule in self.init_rules()))

@@ -43,11 +43,14 @@ def period(graph: Graph) -> int:
     out = 1
     for node in graph.nodes.values():
         f = Fraction(1)
-        for i in node.inputs:  # the least common multiple of two fractions
+        # a resize like another node has that node's sides, whatever its input's (a feature
+        # pyramid's top-down path: the factors of the paths into it do not compound)
+        like = OPS[node.op].sides_of_last and len(node.inputs) == 2
+        for i in node.inputs[1:] if like else node.inputs:  # the lcm of two fractions
             g = factors[i]
             f = Fraction(math.lcm(f.numerator, g.numerator), math.gcd(f.denominator, g.denominator))
         rule = OPS[node.op].side_factor
-        if rule is not None:
+        if rule is not None and not like:
             f *= rule(node.attrs)
         factors[node.name] = f
         out = math.lcm(out, f.numerator)
