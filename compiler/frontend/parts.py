@@ -98,7 +98,9 @@ def check_parts(c: Checker, top: dict[str, Any], src: Source, depth: int = 0) ->
             c.diags.error(loc, f"parts nest deeper than {MAX_PART_DEPTH}")
             continue
         try:
-            part_src = _part_source(src, entry, top.get("input"), c.src.loc((*where, "spec")))
+            part_src = _part_source(
+                src, entry, top.get("input"), c.src.loc((*where, "spec")), c.src, where
+            )
             spec = check_network(part_src)
         except SpecError as e:
             c.diags.items.extend(e.diagnostics)
@@ -117,9 +119,17 @@ def check_parts(c: Checker, top: dict[str, Any], src: Source, depth: int = 0) ->
     return out
 
 
-def _part_source(src: Source, entry: dict[str, Any], shape: Any, loc: Loc) -> Source:
+def _part_source(
+    src: Source,
+    entry: dict[str, Any],
+    shape: Any,
+    loc: Loc,
+    network: Source | None = None,
+    where: tuple[str | int, ...] = (),
+) -> Source:
     """The part's spec, read under the rule ``extends:`` follows, its overrides applied, its
-    input the network's and its outputs the ones asked for."""
+    input the network's and its outputs the ones asked for (an error in those is located where
+    the network (``network``, the entry at ``where``) asks for them)."""
     from .resolve import _load_chain, apply_overrides, shown_path
 
     name = entry["spec"]
@@ -164,11 +174,19 @@ def _part_source(src: Source, entry: dict[str, Any], shape: Any, loc: Loc) -> So
             raise SpecError.at(loc, f"a part's '{key}' must be a list of names, like [layer4]")
     if idle is not None and outputs is None:
         raise SpecError.at(loc, "a part with 'idle' values lists its 'outputs' too")
+    values = part.values
     if outputs is not None:
         data["outputs"] = [*outputs, *(idle or [])]  # what is kept: the idle values too
         data.pop("aux_outputs", None)
         data.pop("eval_only", None)
-    return Source(part.file, data, part.values, part.keys, part.chain)
+        if network is not None:
+            asked = [(*where, "outputs", k) for k in range(len(outputs))]
+            asked += [(*where, "idle", k) for k in range(len(idle or []))]
+            values = {
+                **part.values,
+                **{("outputs", k): network.loc(p) for k, p in enumerate(asked)},
+            }
+    return Source(part.file, data, values, part.keys, part.chain)
 
 
 def info(part: PartSpec) -> PartInfo:
