@@ -8,6 +8,7 @@ import copy
 import io
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -54,11 +55,13 @@ def test_training_returns_the_others_and_skips_what_only_eval_needs() -> None:
     assert ran == ["conv", "bn", "relu", "raw", "decode", "probs"]
     expected = by_hand(module, x)
     assert all(torch.equal(evaluated[k], expected[k]) for k in expected)
-    # the parameters only eval reads are in the state_dict and train (through eval's loss)
+    # the parameters only eval reads are in the state_dict; a training step leaves them alone
     assert "decode.weight" in module.state_dict()
+    train["raw"].sum().backward()
+    assert module.get_submodule("decode").weight.grad is None
 
 
-def test_copies_switch_too(tmp_path: Path) -> None:
+def test_copies_switch_too() -> None:
     module = compiler.compile(SPEC, seed=0)
     buffer = io.BytesIO()
     torch.save(module, buffer)
@@ -75,8 +78,25 @@ def test_copies_switch_too(tmp_path: Path) -> None:
             assert list(a) == list(b) == keys and all(torch.equal(a[k], b[k]) for k in keys)
 
 
-def test_emitted_source_switches_by_mode() -> None:
-    graph = compiler.load_spec(SPEC)
+# the spec's dict; a list; an eval-only output that training also computes (its early return
+# comes after every step)
+SETTINGS = {
+    "dict": [],
+    "list": ["outputs=[probs, raw]", "eval_only=[probs]"],
+    "intermediate": ["outputs=[relu, probs]", "eval_only=[relu]"],
+}
+
+
+def same(a: object, b: object) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)
+    assert isinstance(a, list) and isinstance(b, list)
+    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_emitted_source_switches_by_mode(setting: str) -> None:
+    graph = compiler.load_spec(SPEC, SETTINGS[setting])
     source = emit(graph)
     assert "if self.training:" in source
     built = run_source(source, "eval_only_tiny.py")["build"](seed=0)
@@ -84,7 +104,20 @@ def test_emitted_source_switches_by_mode() -> None:
     x = torch.randn(2, 3, 16, 16)
     for training in (True, False):
         a, b = built.train(training)(x), ours.train(training)(x)
-        assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in b)
+        assert same(a, b)
+    trained = ours.train()(x)
+    assert len(trained) == 1 and len(ours.eval()(x)) == 2
+
+
+def test_a_list_of_outputs_drops_the_eval_only_ones_in_training() -> None:
+    module = compiler.compile(compiler.load_spec(SPEC, SETTINGS["list"]), seed=0)
+    x = torch.randn(1, 3, 16, 16)
+    copied = copy.deepcopy(module)
+    for m in (module, copied):
+        (train, ran) = calls(m.train(), x)
+        assert isinstance(train, list) and len(train) == 1 and "decode" not in ran
+        evaluated = m.eval()(x)
+        assert isinstance(evaluated, list) and len(evaluated) == 2
 
 
 def test_check_diff_and_diagram_say_which_outputs_are_eval_only(tmp_path: Path) -> None:

@@ -77,11 +77,9 @@ def block_network(
     # checks, else the guess's error
     # a block whose inputs must be as wide as its own `width` (a pyramid's fusions of equal
     # maps) is drawn on maps of that width when the default does not fit
-    widths = [in_channels] + [
-        v
-        for k, v in (declared.items() if isinstance(declared, dict) else [])
-        if in_channels is None and k == "width" and isinstance(v, int) and not isinstance(v, bool)
-    ]
+    own = declared.get("width") if isinstance(declared, dict) else None
+    fits = in_channels is None and isinstance(own, int) and not isinstance(own, bool)
+    widths = [in_channels, own] if fits else [in_channels]
     first: SpecError | None = None
     for candidate in dict.fromkeys((layout, "", CHANNELS_LAST, SEQUENCE, VIDEO, SIGNAL)):
         side = SEQUENCE_SIDE if candidate == SEQUENCE else size
@@ -144,13 +142,15 @@ def _one_block(
     elif layout == CHANNELS_LAST:
         data["stem"] = {"to_layout": {"op": PERMUTE, "dims": [0, 2, 3, 1]}}
     if count > 1:  # the input, then each further one `growth` times the size of the one before
-        grown = {f"input_{k}": growth**k for k in range(1, count)} if growth > 1 else {}
-        stem = {k: {"op": UPSAMPLE, "in": "input", "scale": s} for k, s in grown.items()}
-        if growth < 0:  # halved each time as a pyramid's max pools halve (a side rounded up)
-            grown = {f"input_{k}": 0 for k in range(1, count)}
-            stem = {k: {"op": MAXPOOL, "kernel": 3, "stride": 2, "padding": 1} for k in grown}
+        made = [f"input_{k}" for k in range(1, count)] if growth != 1 else []
+        stem: dict[str, object] = {
+            m: {"op": UPSAMPLE, "in": "input", "scale": growth**k}
+            for k, m in enumerate(made, start=1)
+        }
+        if growth < 0:  # each the one before halved, as a pyramid's max pools halve it
+            stem = {m: {"op": MAXPOOL, "kernel": 3, "stride": 2, "padding": 1} for m in made}
         data["stem"] = stem
-        reads = ["input", *grown] if grown else ["input"] * count
+        reads = ["input", *made] if made else ["input"] * count
         data["stages"] = {BLOCK_STAGE: {**stage, "in": reads}}
     values = {(*prefix, *p): loc for p, loc in block.values.items()}
     keys = {(*prefix, *p): loc for p, loc in block.keys.items()}

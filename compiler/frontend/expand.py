@@ -510,6 +510,9 @@ class Expander:
             sources = st.input if isinstance(st.input, list) else [st.input]
             loc = st.locs["in"]  # (names may be templates and loops of the network's params)
             names = [r for n in sources for r in self.references(n, net_env, {}, loc, top, "'in'")]
+            if not names:
+                self.error(top, loc, "'in' names nothing (its loops and conditions leave no name)")
+                raise Failed
             found = [self.resolve(n, {}, loc, top, set()) or prev for n in names]
             prev, extra = found[0], found[1:]
         first_node = len(self.added)

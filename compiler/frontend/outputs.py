@@ -46,8 +46,14 @@ def eval_only(ex: Expander, top: Context, features: list[Feature]) -> list[Featu
     if not spec.eval_only:
         return features
     by = {f.key or f.name: f for f in features}
-    for k, name in enumerate(spec.eval_only):
+    marked: set[str] = set()
+    for k, raw in enumerate(spec.eval_only):
         loc = spec.loc("eval_only", k)
+        # (a name may be a template of the network's params, as the outputs' own may)
+        try:
+            name = ex.rendered(raw, ex.net_env, loc, top, f"'eval_only' entry '{raw}'")
+        except Failed:
+            continue
         if not features:
             ex.error(top, loc, "'eval_only' names some of 'outputs': this network has none")
             break
@@ -59,9 +65,9 @@ def eval_only(ex: Expander, top: Context, features: list[Feature]) -> list[Featu
                 f"'{name}' is not one of the outputs{suffix_hint(name, list(by))}",
                 f"the outputs' {what}: " + ", ".join(by),
             )
-        elif spec.eval_only.index(name) < k:
+        elif name in marked:
             ex.error(top, loc, f"'{name}' is listed twice")
-    marked = set(spec.eval_only)
+        marked.add(name)
     if features and marked >= set(by):
         ex.error(
             top,

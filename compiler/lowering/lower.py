@@ -505,6 +505,11 @@ def _switching(full: fx.GraphModule, kept: tuple[int | str, ...] | None) -> fx.G
     return full
 
 
+def _unpickle_with_aux(rebuild: Any, args: tuple[Any, ...], training: bool) -> fx.GraphModule:
+    """(what modules with training-only outputs pickled before eval-only outputs existed call)"""
+    return _unpickle_switching(rebuild, args, training, None)
+
+
 def _unpickle_switching(
     rebuild: Any, args: tuple[Any, ...], training: bool, kept: tuple[int | str, ...] | None
 ) -> fx.GraphModule:

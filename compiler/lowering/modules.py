@@ -305,9 +305,8 @@ def fast_fusion(weights: torch.Tensor, *xs_and_eps: Any) -> torch.Tensor:
     return torch.sum(torch.stack([(xs[i] * w[i]) / (total + eps) for i in range(len(xs))], -1), -1)
 
 
-def softmax_fusion(weights: torch.Tensor, *xs_and_eps: Any) -> torch.Tensor:
+def softmax_fusion(weights: torch.Tensor, *xs: torch.Tensor) -> torch.Tensor:
     """EfficientDet's softmax fusion ('attn'): the maps stacked, times softmax(weights), summed."""
-    *xs, _ = xs_and_eps
     w = torch.softmax(weights.to(dtype=xs[0].dtype), dim=0)
     return torch.sum(torch.stack(xs, dim=-1) * w, dim=-1)
 

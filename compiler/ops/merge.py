@@ -307,8 +307,9 @@ def _weighted_sum_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     n = len(ctx.in_shapes)
     if a["method"] == "sum":
         return Lowered(function=modules.stacked_sum)
-    function = modules.fast_fusion if a["method"] == "fast" else modules.softmax_fusion
-    return Lowered(function=function, parameter=torch.ones(n), extra_args=(a["eps"],))
+    if a["method"] == "softmax":
+        return Lowered(function=modules.softmax_fusion, parameter=torch.ones(n))
+    return Lowered(function=modules.fast_fusion, parameter=torch.ones(n), extra_args=(a["eps"],))
 
 
 def _init_weighted_sum(m: Any, a: Attrs, ctx: InitContext) -> None:
@@ -347,7 +348,13 @@ WEIGHTED_SUM_OP = Op(
             doc="fast: relu(w) / (sum(relu(w)) + eps), the fast normalised fusion; softmax: "
             "softmax(w); sum: no weights",
         ),
-        "eps": Attr(kind="float", default=1e-4, min=0, doc="the fast fusion's guard"),
+        "eps": Attr(
+            kind="float",
+            default=1e-4,
+            min=0,
+            min_open=True,  # (every weight at or below 0 would divide 0 by it)
+            doc="the fast fusion's guard",
+        ),
     },
     shape=_weighted_sum_shape,
     lower=_weighted_sum_lower,

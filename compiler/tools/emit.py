@@ -39,8 +39,25 @@ from ..ops import OPS, InitContext
 from ..pysource import access, assign, docstring, is_attribute, literal, string, variable
 from .calls import TUPLE, BuiltBy, Call, Slot, leaf_call, render
 from .emit_functions import function_lines, is_plugins
-from .emit_order import nested_orders, registered
-from .emit_records import EmitError, Instance, Klass, Step, _ref, _retarget, _type_of
+from .emit_header import header_text
+from .emit_order import (
+    nested_orders,
+    registered,
+    return_text,
+    training_first,
+    training_positions,
+)
+from .emit_records import (
+    EmitError,
+    Instance,
+    Klass,
+    Step,
+    _ref,
+    _retarget,
+    _type_of,
+    frozen,
+    numbered_members,
+)
 
 
 def _argument(name: str) -> str:
@@ -98,22 +115,12 @@ class Emitter:
                 leaf = f"{above[-1]}_{leaf}"
             name = leaf if class_name(leaf) not in self.open else f"{self.open[-1]}_{leaf}"
             # parts of one name whose members' numbered paths differ are classes of their own
-            # (effdet's fusions: resample.3 in one, resample.2 and .5 in another); members that
-            # are there in some instances only stay optional ones of one class
-            numbered = tuple(
-                sorted(
-                    {
-                        n.name[len(part.path) + 1 :]
-                        for n in part.members
-                        if any(p.isdigit() for p in n.name[len(part.path) + 1 :].split("."))
-                    }
-                )
-            )
-            source = ("part", "/".join((name, *numbered)))
-            key = base = self.unique(source, name)
+            # (effdet's fusions: resample.3 in one, resample.2 and .5 in another)
+            key = base = self.unique(("part", "/".join((name, *numbered_members(part)))), name)
             count = 2
             while key in self.open:
                 key, count = f"{base}{count}", count + 1
+            self.class_names.setdefault(("nested", key), key)  # no other source takes it
             doc, order = "", []
         self.open.append(key)
         try:
@@ -501,7 +508,7 @@ class Emitter:
         for p in klass.params:  # a parameter that already carries these values where used
             if all(v is None or klass.values[k].get(p) == v for k, v in enumerate(vector)):
                 return Slot(p)
-        key = tuple(map(repr, vector))  # (a value may be a constructor Call: unhashable)
+        key = tuple(map(frozen, vector))  # (a value may be a constructor Call: unhashable)
         if key not in vectors:
             vectors[key] = self.param_name(klass, vector, label)
             klass.params.append(vectors[key])
@@ -566,35 +573,7 @@ class Emitter:
         return list(order.values())
 
     def header(self) -> str:
-        g = self.graph
-        lines = [
-            docstring(
-                f"{g.name}: {g.description or 'a network'}".rstrip()
-                + "\n\nWritten by `netc emit` from the spec; it needs only PyTorch"
-                + (
-                    f" and the plugin modules {', '.join(sorted(self.imports))}.\n"
-                    if self.imports
-                    else ". "
-                )
-                + "`build(seed=...)` gives\nthe weights netc's `compile(spec, seed=...)` gives."
-            ),
-            "",
-            "from __future__ import annotations",
-            "",
-            *(["from collections import OrderedDict"] if self.named_sequential else []),
-            "from collections.abc import Callable",
-            "from dataclasses import dataclass",
-            "from typing import Any",
-            "",
-            "import torch",
-        ]
-        if any(inspect.getsource(h).count("F.") for h in self.helpers):
-            lines.append("import torch.nn.functional as F")
-        lines += ["from torch import nn"]
-        if self.imports:  # the plugins' modules: their ops' classes, functions and init rules
-            lines += ["", *(f"import {m}" for m in sorted(self.imports))]
-        lines += ["", "Attrs = dict[str, Any]"]
-        return "\n".join(lines)
+        return header_text(self.graph, self.imports, self.named_sequential, self.helpers)
 
     def helper_sources(self) -> list[str]:
         return [inspect.getsource(h) for h in self.helpers]
@@ -743,20 +722,17 @@ class Emitter:
         pieces: dict[tuple[Any, ...], str] = {}  # shared calls made so far -> their variable
 
         def returned(positions: list[int]) -> str:
-            outs = [ref(klass.output[k]) for k in positions]
-            if keys:  # named outputs: a dict, in order (the keys are identifiers: spec-checked)
-                pairs = ", ".join(f"{keys[k]!r}: {o}" for k, o in zip(positions, outs, strict=True))
-                return f"return {{{pairs}}}"
-            return f"return [{', '.join(outs)}]" if many else f"return {outs[0]}"
+            return return_text([ref(klass.output[k]) for k in positions], positions, keys, many)
 
-        order, trained = klass.order, self.trained() if root else None
-        if trained is not None:  # what training returns first, then the eval-only outputs
-            needed = _feeding(klass, [klass.output[k] for k in trained])
-            order = [r for r in order if r in needed] + [r for r in order if r not in needed]
-        for at, rel in enumerate(order):
-            if trained is not None and at == len(needed):
+        # what training returns first, then the eval-only outputs (None: one forward)
+        trained = training_positions(self.graph) if root else None
+        order, early = training_first(klass.order, klass.inputs, klass.output, trained)
+        for at, rel in enumerate([*order, None]):
+            if trained is not None and at == early:
                 lines.append("        if self.training:  # the eval-only outputs are not made")
                 lines.append(f"            {returned(trained)}")
+            if rel is None:
+                break
             step = next(i.steps[rel] for i in klass.instances if rel in i.steps)
             ins = [ref(r) for r in klass.inputs[rel]]
             target = local(rel)
@@ -792,13 +768,6 @@ class Emitter:
             lines.append(f"        {target} = {call}")
         lines.append(f"        {returned(list(range(len(klass.output))))}")
         return lines
-
-    def trained(self) -> list[int] | None:
-        """The positions of the outputs a training forward returns, where some are eval-only."""
-        features = self.graph.features
-        if not any(f.eval_only for f in features):
-            return None
-        return [k for k, f in enumerate(features) if not f.eval_only]
 
     def zero_init_residual(self) -> bool:
         """The spec's own setting: the default of the emitted build() and reset_parameters()."""
@@ -879,15 +848,3 @@ def emit(graph: Graph) -> str:
     except SyntaxError as e:
         raise EmitError(f"the generated source does not parse (line {e.lineno}: {e.msg})") from None
     return source
-
-
-def _feeding(klass: Klass, refs: list[str]) -> set[str]:
-    """The steps of ``klass``'s forward that the values ``refs`` need."""
-    needed: set[str] = set()
-    stack = list(refs)
-    while stack:
-        r = stack.pop()
-        if r in klass.inputs and r not in needed:
-            needed.add(r)
-            stack.extend(klass.inputs[r])
-    return needed

@@ -1,9 +1,50 @@
 """The order `netc emit`'s classes register their children in: the lowering's, so the emitted
-module's state_dict keys come in the same order as the compiled one's."""
+module's state_dict keys come in the same order as the compiled one's; and the order of the
+network's forward where some outputs are eval-only (training returns before making them)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+
+from ..ir.graph import Graph
+
+
+def training_positions(graph: Graph) -> list[int] | None:
+    """The positions of the outputs a training forward returns, where some are eval-only."""
+    if not any(f.eval_only for f in graph.features):
+        return None
+    return [k for k, f in enumerate(graph.features) if not f.eval_only]
+
+
+def training_first(
+    order: list[str],
+    inputs: dict[str, list[str]],
+    outputs: list[str],
+    trained: list[int] | None,
+) -> tuple[list[str], int]:
+    """The forward's steps with those the training outputs (at ``trained``) need first, each
+    half in its own order (so nothing is read before it is made), and where the early training
+    return goes: after the first half, at its end where training needs every step."""
+    if trained is None:
+        return order, -1
+    needed: set[str] = set()
+    stack = [outputs[k] for k in trained]
+    while stack:
+        r = stack.pop()
+        if r in inputs and r not in needed:
+            needed.add(r)
+            stack.extend(inputs[r])
+    first = [r for r in order if r in needed]
+    return first + [r for r in order if r not in needed], len(first)
+
+
+def return_text(outs: list[str], positions: list[int], keys: list[str], many: bool) -> str:
+    """``return`` of the outputs at ``positions`` (their variables ``outs``): a dict by the
+    spec's keys (identifiers, spec-checked), a list, or the one tensor."""
+    if keys:
+        pairs = ", ".join(f"{keys[k]!r}: {o}" for k, o in zip(positions, outs, strict=True))
+        return f"return {{{pairs}}}"
+    return f"return [{', '.join(outs)}]" if many else f"return {outs[0]}"
 
 
 def nested_orders(

@@ -89,3 +89,24 @@ def _type_of(klass: Klass, param: str) -> str:
     if any(v.get(param) is None for v in klass.values):
         return f"{param}: {kind} | None = None"
     return f"{param}: {kind}"
+
+
+def numbered_members(part: Part) -> tuple[str, ...]:
+    """The paths below ``part`` with a numbered piece (``resample.3.conv``), sorted: parts of
+    one name that differ in these are classes of their own, where members present in some
+    instances only stay optional ones of one class."""
+    cut = len(part.path) + 1
+    paths = {n.name[cut:] for n in part.members}
+    return tuple(sorted(p for p in paths if any(piece.isdigit() for piece in p.split("."))))
+
+
+def frozen(value: Any) -> Any:
+    """``value`` as a hashable key with the same equality: a constructor Call as its parts."""
+    if isinstance(value, Call):
+        kwargs = tuple(sorted((k, frozen(v)) for k, v in value.kwargs.items()))
+        return ("Call", value.func, tuple(map(frozen, value.args)), kwargs)
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(map(frozen, value)))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, frozen(v)) for k, v in value.items())))
+    return value

@@ -4,10 +4,11 @@ Why checking a few sizes proves them all: every spatial shape rule in the op tab
 side, ``floor((n + a) / s) + b`` (convolutions, pools, crops, paddings), ``n * u`` (upsampling),
 or a constant (global and adaptive pools, a resize to a size). Take the period ``P``: the least
 common multiple of every node's cumulative factor (the product of the strides on the way to it,
-divided by the upsamplings; ``Op.side_factor``) and of the rule's ``multiple``. On the input sides
-``n = r + P * k`` of one remainder ``r``, every node's side is then affine in ``k`` (each division
-is exact in its step), and a side that a sequence of tokens multiplies by another (``H * W``)
-is quadratic. So per remainder:
+divided by the upsamplings; ``Op.side_factor``; a resize like another node has that node's
+factor, its sides being that node's: ``Op.sides_of_last``) and of the rule's ``multiple``. On
+the input sides ``n = r + P * k`` of one remainder ``r``, every node's side is then affine in
+``k`` (each division is exact in its step), and a side that a sequence of tokens multiplies by
+another (``H * W``) is quadratic. So per remainder:
 
 - an equality between two shapes (``add``, ``concat``, a crop's sizes) holds for every ``k`` when
   it holds at three: the smallest accepted ``k`` and the next two;
