@@ -235,11 +235,17 @@ def test_onnx_has_a_dynamic_height_and_width(name: str, tmp_path: Path) -> None:
     at the written input and at a rectangle of two other sizes, its outputs named as the dict's
     keys."""
     graph = compiler.load_spec(spec(name), ["input=[3, 128, 128]"])
+    exports_at_any_size(graph, tmp_path / "m.onnx", graph.output_keys)
+
+
+def exports_at_any_size(graph: compiler.Graph, path: Path, outputs: list[str]) -> None:
+    """``graph``'s network (seed 0) exports with a dynamic height and width, its outputs named
+    ``outputs``, and is validated in onnxruntime at two sizes."""
     module = compiler.compile(graph, seed=0).eval()
-    report = export(module, graph, tmp_path / "m.onnx")
+    report = export(module, graph, path)
     assert report.passed and report.written
     assert report.inputs[0]["shape"] == ["batch", 3, "height", "width"]
-    assert [o["name"] for o in report.outputs] == graph.output_keys
+    assert [o["name"] for o in report.outputs] == outputs
     assert len({c.input for c in report.comparisons}) == 2
 
 

@@ -35,12 +35,17 @@ def _same_layout(ins: list[Shape], op: str) -> None:
         raise ShapeError(f"{op} of {layouts[0]} and {layouts[1]}")
 
 
-def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    _same_layout(ins, "add")
-    if any(s != ins[0] for s in ins[1:]):
-        got = " and ".join(str(list(s)) for s in ins)
-        raise ShapeError(f"add needs equal shapes, got {got}")
-    return ins[0]
+def _equal_shapes(op: str) -> Callable[[Attrs, list[Shape]], Shape]:
+    """The shape rule of an op that joins maps of one shape (add, weighted_sum)."""
+
+    def shape(a: Attrs, ins: list[Shape]) -> Shape:
+        _same_layout(ins, op)
+        if any(s != ins[0] for s in ins[1:]):
+            got = " and ".join(str(list(s)) for s in ins)
+            raise ShapeError(f"{op} needs equal shapes, got {got}")
+        return ins[0]
+
+    return shape
 
 
 def _add_lower(a: Attrs, ctx: LowerContext) -> Lowered:
@@ -69,7 +74,7 @@ ADD_OP = Op(
             "`out += identity`); false: a new tensor (MobileNetV2's `x + conv(x)`)",
         )
     },
-    shape=_add_shape,
+    shape=_equal_shapes("add"),
     lower=_add_lower,
     onnx=_add_onnx,
     label=lambda a, o: "+",
@@ -291,14 +296,6 @@ STACK_OP = Op(
 # ---- weighted_sum --------------------------------------------------------------------------
 
 
-def _weighted_sum_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    _same_layout(ins, "weighted_sum")
-    if any(s != ins[0] for s in ins[1:]):
-        got = " and ".join(str(list(s)) for s in ins)
-        raise ShapeError(f"weighted_sum needs equal shapes, got {got}")
-    return ins[0]
-
-
 def _weighted_sum_lower(a: Attrs, ctx: LowerContext) -> Lowered:
     import torch
 
@@ -356,7 +353,7 @@ WEIGHTED_SUM_OP = Op(
             doc="the fast fusion's guard",
         ),
     },
-    shape=_weighted_sum_shape,
+    shape=_equal_shapes("weighted_sum"),
     lower=_weighted_sum_lower,
     onnx=_weighted_sum_onnx,
     label=lambda a, o: "w+" if a["method"] != "sum" else "+",  # (a merge circle's symbol)
