@@ -62,3 +62,16 @@ def test_a_block_without_a_shortcut_names_none_and_no_common_key_does_not_load()
     text = d.text()
     assert "12 x vit_encoder_block, output [197, 768]" in text  # no 'shortcut B'
     assert "checkpoint does not load into vit_b_16: no key matches" in text
+
+
+def test_a_stage_shows_every_parameter_that_changes() -> None:
+    """Beside width, stride and the like, any block parameter whose value differs is shown
+    (DLA's levels, and the subtree type that follows from it); one that does not differ is not."""
+    d = diff(compiler.load_spec("dla34"), compiler.load_spec("dla34", ["stages.level3.levels=1"]))
+    assert [s.stage for s in d.stages] == ["level3"]
+    line = next(x for x in d.text().splitlines() if x.startswith("  stage level3"))
+    assert "levels 2, width 128" in line and "levels 1, width 128" in line
+    assert "subtree dla_tree" in line and "subtree dla_basic" in line
+    assert "base_width" not in line and "cardinality" not in line
+    text = diff(compiler.load_spec("resnet50"), compiler.load_spec("resnet101")).text()
+    assert "base_width" not in text and "expansion" not in text

@@ -13,7 +13,10 @@ from typing import Any
 
 from ..ir.graph import Graph
 
+# a stage's block parameters shown whether or not they change (the others: where they do)
 _SHOWN_PARAMS = ("width", "out", "stride", "groups", "expand_ratio", "kernel", "group_width")
+# what the expansion gives every block beside its parameters: no change of the spec's
+_GIVEN = ("input_count", "index", "repeat", "block_index", "block_count")
 
 
 @dataclass(kw_only=True)
@@ -88,7 +91,8 @@ class Diff:
         if self.equal:
             lines.append("  the same network")
         for s in self.stages:
-            lines.append(f"  stage {s.stage}: {_stage_text(s.before)} -> {_stage_text(s.after)}")
+            before, after = _stage_text(s.before, s.after), _stage_text(s.after, s.before)
+            lines.append(f"  stage {s.stage}: {before} -> {after}")
         for name, (x, y) in self.counts.items():
             if x != y:
                 lines.append(f"  {name}: {x:,} -> {y:,} ({y - x:+,})")
@@ -128,11 +132,18 @@ class Diff:
         return "\n".join(lines)
 
 
-def _stage_text(row: dict[str, Any] | None) -> str:
+def _stage_text(row: dict[str, Any] | None, other: dict[str, Any] | None = None) -> str:
+    """A stage as ``3 x bottleneck, width 64, stride 1, ...``: the usual parameters, and any
+    other whose value ``other`` (the stage on the other side) does not share."""
     if row is None:
         return "(none)"
     parts = [f"{row['blocks']} x {row['block_type']}" if row["block_type"] else "nodes"]
-    parts += [f"{k} {v}" for k, v in row["params"].items()]
+    theirs = other["params"] if other is not None else {}
+    parts += [
+        f"{k} {v}"
+        for k, v in row["params"].items()
+        if k in _SHOWN_PARAMS or (other is not None and (k not in theirs or theirs[k] != v))
+    ]
     if row.get("shortcut"):
         parts.append(f"shortcut {row['shortcut']}")
     if row.get("output_shape"):
@@ -147,7 +158,11 @@ def _stage_rows(graph: Graph) -> dict[str, dict[str, Any]]:
         rows[st.name] = {
             "blocks": len(st.blocks),
             "block_type": st.block_type,
-            "params": {k: first[k] for k in _SHOWN_PARAMS if k in first},
+            "params": {
+                k: v
+                for k, v in first.items()
+                if k not in _GIVEN and not k.startswith("in_channels")
+            },
             "shortcut": st.shortcut if st.block_type else None,
             "output_shape": list(graph.shape_of(st.nodes[-1])) if st.nodes else None,
         }
