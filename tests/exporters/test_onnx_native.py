@@ -33,9 +33,11 @@ def test_every_op_exports_and_validates(exporter: str, folded: bool, tmp_path: P
     # ceil-mode pooling, a broadcast gate, channel padding and a bias-free linear are in there
     for op_type in ("MaxPool", "AveragePool", "Mul", "Sigmoid", "Pad", "Conv"):
         assert report.op_counts.get(op_type, 0) >= 1, op_type
-    if exporter == "netc":  # the IR's own ops, one to one: four Sums, BN kept unless folded
-        # Gemm: the linears of flat vectors (fc, and the two that join the detectors' ops)
-        assert report.op_counts["Sum"] == 4 and report.op_counts["Gemm"] == 3
+    if exporter == "netc":  # the IR's own ops, one to one: seven Sums, BN kept unless folded
+        # Sum: the adds of three or more values (4) and the three weighted_sums' (each sums
+        # its weighted terms); Gemm: the linears of flat vectors (fc, and the two that join the
+        # detectors' ops)
+        assert report.op_counts["Sum"] == 7 and report.op_counts["Gemm"] == 3
         # folding leaves only the BatchNorm after flatten (no conv before it)
         assert report.batchnorm_nodes == (1 if folded else 2)
 
