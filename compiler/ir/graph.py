@@ -177,6 +177,14 @@ class Graph:
         return [f.key for f in self.features] if any(f.key for f in self.features) else []
 
     @property
+    def trained(self) -> list[int] | None:
+        """The positions of the outputs a training forward returns, where some are eval-only
+        (``eval_only:``); None: a training forward returns them all."""
+        if not any(f.eval_only for f in self.features):
+            return None
+        return [k for k, f in enumerate(self.features) if not f.eval_only]
+
+    @property
     def returns(self) -> list[str]:
         """The IR nodes whose values the network returns, in order."""
         return [f.node for f in self.features] if self.features else [self.output]

@@ -247,8 +247,10 @@ class _Builder:
             built = self.idle_dropped(
                 self.orders_kept(self.lists_kept(_Built(holder, g, class_name=name), "")), values
             )
-            trained = training_outputs(self.graph)
-            return built if trained is None else _switching(built, trained)
+            trained = self.graph.trained  # (the dict's keys, or the list's positions)
+            if trained is None:
+                return built
+            return _switching(built, tuple(keys[k] for k in trained) if keys else tuple(trained))
         g.output(values[part.output])
         block_type = self.block_types.get(part.path)
         if block_type is not None:
@@ -440,14 +442,6 @@ def freeze(module: nn.Module, paths: list[str]) -> None:
     for name, param in module.named_parameters():
         if any(name.startswith(p + ".") or name == p for p in paths):
             param.requires_grad_(False)
-
-
-def training_outputs(graph: Graph) -> tuple[int | str, ...] | None:
-    """What a training forward returns where the spec keeps outputs out of training
-    (``eval_only:``): the keys of its dict, or the positions of its list; None: all of them."""
-    if not any(f.eval_only for f in graph.features):
-        return None
-    return tuple(f.key or k for k, f in enumerate(graph.features) if not f.eval_only)
 
 
 def _switching(full: fx.GraphModule, kept: tuple[int | str, ...] | None) -> fx.GraphModule:

@@ -45,7 +45,6 @@ from .emit_order import (
     registered,
     return_text,
     training_first,
-    training_positions,
 )
 from .emit_records import (
     EmitError,
@@ -725,7 +724,7 @@ class Emitter:
             return return_text([ref(klass.output[k]) for k in positions], positions, keys, many)
 
         # what training returns first, then the eval-only outputs (None: one forward)
-        trained = training_positions(self.graph) if root else None
+        trained = self.graph.trained if root else None
         order, early = training_first(klass.order, klass.inputs, klass.output, trained)
         for at, rel in enumerate([*order, None]):
             if trained is not None and at == early:

@@ -6,15 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ..ir.graph import Graph
-
-
-def training_positions(graph: Graph) -> list[int] | None:
-    """The positions of the outputs a training forward returns, where some are eval-only."""
-    if not any(f.eval_only for f in graph.features):
-        return None
-    return [k for k, f in enumerate(graph.features) if not f.eval_only]
-
 
 def training_first(
     order: list[str],
